@@ -1,0 +1,1158 @@
+//! Scenario orchestration: start clients (paced, with bounded concurrent handshakes), run the
+//! load phase, stop everyone, and turn the per-client outcomes into a [`Report`].
+//!
+//! Every client is one tokio task that owns its socket and protocol state; tasks share only
+//! atomics ([`Counters`]) and, on failure, a short-lived mutex around the error tally. Phases are
+//! driven by `watch` channels: `go` starts publishing, `stop` ends a role. Every wait here has a
+//! deadline derived from `-d`, `--connect-timeout` and `--drain`, so a run always ends by itself.
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, anyhow};
+use hdrhistogram::Histogram;
+use mqtt_protocol_core::mqtt::Version;
+use mqtt_protocol_core::mqtt::packet::{Packet, Qos};
+use tokio::sync::{Semaphore, watch};
+use tokio::task::{JoinHandle, JoinSet};
+
+use super::args::{
+    ConnPlan, PubPlan, PubSubPlan, PublishPlan, RunPlan, SessionPlan, SubPlan, SubscribePlan,
+};
+use super::client::{Client, ClientConfig, ClientError, Stop, Wake};
+use super::payload::{Stamp, now_ns};
+use super::report::{ClientsReport, ErrorCount, MessagesReport, RatesReport, Report};
+use super::stats::{
+    Counters, DeliveryTracker, LatencySummary, Samples, latency_histogram, median, rate,
+};
+use super::topic::filter_matches;
+
+/// Publishes queued per loop turn before reading again, so acks keep flowing under flood.
+const PUBLISH_BATCH: u64 = 256;
+/// Output bytes buffered per client before the publisher waits for the socket.
+const HIGH_WATER: usize = 64 * 1024;
+/// Bound on the DISCONNECT flush at the end of a run.
+const DISCONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+/// Drain ends early when no delivery arrived for this long.
+const DRAIN_QUIET: Duration = Duration::from_secs(1);
+/// Read buffer sizes: idle clients are many, data clients are few.
+const READ_BUF_IDLE: usize = 2 * 1024;
+const READ_BUF_PUB: usize = 16 * 1024;
+const READ_BUF_SUB: usize = 64 * 1024;
+
+/// State shared by all clients of a run.
+struct Ctx {
+    counters: Counters,
+    /// Clients ready for the load phase (connected, and subscribed for subscribers).
+    ready: AtomicU64,
+    /// Clients that failed before becoming ready.
+    setup_failed: AtomicU64,
+    /// Handshake slots (`--max-connecting`).
+    connecting: Semaphore,
+    /// Failures grouped by kind. A std mutex: only taken when a client fails, never held
+    /// across an await.
+    errors: Mutex<BTreeMap<String, ErrorCount>>,
+    /// Filters of subscribers that were ready in time, so the drain knows how many deliveries
+    /// to wait for before the subscriber tasks are joined. Pushed once per subscriber.
+    ready_filters: Mutex<Vec<String>>,
+}
+
+impl Ctx {
+    fn new(max_connecting: usize) -> Arc<Ctx> {
+        Arc::new(Ctx {
+            counters: Counters::default(),
+            ready: AtomicU64::new(0),
+            setup_failed: AtomicU64::new(0),
+            connecting: Semaphore::new(max_connecting.min(Semaphore::MAX_PERMITS)),
+            errors: Mutex::new(BTreeMap::new()),
+            ready_filters: Mutex::new(Vec::new()),
+        })
+    }
+
+    fn record(&self, kind: &str, message: String) {
+        let mut map = self.errors.lock().unwrap_or_else(|p| p.into_inner());
+        map.entry(kind.to_owned())
+            .or_insert_with(|| ErrorCount {
+                count: 0,
+                example: message,
+            })
+            .count += 1;
+    }
+
+    fn record_error(&self, err: &ClientError) {
+        self.record(err.kind(), err.to_string());
+    }
+
+    fn errors(&self) -> BTreeMap<String, ErrorCount> {
+        self.errors
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    fn settled(&self) -> u64 {
+        self.ready.load(Ordering::Relaxed) + self.setup_failed.load(Ordering::Relaxed)
+    }
+}
+
+/// What one client task reports back.
+#[derive(Default)]
+struct Outcome {
+    /// TCP connect start → CONNACK.
+    handshake: Option<Duration>,
+    connack_at: Option<Instant>,
+    /// Ready before the load phase began; only such subscribers count toward `expected`.
+    on_time: bool,
+    /// Rendered topic (publisher) or filter (subscriber).
+    topic: String,
+    sent: u64,
+    acked: u64,
+    received: u64,
+    delivery: Option<DeliveryTracker>,
+    latency: Option<Histogram<u64>>,
+    last_recv: Option<Instant>,
+}
+
+/// Resolves once `rx` holds `true` or its sender is gone.
+async fn wait_true(rx: &mut watch::Receiver<bool>) {
+    // A dropped sender means the orchestrator is gone: treat it like the signal.
+    let _ = rx.wait_for(|v| *v).await;
+}
+
+fn mqtt_version_name(v: Version) -> &'static str {
+    match v {
+        Version::V5_0 => "5.0",
+        _ => "3.1.1",
+    }
+}
+
+fn qos_number(q: Qos) -> u8 {
+    match q {
+        Qos::AtMostOnce => 0,
+        Qos::AtLeastOnce => 1,
+        Qos::ExactlyOnce => 2,
+    }
+}
+
+/// Resolves the broker address once and checks something accepts TCP there, so a wrong port
+/// fails in a second with one clear message rather than as thousands of client errors.
+async fn preflight(session: &SessionPlan) -> anyhow::Result<SocketAddr> {
+    let host = session.host.as_str();
+    let addr = tokio::net::lookup_host((host, session.port))
+        .await
+        .with_context(|| format!("cannot resolve broker host `{host}`"))?
+        .next()
+        .ok_or_else(|| anyhow!("broker host `{host}` resolved to no address"))?;
+    match tokio::time::timeout(
+        session.connect_timeout,
+        tokio::net::TcpStream::connect(addr),
+    )
+    .await
+    {
+        Ok(Ok(_probe)) => Ok(addr),
+        Ok(Err(e)) if e.kind() == std::io::ErrorKind::ConnectionRefused => Err(anyhow!(
+            "connection refused by {addr}: is an MQTT broker listening there?"
+        )),
+        Ok(Err(e)) => Err(anyhow!("cannot connect to {addr}: {e}")),
+        Err(_) => Err(anyhow!(
+            "connecting to {addr} timed out after {:?}",
+            session.connect_timeout
+        )),
+    }
+}
+
+fn client_config(
+    session: &SessionPlan,
+    addr: SocketAddr,
+    client_id: String,
+    read_buf: usize,
+) -> ClientConfig {
+    ClientConfig {
+        addr,
+        version: session.version,
+        client_id,
+        keep_alive: session.keep_alive,
+        username: session.username.clone(),
+        password: session.password.clone(),
+        clean: session.clean,
+        session_expiry: session.session_expiry,
+        timeout: session.connect_timeout,
+        read_buf,
+    }
+}
+
+/// Connects one client within a handshake slot; `None` if it failed (already tallied) or the
+/// run was stopped first. The slot is returned so subscribers can hold it through SUBACK.
+async fn open<'a>(
+    ctx: &'a Ctx,
+    cfg: &ClientConfig,
+    stop: &mut Stop,
+) -> Option<(Client, Duration, Instant, tokio::sync::SemaphorePermit<'a>)> {
+    let permit = tokio::select! {
+        p = ctx.connecting.acquire() => p.ok()?,
+        _ = wait_true(stop) => return None,
+    };
+    let t0 = Instant::now();
+    let result = tokio::select! {
+        r = Client::connect(cfg) => r,
+        _ = wait_true(stop) => return None,
+    };
+    match result {
+        Ok(client) => {
+            let at = Instant::now();
+            Counters::add(&ctx.counters.connects_ok, 1);
+            Counters::add(&ctx.counters.connected, 1);
+            Some((client, at - t0, at, permit))
+        }
+        Err(e) => {
+            Counters::add(&ctx.counters.connects_failed, 1);
+            Counters::add(&ctx.setup_failed, 1);
+            ctx.record_error(&e);
+            None
+        }
+    }
+}
+
+/// Ends a connected client: tallies an error if there was one, then says goodbye.
+async fn close(ctx: &Ctx, client: Client, error: Option<ClientError>) {
+    ctx.counters.connected.fetch_sub(1, Ordering::Relaxed);
+    match error {
+        Some(e) => {
+            Counters::add(&ctx.counters.errors, 1);
+            ctx.record_error(&e);
+        }
+        None => client.disconnect(DISCONNECT_TIMEOUT).await,
+    }
+}
+
+/// An idle client for `conn`: connect, answer keep-alive, wait for stop.
+async fn idle_client(ctx: Arc<Ctx>, cfg: ClientConfig, mut stop: Stop) -> Outcome {
+    let Some((mut client, handshake, at, permit)) = open(&ctx, &cfg, &mut stop).await else {
+        return Outcome::default();
+    };
+    drop(permit);
+    Counters::add(&ctx.ready, 1);
+    let out = Outcome {
+        handshake: Some(handshake),
+        connack_at: Some(at),
+        on_time: true,
+        ..Default::default()
+    };
+    let error = loop {
+        match client.turn(None, Some(&mut stop)).await {
+            Ok(Wake::Stop) => break None,
+            Ok(_) => client.inbox.clear(),
+            Err(e) => break Some(e),
+        }
+    };
+    close(&ctx, client, error).await;
+    out
+}
+
+/// What one publisher does.
+struct PubJob {
+    idx: usize,
+    count: usize,
+    plan: Arc<PublishPlan>,
+    limit: Option<u64>,
+}
+
+async fn publisher(
+    ctx: Arc<Ctx>,
+    cfg: ClientConfig,
+    job: PubJob,
+    mut go: watch::Receiver<bool>,
+    mut stop: Stop,
+) -> Outcome {
+    let topic = job.plan.topic.render(job.idx + 1, &cfg.client_id);
+    let Some((mut client, handshake, at, permit)) = open(&ctx, &cfg, &mut stop).await else {
+        return Outcome {
+            topic,
+            ..Default::default()
+        };
+    };
+    drop(permit);
+    Counters::add(&ctx.ready, 1);
+    let mut out = Outcome {
+        handshake: Some(handshake),
+        connack_at: Some(at),
+        on_time: true,
+        topic,
+        ..Default::default()
+    };
+    // Keep the connection serviced (keep-alive) until the load phase starts; the orchestrator
+    // always raises `go` before `stop`, so this cannot outlive the run.
+    let mut error = None;
+    loop {
+        match client.turn(None, Some(&mut go)).await {
+            Ok(Wake::Stop) => break,
+            Ok(_) => client.inbox.clear(),
+            Err(e) => {
+                error = Some(e);
+                break;
+            }
+        }
+    }
+    if error.is_none() && !*stop.borrow() {
+        error = publish_loop(&mut client, &job, &ctx, &mut stop, &mut out)
+            .await
+            .err();
+    }
+    close(&ctx, client, error).await;
+    out
+}
+
+/// A payload of the requested size; the stamp overwrites the first 16 bytes per message.
+fn payload_template(size: usize) -> Vec<u8> {
+    vec![b'x'; size]
+}
+
+async fn publish_loop(
+    client: &mut Client,
+    job: &PubJob,
+    ctx: &Ctx,
+    stop: &mut Stop,
+    out: &mut Outcome,
+) -> Result<(), ClientError> {
+    let plan = &job.plan;
+    let acked = plan.qos != Qos::AtMostOnce;
+    let template = payload_template(plan.size);
+    let interval_ns = plan
+        .interval
+        .map(|d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX));
+    // Stagger publishers across one interval so a total rate is smooth, not synchronised bursts.
+    let stagger = interval_ns.map_or(0, |iv| iv / job.count.max(1) as u64 * job.idx as u64);
+    let start = Instant::now() + Duration::from_nanos(stagger);
+    let window = u64::from(plan.inflight);
+    let mut seq: u64 = 0;
+    let mut inflight: u64 = 0;
+    loop {
+        if *stop.borrow() {
+            return Ok(());
+        }
+        let exhausted = job.limit.is_some_and(|l| seq >= l);
+        if exhausted && inflight == 0 {
+            return Ok(());
+        }
+        let now = Instant::now();
+        let mut wake_at = None;
+        let mut produced = 0;
+        while produced < PUBLISH_BATCH && client.pending_output() < HIGH_WATER {
+            if job.limit.is_some_and(|l| seq >= l) {
+                break;
+            }
+            if acked && (inflight >= window || client.broker_window() == Some(0)) {
+                break;
+            }
+            if let Some(iv) = interval_ns {
+                let due = start + Duration::from_nanos(iv.saturating_mul(seq));
+                if due > now {
+                    wake_at = Some(due);
+                    break;
+                }
+            }
+            let mut payload = template.clone();
+            // The sequence number wraps at 2^32; trackers stop at 2^28 long before that.
+            Stamp {
+                sent_ns: now_ns(),
+                publisher: job.idx as u32,
+                seq: seq as u32,
+            }
+            .write(&mut payload);
+            client.publish(&out.topic, plan.qos, plan.retain, payload)?;
+            seq += 1;
+            produced += 1;
+            if acked {
+                inflight += 1;
+            }
+        }
+        out.sent += produced;
+        Counters::add(&ctx.counters.sent, produced);
+        let wake = client.turn(wake_at, Some(stop)).await?;
+        let released = client.take_released();
+        inflight = inflight.saturating_sub(released);
+        out.acked += released;
+        Counters::add(&ctx.counters.acked, released);
+        client.inbox.clear();
+        if wake == Wake::Stop {
+            return Ok(());
+        }
+    }
+}
+
+/// What one subscriber does.
+struct SubJob {
+    idx: usize,
+    plan: Arc<SubscribePlan>,
+    /// Number of publishers of this run whose stamps are trusted (`pubsub`); `None` for a
+    /// standalone `sub`, whose publishers live in another process (no latency, no duplicates).
+    publishers: Option<u32>,
+}
+
+async fn subscriber(
+    ctx: Arc<Ctx>,
+    cfg: ClientConfig,
+    job: SubJob,
+    go: watch::Receiver<bool>,
+    mut stop: Stop,
+) -> Outcome {
+    let filter = job.plan.filter.render(job.idx + 1, &cfg.client_id);
+    let Some((mut client, handshake, at, permit)) = open(&ctx, &cfg, &mut stop).await else {
+        return Outcome {
+            topic: filter,
+            ..Default::default()
+        };
+    };
+    let mut out = Outcome {
+        handshake: Some(handshake),
+        connack_at: Some(at),
+        topic: filter,
+        ..Default::default()
+    };
+    let subscribed = tokio::select! {
+        r = client.subscribe(&out.topic, job.plan.qos, cfg.timeout) => r,
+        _ = wait_true(&mut stop) => {
+            drop(permit);
+            close(&ctx, client, None).await;
+            return out;
+        }
+    };
+    drop(permit);
+    if let Err(e) = subscribed {
+        Counters::add(&ctx.setup_failed, 1);
+        close(&ctx, client, Some(e)).await;
+        return out;
+    }
+    if *go.borrow() {
+        // Subscribed after publishing began: its deliveries would not match `expected`.
+        Counters::add(&ctx.setup_failed, 1);
+        ctx.record(
+            "late",
+            format!(
+                "`{}` subscribed after the load phase had started",
+                cfg.client_id
+            ),
+        );
+        close(&ctx, client, None).await;
+        return out;
+    }
+    ctx.ready_filters
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .push(out.topic.clone());
+    Counters::add(&ctx.ready, 1);
+    out.on_time = true;
+    let mut tracker = job.publishers.map(DeliveryTracker::new);
+    let mut hist = job.publishers.map(|_| latency_histogram());
+    let error = loop {
+        let turn = client.turn(None, Some(&mut stop)).await;
+        if !client.inbox.is_empty() {
+            // One receive time per turn: everything in the inbox came from the same reads.
+            let now = now_ns();
+            let mut n = 0u64;
+            for packet in client.inbox.drain(..) {
+                let payload = match &packet {
+                    Packet::V3_1_1Publish(p) => p.payload().as_slice(),
+                    Packet::V5_0Publish(p) => p.payload().as_slice(),
+                    _ => continue,
+                };
+                n += 1;
+                if let (Some(t), Some(h)) = (tracker.as_mut(), hist.as_mut()) {
+                    match Stamp::read(payload) {
+                        Some(s) => {
+                            if t.observe(s.publisher, s.seq) {
+                                h.saturating_record(now.saturating_sub(s.sent_ns).max(1));
+                            }
+                        }
+                        None => t.observe_unstamped(),
+                    }
+                }
+            }
+            out.received += n;
+            Counters::add(&ctx.counters.received, n);
+            out.last_recv = Some(Instant::now());
+        }
+        match turn {
+            Ok(Wake::Stop) => break None,
+            Ok(_) => {}
+            Err(e) => break Some(e),
+        }
+    };
+    out.delivery = tracker;
+    out.latency = hist;
+    close(&ctx, client, error).await;
+    out
+}
+
+/// Spawns `count` client tasks, `interval` apart (if any), until done or interrupted.
+async fn launch<F, Fut>(
+    set: &mut JoinSet<Outcome>,
+    count: usize,
+    interval: Option<Duration>,
+    interrupt: &mut Stop,
+    mut make: F,
+) where
+    F: FnMut(usize) -> Fut,
+    Fut: Future<Output = Outcome> + Send + 'static,
+{
+    let start = Instant::now();
+    for i in 0..count {
+        if let Some(iv) = interval {
+            let at = start + iv.saturating_mul(u32::try_from(i).unwrap_or(u32::MAX));
+            tokio::select! {
+                _ = tokio::time::sleep_until(at.into()) => {}
+                _ = wait_true(interrupt) => return,
+            }
+        } else if *interrupt.borrow() {
+            return;
+        }
+        set.spawn(make(i));
+    }
+}
+
+/// Waits until `target` clients are ready or failed, the deadline passes, or Ctrl-C.
+async fn wait_settled(ctx: &Ctx, target: u64, deadline: Instant, interrupt: &mut Stop) {
+    while ctx.settled() < target && Instant::now() < deadline && !*interrupt.borrow() {
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_millis(5)) => {}
+            _ = wait_true(interrupt) => {}
+        }
+    }
+}
+
+/// Sleeps until `deadline` or Ctrl-C.
+async fn hold(deadline: Instant, interrupt: &mut Stop) {
+    tokio::select! {
+        _ = tokio::time::sleep_until(deadline.into()) => {}
+        _ = wait_true(interrupt) => {}
+    }
+}
+
+async fn collect(set: &mut JoinSet<Outcome>) -> Vec<Outcome> {
+    let mut outcomes = Vec::new();
+    while let Some(joined) = set.join_next().await {
+        match joined {
+            Ok(o) => outcomes.push(o),
+            // A panicking client is a bug in this tool; keep the others' numbers.
+            Err(e) => tracing::error!("bench client task failed: {e}"),
+        }
+    }
+    outcomes
+}
+
+/// The once-per-second progress line and the samples behind the medians.
+struct Reporter {
+    handle: JoinHandle<Samples>,
+    stop: watch::Sender<bool>,
+    /// Samples are kept only for seconds that lie entirely inside the measured phase.
+    measuring: Arc<AtomicBool>,
+}
+
+impl Reporter {
+    fn spawn(ctx: Arc<Ctx>, total: u64, progress: bool) -> Reporter {
+        let (stop, mut stop_rx) = watch::channel(false);
+        let measuring = Arc::new(AtomicBool::new(false));
+        let flag = measuring.clone();
+        let handle = tokio::spawn(async move {
+            let start = Instant::now();
+            let mut samples = Samples::default();
+            let mut tick = tokio::time::interval(Duration::from_secs(1));
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            tick.tick().await; // the first tick is immediate
+            let mut last = ctx.counters.snapshot();
+            let mut last_t = Instant::now();
+            let mut was_measuring = flag.load(Ordering::Relaxed);
+            loop {
+                tokio::select! {
+                    _ = tick.tick() => {}
+                    _ = wait_true(&mut stop_rx) => break,
+                }
+                let snap = ctx.counters.snapshot();
+                let now = Instant::now();
+                let dt = (now - last_t).as_secs_f64();
+                let per_s = |a: u64, b: u64| rate(a.saturating_sub(b), dt);
+                let (sent, recv, conns) = (
+                    per_s(snap.sent, last.sent),
+                    per_s(snap.received, last.received),
+                    per_s(snap.connects_ok, last.connects_ok),
+                );
+                let measuring_now = flag.load(Ordering::Relaxed);
+                if measuring_now && was_measuring {
+                    samples.sent_per_s.push(sent);
+                    samples.recv_per_s.push(recv);
+                    samples.connects_per_s.push(conns);
+                }
+                was_measuring = measuring_now;
+                if progress {
+                    eprintln!(
+                        "[{:>5.0}s] connected {}/{} (failed {})  conn/s {:>7}  sent/s {:>9}  recv/s {:>9}  total sent {} recv {}",
+                        start.elapsed().as_secs_f64(),
+                        snap.connected,
+                        total,
+                        snap.connects_failed,
+                        super::report::thousands(conns),
+                        super::report::thousands(sent),
+                        super::report::thousands(recv),
+                        snap.sent,
+                        snap.received,
+                    );
+                }
+                last = snap;
+                last_t = now;
+            }
+            samples
+        });
+        Reporter {
+            handle,
+            stop,
+            measuring,
+        }
+    }
+
+    fn measure(&self, on: bool) {
+        self.measuring.store(on, Ordering::Relaxed);
+    }
+
+    async fn finish(self) -> Samples {
+        // The receiver may already be gone; either way the task ends.
+        let _ = self.stop.send(true);
+        self.handle.await.unwrap_or_default()
+    }
+}
+
+/// Connect-side numbers from a set of outcomes.
+fn clients_report(
+    outcomes: &[&Outcome],
+    requested: usize,
+    ctx: &Ctx,
+    first_start: Instant,
+    phase: Duration,
+) -> ClientsReport {
+    let mut hist = latency_histogram();
+    let mut last_connack = None::<Instant>;
+    for o in outcomes {
+        if let Some(h) = o.handshake {
+            hist.saturating_record(u64::try_from(h.as_nanos()).unwrap_or(u64::MAX).max(1));
+        }
+        if let Some(at) = o.connack_at {
+            last_connack = Some(last_connack.map_or(at, |l| l.max(at)));
+        }
+    }
+    let ok = outcomes.iter().filter(|o| o.handshake.is_some()).count() as u64;
+    let span = last_connack.map_or(0.0, |l| (l - first_start).as_secs_f64());
+    ClientsReport {
+        requested: requested as u64,
+        ready: outcomes.iter().filter(|o| o.on_time).count() as u64,
+        failed: ctx
+            .setup_failed
+            .load(Ordering::Relaxed)
+            .min(requested as u64),
+        connect_rate_per_s: rate(ok, span),
+        handshake_us: LatencySummary::from_histogram(&hist),
+        connect_phase_s: phase.as_secs_f64(),
+    }
+}
+
+fn base_report(scenario: &str, session: &SessionPlan, addr: SocketAddr) -> Report {
+    Report {
+        scenario: scenario.to_owned(),
+        target: addr.to_string(),
+        protocol: mqtt_version_name(session.version).to_owned(),
+        ..Default::default()
+    }
+}
+
+/// Ctrl-C turns into a `true` on the returned channel.
+fn interrupt_signal() -> (Stop, JoinHandle<()>) {
+    let (tx, rx) = watch::channel(false);
+    let handle = tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            eprintln!("interrupted: stopping clients");
+            let _ = tx.send(true);
+            // Keep the sender alive so receivers see `true`, not a closed channel.
+            std::future::pending::<()>().await;
+        }
+    });
+    (rx, handle)
+}
+
+fn connect_deadline(launch_end: Instant, session: &SessionPlan, run: &RunPlan) -> Instant {
+    launch_end + session.connect_timeout.max(run.duration)
+}
+
+/// `starling bench conn`.
+pub async fn run_conn(plan: ConnPlan) -> anyhow::Result<Report> {
+    let addr = preflight(&plan.session).await?;
+    let (mut interrupt, sig) = interrupt_signal();
+    let ctx = Ctx::new(plan.session.max_connecting);
+    let reporter = Reporter::spawn(ctx.clone(), plan.count as u64, plan.run.progress);
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let start = Instant::now();
+    let end = start + plan.run.duration;
+    reporter.measure(true);
+    let mut set = JoinSet::new();
+    launch(
+        &mut set,
+        plan.count,
+        plan.session.connect_interval,
+        &mut interrupt,
+        |i| {
+            let cfg = client_config(
+                &plan.session,
+                addr,
+                plan.session.client_id("conn", i + 1),
+                READ_BUF_IDLE,
+            );
+            idle_client(ctx.clone(), cfg, stop_rx.clone())
+        },
+    )
+    .await;
+    wait_settled(&ctx, plan.count as u64, end, &mut interrupt).await;
+    let phase = start.elapsed();
+    reporter.measure(false);
+    if plan.run.progress {
+        let ready = ctx.ready.load(Ordering::Relaxed);
+        eprintln!(
+            "connect phase: {ready}/{} ready in {:.2} s; holding until -d elapses",
+            plan.count,
+            phase.as_secs_f64()
+        );
+    }
+    hold(end, &mut interrupt).await;
+    let held = start.elapsed().saturating_sub(phase);
+    let _ = stop_tx.send(true);
+    let outcomes = collect(&mut set).await;
+    let samples = reporter.finish().await;
+    sig.abort();
+
+    let refs: Vec<&Outcome> = outcomes.iter().collect();
+    let mut report = base_report("conn", &plan.session, addr);
+    report.clients = clients_report(&refs, plan.count, &ctx, start, phase);
+    if let Some(m) = median(&samples.connects_per_s) {
+        tracing::debug!("median connects/s over full seconds: {m}");
+    }
+    report.load_s = held.as_secs_f64();
+    report.errors = ctx.errors();
+    report.interrupted = *interrupt.borrow();
+    Ok(report)
+}
+
+/// Joined publisher outcomes plus the load-phase timing.
+struct PubPhase {
+    outcomes: Vec<Outcome>,
+    load_start: Instant,
+    load_s: f64,
+}
+
+/// Starts publishers, waits for them to connect, runs the load phase, stops them.
+#[allow(clippy::too_many_arguments)]
+async fn publish_phase(
+    ctx: &Arc<Ctx>,
+    reporter: &Reporter,
+    session: &SessionPlan,
+    run: &RunPlan,
+    publish: &Arc<PublishPlan>,
+    count: usize,
+    addr: SocketAddr,
+    settled_before: u64,
+    interrupt: &mut Stop,
+) -> PubPhase {
+    let (go_tx, go_rx) = watch::channel(false);
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let mut set = JoinSet::new();
+    launch(&mut set, count, session.connect_interval, interrupt, |i| {
+        let cfg = client_config(session, addr, session.client_id("pub", i + 1), READ_BUF_PUB);
+        let job = PubJob {
+            idx: i,
+            count,
+            plan: publish.clone(),
+            limit: publish.limit_for(i, count),
+        };
+        publisher(ctx.clone(), cfg, job, go_rx.clone(), stop_rx.clone())
+    })
+    .await;
+    wait_settled(
+        ctx,
+        settled_before + count as u64,
+        connect_deadline(Instant::now(), session, run),
+        interrupt,
+    )
+    .await;
+
+    let load_start = Instant::now();
+    reporter.measure(true);
+    let _ = go_tx.send(true);
+    // Publishers with a limit finish by themselves; everyone stops at -d or Ctrl-C.
+    let deadline = load_start + run.duration;
+    let mut outcomes = Vec::new();
+    loop {
+        tokio::select! {
+            joined = set.join_next() => match joined {
+                Some(Ok(o)) => outcomes.push(o),
+                Some(Err(e)) => tracing::error!("bench publisher task failed: {e}"),
+                None => break,
+            },
+            _ = tokio::time::sleep_until(deadline.into()) => break,
+            _ = wait_true(interrupt) => break,
+        }
+    }
+    let load_s = load_start.elapsed().as_secs_f64();
+    reporter.measure(false);
+    let _ = stop_tx.send(true);
+    outcomes.extend(collect(&mut set).await);
+    PubPhase {
+        outcomes,
+        load_start,
+        load_s,
+    }
+}
+
+fn sum_latency(outcomes: &[Outcome]) -> Option<LatencySummary> {
+    let mut total = latency_histogram();
+    for h in outcomes.iter().filter_map(|o| o.latency.as_ref()) {
+        // Same bounds everywhere, so adding cannot fail; ignore the impossible error.
+        let _ = total.add(h);
+    }
+    LatencySummary::from_histogram(&total)
+}
+
+fn publish_fields(report: &mut Report, publish: &PublishPlan) {
+    report.qos = Some(qos_number(publish.qos));
+    report.payload_bytes = Some(publish.size);
+}
+
+/// `starling bench pub`.
+pub async fn run_pub(plan: PubPlan) -> anyhow::Result<Report> {
+    let addr = preflight(&plan.session).await?;
+    let (mut interrupt, sig) = interrupt_signal();
+    let ctx = Ctx::new(plan.session.max_connecting);
+    let reporter = Reporter::spawn(ctx.clone(), plan.count as u64, plan.run.progress);
+    let publish = Arc::new(plan.publish.clone());
+    let start = Instant::now();
+    let phase = publish_phase(
+        &ctx,
+        &reporter,
+        &plan.session,
+        &plan.run,
+        &publish,
+        plan.count,
+        addr,
+        0,
+        &mut interrupt,
+    )
+    .await;
+    let connect_phase = phase.load_start - start;
+    let samples = reporter.finish().await;
+    sig.abort();
+
+    let refs: Vec<&Outcome> = phase.outcomes.iter().collect();
+    let mut report = base_report("pub", &plan.session, addr);
+    publish_fields(&mut report, &plan.publish);
+    report.publishers = Some(plan.count as u64);
+    report.clients = clients_report(&refs, plan.count, &ctx, start, connect_phase);
+    let sent: u64 = phase.outcomes.iter().map(|o| o.sent).sum();
+    let acked: u64 = phase.outcomes.iter().map(|o| o.acked).sum();
+    report.load_s = phase.load_s;
+    report.messages = Some(MessagesReport {
+        sent,
+        acked,
+        ..Default::default()
+    });
+    report.rates = Some(RatesReport {
+        sent_median_per_s: median(&samples.sent_per_s),
+        sent_overall_per_s: rate(sent, phase.load_s),
+        ..Default::default()
+    });
+    report.errors = ctx.errors();
+    report.interrupted = *interrupt.borrow();
+    Ok(report)
+}
+
+/// `starling bench sub`.
+pub async fn run_sub(plan: SubPlan) -> anyhow::Result<Report> {
+    let addr = preflight(&plan.session).await?;
+    let (mut interrupt, sig) = interrupt_signal();
+    let ctx = Ctx::new(plan.session.max_connecting);
+    let reporter = Reporter::spawn(ctx.clone(), plan.count as u64, plan.run.progress);
+    let subscribe = Arc::new(plan.subscribe.clone());
+    let (go_tx, go_rx) = watch::channel(false);
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let start = Instant::now();
+    let mut set = JoinSet::new();
+    launch(
+        &mut set,
+        plan.count,
+        plan.session.connect_interval,
+        &mut interrupt,
+        |i| {
+            let cfg = client_config(
+                &plan.session,
+                addr,
+                plan.session.client_id("sub", i + 1),
+                READ_BUF_SUB,
+            );
+            let job = SubJob {
+                idx: i,
+                plan: subscribe.clone(),
+                publishers: None,
+            };
+            subscriber(ctx.clone(), cfg, job, go_rx.clone(), stop_rx.clone())
+        },
+    )
+    .await;
+    wait_settled(
+        &ctx,
+        plan.count as u64,
+        connect_deadline(Instant::now(), &plan.session, &plan.run),
+        &mut interrupt,
+    )
+    .await;
+    let load_start = Instant::now();
+    let _ = go_tx.send(true);
+    reporter.measure(true);
+    if plan.run.progress {
+        eprintln!(
+            "{} subscribers ready; receiving for {:?}",
+            ctx.ready.load(Ordering::Relaxed),
+            plan.run.duration
+        );
+    }
+    hold(load_start + plan.run.duration, &mut interrupt).await;
+    let load_s = load_start.elapsed().as_secs_f64();
+    reporter.measure(false);
+    let _ = stop_tx.send(true);
+    let outcomes = collect(&mut set).await;
+    let samples = reporter.finish().await;
+    sig.abort();
+
+    let refs: Vec<&Outcome> = outcomes.iter().collect();
+    let mut report = base_report("sub", &plan.session, addr);
+    report.qos = Some(qos_number(plan.subscribe.qos));
+    report.subscribers = Some(plan.count as u64);
+    report.clients = clients_report(&refs, plan.count, &ctx, start, load_start - start);
+    let received: u64 = outcomes.iter().map(|o| o.received).sum();
+    report.load_s = load_s;
+    report.messages = Some(MessagesReport {
+        received,
+        ..Default::default()
+    });
+    report.rates = Some(RatesReport {
+        recv_median_per_s: median(&samples.recv_per_s),
+        recv_overall_per_s: rate(received, load_s),
+        ..Default::default()
+    });
+    report.errors = ctx.errors();
+    report.interrupted = *interrupt.borrow();
+    Ok(report)
+}
+
+/// Deliveries the on-time subscriptions should have produced from what was published.
+fn expected_deliveries(subs: &[Outcome], pubs: &[Outcome]) -> u64 {
+    subs.iter()
+        .filter(|s| s.on_time)
+        .map(|s| {
+            pubs.iter()
+                .filter(|p| filter_matches(&s.topic, &p.topic))
+                .map(|p| p.sent)
+                .sum::<u64>()
+        })
+        .sum()
+}
+
+/// `starling bench pubsub`: subscribers first, then publishers, then a bounded drain.
+pub async fn run_pubsub(plan: PubSubPlan) -> anyhow::Result<Report> {
+    let addr = preflight(&plan.session).await?;
+    let (mut interrupt, sig) = interrupt_signal();
+    let ctx = Ctx::new(plan.session.max_connecting);
+    let total = (plan.publishers + plan.subscribers) as u64;
+    let reporter = Reporter::spawn(ctx.clone(), total, plan.run.progress);
+    let start = Instant::now();
+
+    // Subscribers: all subscribed before the first publish, so `expected` is exact.
+    let subscribe = Arc::new(plan.subscribe.clone());
+    let (sub_late_tx, sub_late_rx) = watch::channel(false);
+    let (sub_stop_tx, sub_stop_rx) = watch::channel(false);
+    let mut subs = JoinSet::new();
+    let publishers = u32::try_from(plan.publishers).unwrap_or(u32::MAX);
+    launch(
+        &mut subs,
+        plan.subscribers,
+        plan.session.connect_interval,
+        &mut interrupt,
+        |i| {
+            let cfg = client_config(
+                &plan.session,
+                addr,
+                plan.session.client_id("sub", i + 1),
+                READ_BUF_SUB,
+            );
+            let job = SubJob {
+                idx: i,
+                plan: subscribe.clone(),
+                publishers: Some(publishers),
+            };
+            subscriber(
+                ctx.clone(),
+                cfg,
+                job,
+                sub_late_rx.clone(),
+                sub_stop_rx.clone(),
+            )
+        },
+    )
+    .await;
+    wait_settled(
+        &ctx,
+        plan.subscribers as u64,
+        connect_deadline(Instant::now(), &plan.session, &plan.run),
+        &mut interrupt,
+    )
+    .await;
+    // From here on a subscriber that finishes SUBACK is "late" and leaves.
+    let _ = sub_late_tx.send(true);
+
+    let publish = Arc::new(plan.publish.clone());
+    let phase = publish_phase(
+        &ctx,
+        &reporter,
+        &plan.session,
+        &plan.run,
+        &publish,
+        plan.publishers,
+        addr,
+        plan.subscribers as u64,
+        &mut interrupt,
+    )
+    .await;
+    let sent: u64 = phase.outcomes.iter().map(|o| o.sent).sum();
+
+    // Drain: until every expected delivery arrived, nothing arrived for a second, --drain
+    // elapsed, or Ctrl-C. Subscribers that are not on time never add to `received`.
+    let expected_now = {
+        let filters = ctx.ready_filters.lock().unwrap_or_else(|p| p.into_inner());
+        filters
+            .iter()
+            .map(|f| {
+                phase
+                    .outcomes
+                    .iter()
+                    .filter(|p| filter_matches(f, &p.topic))
+                    .map(|p| p.sent)
+                    .sum::<u64>()
+            })
+            .sum::<u64>()
+    };
+    let drain_end = Instant::now() + plan.drain;
+    let mut last_seen = ctx.counters.received.load(Ordering::Relaxed);
+    let mut last_progress = Instant::now();
+    while !*interrupt.borrow() && Instant::now() < drain_end {
+        let got = ctx.counters.received.load(Ordering::Relaxed);
+        if got >= expected_now {
+            break;
+        }
+        if got != last_seen {
+            last_seen = got;
+            last_progress = Instant::now();
+        } else if last_progress.elapsed() >= DRAIN_QUIET {
+            break;
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_millis(10)) => {}
+            _ = wait_true(&mut interrupt) => {}
+        }
+    }
+    let _ = sub_stop_tx.send(true);
+    let sub_outcomes = collect(&mut subs).await;
+    let samples = reporter.finish().await;
+    sig.abort();
+
+    let mut all: Vec<&Outcome> = sub_outcomes.iter().collect();
+    all.extend(phase.outcomes.iter());
+    let mut report = base_report("pubsub", &plan.session, addr);
+    publish_fields(&mut report, &plan.publish);
+    report.publishers = Some(plan.publishers as u64);
+    report.subscribers = Some(plan.subscribers as u64);
+    report.clients = clients_report(
+        &all,
+        plan.publishers + plan.subscribers,
+        &ctx,
+        start,
+        phase.load_start - start,
+    );
+
+    let expected = expected_deliveries(&sub_outcomes, &phase.outcomes);
+    let received: u64 = sub_outcomes.iter().map(|o| o.received).sum();
+    let trackers = sub_outcomes.iter().filter_map(|o| o.delivery.as_ref());
+    let (mut unique, mut duplicates, mut out_of_order, mut foreign) = (0, 0, 0, 0);
+    for t in trackers {
+        unique += t.unique;
+        duplicates += t.duplicates;
+        out_of_order += t.out_of_order;
+        foreign += t.foreign;
+    }
+    let acked: u64 = phase.outcomes.iter().map(|o| o.acked).sum();
+    report.messages = Some(MessagesReport {
+        sent,
+        acked,
+        expected: Some(expected),
+        received,
+        unique: Some(unique),
+        duplicates: Some(duplicates),
+        out_of_order: Some(out_of_order),
+        lost: Some(expected.saturating_sub(unique)),
+        foreign: Some(foreign),
+    });
+    let last_recv = sub_outcomes.iter().filter_map(|o| o.last_recv).max();
+    let recv_span = last_recv.map_or(0.0, |l| {
+        l.saturating_duration_since(phase.load_start).as_secs_f64()
+    });
+    report.load_s = phase.load_s;
+    report.rates = Some(RatesReport {
+        sent_median_per_s: median(&samples.sent_per_s),
+        sent_overall_per_s: rate(sent, phase.load_s),
+        recv_median_per_s: median(&samples.recv_per_s),
+        recv_overall_per_s: rate(received, recv_span),
+    });
+    report.latency_us = sum_latency(&sub_outcomes);
+    report.errors = ctx.errors();
+    report.interrupted = *interrupt.borrow();
+    Ok(report)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn outcome(topic: &str, sent: u64, on_time: bool) -> Outcome {
+        Outcome {
+            topic: topic.into(),
+            sent,
+            on_time,
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn expected_counts_fan_in_and_fan_out() {
+        // fan-in: 3 publishers on distinct topics, one `#` subscriber.
+        let pubs = vec![
+            outcome("bench/1", 10, true),
+            outcome("bench/2", 20, true),
+            outcome("other", 5, true),
+        ];
+        let subs = vec![outcome("bench/#", 0, true)];
+        assert_eq!(expected_deliveries(&subs, &pubs), 30);
+        // fan-out: one publisher, three subscribers, one of them late (not counted).
+        let pubs = vec![outcome("fan", 7, true)];
+        let subs = vec![
+            outcome("fan", 0, true),
+            outcome("+", 0, true),
+            outcome("fan", 0, false),
+        ];
+        assert_eq!(expected_deliveries(&subs, &pubs), 14);
+    }
+}

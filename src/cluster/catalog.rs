@@ -1,0 +1,353 @@
+//! The catalog state machine: [`Catalog::apply`] is the one function that changes it, called
+//! directly by the standalone cluster and after commit by the Raft state machine, so single-node
+//! tests exercise the replicated logic too.
+//!
+//! Persisted in the `catalog` keyspace under one-byte table prefixes (`r` routes, `c` clients,
+//! `t` retained, `s` durable subscriptions); read-mostly in-memory indexes mirror it.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+use parking_lot::RwLock;
+
+use crate::broker::cluster::{CatalogCmd, CatalogResp, NodeId, SubOptionsWire};
+use crate::broker::subs::SubOptions;
+use crate::protocol::message::now_ms;
+use crate::protocol::{Message, topic};
+use crate::storage::{StorageError, Store};
+
+const ROUTES: u8 = b'r';
+const CLIENTS: u8 = b'c';
+const RETAINED: u8 = b't';
+const SUBS: u8 = b's';
+
+fn key(table: u8, name: &str) -> Vec<u8> {
+    let mut k = Vec::with_capacity(1 + name.len());
+    k.push(table);
+    k.extend_from_slice(name.as_bytes());
+    k
+}
+
+#[derive(Default)]
+struct Mem {
+    /// filter → node → refcount
+    routes: HashMap<String, BTreeMap<NodeId, u32>>,
+    /// client → (node, generation)
+    clients: HashMap<String, (NodeId, u64)>,
+    retained: BTreeMap<String, Arc<Message>>,
+    subs: HashMap<String, Vec<(String, SubOptions)>>,
+}
+
+/// The replicated catalog on this node.
+pub struct Catalog {
+    store: Store,
+    mem: RwLock<Mem>,
+}
+
+fn corrupt(reason: impl ToString) -> StorageError {
+    StorageError::Corrupt {
+        table: "catalog",
+        reason: reason.to_string(),
+    }
+}
+
+impl Catalog {
+    /// Load the catalog from the store.
+    pub fn open(store: Store) -> Result<Catalog, StorageError> {
+        let mut mem = Mem::default();
+        for item in store.catalog.iter() {
+            let (k, v) = item.into_inner().map_err(StorageError::Read)?;
+            let Some((&table, name)) = k.split_first() else {
+                continue;
+            };
+            let name = String::from_utf8(name.to_vec()).map_err(corrupt)?;
+            match table {
+                ROUTES => {
+                    let m: BTreeMap<NodeId, u32> = serde_json::from_slice(&v).map_err(corrupt)?;
+                    mem.routes.insert(name, m);
+                }
+                CLIENTS => {
+                    let c: (NodeId, u64) = serde_json::from_slice(&v).map_err(corrupt)?;
+                    mem.clients.insert(name, c);
+                }
+                RETAINED => {
+                    let m = Message::decode(&v).map_err(corrupt)?;
+                    mem.retained.insert(name, Arc::new(m));
+                }
+                SUBS => {
+                    let s: Vec<(String, SubOptionsWire)> =
+                        serde_json::from_slice(&v).map_err(corrupt)?;
+                    mem.subs
+                        .insert(name, s.into_iter().map(|(f, o)| (f, o.into())).collect());
+                }
+                _ => return Err(corrupt(format!("unknown table byte {table}"))),
+            }
+        }
+        Ok(Catalog {
+            store,
+            mem: RwLock::new(mem),
+        })
+    }
+
+    /// Apply one committed command. Deterministic: the same sequence of commands yields the same
+    /// catalog on every node.
+    pub fn apply(&self, cmd: &CatalogCmd) -> Result<CatalogResp, StorageError> {
+        let mut mem = self.mem.write();
+        let mut batch = self.store.batch();
+        let cat = &self.store.catalog;
+        let json = |v: &dyn erased::Ser| v.to_json();
+        let resp = match cmd {
+            CatalogCmd::AddRoute { filter, node } => {
+                let m = mem.routes.entry(filter.clone()).or_default();
+                *m.entry(*node).or_default() += 1;
+                batch.insert(cat, key(ROUTES, filter), json(&*m));
+                CatalogResp::Ok
+            }
+            CatalogCmd::RemoveRoute { filter, node } => {
+                if let Some(m) = mem.routes.get_mut(filter) {
+                    if let Some(n) = m.get_mut(node) {
+                        *n = n.saturating_sub(1);
+                        if *n == 0 {
+                            m.remove(node);
+                        }
+                    }
+                    if m.is_empty() {
+                        mem.routes.remove(filter);
+                        batch.remove(cat, key(ROUTES, filter));
+                    } else {
+                        batch.insert(cat, key(ROUTES, filter), json(&*m));
+                    }
+                }
+                CatalogResp::Ok
+            }
+            CatalogCmd::RegisterClient { client, node } => {
+                let generation = mem.clients.get(client).map_or(1, |(_, g)| g + 1);
+                mem.clients.insert(client.clone(), (*node, generation));
+                batch.insert(cat, key(CLIENTS, client), json(&(*node, generation)));
+                CatalogResp::Generation(generation)
+            }
+            CatalogCmd::UnregisterClient { client, node } => {
+                if mem.clients.get(client).is_some_and(|(n, _)| n == node) {
+                    mem.clients.remove(client);
+                    batch.remove(cat, key(CLIENTS, client));
+                }
+                CatalogResp::Ok
+            }
+            CatalogCmd::SetRetained { topic, message } => {
+                match message {
+                    Some(enc) => {
+                        let m = Message::decode(enc).map_err(corrupt)?;
+                        mem.retained.insert(topic.clone(), Arc::new(m));
+                        batch.insert(cat, key(RETAINED, topic), enc.clone());
+                    }
+                    None => {
+                        mem.retained.remove(topic);
+                        batch.remove(cat, key(RETAINED, topic));
+                    }
+                }
+                CatalogResp::Ok
+            }
+            CatalogCmd::SetDurableSubs { client, subs } => {
+                if subs.is_empty() {
+                    mem.subs.remove(client);
+                    batch.remove(cat, key(SUBS, client));
+                } else {
+                    mem.subs.insert(
+                        client.clone(),
+                        subs.iter().map(|(f, o)| (f.clone(), (*o).into())).collect(),
+                    );
+                    batch.insert(cat, key(SUBS, client), json(subs));
+                }
+                CatalogResp::Ok
+            }
+        };
+        self.store.commit(batch)?;
+        Ok(resp)
+    }
+
+    pub fn route_nodes(&self, topic_name: &str, except: NodeId) -> Vec<NodeId> {
+        let mem = self.mem.read();
+        let mut out: Vec<NodeId> = Vec::new();
+        for (filter, nodes) in &mem.routes {
+            if topic::matches(filter, topic_name) {
+                out.extend(nodes.keys().filter(|n| **n != except));
+            }
+        }
+        out.sort_unstable();
+        out.dedup();
+        out
+    }
+
+    pub fn has_remote_routes(&self, except: NodeId) -> bool {
+        self.mem
+            .read()
+            .routes
+            .values()
+            .any(|m| m.keys().any(|n| *n != except))
+    }
+
+    pub fn owner_of(&self, client: &str) -> Option<NodeId> {
+        self.mem.read().clients.get(client).map(|(n, _)| *n)
+    }
+
+    pub fn retained_matching(&self, filter: &str) -> Vec<Arc<Message>> {
+        let now = now_ms();
+        let mem = self.mem.read();
+        if !topic::has_wildcards(filter) {
+            return mem
+                .retained
+                .get(filter)
+                .filter(|m| !m.expired(now))
+                .cloned()
+                .into_iter()
+                .collect();
+        }
+        mem.retained
+            .iter()
+            .filter(|(t, m)| topic::matches(filter, t) && !m.expired(now))
+            .map(|(_, m)| m.clone())
+            .collect()
+    }
+
+    pub fn retained_count(&self) -> usize {
+        self.mem.read().retained.len()
+    }
+
+    pub fn durable_subscriptions(&self, client: &str) -> Vec<(String, SubOptions)> {
+        self.mem
+            .read()
+            .subs
+            .get(client)
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    pub fn durable_clients(&self) -> Vec<String> {
+        self.mem.read().subs.keys().cloned().collect()
+    }
+
+    pub fn route_count(&self) -> usize {
+        self.mem.read().routes.len()
+    }
+}
+
+/// A tiny indirection so `apply` can serialize several value types with one closure.
+mod erased {
+    pub trait Ser {
+        fn to_json(&self) -> Vec<u8>;
+    }
+    impl<T: serde::Serialize + ?Sized> Ser for T {
+        fn to_json(&self) -> Vec<u8> {
+            // Serializing plain maps/tuples/vecs of numbers and strings cannot fail.
+            serde_json::to_vec(self).unwrap_or_default()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::StorageConfig;
+    use mqtt_protocol_core::mqtt::ArcPayload;
+
+    fn msg(topic: &str) -> Message {
+        let p: Arc<[u8]> = Arc::from(&b"v"[..]);
+        Message {
+            topic: topic.into(),
+            payload: ArcPayload::new(p, 0, 1),
+            qos: 0,
+            retain: true,
+            props: Default::default(),
+            expires_at_ms: None,
+            origin: "c".into(),
+        }
+    }
+
+    #[test]
+    fn apply_and_reload() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Store::open(dir.path(), &StorageConfig::default()).expect("open");
+        let cat = Catalog::open(store.clone()).expect("catalog");
+        let add = CatalogCmd::AddRoute {
+            filter: "a/+".into(),
+            node: 2,
+        };
+        cat.apply(&add).expect("apply");
+        cat.apply(&add).expect("apply");
+        cat.apply(&CatalogCmd::AddRoute {
+            filter: "a/+".into(),
+            node: 1,
+        })
+        .expect("apply");
+        assert_eq!(cat.route_nodes("a/b", 1), vec![2]);
+        cat.apply(&CatalogCmd::RemoveRoute {
+            filter: "a/+".into(),
+            node: 2,
+        })
+        .expect("apply");
+        assert_eq!(
+            cat.route_nodes("a/b", 1),
+            vec![2],
+            "refcount 2 → 1 keeps the route"
+        );
+        cat.apply(&CatalogCmd::RemoveRoute {
+            filter: "a/+".into(),
+            node: 2,
+        })
+        .expect("apply");
+        assert!(cat.route_nodes("a/b", 1).is_empty());
+
+        assert_eq!(
+            cat.apply(&CatalogCmd::RegisterClient {
+                client: "c".into(),
+                node: 1
+            })
+            .expect("apply"),
+            CatalogResp::Generation(1)
+        );
+        assert_eq!(
+            cat.apply(&CatalogCmd::RegisterClient {
+                client: "c".into(),
+                node: 2
+            })
+            .expect("apply"),
+            CatalogResp::Generation(2)
+        );
+        cat.apply(&CatalogCmd::SetRetained {
+            topic: "x/y".into(),
+            message: Some(msg("x/y").encode()),
+        })
+        .expect("apply");
+        cat.apply(&CatalogCmd::SetRetained {
+            topic: "x/z".into(),
+            message: Some(msg("x/z").encode()),
+        })
+        .expect("apply");
+        cat.apply(&CatalogCmd::SetRetained {
+            topic: "x/z".into(),
+            message: None,
+        })
+        .expect("apply");
+        let subs = vec![(
+            "a/#".to_string(),
+            SubOptionsWire::from(SubOptions {
+                qos: 1,
+                ..Default::default()
+            }),
+        )];
+        cat.apply(&CatalogCmd::SetDurableSubs {
+            client: "c".into(),
+            subs,
+        })
+        .expect("apply");
+        drop(cat);
+
+        let cat = Catalog::open(store).expect("reload");
+        assert_eq!(cat.owner_of("c"), Some(2));
+        assert_eq!(cat.retained_matching("x/+").len(), 1);
+        assert_eq!(cat.retained_matching("x/y").len(), 1);
+        assert_eq!(cat.retained_count(), 1);
+        assert_eq!(cat.durable_subscriptions("c")[0].1.qos, 1);
+        assert_eq!(cat.durable_clients(), vec!["c".to_string()]);
+    }
+}

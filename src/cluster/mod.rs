@@ -1,0 +1,33 @@
+//! Implementations of [`crate::broker::cluster::Cluster`]: the catalog state machine shared by
+//! all of them, and the standalone (cluster of one) implementation. The Raft-replicated one
+//! (openraft voters and learners, the cluster link, discovery) builds on the same catalog.
+
+pub mod catalog;
+pub mod standalone;
+
+use std::path::Path;
+
+use crate::broker::cluster::NodeId;
+
+/// Read this node's id from the data dir, creating it on first start.
+pub fn load_or_create_node_id(data_dir: &Path) -> std::io::Result<NodeId> {
+    let path = data_dir.join("node_id");
+    match std::fs::read_to_string(&path) {
+        Ok(s) => s.trim().parse::<NodeId>().map_err(|e| {
+            std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                format!("{}: {e}", path.display()),
+            )
+        }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            std::fs::create_dir_all(data_dir)?;
+            // Non-zero random id; collisions across a cluster are negligible at 2^63.
+            let id = rand::random::<u64>() >> 1 | 1;
+            let tmp = data_dir.join("node_id.tmp");
+            std::fs::write(&tmp, id.to_string())?;
+            std::fs::rename(&tmp, &path)?;
+            Ok(id)
+        }
+        Err(e) => Err(e),
+    }
+}

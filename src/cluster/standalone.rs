@@ -1,0 +1,61 @@
+//! A cluster of one: proposals are applied at once to the local catalog, there is nobody to
+//! forward to, and this node owns every client.
+
+use std::sync::Arc;
+
+use crate::broker::cluster::{BoxFuture, CatalogCmd, CatalogResp, Cluster, ClusterError, NodeId};
+use crate::broker::subs::SubOptions;
+use crate::cluster::catalog::Catalog;
+use crate::protocol::Message;
+
+pub struct Standalone {
+    node_id: NodeId,
+    catalog: Arc<Catalog>,
+}
+
+impl Standalone {
+    pub fn new(node_id: NodeId, catalog: Arc<Catalog>) -> Self {
+        Self { node_id, catalog }
+    }
+}
+
+impl Cluster for Standalone {
+    fn node_id(&self) -> NodeId {
+        self.node_id
+    }
+
+    fn propose(&self, cmd: CatalogCmd) -> BoxFuture<'_, Result<CatalogResp, ClusterError>> {
+        // Applying is a local fjall write: do it now rather than hop to another task.
+        let r = self
+            .catalog
+            .apply(&cmd)
+            .map_err(|e| ClusterError::Storage(e.to_string()));
+        Box::pin(async move { r })
+    }
+
+    fn forward(&self, _msg: &Arc<Message>, _nodes: &[NodeId]) {}
+
+    fn route_nodes(&self, _topic: &str) -> Vec<NodeId> {
+        Vec::new()
+    }
+
+    fn owner_of(&self, client: &str) -> Option<NodeId> {
+        self.catalog.owner_of(client)
+    }
+
+    fn retained_matching(&self, filter: &str) -> Vec<Arc<Message>> {
+        self.catalog.retained_matching(filter)
+    }
+
+    fn retained_count(&self) -> usize {
+        self.catalog.retained_count()
+    }
+
+    fn durable_subscriptions(&self, client: &str) -> Vec<(String, SubOptions)> {
+        self.catalog.durable_subscriptions(client)
+    }
+
+    fn durable_clients(&self) -> Vec<String> {
+        self.catalog.durable_clients()
+    }
+}

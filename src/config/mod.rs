@@ -1,0 +1,517 @@
+//! Configuration: figment layers (embedded defaults < TOML file < `STARLING_*` environment <
+//! command-line flags) deserialized into [`Config`], then [`Config::validate`]d.
+//!
+//! Every struct denies unknown fields, so a typo is an error that names the key and the layer it
+//! came from (figment attaches both to the error). Defaults live only here, in the `Default`
+//! impls, never scattered through the code.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+
+/// Where the TOML file is looked for when `--config` is not given.
+pub const DEFAULT_CONFIG_PATH: &str = "/etc/starling/starling.toml";
+
+#[derive(Debug, Error)]
+pub enum ConfigError {
+    /// figment's error already names the key and the source (file, env var, default).
+    #[error("{0}")]
+    Figment(Box<figment::Error>),
+    #[error("config file {path}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("invalid configuration: {0}")]
+    Invalid(String),
+}
+
+impl From<figment::Error> for ConfigError {
+    fn from(e: figment::Error) -> Self {
+        ConfigError::Figment(Box::new(e))
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Stable node name; empty = the host's name.
+    pub node_name: String,
+    /// Where sessions, queues and the catalog are kept.
+    pub data_dir: PathBuf,
+    /// Named listener tables: `[listeners.<name>]`.
+    pub listeners: BTreeMap<String, ListenerConfig>,
+    pub mqtt: MqttConfig,
+    pub session: SessionConfig,
+    pub storage: StorageConfig,
+    pub sys: SysConfig,
+    pub log: LogConfig,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        let mut listeners = BTreeMap::new();
+        listeners.insert("tcp".to_string(), ListenerConfig::default());
+        Self {
+            node_name: String::new(),
+            data_dir: PathBuf::from("./starling-data"),
+            listeners,
+            mqtt: MqttConfig::default(),
+            session: SessionConfig::default(),
+            storage: StorageConfig::default(),
+            sys: SysConfig::default(),
+            log: LogConfig::default(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum ListenerKind {
+    Tcp,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct ListenerConfig {
+    /// Listener type; may be left out when the table's name is the type (`[listeners.tcp]`).
+    pub kind: Option<ListenerKind>,
+    pub bind: SocketAddr,
+    /// Connections accepted at once; more are closed right after accept (and counted).
+    pub max_connections: usize,
+    /// Clients without credentials. Unset = allowed only when bound to a loopback address.
+    pub allow_anonymous: Option<bool>,
+}
+
+impl Default for ListenerConfig {
+    fn default() -> Self {
+        Self {
+            kind: None,
+            bind: SocketAddr::from(([127, 0, 0, 1], 1883)),
+            max_connections: 1_000_000,
+            allow_anonymous: None,
+        }
+    }
+}
+
+/// Strategy used to pick the member of a shared subscription group.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum SharedStrategy {
+    RoundRobin,
+    Random,
+    HashClientid,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct MqttConfig {
+    /// Largest packet accepted from clients (bytes); announced as Maximum Packet Size.
+    pub max_packet_size: u32,
+    /// Unacknowledged QoS 1/2 PUBLISHes a client may have in flight towards the broker.
+    pub receive_maximum: u16,
+    /// Upper bound on a client's keep alive (seconds); 0 = any. Sent as Server Keep Alive.
+    pub max_keep_alive: u16,
+    /// Topic aliases a client may use towards the broker.
+    pub topic_alias_maximum: u16,
+    pub max_qos: u8,
+    pub retain_available: bool,
+    pub max_topic_length: usize,
+    pub max_topic_levels: usize,
+    /// Connections that send no CONNECT within this time are closed.
+    #[serde(with = "humantime_serde")]
+    pub connect_timeout: Duration,
+    pub shared_subscription_strategy: SharedStrategy,
+    pub max_client_id_length: usize,
+}
+
+impl Default for MqttConfig {
+    fn default() -> Self {
+        Self {
+            max_packet_size: 1024 * 1024,
+            receive_maximum: 128,
+            max_keep_alive: 0,
+            topic_alias_maximum: 64,
+            max_qos: 2,
+            retain_available: true,
+            max_topic_length: 65535,
+            max_topic_levels: 128,
+            connect_timeout: Duration::from_secs(10),
+            shared_subscription_strategy: SharedStrategy::RoundRobin,
+            max_client_id_length: 65535,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct SessionConfig {
+    /// Upper bound on Session Expiry Interval a client may ask for.
+    #[serde(with = "humantime_serde")]
+    pub max_session_expiry: Duration,
+    /// QoS 1/2 messages in flight to one client (further bounded by its Receive Maximum).
+    pub max_inflight: u16,
+    /// Messages queued for one session (online or offline) before new ones are refused.
+    pub max_queued: usize,
+    /// Queued messages of a persistent session held in memory; the rest stay on disk and are
+    /// read back in batches of this size, so replay after restart has bounded memory.
+    pub memory_window: usize,
+}
+
+impl Default for SessionConfig {
+    fn default() -> Self {
+        Self {
+            max_session_expiry: Duration::from_secs(7 * 24 * 3600),
+            max_inflight: 32,
+            max_queued: 10_000,
+            memory_window: 1_000,
+        }
+    }
+}
+
+/// When fjall's journal is fsynced.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum SyncPolicy {
+    /// Before every acknowledgement that depends on the write.
+    Always,
+    /// Every `sync_interval`.
+    Interval,
+    /// Left to the OS.
+    Never,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum Compression {
+    Lz4,
+    None,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct StorageConfig {
+    pub sync: SyncPolicy,
+    #[serde(with = "humantime_serde")]
+    pub sync_interval: Duration,
+    pub compression: Compression,
+    /// Block cache size in bytes.
+    pub cache_size: u64,
+}
+
+impl Default for StorageConfig {
+    fn default() -> Self {
+        Self {
+            sync: SyncPolicy::Interval,
+            sync_interval: Duration::from_millis(100),
+            compression: Compression::Lz4,
+            cache_size: 32 * 1024 * 1024,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct SysConfig {
+    pub enabled: bool,
+    #[serde(with = "humantime_serde")]
+    pub interval: Duration,
+}
+
+impl Default for SysConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            interval: Duration::from_secs(10),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogConfig {
+    /// A tracing filter (`info`, `starling=debug,warn`); `RUST_LOG` overrides it.
+    pub level: String,
+    pub format: LogFormat,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        Self {
+            level: "info".into(),
+            format: LogFormat::Text,
+        }
+    }
+}
+
+/// Command-line flags that override everything else.
+#[derive(Debug, Clone, Default)]
+pub struct Overrides {
+    pub data_dir: Option<PathBuf>,
+    /// Bind address of the plain TCP listener `[listeners.tcp]`.
+    pub bind: Option<SocketAddr>,
+}
+
+/// Which file to read: the explicit one must exist; the default path is optional.
+pub fn config_file(explicit: Option<&Path>) -> Option<PathBuf> {
+    match explicit {
+        Some(p) => Some(p.to_path_buf()),
+        None => {
+            let p = PathBuf::from(DEFAULT_CONFIG_PATH);
+            p.exists().then_some(p)
+        }
+    }
+}
+
+impl Config {
+    /// Build the layered configuration. `file` must exist if given.
+    pub fn load(file: Option<&Path>, overrides: &Overrides) -> Result<Config, ConfigError> {
+        Self::load_with_env(file, overrides, Env::prefixed("STARLING_").split("__"))
+    }
+
+    fn load_with_env(
+        file: Option<&Path>,
+        overrides: &Overrides,
+        env: Env,
+    ) -> Result<Config, ConfigError> {
+        let mut fig = Figment::from(Serialized::defaults(Config::default()));
+        if let Some(path) = file {
+            // Toml::file silently skips a missing file; an explicit path must exist.
+            std::fs::metadata(path).map_err(|source| ConfigError::Read {
+                path: path.into(),
+                source,
+            })?;
+            fig = fig.merge(Toml::file_exact(path));
+        }
+        fig = fig.merge(env.lowercase(true));
+        if let Some(d) = &overrides.data_dir {
+            fig = fig.merge(("data_dir", d));
+        }
+        if let Some(b) = overrides.bind {
+            fig = fig.merge(("listeners.tcp.bind", b.to_string()));
+        }
+        let cfg: Config = fig.extract()?;
+        cfg.validate()?;
+        Ok(cfg)
+    }
+
+    /// Checks serde cannot express; errors name the key.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let bad = |m: String| Err(ConfigError::Invalid(m));
+        if self.listeners.is_empty() {
+            return bad(
+                "no listeners configured: add at least one [listeners.<name>] table".into(),
+            );
+        }
+        let mut seen = std::collections::HashSet::new();
+        for (name, l) in &self.listeners {
+            if l.kind.is_none() && name != "tcp" {
+                return bad(format!(
+                    "listeners.{name}.kind is required (tcp) when the table name is not the kind"
+                ));
+            }
+            if !seen.insert(l.bind) {
+                return bad(format!(
+                    "listeners.{name}.bind: {} is used by another listener",
+                    l.bind
+                ));
+            }
+            if l.max_connections == 0 {
+                return bad(format!(
+                    "listeners.{name}.max_connections must be at least 1"
+                ));
+            }
+        }
+        let m = &self.mqtt;
+        if m.max_qos > 2 {
+            return bad(format!("mqtt.max_qos must be 0, 1 or 2, not {}", m.max_qos));
+        }
+        if m.receive_maximum == 0 {
+            return bad("mqtt.receive_maximum must be at least 1".into());
+        }
+        if m.max_packet_size < 64 {
+            return bad("mqtt.max_packet_size must be at least 64 bytes".into());
+        }
+        if m.max_packet_size > 268_435_455 {
+            return bad(
+                "mqtt.max_packet_size cannot exceed 268435455 (the protocol's limit)".into(),
+            );
+        }
+        if m.max_topic_length == 0 || m.max_topic_levels == 0 {
+            return bad(
+                "mqtt.max_topic_length and mqtt.max_topic_levels must be at least 1".into(),
+            );
+        }
+        if m.connect_timeout.is_zero() {
+            return bad("mqtt.connect_timeout must be positive".into());
+        }
+        let s = &self.session;
+        if s.max_inflight == 0 || s.max_queued == 0 || s.memory_window == 0 {
+            return bad("session.max_inflight, session.max_queued and session.memory_window must be at least 1".into());
+        }
+        if self.storage.sync == SyncPolicy::Interval && self.storage.sync_interval.is_zero() {
+            return bad(
+                "storage.sync_interval must be positive when storage.sync = \"interval\"".into(),
+            );
+        }
+        if self.sys.enabled && self.sys.interval < Duration::from_secs(1) {
+            return bad("sys.interval must be at least 1s".into());
+        }
+        if self.data_dir.as_os_str().is_empty() {
+            return bad("data_dir must not be empty".into());
+        }
+        Ok(())
+    }
+
+    /// The node name to use: configured, else the host name.
+    pub fn effective_node_name(&self) -> String {
+        if !self.node_name.is_empty() {
+            return self.node_name.clone();
+        }
+        gethostname::gethostname().to_string_lossy().into_owned()
+    }
+
+    /// The configuration as TOML, for `starling config check`.
+    pub fn to_toml(&self) -> String {
+        toml::to_string_pretty(self)
+            .unwrap_or_else(|e| format!("# cannot render configuration: {e}\n"))
+    }
+}
+
+impl ListenerConfig {
+    pub fn kind(&self) -> ListenerKind {
+        self.kind.unwrap_or(ListenerKind::Tcp)
+    }
+
+    /// Anonymous access: explicit setting, else only on loopback binds.
+    pub fn anonymous_allowed(&self) -> bool {
+        self.allow_anonymous
+            .unwrap_or_else(|| self.bind.ip().is_loopback())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn no_env() -> Env {
+        Env::prefixed("STARLING_TEST_UNUSED_PREFIX_").split("__")
+    }
+
+    #[test]
+    fn defaults_are_a_working_loopback_broker() {
+        let c = Config::load_with_env(None, &Overrides::default(), no_env()).expect("defaults");
+        assert_eq!(
+            c.listeners["tcp"].bind,
+            "127.0.0.1:1883".parse().expect("addr")
+        );
+        assert!(c.listeners["tcp"].anonymous_allowed());
+        assert_eq!(c.data_dir, PathBuf::from("./starling-data"));
+    }
+
+    #[test]
+    fn layers_file_env_flags() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file("s.toml", "data_dir = \"/from/file\"\n[mqtt]\nmax_qos = 1\n[listeners.tcp]\nbind = \"127.0.0.1:1900\"\n")?;
+            jail.set_env("STARLING_LISTENERS__TCP__BIND", "0.0.0.0:1901");
+            jail.set_env("STARLING_MQTT__RECEIVE_MAXIMUM", "7");
+            let env = Env::prefixed("STARLING_").split("__");
+            let c = Config::load_with_env(
+                Some(Path::new("s.toml")),
+                &Overrides::default(),
+                env.clone(),
+            )
+            .map_err(|e| e.to_string())?;
+            assert_eq!(c.data_dir, PathBuf::from("/from/file"));
+            assert_eq!(c.mqtt.max_qos, 1);
+            assert_eq!(c.mqtt.receive_maximum, 7);
+            assert_eq!(c.listeners["tcp"].bind.to_string(), "0.0.0.0:1901");
+            assert!(!c.listeners["tcp"].anonymous_allowed());
+            let o = Overrides {
+                data_dir: Some("/flag".into()),
+                bind: Some("127.0.0.1:1902".parse().expect("addr")),
+            };
+            let c = Config::load_with_env(Some(Path::new("s.toml")), &o, env)
+                .map_err(|e| e.to_string())?;
+            assert_eq!(c.data_dir, PathBuf::from("/flag"));
+            assert_eq!(c.listeners["tcp"].bind.to_string(), "127.0.0.1:1902");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn unknown_key_names_key_and_file() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file("bad.toml", "[mqtt]\nmax_qoss = 1\n")?;
+            let err =
+                Config::load_with_env(Some(Path::new("bad.toml")), &Overrides::default(), no_env())
+                    .expect_err("unknown key must fail")
+                    .to_string();
+            assert!(err.contains("max_qoss"), "{err}");
+            assert!(err.contains("bad.toml"), "{err}");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn bad_env_value_names_variable() {
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("STARLING_MQTT__MAX_QOS", "lots");
+            let err = Config::load_with_env(
+                None,
+                &Overrides::default(),
+                Env::prefixed("STARLING_").split("__"),
+            )
+            .expect_err("bad value must fail")
+            .to_string();
+            assert!(err.contains("max_qos"), "{err}");
+            assert!(err.contains("STARLING_MQTT__MAX_QOS"), "{err}");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn validation_names_key() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file("v.toml", "[mqtt]\nmax_qos = 3\n")?;
+            let err =
+                Config::load_with_env(Some(Path::new("v.toml")), &Overrides::default(), no_env())
+                    .expect_err("must fail")
+                    .to_string();
+            assert!(err.contains("mqtt.max_qos"), "{err}");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn missing_explicit_file_is_an_error() {
+        let err = Config::load_with_env(
+            Some(Path::new("/nonexistent/s.toml")),
+            &Overrides::default(),
+            no_env(),
+        )
+        .expect_err("must fail")
+        .to_string();
+        assert!(err.contains("/nonexistent/s.toml"), "{err}");
+    }
+
+    #[test]
+    fn example_file_is_valid() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/starling.example.toml");
+        let c = Config::load_with_env(Some(&path), &Overrides::default(), no_env());
+        assert!(c.is_ok(), "{:?}", c.err().map(|e| e.to_string()));
+    }
+}

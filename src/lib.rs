@@ -1,0 +1,23 @@
+//! Starling: a clustered MQTT 3.1.1 / 5.0 broker.
+//!
+//! Crate map, following the data path top-down:
+//! - [`config`]: figment layers → validated [`config::Config`].
+//! - [`node`]: wires everything; [`node::Node::start`] is used by the binary and the tests.
+//! - [`transport`]: listeners and the connection task driving `mqtt-protocol-core`.
+//! - [`broker`]: sessions, subscription index, retained, wills, shared groups, `$SYS`, and the
+//!   [`broker::cluster::Cluster`] seam the cluster layer implements.
+//! - [`cluster`]: the catalog state machine and its standalone (cluster-of-one) implementation.
+//! - [`storage`]: fjall keyspaces and key layout.
+//! - [`protocol`]: topic rules and the message format, no I/O.
+//! - [`observe`]: metrics and logging.
+//! - [`bench`]: the load generator behind `starling bench`.
+
+pub mod bench;
+pub mod broker;
+pub mod cluster;
+pub mod config;
+pub mod node;
+pub mod observe;
+pub mod protocol;
+pub mod storage;
+pub mod transport;

@@ -1,0 +1,144 @@
+//! The `starling` binary: parse the command line, load the configuration, start the node, wait
+//! for a signal. All the work is in the library.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+
+use starling::config::{self, Config, Overrides};
+use starling::node::Node;
+
+#[derive(Parser)]
+#[command(
+    name = "starling",
+    version,
+    about = "A clustered MQTT 3.1.1/5.0 broker"
+)]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Run the broker. With no configuration it listens on 127.0.0.1:1883 and keeps its data in
+    /// ./starling-data.
+    Serve {
+        /// TOML configuration file (default: /etc/starling/starling.toml when it exists).
+        #[arg(long, short = 'c', value_name = "PATH")]
+        config: Option<PathBuf>,
+        /// Directory for sessions, queues and the catalog (overrides `data_dir`).
+        #[arg(long, value_name = "DIR")]
+        data_dir: Option<PathBuf>,
+        /// Address of the plain MQTT/TCP listener (overrides `listeners.tcp.bind`).
+        #[arg(long, value_name = "ADDR:PORT")]
+        bind: Option<SocketAddr>,
+        /// Seconds to wait for connections to close on SIGTERM/SIGINT.
+        #[arg(long, default_value_t = 10, value_name = "SECS")]
+        grace: u64,
+    },
+    /// Inspect the configuration.
+    Config {
+        #[command(subcommand)]
+        cmd: ConfigCmd,
+    },
+    /// Load generator (in the spirit of emqtt_bench).
+    Bench(starling::bench::BenchArgs),
+}
+
+#[derive(Subcommand)]
+enum ConfigCmd {
+    /// Validate a configuration (file, environment and defaults) and print the effective result.
+    Check {
+        /// File to check (default: /etc/starling/starling.toml when it exists).
+        path: Option<PathBuf>,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match rt.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.cmd {
+        Cmd::Serve {
+            config,
+            data_dir,
+            bind,
+            grace,
+        } => {
+            let file = config::config_file(config.as_deref());
+            let cfg = Config::load(file.as_deref(), &Overrides { data_dir, bind })?;
+            starling::observe::log::init(&cfg.log);
+            serve(cfg, Duration::from_secs(grace)).await
+        }
+        Cmd::Config {
+            cmd: ConfigCmd::Check { path },
+        } => {
+            let file = config::config_file(path.as_deref());
+            let cfg = Config::load(file.as_deref(), &Overrides::default())?;
+            match &file {
+                Some(f) => println!("# {} is valid; effective configuration:", f.display()),
+                None => println!(
+                    "# no configuration file; effective configuration (defaults and environment):"
+                ),
+            }
+            print!("{}", cfg.to_toml());
+            Ok(())
+        }
+        Cmd::Bench(args) => starling::bench::run(args).await,
+    }
+}
+
+async fn serve(cfg: Config, grace: Duration) -> anyhow::Result<()> {
+    let data_dir = cfg.data_dir.clone();
+    let node = Node::start(cfg)
+        .await
+        .with_context(|| format!("cannot start (data dir {})", data_dir.display()))?;
+    for l in &node.listeners {
+        println!("starling: listener {} ({}) on {}", l.name, l.kind, l.addr);
+    }
+    tracing::info!(node = %node.broker.node_name, data_dir = %data_dir.display(), "started");
+    wait_for_signal().await?;
+    tracing::info!("shutting down");
+    tokio::select! {
+        _ = node.shutdown(grace) => {}
+        _ = wait_for_signal() => {
+            tracing::warn!("second signal: exiting at once");
+            std::process::exit(1);
+        }
+    }
+    Ok(())
+}
+
+async fn wait_for_signal() -> anyhow::Result<()> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate()).context("installing SIGTERM handler")?;
+    let mut int = signal(SignalKind::interrupt()).context("installing SIGINT handler")?;
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = int.recv() => {}
+    }
+    Ok(())
+}

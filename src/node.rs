@@ -1,0 +1,173 @@
+//! The one place where everything is wired: storage, catalog, cluster, broker, listeners,
+//! background tasks. The binary and the tests both start nodes through [`Node::start`].
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use thiserror::Error;
+use tokio::sync::{mpsc, watch};
+
+use crate::broker::session::Kick;
+use crate::broker::{Broker, BrokerError, Settings};
+use crate::cluster::catalog::Catalog;
+use crate::cluster::standalone::Standalone;
+use crate::config::{Config, SyncPolicy};
+use crate::observe::Metrics;
+use crate::storage::{StorageError, Store};
+use crate::transport::connection::ListenerInfo;
+use crate::transport::listener::{self, ListenerError};
+
+#[derive(Debug, Error)]
+pub enum NodeError {
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+    #[error(transparent)]
+    Listener(#[from] ListenerError),
+    #[error(transparent)]
+    Broker(#[from] BrokerError),
+    #[error("node id file in {path}")]
+    NodeId {
+        path: String,
+        source: std::io::Error,
+    },
+}
+
+/// A bound listener, as reported at start-up.
+#[derive(Debug, Clone)]
+pub struct BoundListener {
+    pub name: String,
+    pub kind: &'static str,
+    pub addr: SocketAddr,
+}
+
+pub struct NodeHandle {
+    pub broker: Arc<Broker>,
+    pub listeners: Vec<BoundListener>,
+    shutdown_tx: watch::Sender<bool>,
+    drain_tx: Option<mpsc::Sender<()>>,
+    drain_rx: mpsc::Receiver<()>,
+    store: Store,
+}
+
+pub struct Node;
+
+impl Node {
+    /// Open storage, restore sessions, bind every listener and start serving.
+    pub async fn start(cfg: Config) -> Result<NodeHandle, NodeError> {
+        let store = Store::open(&cfg.data_dir, &cfg.storage)?;
+        let node_id = crate::cluster::load_or_create_node_id(&cfg.data_dir).map_err(|source| {
+            NodeError::NodeId {
+                path: cfg.data_dir.display().to_string(),
+                source,
+            }
+        })?;
+        let catalog = Arc::new(Catalog::open(store.clone())?);
+        let cluster = Arc::new(Standalone::new(node_id, catalog));
+        let metrics = Arc::new(Metrics::new());
+        let settings = Settings::from_config(&cfg);
+        let broker = Broker::new(
+            settings.clone(),
+            cfg.effective_node_name(),
+            cluster,
+            store.clone(),
+            metrics,
+        );
+        let restored = broker.restore().await?;
+        if restored > 0 {
+            tracing::info!(sessions = restored, "restored persistent sessions");
+        }
+
+        let (shutdown_tx, shutdown_rx) = watch::channel(false);
+        let (drain_tx, drain_rx) = mpsc::channel(1);
+        let mut bound = Vec::new();
+        for (name, l) in &cfg.listeners {
+            let tcp = listener::bind(name, l.bind).await?;
+            let addr = tcp.local_addr().map_err(|source| ListenerError::Bind {
+                name: name.clone(),
+                addr: l.bind,
+                source,
+            })?;
+            let info = Arc::new(ListenerInfo {
+                name: name.clone(),
+                allow_anonymous: l.anonymous_allowed(),
+            });
+            tokio::spawn(listener::run_tcp(
+                tcp,
+                broker.clone(),
+                info,
+                l.max_connections,
+                shutdown_rx.clone(),
+                drain_tx.clone(),
+            ));
+            bound.push(BoundListener {
+                name: name.clone(),
+                kind: "mqtt",
+                addr,
+            });
+        }
+        if let Some(interval) = settings.sys_interval {
+            broker.spawn_sys(interval);
+        }
+        if cfg.storage.sync == SyncPolicy::Interval {
+            spawn_sync(
+                store.clone(),
+                cfg.storage.sync_interval,
+                shutdown_rx.clone(),
+            );
+        }
+        Ok(NodeHandle {
+            broker,
+            listeners: bound,
+            shutdown_tx,
+            drain_tx: Some(drain_tx),
+            drain_rx,
+            store,
+        })
+    }
+}
+
+fn spawn_sync(store: Store, every: Duration, mut stop: watch::Receiver<bool>) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(every);
+        loop {
+            tokio::select! {
+                _ = tick.tick() => {}
+                _ = stop.changed() => return,
+            }
+            let s = store.clone();
+            match tokio::task::spawn_blocking(move || s.sync_now()).await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => tracing::error!("periodic fsync failed: {e}"),
+                Err(e) => tracing::error!("periodic fsync task failed: {e}"),
+            }
+        }
+    });
+}
+
+impl NodeHandle {
+    /// The address of the first listener (tests use it).
+    pub fn mqtt_addr(&self) -> SocketAddr {
+        self.listeners
+            .first()
+            .map(|l| l.addr)
+            .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 0)))
+    }
+
+    /// Graceful stop: no new connections, clients get DISCONNECT 0x8B (5.0), sessions and queues
+    /// are flushed to disk. Returns once every connection ended or `grace` passed.
+    pub async fn shutdown(mut self, grace: Duration) {
+        let _ = self.shutdown_tx.send(true);
+        self.broker.kick_all(Kick::Shutdown);
+        self.drain_tx.take();
+        if tokio::time::timeout(grace, self.drain_rx.recv())
+            .await
+            .is_err()
+        {
+            tracing::warn!("grace period over with connections still open");
+        }
+        if let Err(e) = self.store.sync_now() {
+            tracing::error!("final fsync failed: {e}");
+        }
+    }
+}

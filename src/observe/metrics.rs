@@ -1,0 +1,263 @@
+//! The metrics registry (prometheus-client). Hot-path counters are resolved once into plain
+//! handles (an atomic add each); labelled families are used only where the label set is small and
+//! known in advance.
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::registry::Registry;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ReasonLabel {
+    pub reason: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct QosLabel {
+    pub qos: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct TypeLabel {
+    pub r#type: String,
+}
+
+/// Why a message was not delivered to some subscriber. Every drop is counted under one of these.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DropReason {
+    QueueFull,
+    Expired,
+    PacketTooLarge,
+    NoSubscribers,
+    SharedNoMember,
+}
+
+impl DropReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DropReason::QueueFull => "queue_full",
+            DropReason::Expired => "expired",
+            DropReason::PacketTooLarge => "packet_too_large",
+            DropReason::NoSubscribers => "no_subscribers",
+            DropReason::SharedNoMember => "shared_no_member",
+        }
+    }
+}
+
+pub struct Metrics {
+    pub registry: parking_lot::Mutex<Registry>,
+    pub connections: Gauge,
+    pub connects: Counter,
+    pub disconnects: Family<ReasonLabel, Counter>,
+    pub packets_received: Family<TypeLabel, Counter>,
+    pub packets_sent: Family<TypeLabel, Counter>,
+    pub messages_received: [Counter; 3],
+    pub messages_sent: [Counter; 3],
+    pub messages_dropped: Family<ReasonLabel, Counter>,
+    pub bytes_received: Counter,
+    pub bytes_sent: Counter,
+    pub retained: Gauge,
+    pub subscriptions: Gauge,
+    pub sessions_persistent: Gauge,
+    pub queued: Gauge,
+    pub inflight: Gauge,
+    pub auth_failures: Counter,
+    pub refused: Family<ReasonLabel, Counter>,
+    pub storage_errors: Counter,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    pub fn new() -> Metrics {
+        let mut r = Registry::with_prefix("starling");
+        let m = Metrics {
+            registry: parking_lot::Mutex::new(Registry::default()),
+            connections: Gauge::default(),
+            connects: Counter::default(),
+            disconnects: Family::default(),
+            packets_received: Family::default(),
+            packets_sent: Family::default(),
+            messages_received: Default::default(),
+            messages_sent: Default::default(),
+            messages_dropped: Family::default(),
+            bytes_received: Counter::default(),
+            bytes_sent: Counter::default(),
+            retained: Gauge::default(),
+            subscriptions: Gauge::default(),
+            sessions_persistent: Gauge::default(),
+            queued: Gauge::default(),
+            inflight: Gauge::default(),
+            auth_failures: Counter::default(),
+            refused: Family::default(),
+            storage_errors: Counter::default(),
+        };
+        r.register(
+            "connections",
+            "Open MQTT connections",
+            m.connections.clone(),
+        );
+        r.register(
+            "connects",
+            "Accepted MQTT connections (CONNACK success)",
+            m.connects.clone(),
+        );
+        r.register(
+            "disconnects",
+            "Closed MQTT connections by reason",
+            m.disconnects.clone(),
+        );
+        r.register(
+            "packets_received",
+            "MQTT packets received by type",
+            m.packets_received.clone(),
+        );
+        r.register(
+            "packets_sent",
+            "MQTT packets sent by type",
+            m.packets_sent.clone(),
+        );
+        let recv = Family::<QosLabel, Counter>::default();
+        let sent = Family::<QosLabel, Counter>::default();
+        for q in 0..3 {
+            let l = QosLabel { qos: q.to_string() };
+            // Share the atomic between the array handle and the family.
+            let _ = recv
+                .get_or_create(&l)
+                .inner()
+                .fetch_add(0, std::sync::atomic::Ordering::Relaxed);
+            let _ = sent
+                .get_or_create(&l)
+                .inner()
+                .fetch_add(0, std::sync::atomic::Ordering::Relaxed);
+        }
+        let m = Metrics {
+            messages_received: [0, 1, 2]
+                .map(|q| recv.get_or_create(&QosLabel { qos: q.to_string() }).clone()),
+            messages_sent: [0, 1, 2]
+                .map(|q| sent.get_or_create(&QosLabel { qos: q.to_string() }).clone()),
+            ..m
+        };
+        r.register(
+            "messages_received",
+            "Application messages received from clients by QoS",
+            recv,
+        );
+        r.register(
+            "messages_sent",
+            "Application messages sent to clients by QoS",
+            sent,
+        );
+        r.register(
+            "messages_dropped",
+            "Messages not delivered to a subscriber, by reason",
+            m.messages_dropped.clone(),
+        );
+        r.register(
+            "bytes_received",
+            "Bytes read from client sockets",
+            m.bytes_received.clone(),
+        );
+        r.register(
+            "bytes_sent",
+            "Bytes written to client sockets",
+            m.bytes_sent.clone(),
+        );
+        r.register("retained_messages", "Retained messages", m.retained.clone());
+        r.register(
+            "subscriptions",
+            "Subscriptions on this node",
+            m.subscriptions.clone(),
+        );
+        r.register(
+            "sessions_persistent",
+            "Sessions with a non-zero expiry",
+            m.sessions_persistent.clone(),
+        );
+        r.register(
+            "queued_messages",
+            "Messages queued for sessions",
+            m.queued.clone(),
+        );
+        r.register(
+            "inflight_messages",
+            "QoS 1/2 messages sent and not yet acknowledged",
+            m.inflight.clone(),
+        );
+        r.register(
+            "auth_failures",
+            "Failed authentications",
+            m.auth_failures.clone(),
+        );
+        r.register(
+            "refused",
+            "Connections, packets or messages refused by a limit, by reason",
+            m.refused.clone(),
+        );
+        r.register(
+            "storage_errors",
+            "Failed storage writes",
+            m.storage_errors.clone(),
+        );
+        *m.registry.lock() = r;
+        m
+    }
+
+    pub fn dropped(&self, reason: DropReason) {
+        self.messages_dropped
+            .get_or_create(&ReasonLabel {
+                reason: reason.as_str().into(),
+            })
+            .inc();
+    }
+
+    pub fn refused(&self, reason: &str) {
+        self.refused
+            .get_or_create(&ReasonLabel {
+                reason: reason.into(),
+            })
+            .inc();
+    }
+
+    pub fn disconnected(&self, reason: &str) {
+        self.disconnects
+            .get_or_create(&ReasonLabel {
+                reason: reason.into(),
+            })
+            .inc();
+    }
+
+    pub fn packet_in(&self, ty: &'static str) {
+        self.packets_received
+            .get_or_create(&TypeLabel { r#type: ty.into() })
+            .inc();
+    }
+
+    pub fn packet_out(&self, ty: &'static str) {
+        self.packets_sent
+            .get_or_create(&TypeLabel { r#type: ty.into() })
+            .inc();
+    }
+
+    pub fn dropped_count(&self, reason: DropReason) -> u64 {
+        self.messages_dropped
+            .get_or_create(&ReasonLabel {
+                reason: reason.as_str().into(),
+            })
+            .get()
+    }
+
+    /// Text exposition format.
+    pub fn encode(&self) -> String {
+        let mut s = String::new();
+        if prometheus_client::encoding::text::encode(&mut s, &self.registry.lock()).is_err() {
+            s.clear();
+        }
+        s
+    }
+}

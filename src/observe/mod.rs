@@ -1,0 +1,6 @@
+//! Observability: the metrics registry and logging setup.
+
+pub mod log;
+pub mod metrics;
+
+pub use metrics::{DropReason, Metrics};

@@ -1,0 +1,8 @@
+//! Protocol-level pieces with no I/O: topic rules and the broker's message representation.
+//! Packet encoding and the per-connection state machine come from `mqtt-protocol-core`; the
+//! connection task in `transport::connection` drives it.
+
+pub mod message;
+pub mod topic;
+
+pub use message::{Message, PublishProps};

@@ -1,0 +1,1411 @@
+//! The connection task: owns the socket and the `mqtt-protocol-core` server connection, and
+//! drives both from one `select!` loop (socket bytes in, session deliveries out, the keep-alive
+//! timer, kicks). Everything the connection writes during one loop turn is collected in a buffer
+//! and flushed once.
+//!
+//! The protocol library validates packets and tracks packet ids, receive maximum, topic aliases
+//! and keep-alive; this task decides what the broker does with each packet.
+
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use mqtt_protocol_core::mqtt::common::Cursor;
+use mqtt_protocol_core::mqtt::connection::{ConnectionOptions, Event, TimerKind};
+use mqtt_protocol_core::mqtt::packet::{
+    AssignedClientIdentifier, GenericPacketTrait, MaximumQos, Packet, RetainAvailable,
+    ServerKeepAlive, SessionExpiryInterval, TopicAliasMaximum,
+};
+use mqtt_protocol_core::mqtt::packet::{
+    ContentType, CorrelationData, GenericStorePacket, MessageExpiryInterval, PayloadFormat,
+    PayloadFormatIndicator, Property, Qos, ResponseTopic, RetainHandling, SubscriptionIdentifier,
+    UserProperty, v3_1_1, v5_0,
+};
+use mqtt_protocol_core::mqtt::result_code::{
+    ConnectReasonCode, ConnectReturnCode, DisconnectReasonCode, MqttError, PubackReasonCode,
+    PubrecReasonCode, SubackReasonCode, SubackReturnCode, UnsubackReasonCode,
+};
+use mqtt_protocol_core::mqtt::{Connection, Version, role};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::sync::{mpsc, watch};
+use tokio::time::Instant;
+
+use crate::broker::session::{Delivery, Kick, Phase, Session};
+use crate::broker::subs::SubOptions;
+use crate::broker::{Broker, CloseKind, PublishOutcome, Will};
+use crate::protocol::message::now_ms;
+use crate::protocol::topic;
+use crate::protocol::{Message, PublishProps};
+
+/// What a listener tells each of its connections.
+#[derive(Debug, Clone)]
+pub struct ListenerInfo {
+    pub name: String,
+    pub allow_anonymous: bool,
+}
+
+/// A client that does not read is dropped once a write has been pending this long.
+const WRITE_TIMEOUT: Duration = Duration::from_secs(30);
+/// Deliveries taken from the session per pump step.
+const PUMP_BATCH: usize = 256;
+/// Stop pumping once this much is buffered; the loop flushes and comes back.
+const WBUF_HIGH: usize = 1 << 20;
+
+/// Why the connection ended (a metrics label and a log field).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum End {
+    ClientDisconnect,
+    ClientDisconnectWithWill,
+    PeerClosed,
+    ProtocolError,
+    KeepAliveTimeout,
+    ConnectTimeout,
+    TakenOver,
+    Kicked,
+    Shutdown,
+    WriteTimeout,
+    IoError,
+    Refused,
+}
+
+impl End {
+    fn label(self) -> &'static str {
+        match self {
+            End::ClientDisconnect => "normal",
+            End::ClientDisconnectWithWill => "disconnect_with_will",
+            End::PeerClosed => "peer_closed",
+            End::ProtocolError => "protocol_error",
+            End::KeepAliveTimeout => "keepalive_timeout",
+            End::ConnectTimeout => "connect_timeout",
+            End::TakenOver => "takeover",
+            End::Kicked => "kicked",
+            End::Shutdown => "shutdown",
+            End::WriteTimeout => "write_timeout",
+            End::IoError => "io_error",
+            End::Refused => "connack_refused",
+        }
+    }
+}
+
+struct Conn {
+    broker: Arc<Broker>,
+    info: Arc<ListenerInfo>,
+    peer: SocketAddr,
+    mqtt: Connection<role::Server>,
+    conn_id: u64,
+    version: Version,
+    client_id: Option<Arc<str>>,
+    session: Option<Arc<Session>>,
+    will: Option<Will>,
+    /// Session expiry granted at CONNECT (0 forbids a non-zero value at DISCONNECT).
+    connect_expiry: u32,
+    new_expiry: Option<u32>,
+    /// Maximum in-flight QoS ≥ 1 messages towards the client.
+    window: usize,
+    wbuf: Vec<u8>,
+    keepalive_deadline: Option<Instant>,
+    end: Option<End>,
+    kick_tx: mpsc::Sender<Kick>,
+}
+
+/// Serve one client connection until it ends. Never panics on input; every way out is counted.
+pub async fn serve<S>(
+    stream: S,
+    peer: SocketAddr,
+    broker: Arc<Broker>,
+    info: Arc<ListenerInfo>,
+    shutdown: watch::Receiver<bool>,
+) where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    let s = &broker.settings;
+    let opts = ConnectionOptions::new()
+        .maximum_packet_size_recv(s.max_packet_size)
+        .receive_maximum(s.receive_maximum);
+    let mut mqtt = Connection::<role::Server>::with_options(Version::Undetermined, opts);
+    mqtt.set_auto_ping_response(true);
+    mqtt.set_auto_map_topic_alias_send(true);
+    let (kick_tx, kick_rx) = mpsc::channel(4);
+    let conn_id = broker.next_conn_id();
+    let mut c = Conn {
+        broker: broker.clone(),
+        info,
+        peer,
+        mqtt,
+        conn_id,
+        version: Version::Undetermined,
+        client_id: None,
+        session: None,
+        will: None,
+        connect_expiry: 0,
+        new_expiry: None,
+        window: usize::from(s.max_inflight),
+        wbuf: Vec::with_capacity(4096),
+        keepalive_deadline: None,
+        end: None,
+        kick_tx,
+    };
+    let end = c.run(stream, kick_rx, shutdown).await;
+    c.finish(end).await;
+}
+
+impl Conn {
+    async fn run<S>(
+        &mut self,
+        mut stream: S,
+        mut kick_rx: mpsc::Receiver<Kick>,
+        mut shutdown: watch::Receiver<bool>,
+    ) -> End
+    where
+        S: AsyncRead + AsyncWrite + Unpin,
+    {
+        let mut rbuf = vec![0u8; 16 * 1024];
+        let connect_deadline = Instant::now() + self.broker.settings.connect_timeout;
+        loop {
+            if let Some(end) = self.end {
+                let _ = self.flush(&mut stream).await;
+                return end;
+            }
+            if !self.wbuf.is_empty() {
+                if let Err(e) = self.flush(&mut stream).await {
+                    return e;
+                }
+                if let Some(end) = self.end {
+                    return end;
+                }
+            }
+            let session = self.session.clone();
+            let wake = async {
+                match &session {
+                    Some(s) => s.wake.notified().await,
+                    None => std::future::pending().await,
+                }
+            };
+            let deadline = if self.session.is_none() {
+                Some(connect_deadline)
+            } else {
+                self.keepalive_deadline
+            };
+            let timer = async {
+                match deadline {
+                    Some(d) => tokio::time::sleep_until(d).await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                r = stream.read(&mut rbuf) => match r {
+                    Ok(0) => return End::PeerClosed,
+                    Ok(n) => {
+                        self.broker.metrics.bytes_received.inc_by(n as u64);
+                        self.feed(&rbuf[..n]).await;
+                        if self.session.is_some() {
+                            self.pump();
+                        }
+                    }
+                    Err(_) => return End::IoError,
+                },
+                _ = wake => self.pump(),
+                _ = timer => {
+                    if self.session.is_none() {
+                        tracing::info!(peer = %self.peer, "no CONNECT within the connect timeout; closing");
+                        return End::ConnectTimeout;
+                    }
+                    self.keepalive_deadline = None;
+                    let ev = self.mqtt.notify_timer_fired(TimerKind::PingreqRecv);
+                    self.process(ev).await;
+                    tracing::info!(client = ?self.client_id, peer = %self.peer, "keep alive timed out");
+                    self.end.get_or_insert(End::KeepAliveTimeout);
+                }
+                k = kick_rx.recv() => {
+                    let (reason, end) = match k {
+                        Some(Kick::TakenOver) => (DisconnectReasonCode::SessionTakenOver, End::TakenOver),
+                        Some(Kick::Administrative) => (DisconnectReasonCode::AdministrativeAction, End::Kicked),
+                        Some(Kick::Shutdown) | None => (DisconnectReasonCode::ServerShuttingDown, End::Shutdown),
+                    };
+                    self.send_disconnect(reason).await;
+                    self.end = Some(end);
+                }
+                _ = shutdown.changed() => {
+                    self.send_disconnect(DisconnectReasonCode::ServerShuttingDown).await;
+                    self.end = Some(End::Shutdown);
+                }
+            }
+        }
+    }
+
+    async fn flush<S: AsyncWrite + Unpin>(&mut self, stream: &mut S) -> Result<(), End> {
+        if self.wbuf.is_empty() {
+            return Ok(());
+        }
+        let n = self.wbuf.len();
+        match tokio::time::timeout(WRITE_TIMEOUT, stream.write_all(&self.wbuf)).await {
+            Ok(Ok(())) => {
+                self.broker.metrics.bytes_sent.inc_by(n as u64);
+                self.wbuf.clear();
+                // A large buffer from a burst is not kept for the life of an idle connection.
+                if self.wbuf.capacity() > 64 * 1024 {
+                    self.wbuf = Vec::with_capacity(4096);
+                }
+                Ok(())
+            }
+            Ok(Err(_)) => Err(End::IoError),
+            Err(_) => {
+                tracing::info!(client = ?self.client_id, peer = %self.peer, "client does not read; dropping it");
+                Err(End::WriteTimeout)
+            }
+        }
+    }
+
+    /// Feed received bytes to the protocol library, one packet at a time.
+    async fn feed(&mut self, data: &[u8]) {
+        let mut cur = Cursor::new(data);
+        while (cur.position() as usize) < data.len() && self.end.is_none() {
+            let before = cur.position();
+            let ev = self.mqtt.recv(&mut cur);
+            self.process(ev).await;
+            if cur.position() == before {
+                break;
+            }
+        }
+    }
+
+    /// Handle the library's events in order; handlers may produce more.
+    async fn process(&mut self, events: Vec<Event>) {
+        let mut work: VecDeque<Event> = events.into();
+        while let Some(ev) = work.pop_front() {
+            match ev {
+                Event::RequestSendPacket { packet, .. } => {
+                    self.broker.metrics.packet_out(packet_name(&packet));
+                    self.wbuf.extend_from_slice(&packet.to_continuous_buffer());
+                }
+                Event::NotifyPacketReceived(p) => {
+                    self.broker.metrics.packet_in(packet_name(&p));
+                    let more = self.on_packet(p).await;
+                    work.extend(more);
+                }
+                Event::RequestTimerReset {
+                    kind: TimerKind::PingreqRecv,
+                    duration_ms,
+                } => {
+                    self.keepalive_deadline =
+                        Some(Instant::now() + Duration::from_millis(duration_ms));
+                }
+                Event::RequestTimerCancel(TimerKind::PingreqRecv) => self.keepalive_deadline = None,
+                Event::RequestTimerReset { .. } | Event::RequestTimerCancel(_) => {}
+                Event::NotifyPacketIdReleased(_) => {}
+                Event::NotifyError(e) => {
+                    tracing::info!(client = ?self.client_id, peer = %self.peer, error = ?e, "protocol error");
+                    if self.session.is_none() {
+                        self.end.get_or_insert(End::ProtocolError);
+                    }
+                }
+                Event::RequestClose => {
+                    self.end.get_or_insert(End::ProtocolError);
+                }
+            }
+        }
+    }
+
+    fn v5(&self) -> bool {
+        self.version == Version::V5_0
+    }
+
+    /// Close with a reason: DISCONNECT for 5.0, a plain close for 3.1.1.
+    async fn protocol_violation(&mut self, reason: DisconnectReasonCode, what: &str) -> Vec<Event> {
+        tracing::info!(client = ?self.client_id, peer = %self.peer, reason = ?reason, "closing connection: {what}");
+        self.end.get_or_insert(End::ProtocolError);
+        if self.v5() {
+            if let Ok(d) = v5_0::Disconnect::builder().reason_code(reason).build() {
+                return self.mqtt.send(d.into());
+            }
+        }
+        Vec::new()
+    }
+
+    async fn send_disconnect(&mut self, reason: DisconnectReasonCode) {
+        if self.v5() && self.session.is_some() {
+            if let Ok(d) = v5_0::Disconnect::builder().reason_code(reason).build() {
+                let ev = self.mqtt.send(d.into());
+                self.process(ev).await;
+            }
+        }
+    }
+
+    async fn on_packet(&mut self, p: Packet) -> Vec<Event> {
+        match p {
+            Packet::V5_0Connect(c) => self.on_connect_v5(c).await,
+            Packet::V3_1_1Connect(c) => self.on_connect_v3(c).await,
+            Packet::V5_0Publish(p) => {
+                let props = publish_props_in(p.props());
+                let expiry = p.props().iter().find_map(|x| match x {
+                    Property::MessageExpiryInterval(v) => Some(v.val()),
+                    _ => None,
+                });
+                let qos = qos_u8(p.qos());
+                self.on_publish(
+                    p.topic_name(),
+                    p.payload().clone(),
+                    qos,
+                    p.retain(),
+                    p.packet_id(),
+                    props,
+                    expiry,
+                )
+                .await
+            }
+            Packet::V3_1_1Publish(p) => {
+                let qos = qos_u8(p.qos());
+                self.on_publish(
+                    p.topic_name(),
+                    p.payload().clone(),
+                    qos,
+                    p.retain(),
+                    p.packet_id(),
+                    PublishProps::default(),
+                    None,
+                )
+                .await
+            }
+            Packet::V5_0Puback(a) => self.acked(a.packet_id()),
+            Packet::V3_1_1Puback(a) => self.acked(a.packet_id()),
+            Packet::V5_0Pubcomp(a) => self.acked(a.packet_id()),
+            Packet::V3_1_1Pubcomp(a) => self.acked(a.packet_id()),
+            Packet::V5_0Pubrec(r) => {
+                let failed = r.reason_code().is_some_and(|c| c as u8 >= 0x80);
+                self.pubrec(r.packet_id(), failed)
+            }
+            Packet::V3_1_1Pubrec(r) => self.pubrec(r.packet_id(), false),
+            Packet::V5_0Pubrel(r) => self.pubrel(r.packet_id()),
+            Packet::V3_1_1Pubrel(r) => self.pubrel(r.packet_id()),
+            Packet::V5_0Subscribe(s) => {
+                let sub_id = s.props().iter().find_map(|x| match x {
+                    Property::SubscriptionIdentifier(v) => Some(v.val()),
+                    _ => None,
+                });
+                let entries: Vec<(String, SubOptions)> = s
+                    .entries()
+                    .iter()
+                    .map(|e| (e.topic_filter().to_string(), sub_opts(e.sub_opts(), sub_id)))
+                    .collect();
+                self.on_subscribe(s.packet_id(), entries).await
+            }
+            Packet::V3_1_1Subscribe(s) => {
+                let entries: Vec<(String, SubOptions)> = s
+                    .entries()
+                    .iter()
+                    .map(|e| (e.topic_filter().to_string(), sub_opts(e.sub_opts(), None)))
+                    .collect();
+                self.on_subscribe(s.packet_id(), entries).await
+            }
+            Packet::V5_0Unsubscribe(u) => {
+                let filters: Vec<String> =
+                    u.entries().iter().map(|e| e.as_str().to_string()).collect();
+                self.on_unsubscribe(u.packet_id(), filters).await
+            }
+            Packet::V3_1_1Unsubscribe(u) => {
+                let filters: Vec<String> =
+                    u.entries().iter().map(|e| e.as_str().to_string()).collect();
+                self.on_unsubscribe(u.packet_id(), filters).await
+            }
+            Packet::V5_0Disconnect(d) => {
+                let rc = d
+                    .reason_code()
+                    .unwrap_or(DisconnectReasonCode::NormalDisconnection);
+                let expiry = d.props().as_ref().and_then(|ps| {
+                    ps.iter().find_map(|x| match x {
+                        Property::SessionExpiryInterval(v) => Some(v.val()),
+                        _ => None,
+                    })
+                });
+                if let Some(e) = expiry {
+                    if self.connect_expiry == 0 && e != 0 {
+                        // MQTT-3.14.2-2: cannot make a non-persistent session persistent here.
+                        return self
+                            .protocol_violation(
+                                DisconnectReasonCode::ProtocolError,
+                                "session expiry set at DISCONNECT",
+                            )
+                            .await;
+                    }
+                    self.new_expiry = Some(e);
+                }
+                self.end = Some(if rc == DisconnectReasonCode::DisconnectWithWillMessage {
+                    End::ClientDisconnectWithWill
+                } else {
+                    End::ClientDisconnect
+                });
+                Vec::new()
+            }
+            Packet::V3_1_1Disconnect(_) => {
+                self.end = Some(End::ClientDisconnect);
+                Vec::new()
+            }
+            Packet::V5_0Auth(_) => {
+                self.protocol_violation(
+                    DisconnectReasonCode::ProtocolError,
+                    "AUTH without an authentication method",
+                )
+                .await
+            }
+            Packet::V5_0Pingreq(_) | Packet::V3_1_1Pingreq(_) => Vec::new(),
+            other => {
+                let name = packet_name(&other);
+                self.protocol_violation(
+                    DisconnectReasonCode::ProtocolError,
+                    &format!("unexpected {name} from a client"),
+                )
+                .await
+            }
+        }
+    }
+
+    // ------------------------------------------------------------------ CONNECT
+
+    async fn on_connect_v5(&mut self, c: v5_0::Connect) -> Vec<Event> {
+        self.version = Version::V5_0;
+        let s = self.broker.settings.clone();
+        let mut expiry = 0u32;
+        for p in c.props() {
+            match p {
+                Property::SessionExpiryInterval(v) => expiry = v.val(),
+                Property::ReceiveMaximum(v) => self.window = self.window.min(usize::from(v.val())),
+                Property::AuthenticationMethod(_) => {
+                    return self.connack_v5_refuse(
+                        ConnectReasonCode::BadAuthenticationMethod,
+                        "enhanced authentication is not supported",
+                    );
+                }
+                _ => {}
+            }
+        }
+        let mut client_id = c.client_id().to_string();
+        let mut assigned = None;
+        if client_id.is_empty() {
+            client_id = generate_client_id();
+            assigned = Some(client_id.clone());
+        } else if client_id.len() > s.max_client_id_length {
+            return self.connack_v5_refuse(
+                ConnectReasonCode::ClientIdentifierNotValid,
+                "client id too long",
+            );
+        }
+        if c.user_name().is_none() && !self.info.allow_anonymous {
+            self.broker.metrics.auth_failures.inc();
+            return self.connack_v5_refuse(
+                ConnectReasonCode::NotAuthorized,
+                "anonymous access is not allowed on this listener",
+            );
+        }
+        let will = if c.will_flag() {
+            match self.will_from(
+                c.will_topic().unwrap_or(""),
+                c.will_payload().unwrap_or(&[]),
+                qos_u8(c.will_qos()),
+                c.will_retain(),
+                c.will_props(),
+                &client_id,
+            ) {
+                Ok(w) => Some(w),
+                Err(rc) => return self.connack_v5_refuse(rc, "will message refused"),
+            }
+        } else {
+            None
+        };
+        let mut keep_alive = c.keep_alive();
+        let mut server_keep_alive = None;
+        if s.max_keep_alive > 0 && (keep_alive == 0 || keep_alive > s.max_keep_alive) {
+            keep_alive = s.max_keep_alive;
+            server_keep_alive = Some(keep_alive);
+        }
+        let connected = match self.attach(&client_id, c.clean_start(), expiry).await {
+            Ok(x) => x,
+            Err(e) => {
+                tracing::error!(client = %client_id, "cannot open session: {e}");
+                return self
+                    .connack_v5_refuse(ConnectReasonCode::UnspecifiedError, "storage failure");
+            }
+        };
+        self.will = will;
+        let mut props: Vec<Property> = Vec::new();
+        if connected.expiry != expiry {
+            push_prop(
+                &mut props,
+                SessionExpiryInterval::new(connected.expiry).map(Property::SessionExpiryInterval),
+            );
+        }
+        if let Some(id) = assigned {
+            push_prop(
+                &mut props,
+                AssignedClientIdentifier::new(id).map(Property::AssignedClientIdentifier),
+            );
+        }
+        if let Some(k) = server_keep_alive {
+            push_prop(
+                &mut props,
+                ServerKeepAlive::new(k).map(Property::ServerKeepAlive),
+            );
+        }
+        if s.topic_alias_maximum > 0 {
+            push_prop(
+                &mut props,
+                TopicAliasMaximum::new(s.topic_alias_maximum).map(Property::TopicAliasMaximum),
+            );
+        }
+        if s.max_qos < 2 {
+            push_prop(
+                &mut props,
+                MaximumQos::new(s.max_qos).map(Property::MaximumQos),
+            );
+        }
+        if !s.retain_available {
+            push_prop(
+                &mut props,
+                RetainAvailable::new(0).map(Property::RetainAvailable),
+            );
+        }
+        self.restore_inflight(&connected.session, true);
+        let mut b = v5_0::Connack::builder()
+            .session_present(connected.present)
+            .reason_code(ConnectReasonCode::Success);
+        if !props.is_empty() {
+            b = b.props(props);
+        }
+        let ev = match b.build() {
+            Ok(p) => self.mqtt.send(p.into()),
+            Err(e) => {
+                tracing::error!("cannot build CONNACK: {e:?}");
+                self.end = Some(End::ProtocolError);
+                return Vec::new();
+            }
+        };
+        self.connected(connected.session);
+        ev
+    }
+
+    async fn on_connect_v3(&mut self, c: v3_1_1::Connect) -> Vec<Event> {
+        self.version = Version::V3_1_1;
+        let s = self.broker.settings.clone();
+        let mut client_id = c.client_id().to_string();
+        if client_id.is_empty() {
+            if !c.clean_session() {
+                // MQTT-3.1.3-8
+                return self.connack_v3_refuse(
+                    ConnectReturnCode::IdentifierRejected,
+                    "empty client id with clean session 0",
+                );
+            }
+            client_id = generate_client_id();
+        } else if client_id.len() > s.max_client_id_length {
+            return self
+                .connack_v3_refuse(ConnectReturnCode::IdentifierRejected, "client id too long");
+        }
+        if c.user_name().is_none() && !self.info.allow_anonymous {
+            self.broker.metrics.auth_failures.inc();
+            return self.connack_v3_refuse(
+                ConnectReturnCode::NotAuthorized,
+                "anonymous access is not allowed on this listener",
+            );
+        }
+        let will = if c.will_flag() {
+            match self.will_from(
+                c.will_topic().unwrap_or(""),
+                c.will_payload().unwrap_or(&[]),
+                qos_u8(c.will_qos()),
+                c.will_retain(),
+                &Vec::new(),
+                &client_id,
+            ) {
+                Ok(w) => Some(w),
+                Err(_) => {
+                    return self.connack_v3_refuse(
+                        ConnectReturnCode::NotAuthorized,
+                        "will message refused",
+                    );
+                }
+            }
+        } else {
+            None
+        };
+        // 3.1.1 has no expiry: a persistent session lasts until `session.max_session_expiry`.
+        let expiry = if c.clean_session() { 0 } else { u32::MAX };
+        let connected = match self.attach(&client_id, c.clean_session(), expiry).await {
+            Ok(x) => x,
+            Err(e) => {
+                tracing::error!(client = %client_id, "cannot open session: {e}");
+                return self
+                    .connack_v3_refuse(ConnectReturnCode::ServerUnavailable, "storage failure");
+            }
+        };
+        self.will = will;
+        self.restore_inflight(&connected.session, false);
+        let ev = match v3_1_1::Connack::builder()
+            .session_present(connected.present)
+            .return_code(ConnectReturnCode::Accepted)
+            .build()
+        {
+            Ok(p) => self.mqtt.send(p.into()),
+            Err(e) => {
+                tracing::error!("cannot build CONNACK: {e:?}");
+                self.end = Some(End::ProtocolError);
+                return Vec::new();
+            }
+        };
+        self.connected(connected.session);
+        ev
+    }
+
+    async fn attach(
+        &mut self,
+        client_id: &str,
+        clean: bool,
+        expiry: u32,
+    ) -> Result<crate::broker::Connected, crate::broker::BrokerError> {
+        let id: Arc<str> = client_id.into();
+        self.client_id = Some(id.clone());
+        let r = self
+            .broker
+            .connect(id, clean, expiry, self.conn_id, self.kick_tx.clone())
+            .await?;
+        self.connect_expiry = r.expiry;
+        Ok(r)
+    }
+
+    fn connected(&mut self, session: Arc<Session>) {
+        self.broker.metrics.connects.inc();
+        self.broker.metrics.connections.inc();
+        self.broker
+            .connections
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        tracing::debug!(client = ?self.client_id, peer = %self.peer, version = ?self.version, "client connected");
+        self.session = Some(session);
+    }
+
+    fn connack_v5_refuse(&mut self, rc: ConnectReasonCode, why: &str) -> Vec<Event> {
+        tracing::info!(peer = %self.peer, reason = ?rc, "CONNECT refused: {why}");
+        self.broker
+            .metrics
+            .refused(&format!("connect_{rc:?}").to_lowercase());
+        self.end = Some(End::Refused);
+        match v5_0::Connack::builder()
+            .session_present(false)
+            .reason_code(rc)
+            .build()
+        {
+            Ok(p) => self.mqtt.send(p.into()),
+            Err(_) => Vec::new(),
+        }
+    }
+
+    fn connack_v3_refuse(&mut self, rc: ConnectReturnCode, why: &str) -> Vec<Event> {
+        tracing::info!(peer = %self.peer, reason = ?rc, "CONNECT refused: {why}");
+        self.broker
+            .metrics
+            .refused(&format!("connect_{rc:?}").to_lowercase());
+        self.end = Some(End::Refused);
+        match v3_1_1::Connack::builder()
+            .session_present(false)
+            .return_code(rc)
+            .build()
+        {
+            Ok(p) => self.mqtt.send(p.into()),
+            Err(_) => Vec::new(),
+        }
+    }
+
+    fn will_from(
+        &self,
+        topic_name: &str,
+        payload: &[u8],
+        qos: u8,
+        retain: bool,
+        props: &[Property],
+        client_id: &str,
+    ) -> Result<Will, ConnectReasonCode> {
+        let s = &self.broker.settings;
+        if topic::validate_topic_name(topic_name, s.topic_limits).is_err() {
+            return Err(ConnectReasonCode::TopicNameInvalid);
+        }
+        if qos > s.max_qos {
+            return Err(ConnectReasonCode::QosNotSupported);
+        }
+        if retain && !s.retain_available {
+            return Err(ConnectReasonCode::RetainNotSupported);
+        }
+        let mut delay = 0;
+        let mut expiry = None;
+        for p in props {
+            match p {
+                Property::WillDelayInterval(v) => delay = v.val(),
+                Property::MessageExpiryInterval(v) => expiry = Some(v.val()),
+                _ => {}
+            }
+        }
+        let payload: Arc<[u8]> = Arc::from(payload);
+        let len = payload.len();
+        // The expiry of a will counts from when it is published; approximated from now plus
+        // the delay (the will is published after `delay` at the latest).
+        let expires_at_ms =
+            expiry.map(|e| now_ms() + u64::from(e) * 1000 + u64::from(delay) * 1000);
+        Ok(Will {
+            msg: Arc::new(Message {
+                topic: topic_name.into(),
+                payload: mqtt_protocol_core::mqtt::ArcPayload::new(payload, 0, len),
+                qos,
+                retain,
+                props: publish_props_in(props),
+                expires_at_ms,
+                origin: client_id.into(),
+            }),
+            delay,
+        })
+    }
+
+    /// Give the protocol library the session's unacknowledged messages, to be resent with DUP
+    /// (PUBLISH) or as PUBREL right after CONNACK (MQTT-4.4.0-1), plus the incoming QoS 2 ids.
+    fn restore_inflight(&mut self, session: &Session, v5: bool) {
+        let (packets, qos2): (
+            Vec<GenericStorePacket<u16>>,
+            mqtt_protocol_core::mqtt::common::HashSet<u16>,
+        ) = {
+            let st = session.state.lock();
+            let mut packets = Vec::new();
+            for (pid, i) in &st.inflight {
+                let p = match i.phase {
+                    Phase::Published if v5 => {
+                        build_v5(&i.delivery, Some(*pid), true).and_then(|p| p.try_into().ok())
+                    }
+                    Phase::Published => {
+                        build_v3(&i.delivery, Some(*pid), true).and_then(|p| p.try_into().ok())
+                    }
+                    Phase::Released => {
+                        if v5 {
+                            v5_0::Pubrel::builder()
+                                .packet_id(*pid)
+                                .build()
+                                .ok()
+                                .and_then(|p| p.try_into().ok())
+                        } else {
+                            v3_1_1::Pubrel::builder()
+                                .packet_id(*pid)
+                                .build()
+                                .ok()
+                                .and_then(|p| p.try_into().ok())
+                        }
+                    }
+                };
+                if let Some(p) = p {
+                    packets.push(p);
+                }
+            }
+            (packets, st.incoming_qos2.iter().copied().collect())
+        };
+        if !packets.is_empty() {
+            self.mqtt.restore_packets(packets);
+        }
+        if !qos2.is_empty() {
+            self.mqtt.restore_qos2_publish_handled(qos2);
+        }
+    }
+
+    // ------------------------------------------------------------------ PUBLISH in
+
+    #[allow(clippy::too_many_arguments)]
+    async fn on_publish(
+        &mut self,
+        topic_name: &str,
+        payload: mqtt_protocol_core::mqtt::ArcPayload,
+        qos: u8,
+        retain: bool,
+        pid: Option<u16>,
+        props: PublishProps,
+        expiry: Option<u32>,
+    ) -> Vec<Event> {
+        let s = &self.broker.settings;
+        if let Err(e) = topic::validate_topic_name(topic_name, s.topic_limits) {
+            return self
+                .protocol_violation(
+                    DisconnectReasonCode::TopicNameInvalid,
+                    &format!("bad topic name: {e}"),
+                )
+                .await;
+        }
+        if qos > s.max_qos {
+            return self
+                .protocol_violation(
+                    DisconnectReasonCode::QosNotSupported,
+                    "QoS above the maximum",
+                )
+                .await;
+        }
+        if retain && !s.retain_available {
+            return self
+                .protocol_violation(
+                    DisconnectReasonCode::RetainNotSupported,
+                    "retain not available",
+                )
+                .await;
+        }
+        let (Some(session), Some(client)) = (self.session.clone(), self.client_id.clone()) else {
+            return Vec::new();
+        };
+        self.broker.metrics.messages_received[usize::from(qos)].inc();
+        let msg = Arc::new(Message {
+            topic: topic_name.into(),
+            payload,
+            qos,
+            retain,
+            props,
+            expires_at_ms: expiry.map(|e| now_ms() + u64::from(e) * 1000),
+            origin: client,
+        });
+        if qos == 2 {
+            if let Some(pid) = pid {
+                self.broker.incoming_qos2(&session, pid, true);
+            }
+        }
+        let outcome = match self.broker.publish(msg).await {
+            Ok(o) => Ok(o),
+            Err(e) => {
+                tracing::error!(client = ?self.client_id, "publish failed: {e}");
+                Err(())
+            }
+        };
+        let Some(pid) = pid else { return Vec::new() };
+        match qos {
+            1 => {
+                let rc = match outcome {
+                    Err(()) => PubackReasonCode::ImplementationSpecificError,
+                    Ok(PublishOutcome { refused, .. }) if refused > 0 => {
+                        PubackReasonCode::QuotaExceeded
+                    }
+                    Ok(PublishOutcome { delivered: 0, .. }) => {
+                        PubackReasonCode::NoMatchingSubscribers
+                    }
+                    Ok(_) => PubackReasonCode::Success,
+                };
+                if self.v5() {
+                    match v5_0::Puback::builder()
+                        .packet_id(pid)
+                        .reason_code(rc)
+                        .build()
+                    {
+                        Ok(p) => self.mqtt.send(p.into()),
+                        Err(_) => Vec::new(),
+                    }
+                } else {
+                    match v3_1_1::Puback::builder().packet_id(pid).build() {
+                        Ok(p) => self.mqtt.send(p.into()),
+                        Err(_) => Vec::new(),
+                    }
+                }
+            }
+            2 => {
+                let rc = match outcome {
+                    Err(()) => PubrecReasonCode::ImplementationSpecificError,
+                    Ok(PublishOutcome { refused, .. }) if refused > 0 => {
+                        PubrecReasonCode::QuotaExceeded
+                    }
+                    Ok(PublishOutcome { delivered: 0, .. }) => {
+                        PubrecReasonCode::NoMatchingSubscribers
+                    }
+                    Ok(_) => PubrecReasonCode::Success,
+                };
+                if rc as u8 >= 0x80 {
+                    // A failed PUBREC ends the exchange: the id may be reused (MQTT-4.3.3).
+                    self.broker.incoming_qos2(&session, pid, false);
+                }
+                if self.v5() {
+                    match v5_0::Pubrec::builder()
+                        .packet_id(pid)
+                        .reason_code(rc)
+                        .build()
+                    {
+                        Ok(p) => self.mqtt.send(p.into()),
+                        Err(_) => Vec::new(),
+                    }
+                } else {
+                    match v3_1_1::Pubrec::builder().packet_id(pid).build() {
+                        Ok(p) => self.mqtt.send(p.into()),
+                        Err(_) => Vec::new(),
+                    }
+                }
+            }
+            _ => Vec::new(),
+        }
+    }
+
+    fn pubrel(&mut self, pid: u16) -> Vec<Event> {
+        if let Some(s) = &self.session {
+            self.broker.incoming_qos2(s, pid, false);
+        }
+        if self.v5() {
+            match v5_0::Pubcomp::builder().packet_id(pid).build() {
+                Ok(p) => self.mqtt.send(p.into()),
+                Err(_) => Vec::new(),
+            }
+        } else {
+            match v3_1_1::Pubcomp::builder().packet_id(pid).build() {
+                Ok(p) => self.mqtt.send(p.into()),
+                Err(_) => Vec::new(),
+            }
+        }
+    }
+
+    // ------------------------------------------------------------------ acks from the client
+
+    fn acked(&mut self, pid: u16) -> Vec<Event> {
+        if let Some(s) = &self.session {
+            self.broker.complete(s, self.conn_id, pid);
+        }
+        Vec::new()
+    }
+
+    fn pubrec(&mut self, pid: u16, failed: bool) -> Vec<Event> {
+        let Some(s) = self.session.clone() else {
+            return Vec::new();
+        };
+        if failed {
+            self.broker.complete(&s, self.conn_id, pid);
+            return Vec::new();
+        }
+        self.broker.released(&s, self.conn_id, pid);
+        if self.v5() {
+            match v5_0::Pubrel::builder().packet_id(pid).build() {
+                Ok(p) => self.mqtt.send(p.into()),
+                Err(_) => Vec::new(),
+            }
+        } else {
+            match v3_1_1::Pubrel::builder().packet_id(pid).build() {
+                Ok(p) => self.mqtt.send(p.into()),
+                Err(_) => Vec::new(),
+            }
+        }
+    }
+
+    // ------------------------------------------------------------------ SUBSCRIBE
+
+    async fn on_subscribe(&mut self, pid: u16, entries: Vec<(String, SubOptions)>) -> Vec<Event> {
+        let Some(session) = self.session.clone() else {
+            return Vec::new();
+        };
+        let s = self.broker.settings.clone();
+        let mut codes: Vec<u8> = Vec::with_capacity(entries.len());
+        let mut retained: Vec<Delivery> = Vec::new();
+        for (full, mut opts) in entries {
+            let parsed = match topic::parse_filter(&full, s.topic_limits) {
+                Ok(p) => p,
+                Err(e) => {
+                    tracing::debug!(client = ?self.client_id, filter = %full, "subscription refused: {e}");
+                    codes.push(0x8F);
+                    continue;
+                }
+            };
+            if parsed.group.is_some() && opts.no_local {
+                // MQTT-3.8.3-4
+                return self
+                    .protocol_violation(
+                        DisconnectReasonCode::ProtocolError,
+                        "no local on a shared subscription",
+                    )
+                    .await;
+            }
+            opts.qos = opts.qos.min(s.max_qos);
+            let existed = match self.broker.subscribe(&session, &full, opts).await {
+                Ok(e) => e,
+                Err(e) => {
+                    tracing::error!(client = ?self.client_id, "subscribe failed: {e}");
+                    codes.push(0x80);
+                    continue;
+                }
+            };
+            codes.push(opts.qos);
+            let send_retained = parsed.group.is_none()
+                && (opts.retain_handling == 0 || (opts.retain_handling == 1 && !existed));
+            if send_retained {
+                for m in self.broker.retained_for(parsed.filter) {
+                    retained.push(Delivery {
+                        seq: 0,
+                        qos: m.qos.min(opts.qos),
+                        msg: m,
+                        // Retained messages sent on subscribe always carry RETAIN=1 (MQTT-3.3.1-9).
+                        retain: true,
+                        sub_ids: opts.sub_id.into_iter().collect(),
+                        shared: None,
+                        committed: None,
+                    });
+                }
+            }
+        }
+        let ev = if self.v5() {
+            let rcs: Vec<SubackReasonCode> = codes.iter().map(|c| suback_v5(*c)).collect();
+            match v5_0::Suback::builder()
+                .packet_id(pid)
+                .reason_codes(rcs)
+                .build()
+            {
+                Ok(p) => self.mqtt.send(p.into()),
+                Err(_) => Vec::new(),
+            }
+        } else {
+            let rcs: Vec<SubackReturnCode> = codes.iter().map(|c| suback_v3(*c)).collect();
+            match v3_1_1::Suback::builder()
+                .packet_id(pid)
+                .return_codes(rcs)
+                .build()
+            {
+                Ok(p) => self.mqtt.send(p.into()),
+                Err(_) => Vec::new(),
+            }
+        };
+        if !retained.is_empty() {
+            let mut batch = self.broker.store.batch();
+            let committed = Arc::new(std::sync::atomic::AtomicBool::new(false));
+            for mut d in retained {
+                if d.qos > 0 {
+                    d.committed = Some(committed.clone());
+                }
+                if session.offer(d, s.queue, &self.broker.store, &mut batch)
+                    != crate::broker::session::Offer::Queued
+                {
+                    self.broker
+                        .metrics
+                        .dropped(crate::observe::DropReason::QueueFull);
+                }
+            }
+            if let Err(e) = self.broker.store.commit(batch) {
+                tracing::error!("retained deliveries not persisted: {e}");
+            }
+            committed.store(true, std::sync::atomic::Ordering::Release);
+        }
+        ev
+    }
+
+    async fn on_unsubscribe(&mut self, pid: u16, filters: Vec<String>) -> Vec<Event> {
+        let Some(session) = self.session.clone() else {
+            return Vec::new();
+        };
+        let mut rcs = Vec::with_capacity(filters.len());
+        for f in filters {
+            let rc = match self.broker.unsubscribe(&session, &f).await {
+                Ok(true) => UnsubackReasonCode::Success,
+                Ok(false) => UnsubackReasonCode::NoSubscriptionExisted,
+                Err(e) => {
+                    tracing::error!(client = ?self.client_id, "unsubscribe failed: {e}");
+                    UnsubackReasonCode::UnspecifiedError
+                }
+            };
+            rcs.push(rc);
+        }
+        if self.v5() {
+            match v5_0::Unsuback::builder()
+                .packet_id(pid)
+                .reason_codes(rcs)
+                .build()
+            {
+                Ok(p) => self.mqtt.send(p.into()),
+                Err(_) => Vec::new(),
+            }
+        } else {
+            match v3_1_1::Unsuback::builder().packet_id(pid).build() {
+                Ok(p) => self.mqtt.send(p.into()),
+                Err(_) => Vec::new(),
+            }
+        }
+    }
+
+    // ------------------------------------------------------------------ deliveries out
+
+    /// Move ready deliveries from the session to the socket buffer.
+    fn pump(&mut self) {
+        let Some(session) = self.session.clone() else {
+            return;
+        };
+        if self.end.is_some() {
+            return;
+        }
+        let v5 = self.v5();
+        loop {
+            let mqtt = &mut self.mqtt;
+            let items =
+                self.broker
+                    .take_ready(&session, self.conn_id, PUMP_BATCH, self.window, || {
+                        mqtt.acquire_packet_id().ok()
+                    });
+            if items.is_empty() {
+                return;
+            }
+            let n = items.len();
+            for (pid, d) in items {
+                let Some(packet) = self.build_publish(&d, pid, v5, false) else {
+                    if let Some(pid) = pid {
+                        let _ = self.mqtt.release_packet_id(pid);
+                        self.broker.complete(&session, self.conn_id, pid);
+                    }
+                    continue;
+                };
+                let ev = self.mqtt.send(packet);
+                let mut too_large = false;
+                for e in ev {
+                    match e {
+                        Event::RequestSendPacket { packet, .. } => {
+                            self.wbuf.extend_from_slice(&packet.to_continuous_buffer());
+                        }
+                        Event::NotifyError(MqttError::PacketTooLarge) => too_large = true,
+                        Event::NotifyError(e) => {
+                            tracing::debug!(client = ?self.client_id, error = ?e, "delivery not sent");
+                        }
+                        _ => {}
+                    }
+                }
+                if too_large {
+                    // MQTT-3.1.2-25: a message larger than the client accepts is dropped for it.
+                    self.broker
+                        .metrics
+                        .dropped(crate::observe::DropReason::PacketTooLarge);
+                    if let Some(pid) = pid {
+                        let _ = self.mqtt.release_packet_id(pid);
+                        self.broker.complete(&session, self.conn_id, pid);
+                    }
+                } else {
+                    self.broker.metrics.messages_sent[usize::from(d.qos)].inc();
+                    self.broker.metrics.packet_out("publish");
+                }
+            }
+            if self.wbuf.len() >= WBUF_HIGH || n < PUMP_BATCH {
+                if self.wbuf.len() >= WBUF_HIGH {
+                    // Come back after the flush.
+                    session.wake.notify_one();
+                }
+                return;
+            }
+        }
+    }
+
+    /// A PUBLISH for `d` in the connection's protocol version. `None` if it cannot be built
+    /// (logged): the caller then completes the delivery so it does not block the session.
+    fn build_publish(&self, d: &Delivery, pid: Option<u16>, v5: bool, dup: bool) -> Option<Packet> {
+        if v5 {
+            build_v5(d, pid, dup).map(Packet::from)
+        } else {
+            build_v3(d, pid, dup).map(Packet::from)
+        }
+    }
+
+    // ------------------------------------------------------------------ the end
+
+    async fn finish(&mut self, end: End) {
+        let m = &self.broker.metrics;
+        m.disconnected(end.label());
+        let Some(session) = self.session.take() else {
+            return;
+        };
+        m.connections.dec();
+        self.broker
+            .connections
+            .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+        let kind = match end {
+            End::ClientDisconnect | End::Shutdown => CloseKind::Normal,
+            _ => CloseKind::WithWill,
+        };
+        tracing::debug!(client = ?self.client_id, peer = %self.peer, reason = end.label(), "client disconnected");
+        self.broker
+            .disconnect(
+                &session,
+                self.conn_id,
+                kind,
+                self.will.take(),
+                self.new_expiry,
+            )
+            .await;
+    }
+}
+
+// ---------------------------------------------------------------------- helpers
+
+fn build_v5(d: &Delivery, pid: Option<u16>, dup: bool) -> Option<v5_0::Publish> {
+    let m = &d.msg;
+    let mut props: Vec<Property> = Vec::new();
+    if let Some(pf) = m.props.payload_format {
+        let f = if pf == 1 {
+            PayloadFormat::String
+        } else {
+            PayloadFormat::Binary
+        };
+        push_prop(
+            &mut props,
+            PayloadFormatIndicator::new(f).map(Property::PayloadFormatIndicator),
+        );
+    }
+    if let Some(e) = m.remaining_expiry(now_ms()) {
+        push_prop(
+            &mut props,
+            MessageExpiryInterval::new(e).map(Property::MessageExpiryInterval),
+        );
+    }
+    if let Some(ct) = &m.props.content_type {
+        push_prop(
+            &mut props,
+            ContentType::new(ct.as_str()).map(Property::ContentType),
+        );
+    }
+    if let Some(rt) = &m.props.response_topic {
+        push_prop(
+            &mut props,
+            ResponseTopic::new(rt.as_str()).map(Property::ResponseTopic),
+        );
+    }
+    if let Some(cd) = &m.props.correlation_data {
+        push_prop(
+            &mut props,
+            CorrelationData::new(cd.clone()).map(Property::CorrelationData),
+        );
+    }
+    for (k, v) in &m.props.user_properties {
+        push_prop(
+            &mut props,
+            UserProperty::new(k.as_str(), v.as_str()).map(Property::UserProperty),
+        );
+    }
+    for id in &d.sub_ids {
+        push_prop(
+            &mut props,
+            SubscriptionIdentifier::new(*id).map(Property::SubscriptionIdentifier),
+        );
+    }
+    let r = v5_0::Publish::builder()
+        .topic_name(&*m.topic)
+        .and_then(|b| {
+            let mut b = b
+                .qos(qos_of(d.qos))
+                .retain(d.retain)
+                .dup(dup)
+                .payload(m.payload.clone());
+            if let Some(pid) = pid {
+                b = b.packet_id(pid);
+            }
+            if !props.is_empty() {
+                b = b.props(props);
+            }
+            b.build()
+        });
+    r.map_err(|e| tracing::warn!(topic = %m.topic, error = ?e, "cannot build PUBLISH"))
+        .ok()
+}
+
+fn build_v3(d: &Delivery, pid: Option<u16>, dup: bool) -> Option<v3_1_1::Publish> {
+    let m = &d.msg;
+    let r = v3_1_1::Publish::builder()
+        .topic_name(&*m.topic)
+        .and_then(|b| {
+            let mut b = b
+                .qos(qos_of(d.qos))
+                .retain(d.retain)
+                .dup(dup)
+                .payload(m.payload.clone());
+            if let Some(pid) = pid {
+                b = b.packet_id(pid);
+            }
+            b.build()
+        });
+    r.map_err(|e| tracing::warn!(topic = %m.topic, error = ?e, "cannot build PUBLISH"))
+        .ok()
+}
+
+fn push_prop(props: &mut Vec<Property>, p: Result<Property, MqttError>) {
+    match p {
+        Ok(p) => props.push(p),
+        Err(e) => tracing::debug!(error = ?e, "property dropped"),
+    }
+}
+
+fn generate_client_id() -> String {
+    format!("starling-{:016x}", rand::random::<u64>())
+}
+
+fn qos_u8(q: Qos) -> u8 {
+    match q {
+        Qos::AtMostOnce => 0,
+        Qos::AtLeastOnce => 1,
+        Qos::ExactlyOnce => 2,
+    }
+}
+
+fn qos_of(q: u8) -> Qos {
+    match q {
+        0 => Qos::AtMostOnce,
+        1 => Qos::AtLeastOnce,
+        _ => Qos::ExactlyOnce,
+    }
+}
+
+fn sub_opts(o: &mqtt_protocol_core::mqtt::packet::SubOpts, sub_id: Option<u32>) -> SubOptions {
+    SubOptions {
+        qos: qos_u8(o.qos()),
+        no_local: o.nl(),
+        retain_as_published: o.rap(),
+        retain_handling: match o.rh() {
+            RetainHandling::SendRetained => 0,
+            RetainHandling::SendRetainedIfNotExists => 1,
+            RetainHandling::DoNotSendRetained => 2,
+        },
+        sub_id,
+    }
+}
+
+fn suback_v5(c: u8) -> SubackReasonCode {
+    match c {
+        0 => SubackReasonCode::GrantedQos0,
+        1 => SubackReasonCode::GrantedQos1,
+        2 => SubackReasonCode::GrantedQos2,
+        0x8F => SubackReasonCode::TopicFilterInvalid,
+        _ => SubackReasonCode::UnspecifiedError,
+    }
+}
+
+fn suback_v3(c: u8) -> SubackReturnCode {
+    match c {
+        0 => SubackReturnCode::SuccessMaximumQos0,
+        1 => SubackReturnCode::SuccessMaximumQos1,
+        2 => SubackReturnCode::SuccessMaximumQos2,
+        _ => SubackReturnCode::Failure,
+    }
+}
+
+/// PUBLISH (or will) properties the broker forwards unchanged.
+fn publish_props_in(props: &[Property]) -> PublishProps {
+    let mut out = PublishProps::default();
+    for p in props {
+        match p {
+            Property::PayloadFormatIndicator(v) => out.payload_format = Some(v.val()),
+            Property::ContentType(v) => out.content_type = Some(v.val().to_string()),
+            Property::ResponseTopic(v) => out.response_topic = Some(v.val().to_string()),
+            Property::CorrelationData(v) => out.correlation_data = Some(v.val().to_vec()),
+            Property::UserProperty(v) => out
+                .user_properties
+                .push((v.key().to_string(), v.val().to_string())),
+            _ => {}
+        }
+    }
+    out
+}
+
+fn packet_name(p: &Packet) -> &'static str {
+    match p {
+        Packet::V3_1_1Connect(_) | Packet::V5_0Connect(_) => "connect",
+        Packet::V3_1_1Connack(_) | Packet::V5_0Connack(_) => "connack",
+        Packet::V3_1_1Publish(_) | Packet::V5_0Publish(_) => "publish",
+        Packet::V3_1_1Puback(_) | Packet::V5_0Puback(_) => "puback",
+        Packet::V3_1_1Pubrec(_) | Packet::V5_0Pubrec(_) => "pubrec",
+        Packet::V3_1_1Pubrel(_) | Packet::V5_0Pubrel(_) => "pubrel",
+        Packet::V3_1_1Pubcomp(_) | Packet::V5_0Pubcomp(_) => "pubcomp",
+        Packet::V3_1_1Subscribe(_) | Packet::V5_0Subscribe(_) => "subscribe",
+        Packet::V3_1_1Suback(_) | Packet::V5_0Suback(_) => "suback",
+        Packet::V3_1_1Unsubscribe(_) | Packet::V5_0Unsubscribe(_) => "unsubscribe",
+        Packet::V3_1_1Unsuback(_) | Packet::V5_0Unsuback(_) => "unsuback",
+        Packet::V3_1_1Pingreq(_) | Packet::V5_0Pingreq(_) => "pingreq",
+        Packet::V3_1_1Pingresp(_) | Packet::V5_0Pingresp(_) => "pingresp",
+        Packet::V3_1_1Disconnect(_) | Packet::V5_0Disconnect(_) => "disconnect",
+        Packet::V5_0Auth(_) => "auth",
+    }
+}

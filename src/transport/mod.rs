@@ -1,0 +1,4 @@
+//! Transports: listeners and the per-connection task that speaks MQTT over them.
+
+pub mod connection;
+pub mod listener;
