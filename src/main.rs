@@ -13,11 +13,7 @@ use starling::config::{self, Config, Overrides};
 use starling::node::Node;
 
 #[derive(Parser)]
-#[command(
-    name = "starling",
-    version,
-    about = "A clustered MQTT 3.1.1/5.0 broker"
-)]
+#[command(name = "starling", version, about = "A clustered MQTT 3.1.1/5.0 broker")]
 struct Cli {
     #[command(subcommand)]
     cmd: Cmd,
@@ -47,7 +43,7 @@ enum Cmd {
         cmd: ConfigCmd,
     },
     /// Load generator (in the spirit of emqtt_bench).
-    Bench(starling::bench::BenchArgs),
+    Bench(Box<starling::bench::BenchArgs>),
 }
 
 #[derive(Subcommand)]
@@ -61,10 +57,7 @@ enum ConfigCmd {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let rt = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the runtime: {e}");
@@ -82,40 +75,29 @@ fn main() -> ExitCode {
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.cmd {
-        Cmd::Serve {
-            config,
-            data_dir,
-            bind,
-            grace,
-        } => {
+        Cmd::Serve { config, data_dir, bind, grace } => {
             let file = config::config_file(config.as_deref());
             let cfg = Config::load(file.as_deref(), &Overrides { data_dir, bind })?;
             starling::observe::log::init(&cfg.log);
             serve(cfg, Duration::from_secs(grace)).await
         }
-        Cmd::Config {
-            cmd: ConfigCmd::Check { path },
-        } => {
+        Cmd::Config { cmd: ConfigCmd::Check { path } } => {
             let file = config::config_file(path.as_deref());
             let cfg = Config::load(file.as_deref(), &Overrides::default())?;
             match &file {
                 Some(f) => println!("# {} is valid; effective configuration:", f.display()),
-                None => println!(
-                    "# no configuration file; effective configuration (defaults and environment):"
-                ),
+                None => println!("# no configuration file; effective configuration (defaults and environment):"),
             }
             print!("{}", cfg.to_toml());
             Ok(())
         }
-        Cmd::Bench(args) => starling::bench::run(args).await,
+        Cmd::Bench(args) => starling::bench::run(*args).await,
     }
 }
 
 async fn serve(cfg: Config, grace: Duration) -> anyhow::Result<()> {
     let data_dir = cfg.data_dir.clone();
-    let node = Node::start(cfg)
-        .await
-        .with_context(|| format!("cannot start (data dir {})", data_dir.display()))?;
+    let node = Node::start(cfg).await.with_context(|| format!("cannot start (data dir {})", data_dir.display()))?;
     for l in &node.listeners {
         println!("starling: listener {} ({}) on {}", l.name, l.kind, l.addr);
     }

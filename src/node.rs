@@ -27,10 +27,7 @@ pub enum NodeError {
     #[error(transparent)]
     Broker(#[from] BrokerError),
     #[error("node id file in {path}")]
-    NodeId {
-        path: String,
-        source: std::io::Error,
-    },
+    NodeId { path: String, source: std::io::Error },
 }
 
 /// A bound listener, as reported at start-up.
@@ -56,23 +53,13 @@ impl Node {
     /// Open storage, restore sessions, bind every listener and start serving.
     pub async fn start(cfg: Config) -> Result<NodeHandle, NodeError> {
         let store = Store::open(&cfg.data_dir, &cfg.storage)?;
-        let node_id = crate::cluster::load_or_create_node_id(&cfg.data_dir).map_err(|source| {
-            NodeError::NodeId {
-                path: cfg.data_dir.display().to_string(),
-                source,
-            }
-        })?;
+        let node_id = crate::cluster::load_or_create_node_id(&cfg.data_dir)
+            .map_err(|source| NodeError::NodeId { path: cfg.data_dir.display().to_string(), source })?;
         let catalog = Arc::new(Catalog::open(store.clone())?);
         let cluster = Arc::new(Standalone::new(node_id, catalog));
         let metrics = Arc::new(Metrics::new());
         let settings = Settings::from_config(&cfg);
-        let broker = Broker::new(
-            settings.clone(),
-            cfg.effective_node_name(),
-            cluster,
-            store.clone(),
-            metrics,
-        );
+        let broker = Broker::new(settings.clone(), cfg.effective_node_name(), cluster, store.clone(), metrics);
         let restored = broker.restore().await?;
         if restored > 0 {
             tracing::info!(sessions = restored, "restored persistent sessions");
@@ -83,15 +70,9 @@ impl Node {
         let mut bound = Vec::new();
         for (name, l) in &cfg.listeners {
             let tcp = listener::bind(name, l.bind).await?;
-            let addr = tcp.local_addr().map_err(|source| ListenerError::Bind {
-                name: name.clone(),
-                addr: l.bind,
-                source,
-            })?;
-            let info = Arc::new(ListenerInfo {
-                name: name.clone(),
-                allow_anonymous: l.anonymous_allowed(),
-            });
+            let addr =
+                tcp.local_addr().map_err(|source| ListenerError::Bind { name: name.clone(), addr: l.bind, source })?;
+            let info = Arc::new(ListenerInfo { name: name.clone(), allow_anonymous: l.anonymous_allowed() });
             tokio::spawn(listener::run_tcp(
                 tcp,
                 broker.clone(),
@@ -100,30 +81,15 @@ impl Node {
                 shutdown_rx.clone(),
                 drain_tx.clone(),
             ));
-            bound.push(BoundListener {
-                name: name.clone(),
-                kind: "mqtt",
-                addr,
-            });
+            bound.push(BoundListener { name: name.clone(), kind: "mqtt", addr });
         }
         if let Some(interval) = settings.sys_interval {
             broker.spawn_sys(interval);
         }
         if cfg.storage.sync == SyncPolicy::Interval {
-            spawn_sync(
-                store.clone(),
-                cfg.storage.sync_interval,
-                shutdown_rx.clone(),
-            );
+            spawn_sync(store.clone(), cfg.storage.sync_interval, shutdown_rx.clone());
         }
-        Ok(NodeHandle {
-            broker,
-            listeners: bound,
-            shutdown_tx,
-            drain_tx: Some(drain_tx),
-            drain_rx,
-            store,
-        })
+        Ok(NodeHandle { broker, listeners: bound, shutdown_tx, drain_tx: Some(drain_tx), drain_rx, store })
     }
 }
 
@@ -148,10 +114,7 @@ fn spawn_sync(store: Store, every: Duration, mut stop: watch::Receiver<bool>) {
 impl NodeHandle {
     /// The address of the first listener (tests use it).
     pub fn mqtt_addr(&self) -> SocketAddr {
-        self.listeners
-            .first()
-            .map(|l| l.addr)
-            .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 0)))
+        self.listeners.first().map(|l| l.addr).unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 0)))
     }
 
     /// Graceful stop: no new connections, clients get DISCONNECT 0x8B (5.0), sessions and queues
@@ -160,10 +123,7 @@ impl NodeHandle {
         let _ = self.shutdown_tx.send(true);
         self.broker.kick_all(Kick::Shutdown);
         self.drain_tx.take();
-        if tokio::time::timeout(grace, self.drain_rx.recv())
-            .await
-            .is_err()
-        {
+        if tokio::time::timeout(grace, self.drain_rx.recv()).await.is_err() {
             tracing::warn!("grace period over with connections still open");
         }
         if let Err(e) = self.store.sync_now() {

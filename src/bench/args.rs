@@ -219,11 +219,7 @@ pub struct SessionPlan {
 impl SessionPlan {
     /// The client id of the `n`-th (1-based) client of `role`.
     pub fn client_id(&self, role: &str, n: usize) -> String {
-        if self.prefix.is_empty() {
-            format!("{role}_{n}")
-        } else {
-            format!("{}_{role}_{n}", self.prefix)
-        }
+        if self.prefix.is_empty() { format!("{role}_{n}") } else { format!("{}_{role}_{n}", self.prefix) }
     }
 }
 
@@ -277,9 +273,7 @@ fn qos(q: u8) -> Result<Qos, ArgError> {
 
 fn check_count(flag: &str, count: usize) -> Result<usize, ArgError> {
     if count == 0 || count > MAX_CLIENTS {
-        return invalid(format!(
-            "{flag} {count}: must be between 1 and {MAX_CLIENTS}"
-        ));
+        return invalid(format!("{flag} {count}: must be between 1 and {MAX_CLIENTS}"));
     }
     Ok(count)
 }
@@ -298,9 +292,7 @@ impl ConnectOpts {
             3 | 4 => Version::V3_1_1,
             5 => Version::V5_0,
             v => {
-                return invalid(format!(
-                    "-V {v}: use 3 (or 4) for MQTT 3.1.1, 5 for MQTT 5.0"
-                ));
+                return invalid(format!("-V {v}: use 3 (or 4) for MQTT 3.1.1, 5 for MQTT 5.0"));
             }
         };
         if self.host.is_empty() {
@@ -355,11 +347,7 @@ impl RunOpts {
                 humantime::format_duration(self.duration)
             ));
         }
-        Ok(RunPlan {
-            duration: self.duration,
-            json: self.json,
-            progress: !self.no_progress,
-        })
+        Ok(RunPlan { duration: self.duration, json: self.json, progress: !self.no_progress })
     }
 }
 
@@ -369,10 +357,7 @@ impl PublishOpts {
         let topic = Template::parse(&self.topic)?;
         topic.check_publishable()?;
         if self.size > MAX_PAYLOAD {
-            return invalid(format!(
-                "-s {}: payload at most {MAX_PAYLOAD} bytes",
-                self.size
-            ));
+            return invalid(format!("-s {}: payload at most {MAX_PAYLOAD} bytes", self.size));
         }
         if self.inflight == 0 {
             return invalid("--inflight must be at least 1");
@@ -407,10 +392,7 @@ impl PublishOpts {
 fn subscribe_plan(filter: &str, q: u8) -> Result<SubscribePlan, ArgError> {
     let filter = Template::parse(filter)?;
     filter.check_filter()?;
-    Ok(SubscribePlan {
-        filter,
-        qos: qos(q)?,
-    })
+    Ok(SubscribePlan { filter, qos: qos(q)? })
 }
 
 /// Everything a `conn` run needs.
@@ -569,9 +551,7 @@ mod tests {
             "5s",
         ])
         .expect("parses");
-        let BenchCmd::Pub(args) = cmd else {
-            panic!("wrong subcommand")
-        };
+        let BenchCmd::Pub(args) = cmd else { panic!("wrong subcommand") };
         let plan = args.validate().expect("valid");
         assert_eq!(plan.session.host, "localhost");
         assert_eq!(plan.session.port, 1884);
@@ -587,9 +567,7 @@ mod tests {
     #[test]
     fn total_rate_is_split_across_publishers() {
         let cmd = parse(&["pub", "-c", "4", "-r", "1000"]).expect("parses");
-        let BenchCmd::Pub(args) = cmd else {
-            panic!("wrong subcommand")
-        };
+        let BenchCmd::Pub(args) = cmd else { panic!("wrong subcommand") };
         let plan = args.validate().expect("valid");
         assert_eq!(plan.publish.interval, Some(Duration::from_millis(4)));
     }
@@ -597,13 +575,9 @@ mod tests {
     #[test]
     fn limit_is_split_without_losing_a_message() {
         let cmd = parse(&["pub", "-c", "3", "-L", "10"]).expect("parses");
-        let BenchCmd::Pub(args) = cmd else {
-            panic!("wrong subcommand")
-        };
+        let BenchCmd::Pub(args) = cmd else { panic!("wrong subcommand") };
         let plan = args.validate().expect("valid");
-        let parts: Vec<u64> = (0..3)
-            .filter_map(|i| plan.publish.limit_for(i, 3))
-            .collect();
+        let parts: Vec<u64> = (0..3).filter_map(|i| plan.publish.limit_for(i, 3)).collect();
         assert_eq!(parts, vec![4, 3, 3]);
         assert_eq!(parts.iter().sum::<u64>(), 10);
     }
@@ -640,11 +614,8 @@ mod tests {
 
     #[test]
     fn pubsub_defaults() {
-        let cmd =
-            parse(&["pubsub", "--publishers", "8", "--sub-topic", "#", "-q", "1"]).expect("parses");
-        let BenchCmd::Pubsub(args) = cmd else {
-            panic!("wrong subcommand")
-        };
+        let cmd = parse(&["pubsub", "--publishers", "8", "--sub-topic", "#", "-q", "1"]).expect("parses");
+        let BenchCmd::Pubsub(args) = cmd else { panic!("wrong subcommand") };
         let plan = args.validate().expect("valid");
         assert_eq!(plan.publishers, 8);
         assert_eq!(plan.subscribers, 1);
@@ -661,17 +632,13 @@ mod tests {
             panic!("wrong subcommand")
         };
         assert!(!a.connect.clean);
-        let BenchCmd::Conn(a) = parse(&["conn", "--clean"]).expect("parses") else {
-            panic!("wrong subcommand")
-        };
+        let BenchCmd::Conn(a) = parse(&["conn", "--clean"]).expect("parses") else { panic!("wrong subcommand") };
         assert!(a.connect.clean);
     }
 
     #[test]
     fn client_ids() {
-        let BenchCmd::Conn(a) = parse(&["conn", "--prefix", "x"]).expect("parses") else {
-            panic!("wrong subcommand")
-        };
+        let BenchCmd::Conn(a) = parse(&["conn", "--prefix", "x"]).expect("parses") else { panic!("wrong subcommand") };
         let plan = a.validate().expect("valid");
         assert_eq!(plan.session.client_id("conn", 1), "x_conn_1");
     }

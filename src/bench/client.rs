@@ -32,31 +32,15 @@ pub enum ClientError {
     #[error("connection refused by {addr}: is an MQTT broker listening there?")]
     Refused { addr: SocketAddr },
     #[error("no CONNACK/SUBACK from {addr} within {timeout:?} ({stage})")]
-    Timeout {
-        addr: SocketAddr,
-        timeout: Duration,
-        stage: &'static str,
-    },
+    Timeout { addr: SocketAddr, timeout: Duration, stage: &'static str },
     #[error("{op} on the connection to {addr} failed: {source}")]
-    Io {
-        addr: SocketAddr,
-        op: &'static str,
-        source: io::Error,
-    },
+    Io { addr: SocketAddr, op: &'static str, source: io::Error },
     #[error("{addr} closed the connection")]
     Closed { addr: SocketAddr },
     #[error("{addr} refused CONNECT of `{client_id}`: {reason}")]
-    ConnectRejected {
-        addr: SocketAddr,
-        client_id: String,
-        reason: String,
-    },
+    ConnectRejected { addr: SocketAddr, client_id: String, reason: String },
     #[error("{addr} refused the subscription to `{filter}`: {reason}")]
-    SubscribeRejected {
-        addr: SocketAddr,
-        filter: String,
-        reason: String,
-    },
+    SubscribeRejected { addr: SocketAddr, filter: String, reason: String },
     #[error("MQTT protocol error with {addr}: {detail}")]
     Protocol { addr: SocketAddr, detail: String },
     #[error("cannot build {what}: {err}")]
@@ -142,11 +126,7 @@ fn timer_slot(kind: TimerKind) -> usize {
     }
 }
 
-const TIMER_KINDS: [TimerKind; 3] = [
-    TimerKind::PingreqSend,
-    TimerKind::PingreqRecv,
-    TimerKind::PingrespRecv,
-];
+const TIMER_KINDS: [TimerKind; 3] = [TimerKind::PingreqSend, TimerKind::PingreqRecv, TimerKind::PingrespRecv];
 
 async fn sleep_until_opt(at: Option<Instant>) {
     match at {
@@ -217,30 +197,18 @@ impl Client {
         let deadline = Instant::now() + cfg.timeout;
         let stream = match tokio::time::timeout(cfg.timeout, TcpStream::connect(addr)).await {
             Err(_) => {
-                return Err(ClientError::Timeout {
-                    addr,
-                    timeout: cfg.timeout,
-                    stage: "TCP connect",
-                });
+                return Err(ClientError::Timeout { addr, timeout: cfg.timeout, stage: "TCP connect" });
             }
             Ok(Err(e)) if e.kind() == io::ErrorKind::ConnectionRefused => {
                 return Err(ClientError::Refused { addr });
             }
             Ok(Err(source)) => {
-                return Err(ClientError::Io {
-                    addr,
-                    op: "TCP connect",
-                    source,
-                });
+                return Err(ClientError::Io { addr, op: "TCP connect", source });
             }
             Ok(Ok(s)) => s,
         };
         // Latency numbers are meaningless with Nagle delaying small packets.
-        stream.set_nodelay(true).map_err(|source| ClientError::Io {
-            addr,
-            op: "set TCP_NODELAY",
-            source,
-        })?;
+        stream.set_nodelay(true).map_err(|source| ClientError::Io { addr, op: "set TCP_NODELAY", source })?;
 
         let mut conn = mqtt::Connection::<mqtt::role::Client>::new(cfg.version);
         // PUBACK/PUBREC/PUBREL/PUBCOMP and PINGRESP handling is the core's job, not ours.
@@ -263,23 +231,14 @@ impl Client {
         let connect = build_connect(cfg)?;
         client.send(connect)?;
         loop {
-            if client.turn(Some(deadline), None).await? == Wake::Timer && Instant::now() >= deadline
-            {
-                return Err(ClientError::Timeout {
-                    addr,
-                    timeout: cfg.timeout,
-                    stage: "waiting for CONNACK",
-                });
+            if client.turn(Some(deadline), None).await? == Wake::Timer && Instant::now() >= deadline {
+                return Err(ClientError::Timeout { addr, timeout: cfg.timeout, stage: "waiting for CONNACK" });
             }
             // Anything before CONNACK is a broker bug we ignore; the first CONNACK decides.
             let verdict = client.inbox.drain(..).find_map(|packet| match packet {
-                Packet::V3_1_1Connack(ack) if ack.return_code() == ConnectReturnCode::Accepted => {
-                    Some(None)
-                }
+                Packet::V3_1_1Connack(ack) if ack.return_code() == ConnectReturnCode::Accepted => Some(None),
                 Packet::V3_1_1Connack(ack) => Some(Some(ack.return_code().to_string())),
-                Packet::V5_0Connack(ack) if ack.reason_code() == ConnectReasonCode::Success => {
-                    Some(None)
-                }
+                Packet::V5_0Connack(ack) if ack.reason_code() == ConnectReasonCode::Success => Some(None),
                 Packet::V5_0Connack(ack) => Some(Some(ack.reason_code().to_string())),
                 _ => None,
             });
@@ -287,11 +246,7 @@ impl Client {
                 None => {}
                 Some(None) => return Ok(client),
                 Some(Some(reason)) => {
-                    return Err(ClientError::ConnectRejected {
-                        addr,
-                        client_id: cfg.client_id.clone(),
-                        reason,
-                    });
+                    return Err(ClientError::ConnectRejected { addr, client_id: cfg.client_id.clone(), reason });
                 }
             }
         }
@@ -299,24 +254,16 @@ impl Client {
 
     /// Subscribes to one filter and waits for a successful SUBACK until `timeout`.
     /// Publishes that arrive before the SUBACK (retained messages) are discarded.
-    pub async fn subscribe(
-        &mut self,
-        filter: &str,
-        qos: Qos,
-        timeout: Duration,
-    ) -> Result<(), ClientError> {
+    pub async fn subscribe(&mut self, filter: &str, qos: Qos, timeout: Duration) -> Result<(), ClientError> {
         let addr = self.addr;
         let e = build_err("SUBSCRIBE");
         let pid = self.conn.acquire_packet_id().map_err(&e)?;
         let opts = mqtt::packet::SubOpts::new().set_qos(qos);
         let entry = mqtt::packet::SubEntry::new(filter, opts).map_err(&e)?;
         let packet: Packet = match self.version {
-            Version::V5_0 => mqtt::packet::v5_0::Subscribe::builder()
-                .entries(vec![entry])
-                .packet_id(pid)
-                .build()
-                .map_err(&e)?
-                .into(),
+            Version::V5_0 => {
+                mqtt::packet::v5_0::Subscribe::builder().entries(vec![entry]).packet_id(pid).build().map_err(&e)?.into()
+            }
             _ => mqtt::packet::v3_1_1::Subscribe::builder()
                 .entries(vec![entry])
                 .packet_id(pid)
@@ -328,36 +275,22 @@ impl Client {
         let deadline = Instant::now() + timeout;
         loop {
             if self.turn(Some(deadline), None).await? == Wake::Timer && Instant::now() >= deadline {
-                return Err(ClientError::Timeout {
-                    addr,
-                    timeout,
-                    stage: "waiting for SUBACK",
-                });
+                return Err(ClientError::Timeout { addr, timeout, stage: "waiting for SUBACK" });
             }
             let verdict = self.inbox.drain(..).find_map(|packet| match packet {
-                Packet::V3_1_1Suback(ack) => Some(
-                    ack.return_codes()
-                        .into_iter()
-                        .find(|c| c.is_failure())
-                        .map(|c| format!("{c:?}")),
-                ),
-                Packet::V5_0Suback(ack) => Some(
-                    ack.reason_codes()
-                        .into_iter()
-                        .find(|c| c.is_failure())
-                        .map(|c| format!("{c:?}")),
-                ),
+                Packet::V3_1_1Suback(ack) => {
+                    Some(ack.return_codes().into_iter().find(|c| c.is_failure()).map(|c| format!("{c:?}")))
+                }
+                Packet::V5_0Suback(ack) => {
+                    Some(ack.reason_codes().into_iter().find(|c| c.is_failure()).map(|c| format!("{c:?}")))
+                }
                 _ => None,
             });
             match verdict {
                 None => {}
                 Some(None) => return Ok(()),
                 Some(Some(reason)) => {
-                    return Err(ClientError::SubscribeRejected {
-                        addr,
-                        filter: filter.to_owned(),
-                        reason,
-                    });
+                    return Err(ClientError::SubscribeRejected { addr, filter: filter.to_owned(), reason });
                 }
             }
         }
@@ -365,13 +298,7 @@ impl Client {
 
     /// Queues one PUBLISH. For QoS 1/2 this takes a packet id; the caller bounds how many are
     /// outstanding (see [`Client::take_released`]).
-    pub fn publish(
-        &mut self,
-        topic: &str,
-        qos: Qos,
-        retain: bool,
-        payload: Vec<u8>,
-    ) -> Result<(), ClientError> {
+    pub fn publish(&mut self, topic: &str, qos: Qos, retain: bool, payload: Vec<u8>) -> Result<(), ClientError> {
         let e = build_err("PUBLISH");
         let pid = match qos {
             Qos::AtMostOnce => None,
@@ -440,8 +367,7 @@ impl Client {
                 Event::NotifyPacketReceived(packet) => self.inbox.push(packet),
                 Event::NotifyPacketIdReleased(_) => self.released += 1,
                 Event::RequestTimerReset { kind, duration_ms } => {
-                    self.timers[timer_slot(kind)] =
-                        Some(Instant::now() + Duration::from_millis(duration_ms));
+                    self.timers[timer_slot(kind)] = Some(Instant::now() + Duration::from_millis(duration_ms));
                 }
                 Event::RequestTimerCancel(kind) => self.timers[timer_slot(kind)] = None,
                 Event::NotifyError(err) => self.last_error = Some(err),
@@ -453,10 +379,7 @@ impl Client {
     /// Reports a protocol error or a close the core or the peer asked for.
     fn check(&mut self) -> Result<(), ClientError> {
         if let Some(err) = self.last_error.take() {
-            return Err(ClientError::Protocol {
-                addr: self.addr,
-                detail: err.to_string(),
-            });
+            return Err(ClientError::Protocol { addr: self.addr, detail: err.to_string() });
         }
         if self.close_requested || self.peer_closed {
             return Err(ClientError::Closed { addr: self.addr });
@@ -472,11 +395,7 @@ impl Client {
                 Ok(n) => self.wbuf.advance(n),
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                 Err(source) => {
-                    return Err(ClientError::Io {
-                        addr: self.addr,
-                        op: "write",
-                        source,
-                    });
+                    return Err(ClientError::Io { addr: self.addr, op: "write", source });
                 }
             }
         }
@@ -503,11 +422,7 @@ impl Client {
                 Ok(n) => n,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
                 Err(source) => {
-                    return Err(ClientError::Io {
-                        addr: self.addr,
-                        op: "read",
-                        source,
-                    });
+                    return Err(ClientError::Io { addr: self.addr, op: "read", source });
                 }
             };
             let mut cursor = mqtt::common::Cursor::new(&buf[..n]);
@@ -545,18 +460,10 @@ impl Client {
     /// the caller can still count messages that arrived just before a close.
     ///
     /// Cancel safety: not needed; callers always await it to completion.
-    pub async fn turn(
-        &mut self,
-        wake_at: Option<Instant>,
-        stop: Option<&mut Stop>,
-    ) -> Result<Wake, ClientError> {
+    pub async fn turn(&mut self, wake_at: Option<Instant>, stop: Option<&mut Stop>) -> Result<Wake, ClientError> {
         self.check()?;
         self.try_flush()?;
-        let interest = if self.wbuf.is_empty() {
-            Interest::READABLE
-        } else {
-            Interest::READABLE | Interest::WRITABLE
-        };
+        let interest = if self.wbuf.is_empty() { Interest::READABLE } else { Interest::READABLE | Interest::WRITABLE };
         let deadline = self.timers.iter().flatten().copied().chain(wake_at).min();
         enum Got {
             Ready(io::Result<tokio::io::Ready>),
@@ -571,11 +478,7 @@ impl Client {
         };
         let wake = match got {
             Got::Ready(Err(source)) => {
-                return Err(ClientError::Io {
-                    addr: self.addr,
-                    op: "poll",
-                    source,
-                });
+                return Err(ClientError::Io { addr: self.addr, op: "poll", source });
             }
             Got::Ready(Ok(ready)) => {
                 if ready.is_readable() || ready.is_read_closed() {
@@ -594,24 +497,14 @@ impl Client {
     pub async fn flush(&mut self, deadline: Instant) -> Result<(), ClientError> {
         let addr = self.addr;
         while !self.wbuf.is_empty() {
-            match tokio::time::timeout_at(deadline.into(), self.stream.write_buf(&mut self.wbuf))
-                .await
-            {
+            match tokio::time::timeout_at(deadline.into(), self.stream.write_buf(&mut self.wbuf)).await {
                 Err(_) => {
-                    return Err(ClientError::Timeout {
-                        addr,
-                        timeout: Duration::ZERO,
-                        stage: "flushing output",
-                    });
+                    return Err(ClientError::Timeout { addr, timeout: Duration::ZERO, stage: "flushing output" });
                 }
                 Ok(Ok(0)) => return Err(ClientError::Closed { addr }),
                 Ok(Ok(_)) => {}
                 Ok(Err(source)) => {
-                    return Err(ClientError::Io {
-                        addr,
-                        op: "write",
-                        source,
-                    });
+                    return Err(ClientError::Io { addr, op: "write", source });
                 }
             }
         }
@@ -621,14 +514,8 @@ impl Client {
     /// Sends DISCONNECT (best effort, bounded by `timeout`) and closes the socket.
     pub async fn disconnect(mut self, timeout: Duration) {
         let packet: Option<Packet> = match self.version {
-            Version::V5_0 => mqtt::packet::v5_0::Disconnect::builder()
-                .build()
-                .ok()
-                .map(Into::into),
-            _ => mqtt::packet::v3_1_1::Disconnect::builder()
-                .build()
-                .ok()
-                .map(Into::into),
+            Version::V5_0 => mqtt::packet::v5_0::Disconnect::builder().build().ok().map(Into::into),
+            _ => mqtt::packet::v3_1_1::Disconnect::builder().build().ok().map(Into::into),
         };
         if let Some(packet) = packet {
             let events = self.conn.send(packet);

@@ -80,11 +80,8 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         print!("{report}");
     }
     if report.clients.ready == 0 {
-        let why = report
-            .errors
-            .values()
-            .next()
-            .map_or_else(|| "no error was reported".to_owned(), |e| e.example.clone());
+        let why =
+            report.errors.values().next().map_or_else(|| "no error was reported".to_owned(), |e| e.example.clone());
         anyhow::bail!("no client became ready against {}: {why}", report.target);
     }
     Ok(())

@@ -71,11 +71,7 @@ mod tests {
 
     #[test]
     fn stamp_round_trips() {
-        let stamp = Stamp {
-            sent_ns: 0x0102_0304_0506_0708,
-            publisher: 7,
-            seq: 0xdead_beef,
-        };
+        let stamp = Stamp { sent_ns: 0x0102_0304_0506_0708, publisher: 7, seq: 0xdead_beef };
         let mut buf = vec![0xffu8; 64];
         stamp.write(&mut buf);
         assert_eq!(Stamp::read(&buf), Some(stamp));
@@ -85,11 +81,7 @@ mod tests {
 
     #[test]
     fn short_payloads_carry_no_stamp() {
-        let stamp = Stamp {
-            sent_ns: 1,
-            publisher: 2,
-            seq: 3,
-        };
+        let stamp = Stamp { sent_ns: 1, publisher: 2, seq: 3 };
         let mut buf = [0u8; 10];
         stamp.write(&mut buf); // must not panic
         assert_eq!(Stamp::read(&buf), None);

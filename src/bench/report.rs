@@ -93,7 +93,7 @@ pub fn thousands(v: f64) -> String {
     let digits = n.to_string();
     let mut out = String::new();
     for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
             out.push(',');
         }
         out.push(c);
@@ -108,11 +108,7 @@ fn opt_rate(v: Option<f64>) -> String {
 fn latency_line(l: &LatencySummary, unit_div: f64, unit: &str) -> String {
     let f = |v: f64| {
         let v = v / unit_div;
-        if v >= 100.0 {
-            thousands(v)
-        } else {
-            format!("{v:.1}")
-        }
+        if v >= 100.0 { thousands(v) } else { format!("{v:.1}") }
     };
     format!(
         "p50 {} p90 {} p99 {} p99.9 {} max {} {unit} (n = {})",
@@ -127,10 +123,7 @@ fn latency_line(l: &LatencySummary, unit_div: f64, unit: &str) -> String {
 
 impl fmt::Display for Report {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let mut head = format!(
-            "== {} against {} (MQTT {}",
-            self.scenario, self.target, self.protocol
-        );
+        let mut head = format!("== {} against {} (MQTT {}", self.scenario, self.target, self.protocol);
         if let Some(q) = self.qos {
             let _ = write!(head, ", QoS {q}");
         }
@@ -171,9 +164,7 @@ impl fmt::Display for Report {
             if let Some(e) = m.expected {
                 write!(f, " of {} expected", thousands(e as f64))?;
             }
-            if let (Some(u), Some(d), Some(o), Some(l)) =
-                (m.unique, m.duplicates, m.out_of_order, m.lost)
-            {
+            if let (Some(u), Some(d), Some(o), Some(l)) = (m.unique, m.duplicates, m.out_of_order, m.lost) {
                 write!(
                     f,
                     "; unique {}, lost {}, duplicates {}, out of order {}",
@@ -233,22 +224,11 @@ mod tests {
             target: "127.0.0.1:1883".into(),
             protocol: "3.1.1".into(),
             qos: Some(1),
-            messages: Some(MessagesReport {
-                sent: 10,
-                received: 9,
-                expected: Some(10),
-                ..Default::default()
-            }),
+            messages: Some(MessagesReport { sent: 10, received: 9, expected: Some(10), ..Default::default() }),
             rates: Some(RatesReport::default()),
             ..Default::default()
         };
-        r.errors.insert(
-            "refused".into(),
-            ErrorCount {
-                count: 2,
-                example: "connection refused by x".into(),
-            },
-        );
+        r.errors.insert("refused".into(), ErrorCount { count: 2, example: "connection refused by x".into() });
         let text = r.to_string();
         assert!(text.contains("QoS 1"), "{text}");
         assert!(text.contains("9 of 10 expected"), "{text}");

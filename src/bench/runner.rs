@@ -20,15 +20,11 @@ use mqtt_protocol_core::mqtt::packet::{Packet, Qos};
 use tokio::sync::{Semaphore, watch};
 use tokio::task::{JoinHandle, JoinSet};
 
-use super::args::{
-    ConnPlan, PubPlan, PubSubPlan, PublishPlan, RunPlan, SessionPlan, SubPlan, SubscribePlan,
-};
+use super::args::{ConnPlan, PubPlan, PubSubPlan, PublishPlan, RunPlan, SessionPlan, SubPlan, SubscribePlan};
 use super::client::{Client, ClientConfig, ClientError, Stop, Wake};
 use super::payload::{Stamp, now_ns};
 use super::report::{ClientsReport, ErrorCount, MessagesReport, RatesReport, Report};
-use super::stats::{
-    Counters, DeliveryTracker, LatencySummary, Samples, latency_histogram, median, rate,
-};
+use super::stats::{Counters, DeliveryTracker, LatencySummary, Samples, latency_histogram, median, rate};
 use super::topic::filter_matches;
 
 /// Publishes queued per loop turn before reading again, so acks keep flowing under flood.
@@ -75,12 +71,7 @@ impl Ctx {
 
     fn record(&self, kind: &str, message: String) {
         let mut map = self.errors.lock().unwrap_or_else(|p| p.into_inner());
-        map.entry(kind.to_owned())
-            .or_insert_with(|| ErrorCount {
-                count: 0,
-                example: message,
-            })
-            .count += 1;
+        map.entry(kind.to_owned()).or_insert_with(|| ErrorCount { count: 0, example: message }).count += 1;
     }
 
     fn record_error(&self, err: &ClientError) {
@@ -88,10 +79,7 @@ impl Ctx {
     }
 
     fn errors(&self) -> BTreeMap<String, ErrorCount> {
-        self.errors
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
+        self.errors.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
     fn settled(&self) -> u64 {
@@ -147,30 +135,17 @@ async fn preflight(session: &SessionPlan) -> anyhow::Result<SocketAddr> {
         .with_context(|| format!("cannot resolve broker host `{host}`"))?
         .next()
         .ok_or_else(|| anyhow!("broker host `{host}` resolved to no address"))?;
-    match tokio::time::timeout(
-        session.connect_timeout,
-        tokio::net::TcpStream::connect(addr),
-    )
-    .await
-    {
+    match tokio::time::timeout(session.connect_timeout, tokio::net::TcpStream::connect(addr)).await {
         Ok(Ok(_probe)) => Ok(addr),
-        Ok(Err(e)) if e.kind() == std::io::ErrorKind::ConnectionRefused => Err(anyhow!(
-            "connection refused by {addr}: is an MQTT broker listening there?"
-        )),
+        Ok(Err(e)) if e.kind() == std::io::ErrorKind::ConnectionRefused => {
+            Err(anyhow!("connection refused by {addr}: is an MQTT broker listening there?"))
+        }
         Ok(Err(e)) => Err(anyhow!("cannot connect to {addr}: {e}")),
-        Err(_) => Err(anyhow!(
-            "connecting to {addr} timed out after {:?}",
-            session.connect_timeout
-        )),
+        Err(_) => Err(anyhow!("connecting to {addr} timed out after {:?}", session.connect_timeout)),
     }
 }
 
-fn client_config(
-    session: &SessionPlan,
-    addr: SocketAddr,
-    client_id: String,
-    read_buf: usize,
-) -> ClientConfig {
+fn client_config(session: &SessionPlan, addr: SocketAddr, client_id: String, read_buf: usize) -> ClientConfig {
     ClientConfig {
         addr,
         version: session.version,
@@ -236,12 +211,7 @@ async fn idle_client(ctx: Arc<Ctx>, cfg: ClientConfig, mut stop: Stop) -> Outcom
     };
     drop(permit);
     Counters::add(&ctx.ready, 1);
-    let out = Outcome {
-        handshake: Some(handshake),
-        connack_at: Some(at),
-        on_time: true,
-        ..Default::default()
-    };
+    let out = Outcome { handshake: Some(handshake), connack_at: Some(at), on_time: true, ..Default::default() };
     let error = loop {
         match client.turn(None, Some(&mut stop)).await {
             Ok(Wake::Stop) => break None,
@@ -270,20 +240,12 @@ async fn publisher(
 ) -> Outcome {
     let topic = job.plan.topic.render(job.idx + 1, &cfg.client_id);
     let Some((mut client, handshake, at, permit)) = open(&ctx, &cfg, &mut stop).await else {
-        return Outcome {
-            topic,
-            ..Default::default()
-        };
+        return Outcome { topic, ..Default::default() };
     };
     drop(permit);
     Counters::add(&ctx.ready, 1);
-    let mut out = Outcome {
-        handshake: Some(handshake),
-        connack_at: Some(at),
-        on_time: true,
-        topic,
-        ..Default::default()
-    };
+    let mut out =
+        Outcome { handshake: Some(handshake), connack_at: Some(at), on_time: true, topic, ..Default::default() };
     // Keep the connection serviced (keep-alive) until the load phase starts; the orchestrator
     // always raises `go` before `stop`, so this cannot outlive the run.
     let mut error = None;
@@ -298,9 +260,7 @@ async fn publisher(
         }
     }
     if error.is_none() && !*stop.borrow() {
-        error = publish_loop(&mut client, &job, &ctx, &mut stop, &mut out)
-            .await
-            .err();
+        error = publish_loop(&mut client, &job, &ctx, &mut stop, &mut out).await.err();
     }
     close(&ctx, client, error).await;
     out
@@ -321,9 +281,7 @@ async fn publish_loop(
     let plan = &job.plan;
     let acked = plan.qos != Qos::AtMostOnce;
     let template = payload_template(plan.size);
-    let interval_ns = plan
-        .interval
-        .map(|d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX));
+    let interval_ns = plan.interval.map(|d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX));
     // Stagger publishers across one interval so a total rate is smooth, not synchronised bursts.
     let stagger = interval_ns.map_or(0, |iv| iv / job.count.max(1) as u64 * job.idx as u64);
     let start = Instant::now() + Duration::from_nanos(stagger);
@@ -357,12 +315,7 @@ async fn publish_loop(
             }
             let mut payload = template.clone();
             // The sequence number wraps at 2^32; trackers stop at 2^28 long before that.
-            Stamp {
-                sent_ns: now_ns(),
-                publisher: job.idx as u32,
-                seq: seq as u32,
-            }
-            .write(&mut payload);
+            Stamp { sent_ns: now_ns(), publisher: job.idx as u32, seq: seq as u32 }.write(&mut payload);
             client.publish(&out.topic, plan.qos, plan.retain, payload)?;
             seq += 1;
             produced += 1;
@@ -402,17 +355,9 @@ async fn subscriber(
 ) -> Outcome {
     let filter = job.plan.filter.render(job.idx + 1, &cfg.client_id);
     let Some((mut client, handshake, at, permit)) = open(&ctx, &cfg, &mut stop).await else {
-        return Outcome {
-            topic: filter,
-            ..Default::default()
-        };
+        return Outcome { topic: filter, ..Default::default() };
     };
-    let mut out = Outcome {
-        handshake: Some(handshake),
-        connack_at: Some(at),
-        topic: filter,
-        ..Default::default()
-    };
+    let mut out = Outcome { handshake: Some(handshake), connack_at: Some(at), topic: filter, ..Default::default() };
     let subscribed = tokio::select! {
         r = client.subscribe(&out.topic, job.plan.qos, cfg.timeout) => r,
         _ = wait_true(&mut stop) => {
@@ -430,20 +375,11 @@ async fn subscriber(
     if *go.borrow() {
         // Subscribed after publishing began: its deliveries would not match `expected`.
         Counters::add(&ctx.setup_failed, 1);
-        ctx.record(
-            "late",
-            format!(
-                "`{}` subscribed after the load phase had started",
-                cfg.client_id
-            ),
-        );
+        ctx.record("late", format!("`{}` subscribed after the load phase had started", cfg.client_id));
         close(&ctx, client, None).await;
         return out;
     }
-    ctx.ready_filters
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .push(out.topic.clone());
+    ctx.ready_filters.lock().unwrap_or_else(|p| p.into_inner()).push(out.topic.clone());
     Counters::add(&ctx.ready, 1);
     out.on_time = true;
     let mut tracker = job.publishers.map(DeliveryTracker::new);
@@ -606,11 +542,7 @@ impl Reporter {
             }
             samples
         });
-        Reporter {
-            handle,
-            stop,
-            measuring,
-        }
+        Reporter { handle, stop, measuring }
     }
 
     fn measure(&self, on: bool) {
@@ -647,10 +579,7 @@ fn clients_report(
     ClientsReport {
         requested: requested as u64,
         ready: outcomes.iter().filter(|o| o.on_time).count() as u64,
-        failed: ctx
-            .setup_failed
-            .load(Ordering::Relaxed)
-            .min(requested as u64),
+        failed: ctx.setup_failed.load(Ordering::Relaxed).min(requested as u64),
         connect_rate_per_s: rate(ok, span),
         handshake_us: LatencySummary::from_histogram(&hist),
         connect_phase_s: phase.as_secs_f64(),
@@ -695,21 +624,10 @@ pub async fn run_conn(plan: ConnPlan) -> anyhow::Result<Report> {
     let end = start + plan.run.duration;
     reporter.measure(true);
     let mut set = JoinSet::new();
-    launch(
-        &mut set,
-        plan.count,
-        plan.session.connect_interval,
-        &mut interrupt,
-        |i| {
-            let cfg = client_config(
-                &plan.session,
-                addr,
-                plan.session.client_id("conn", i + 1),
-                READ_BUF_IDLE,
-            );
-            idle_client(ctx.clone(), cfg, stop_rx.clone())
-        },
-    )
+    launch(&mut set, plan.count, plan.session.connect_interval, &mut interrupt, |i| {
+        let cfg = client_config(&plan.session, addr, plan.session.client_id("conn", i + 1), READ_BUF_IDLE);
+        idle_client(ctx.clone(), cfg, stop_rx.clone())
+    })
     .await;
     wait_settled(&ctx, plan.count as u64, end, &mut interrupt).await;
     let phase = start.elapsed();
@@ -766,22 +684,11 @@ async fn publish_phase(
     let mut set = JoinSet::new();
     launch(&mut set, count, session.connect_interval, interrupt, |i| {
         let cfg = client_config(session, addr, session.client_id("pub", i + 1), READ_BUF_PUB);
-        let job = PubJob {
-            idx: i,
-            count,
-            plan: publish.clone(),
-            limit: publish.limit_for(i, count),
-        };
+        let job = PubJob { idx: i, count, plan: publish.clone(), limit: publish.limit_for(i, count) };
         publisher(ctx.clone(), cfg, job, go_rx.clone(), stop_rx.clone())
     })
     .await;
-    wait_settled(
-        ctx,
-        settled_before + count as u64,
-        connect_deadline(Instant::now(), session, run),
-        interrupt,
-    )
-    .await;
+    wait_settled(ctx, settled_before + count as u64, connect_deadline(Instant::now(), session, run), interrupt).await;
 
     let load_start = Instant::now();
     reporter.measure(true);
@@ -804,11 +711,7 @@ async fn publish_phase(
     reporter.measure(false);
     let _ = stop_tx.send(true);
     outcomes.extend(collect(&mut set).await);
-    PubPhase {
-        outcomes,
-        load_start,
-        load_s,
-    }
+    PubPhase { outcomes, load_start, load_s }
 }
 
 fn sum_latency(outcomes: &[Outcome]) -> Option<LatencySummary> {
@@ -833,18 +736,8 @@ pub async fn run_pub(plan: PubPlan) -> anyhow::Result<Report> {
     let reporter = Reporter::spawn(ctx.clone(), plan.count as u64, plan.run.progress);
     let publish = Arc::new(plan.publish.clone());
     let start = Instant::now();
-    let phase = publish_phase(
-        &ctx,
-        &reporter,
-        &plan.session,
-        &plan.run,
-        &publish,
-        plan.count,
-        addr,
-        0,
-        &mut interrupt,
-    )
-    .await;
+    let phase =
+        publish_phase(&ctx, &reporter, &plan.session, &plan.run, &publish, plan.count, addr, 0, &mut interrupt).await;
     let connect_phase = phase.load_start - start;
     let samples = reporter.finish().await;
     sig.abort();
@@ -857,11 +750,7 @@ pub async fn run_pub(plan: PubPlan) -> anyhow::Result<Report> {
     let sent: u64 = phase.outcomes.iter().map(|o| o.sent).sum();
     let acked: u64 = phase.outcomes.iter().map(|o| o.acked).sum();
     report.load_s = phase.load_s;
-    report.messages = Some(MessagesReport {
-        sent,
-        acked,
-        ..Default::default()
-    });
+    report.messages = Some(MessagesReport { sent, acked, ..Default::default() });
     report.rates = Some(RatesReport {
         sent_median_per_s: median(&samples.sent_per_s),
         sent_overall_per_s: rate(sent, phase.load_s),
@@ -883,43 +772,19 @@ pub async fn run_sub(plan: SubPlan) -> anyhow::Result<Report> {
     let (stop_tx, stop_rx) = watch::channel(false);
     let start = Instant::now();
     let mut set = JoinSet::new();
-    launch(
-        &mut set,
-        plan.count,
-        plan.session.connect_interval,
-        &mut interrupt,
-        |i| {
-            let cfg = client_config(
-                &plan.session,
-                addr,
-                plan.session.client_id("sub", i + 1),
-                READ_BUF_SUB,
-            );
-            let job = SubJob {
-                idx: i,
-                plan: subscribe.clone(),
-                publishers: None,
-            };
-            subscriber(ctx.clone(), cfg, job, go_rx.clone(), stop_rx.clone())
-        },
-    )
+    launch(&mut set, plan.count, plan.session.connect_interval, &mut interrupt, |i| {
+        let cfg = client_config(&plan.session, addr, plan.session.client_id("sub", i + 1), READ_BUF_SUB);
+        let job = SubJob { idx: i, plan: subscribe.clone(), publishers: None };
+        subscriber(ctx.clone(), cfg, job, go_rx.clone(), stop_rx.clone())
+    })
     .await;
-    wait_settled(
-        &ctx,
-        plan.count as u64,
-        connect_deadline(Instant::now(), &plan.session, &plan.run),
-        &mut interrupt,
-    )
-    .await;
+    wait_settled(&ctx, plan.count as u64, connect_deadline(Instant::now(), &plan.session, &plan.run), &mut interrupt)
+        .await;
     let load_start = Instant::now();
     let _ = go_tx.send(true);
     reporter.measure(true);
     if plan.run.progress {
-        eprintln!(
-            "{} subscribers ready; receiving for {:?}",
-            ctx.ready.load(Ordering::Relaxed),
-            plan.run.duration
-        );
+        eprintln!("{} subscribers ready; receiving for {:?}", ctx.ready.load(Ordering::Relaxed), plan.run.duration);
     }
     hold(load_start + plan.run.duration, &mut interrupt).await;
     let load_s = load_start.elapsed().as_secs_f64();
@@ -936,10 +801,7 @@ pub async fn run_sub(plan: SubPlan) -> anyhow::Result<Report> {
     report.clients = clients_report(&refs, plan.count, &ctx, start, load_start - start);
     let received: u64 = outcomes.iter().map(|o| o.received).sum();
     report.load_s = load_s;
-    report.messages = Some(MessagesReport {
-        received,
-        ..Default::default()
-    });
+    report.messages = Some(MessagesReport { received, ..Default::default() });
     report.rates = Some(RatesReport {
         recv_median_per_s: median(&samples.recv_per_s),
         recv_overall_per_s: rate(received, load_s),
@@ -954,12 +816,7 @@ pub async fn run_sub(plan: SubPlan) -> anyhow::Result<Report> {
 fn expected_deliveries(subs: &[Outcome], pubs: &[Outcome]) -> u64 {
     subs.iter()
         .filter(|s| s.on_time)
-        .map(|s| {
-            pubs.iter()
-                .filter(|p| filter_matches(&s.topic, &p.topic))
-                .map(|p| p.sent)
-                .sum::<u64>()
-        })
+        .map(|s| pubs.iter().filter(|p| filter_matches(&s.topic, &p.topic)).map(|p| p.sent).sum::<u64>())
         .sum()
 }
 
@@ -978,32 +835,11 @@ pub async fn run_pubsub(plan: PubSubPlan) -> anyhow::Result<Report> {
     let (sub_stop_tx, sub_stop_rx) = watch::channel(false);
     let mut subs = JoinSet::new();
     let publishers = u32::try_from(plan.publishers).unwrap_or(u32::MAX);
-    launch(
-        &mut subs,
-        plan.subscribers,
-        plan.session.connect_interval,
-        &mut interrupt,
-        |i| {
-            let cfg = client_config(
-                &plan.session,
-                addr,
-                plan.session.client_id("sub", i + 1),
-                READ_BUF_SUB,
-            );
-            let job = SubJob {
-                idx: i,
-                plan: subscribe.clone(),
-                publishers: Some(publishers),
-            };
-            subscriber(
-                ctx.clone(),
-                cfg,
-                job,
-                sub_late_rx.clone(),
-                sub_stop_rx.clone(),
-            )
-        },
-    )
+    launch(&mut subs, plan.subscribers, plan.session.connect_interval, &mut interrupt, |i| {
+        let cfg = client_config(&plan.session, addr, plan.session.client_id("sub", i + 1), READ_BUF_SUB);
+        let job = SubJob { idx: i, plan: subscribe.clone(), publishers: Some(publishers) };
+        subscriber(ctx.clone(), cfg, job, sub_late_rx.clone(), sub_stop_rx.clone())
+    })
     .await;
     wait_settled(
         &ctx,
@@ -1036,14 +872,7 @@ pub async fn run_pubsub(plan: PubSubPlan) -> anyhow::Result<Report> {
         let filters = ctx.ready_filters.lock().unwrap_or_else(|p| p.into_inner());
         filters
             .iter()
-            .map(|f| {
-                phase
-                    .outcomes
-                    .iter()
-                    .filter(|p| filter_matches(f, &p.topic))
-                    .map(|p| p.sent)
-                    .sum::<u64>()
-            })
+            .map(|f| phase.outcomes.iter().filter(|p| filter_matches(f, &p.topic)).map(|p| p.sent).sum::<u64>())
             .sum::<u64>()
     };
     let drain_end = Instant::now() + plan.drain;
@@ -1076,13 +905,7 @@ pub async fn run_pubsub(plan: PubSubPlan) -> anyhow::Result<Report> {
     publish_fields(&mut report, &plan.publish);
     report.publishers = Some(plan.publishers as u64);
     report.subscribers = Some(plan.subscribers as u64);
-    report.clients = clients_report(
-        &all,
-        plan.publishers + plan.subscribers,
-        &ctx,
-        start,
-        phase.load_start - start,
-    );
+    report.clients = clients_report(&all, plan.publishers + plan.subscribers, &ctx, start, phase.load_start - start);
 
     let expected = expected_deliveries(&sub_outcomes, &phase.outcomes);
     let received: u64 = sub_outcomes.iter().map(|o| o.received).sum();
@@ -1107,9 +930,7 @@ pub async fn run_pubsub(plan: PubSubPlan) -> anyhow::Result<Report> {
         foreign: Some(foreign),
     });
     let last_recv = sub_outcomes.iter().filter_map(|o| o.last_recv).max();
-    let recv_span = last_recv.map_or(0.0, |l| {
-        l.saturating_duration_since(phase.load_start).as_secs_f64()
-    });
+    let recv_span = last_recv.map_or(0.0, |l| l.saturating_duration_since(phase.load_start).as_secs_f64());
     report.load_s = phase.load_s;
     report.rates = Some(RatesReport {
         sent_median_per_s: median(&samples.sent_per_s),
@@ -1128,31 +949,18 @@ mod tests {
     use super::*;
 
     fn outcome(topic: &str, sent: u64, on_time: bool) -> Outcome {
-        Outcome {
-            topic: topic.into(),
-            sent,
-            on_time,
-            ..Default::default()
-        }
+        Outcome { topic: topic.into(), sent, on_time, ..Default::default() }
     }
 
     #[test]
     fn expected_counts_fan_in_and_fan_out() {
         // fan-in: 3 publishers on distinct topics, one `#` subscriber.
-        let pubs = vec![
-            outcome("bench/1", 10, true),
-            outcome("bench/2", 20, true),
-            outcome("other", 5, true),
-        ];
+        let pubs = vec![outcome("bench/1", 10, true), outcome("bench/2", 20, true), outcome("other", 5, true)];
         let subs = vec![outcome("bench/#", 0, true)];
         assert_eq!(expected_deliveries(&subs, &pubs), 30);
         // fan-out: one publisher, three subscribers, one of them late (not counted).
         let pubs = vec![outcome("fan", 7, true)];
-        let subs = vec![
-            outcome("fan", 0, true),
-            outcome("+", 0, true),
-            outcome("fan", 0, false),
-        ];
+        let subs = vec![outcome("fan", 0, true), outcome("+", 0, true), outcome("fan", 0, false)];
         assert_eq!(expected_deliveries(&subs, &pubs), 14);
     }
 }

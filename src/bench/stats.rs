@@ -83,20 +83,12 @@ pub fn median(values: &[f64]) -> Option<f64> {
     }
     v.sort_by(f64::total_cmp);
     let mid = v.len() / 2;
-    Some(if v.len() % 2 == 0 {
-        (v[mid - 1] + v[mid]) / 2.0
-    } else {
-        v[mid]
-    })
+    Some(if v.len().is_multiple_of(2) { (v[mid - 1] + v[mid]) / 2.0 } else { v[mid] })
 }
 
 /// `count / seconds`, or 0 for an empty interval (never NaN or infinity in a report).
 pub fn rate(count: u64, seconds: f64) -> f64 {
-    if seconds > 0.0 && seconds.is_finite() {
-        count as f64 / seconds
-    } else {
-        0.0
-    }
+    if seconds > 0.0 && seconds.is_finite() { count as f64 / seconds } else { 0.0 }
 }
 
 /// A latency histogram in nanoseconds, 3 significant digits, 1 ns … 60 s.
@@ -202,10 +194,7 @@ pub struct DeliveryTracker {
 
 impl DeliveryTracker {
     pub fn new(publishers: u32) -> DeliveryTracker {
-        DeliveryTracker {
-            publishers,
-            ..Default::default()
-        }
+        DeliveryTracker { publishers, ..Default::default() }
     }
 
     /// Records one delivery; true when it is the first delivery of that message (so its

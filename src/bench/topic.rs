@@ -18,9 +18,7 @@ pub enum TopicError {
     TrailingPercent,
     #[error("publish topic `{0}` must not contain the wildcards `+` or `#`")]
     WildcardInTopic(String),
-    #[error(
-        "topic filter `{0}` is invalid: `#` must be the last level and wildcards must fill a whole level"
-    )]
+    #[error("topic filter `{0}` is invalid: `#` must be the last level and wildcards must fill a whole level")]
     BadFilter(String),
 }
 
@@ -57,11 +55,7 @@ impl Template {
                     if !lit.is_empty() {
                         parts.push(Part::Lit(std::mem::take(&mut lit)));
                     }
-                    parts.push(if k == 'i' {
-                        Part::Index
-                    } else {
-                        Part::ClientId
-                    });
+                    parts.push(if k == 'i' { Part::Index } else { Part::ClientId });
                 }
                 Some(other) => return Err(TopicError::UnknownEscape(other)),
                 None => return Err(TopicError::TrailingPercent),
@@ -184,24 +178,9 @@ mod tests {
 
     #[test]
     fn publish_topics_have_no_wildcards() {
-        assert!(
-            Template::parse("a/%i")
-                .expect("valid")
-                .check_publishable()
-                .is_ok()
-        );
-        assert!(
-            Template::parse("a/+")
-                .expect("valid")
-                .check_publishable()
-                .is_err()
-        );
-        assert!(
-            Template::parse("a/#")
-                .expect("valid")
-                .check_publishable()
-                .is_err()
-        );
+        assert!(Template::parse("a/%i").expect("valid").check_publishable().is_ok());
+        assert!(Template::parse("a/+").expect("valid").check_publishable().is_err());
+        assert!(Template::parse("a/#").expect("valid").check_publishable().is_err());
     }
 
     #[test]

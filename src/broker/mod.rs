@@ -25,9 +25,7 @@ use crate::protocol::topic::{self, TopicLimits};
 use crate::protocol::{Message, PublishProps};
 use crate::storage::{self, StorageError, Store};
 use cluster::{CatalogCmd, Cluster, ClusterError, SubOptionsWire};
-use session::{
-    Delivery, InflightOut, Kick, Offer, PendingWill, Phase, QueueLimits, Session, SessionMeta,
-};
+use session::{Delivery, InflightOut, Kick, Offer, PendingWill, Phase, QueueLimits, Session, SessionMeta};
 use subs::{ClientKey, SharedGroup, SubIndex, SubOptions};
 
 #[derive(Debug, Error)]
@@ -65,25 +63,18 @@ impl Settings {
         Settings {
             max_qos: c.mqtt.max_qos,
             retain_available: c.mqtt.retain_available,
-            topic_limits: TopicLimits {
-                max_len: c.mqtt.max_topic_length,
-                max_levels: c.mqtt.max_topic_levels,
-            },
+            topic_limits: TopicLimits { max_len: c.mqtt.max_topic_length, max_levels: c.mqtt.max_topic_levels },
             receive_maximum: c.mqtt.receive_maximum,
             max_packet_size: c.mqtt.max_packet_size,
             topic_alias_maximum: c.mqtt.topic_alias_maximum,
             max_keep_alive: c.mqtt.max_keep_alive,
-            max_session_expiry: u32::try_from(c.session.max_session_expiry.as_secs())
-                .unwrap_or(u32::MAX),
+            max_session_expiry: u32::try_from(c.session.max_session_expiry.as_secs()).unwrap_or(u32::MAX),
             max_inflight: c.session.max_inflight,
-            queue: QueueLimits {
-                max_queued: c.session.max_queued,
-                memory_window: c.session.memory_window,
-            },
+            queue: QueueLimits { max_queued: c.session.max_queued, memory_window: c.session.memory_window },
             shared_strategy: c.mqtt.shared_subscription_strategy,
             connect_timeout: c.mqtt.connect_timeout,
             max_client_id_length: c.mqtt.max_client_id_length,
-            full_wait: Duration::from_secs(5),
+            full_wait: c.session.publisher_wait,
             sys_interval: c.sys.enabled.then_some(c.sys.interval),
         }
     }
@@ -201,25 +192,18 @@ impl Broker {
         kick: mpsc::Sender<Kick>,
     ) -> Result<Connected, BrokerError> {
         let expiry = requested_expiry.min(self.settings.max_session_expiry);
-        let (session, present, was_persistent, ended) =
-            self.attach(&client, clean_start, expiry, conn_id, kick);
+        let (session, present, was_persistent, ended) = self.attach(&client, clean_start, expiry, conn_id, kick);
         if let Some(old) = ended {
             // A clean start ends the previous session: its state goes, its pending will fires.
             self.end_session_state(&old, false).await;
         }
         if expiry > 0 {
-            let meta = SessionMeta {
-                expiry,
-                disconnected_at_ms: None,
-            };
+            let meta = SessionMeta { expiry, disconnected_at_ms: None };
             self.write_meta(&client, &meta)?;
             if !was_persistent {
                 self.metrics.sessions_persistent.inc();
                 self.cluster
-                    .propose(CatalogCmd::RegisterClient {
-                        client: client.to_string(),
-                        node: self.cluster.node_id(),
-                    })
+                    .propose(CatalogCmd::RegisterClient { client: client.to_string(), node: self.cluster.node_id() })
                     .await?;
             }
         } else if was_persistent {
@@ -227,11 +211,7 @@ impl Broker {
             self.purge_disk(&client).await?;
             self.metrics.sessions_persistent.dec();
         }
-        Ok(Connected {
-            session,
-            present,
-            expiry,
-        })
+        Ok(Connected { session, present, expiry })
     }
 
     /// The synchronous part of [`Broker::connect`]: registry and session state under their locks.
@@ -278,11 +258,7 @@ impl Broker {
 
     fn write_meta(&self, client: &str, meta: &SessionMeta) -> Result<(), StorageError> {
         let mut b = self.store.batch();
-        b.insert(
-            &self.store.sessions,
-            client.as_bytes().to_vec(),
-            serde_json::to_vec(meta).unwrap_or_default(),
-        );
+        b.insert(&self.store.sessions, client.as_bytes().to_vec(), serde_json::to_vec(meta).unwrap_or_default());
         self.store.commit(b)
     }
 
@@ -295,11 +271,7 @@ impl Broker {
         will: Option<Will>,
         new_expiry: Option<u32>,
     ) {
-        let will = if kind == CloseKind::WithWill {
-            will
-        } else {
-            None
-        };
+        let will = if kind == CloseKind::WithWill { will } else { None };
         let Some((epoch, expiry, redistribute)) = self.detach(session, conn_id, new_expiry) else {
             // Taken over: the session lives on in the new connection, which disarmed any
             // delayed will; an immediate will still goes out (MQTT-3.1.2-8 with delay 0).
@@ -318,10 +290,7 @@ impl Broker {
             }
             return;
         }
-        let meta = SessionMeta {
-            expiry,
-            disconnected_at_ms: Some(now_ms()),
-        };
+        let meta = SessionMeta { expiry, disconnected_at_ms: Some(now_ms()) };
         if let Err(e) = self.write_meta(&session.client_id, &meta) {
             tracing::error!(client = %session.client_id, "cannot record disconnect: {e}");
         }
@@ -329,10 +298,7 @@ impl Broker {
             if w.delay == 0 {
                 self.publish_will(w.msg).await;
             } else {
-                session.state.lock().will = Some(PendingWill {
-                    msg: w.msg,
-                    armed_by: epoch,
-                });
+                session.state.lock().will = Some(PendingWill { msg: w.msg, armed_by: epoch });
                 // The will fires after its delay or when the session ends, whichever is first.
                 let after = Duration::from_secs(u64::from(w.delay.min(expiry)));
                 let broker = self.clone();
@@ -356,12 +322,7 @@ impl Broker {
     }
 
     /// Detach connection `conn_id` from its session; `None` if another connection owns it now.
-    fn detach(
-        &self,
-        session: &Session,
-        conn_id: u64,
-        new_expiry: Option<u32>,
-    ) -> Option<(u64, u32, Vec<Delivery>)> {
+    fn detach(&self, session: &Session, conn_id: u64, new_expiry: Option<u32>) -> Option<(u64, u32, Vec<Delivery>)> {
         let mut st = session.state.lock();
         if st.conn != Some(conn_id) {
             return None;
@@ -405,10 +366,7 @@ impl Broker {
         }
         if unregister {
             let mut reg = self.sessions.lock();
-            if reg
-                .get(&session.client_id)
-                .is_some_and(|s| Arc::ptr_eq(s, session))
-            {
+            if reg.get(&session.client_id).is_some_and(|s| Arc::ptr_eq(s, session)) {
                 reg.remove(&session.client_id);
             }
         }
@@ -427,10 +385,7 @@ impl Broker {
     async fn remove_session(self: &Arc<Self>, session: &Arc<Session>) {
         {
             let mut reg = self.sessions.lock();
-            if reg
-                .get(&session.client_id)
-                .is_some_and(|s| Arc::ptr_eq(s, session))
-            {
+            if reg.get(&session.client_id).is_some_and(|s| Arc::ptr_eq(s, session)) {
                 reg.remove(&session.client_id);
             }
         }
@@ -446,9 +401,7 @@ impl Broker {
         };
         for full in subs {
             if let Ok(p) = topic::parse_filter(&full, self.settings.topic_limits) {
-                self.subs
-                    .write()
-                    .remove(p.filter, p.group, &session.client_id);
+                self.subs.write().remove(p.filter, p.group, &session.client_id);
                 self.unref_filter(p.filter).await;
             }
         }
@@ -467,18 +420,8 @@ impl Broker {
         b.remove(&self.store.sessions, client.as_bytes().to_vec());
         self.store.commit(b)?;
         let node = self.cluster.node_id();
-        self.cluster
-            .propose(CatalogCmd::SetDurableSubs {
-                client: client.into(),
-                subs: Vec::new(),
-            })
-            .await?;
-        self.cluster
-            .propose(CatalogCmd::UnregisterClient {
-                client: client.into(),
-                node,
-            })
-            .await?;
+        self.cluster.propose(CatalogCmd::SetDurableSubs { client: client.into(), subs: Vec::new() }).await?;
+        self.cluster.propose(CatalogCmd::UnregisterClient { client: client.into(), node }).await?;
         Ok(())
     }
 
@@ -493,25 +436,11 @@ impl Broker {
 
     /// Route an accepted message to every matching session (and, through the cluster, to the
     /// nodes with matching routes). Resolves once it is queued (and persisted where needed).
-    pub async fn publish(
-        self: &Arc<Self>,
-        msg: Arc<Message>,
-    ) -> Result<PublishOutcome, BrokerError> {
+    pub async fn publish(self: &Arc<Self>, msg: Arc<Message>) -> Result<PublishOutcome, BrokerError> {
         if msg.retain && self.settings.retain_available && !msg.topic.starts_with('$') {
-            let message = if msg.payload.len() == 0 {
-                None
-            } else {
-                Some(msg.encode())
-            };
-            self.cluster
-                .propose(CatalogCmd::SetRetained {
-                    topic: msg.topic.to_string(),
-                    message,
-                })
-                .await?;
-            self.metrics
-                .retained
-                .set(self.cluster.retained_count() as i64);
+            let message = if msg.payload.is_empty() { None } else { Some(msg.encode()) };
+            self.cluster.propose(CatalogCmd::SetRetained { topic: msg.topic.to_string(), message }).await?;
+            self.metrics.retained.set(self.cluster.retained_count() as i64);
         }
         let targets = self.targets(&msg);
         let remote = self.cluster.route_nodes(&msg.topic);
@@ -534,8 +463,7 @@ impl Broker {
         if m.direct.is_empty() && m.shared.is_empty() {
             return Vec::new();
         }
-        let mut merged: HashMap<ClientKey, (u8, bool, Vec<u32>)> =
-            HashMap::with_capacity(m.direct.len());
+        let mut merged: HashMap<ClientKey, (u8, bool, Vec<u32>)> = HashMap::with_capacity(m.direct.len());
         for (client, o) in m.direct {
             if o.no_local && *client == *msg.origin {
                 continue;
@@ -551,13 +479,7 @@ impl Broker {
         let mut out = Vec::with_capacity(merged.len() + m.shared.len());
         for (client, (qos, rap, sub_ids)) in merged {
             if let Some(s) = reg.get(&client) {
-                out.push(Target {
-                    session: s.clone(),
-                    qos,
-                    rap,
-                    sub_ids,
-                    shared: None,
-                });
+                out.push(Target { session: s.clone(), qos, rap, sub_ids, shared: None });
             }
         }
         for g in m.shared {
@@ -589,20 +511,11 @@ impl Broker {
             .members
             .iter()
             .filter(|(c, _)| exclude != Some(&**c))
-            .filter_map(|(c, o)| {
-                reg.get(c)
-                    .map(|s| (s.clone(), *o, s.state.lock().conn.is_some()))
-            })
+            .filter_map(|(c, o)| reg.get(c).map(|s| (s.clone(), *o, s.state.lock().conn.is_some())))
             .collect();
         let online: Vec<&(Arc<Session>, SubOptions, bool)> = cands.iter().filter(|c| c.2).collect();
-        let pool: Vec<&(Arc<Session>, SubOptions, bool)> = if online.is_empty() {
-            cands
-                .iter()
-                .filter(|c| c.0.state.lock().persistent())
-                .collect()
-        } else {
-            online
-        };
+        let pool: Vec<&(Arc<Session>, SubOptions, bool)> =
+            if online.is_empty() { cands.iter().filter(|c| c.0.state.lock().persistent()).collect() } else { online };
         if pool.is_empty() {
             return None;
         }
@@ -642,12 +555,11 @@ impl Broker {
             }
         }
         let persisted = !batch.is_empty();
-        if persisted {
-            if let Err(e) = self.store.commit(batch) {
+        if persisted
+            && let Err(e) = self.store.commit(batch) {
                 self.metrics.storage_errors.inc();
                 return Err(e.into());
             }
-        }
         committed.store(true, Ordering::Release);
         for s in woken {
             s.wake.notify_one();
@@ -665,12 +577,7 @@ impl Broker {
         Ok(outcome)
     }
 
-    fn make_delivery(
-        &self,
-        msg: &Arc<Message>,
-        t: &Target,
-        committed: &Arc<AtomicBool>,
-    ) -> Delivery {
+    fn make_delivery(&self, msg: &Arc<Message>, t: &Target, committed: &Arc<AtomicBool>) -> Delivery {
         let qos = msg.qos.min(t.qos);
         Delivery {
             seq: 0,
@@ -683,11 +590,7 @@ impl Broker {
         }
     }
 
-    async fn offer_waiting(
-        &self,
-        session: &Arc<Session>,
-        d: Delivery,
-    ) -> Result<bool, BrokerError> {
+    async fn offer_waiting(&self, session: &Arc<Session>, d: Delivery) -> Result<bool, BrokerError> {
         let deadline = tokio::time::Instant::now() + self.settings.full_wait;
         loop {
             let notified = session.space.notified();
@@ -695,10 +598,7 @@ impl Broker {
             notified.as_mut().enable();
             let mut batch = self.store.batch();
             let committed = Arc::new(AtomicBool::new(false));
-            let d = Delivery {
-                committed: Some(committed.clone()),
-                ..d.clone()
-            };
+            let d = Delivery { committed: Some(committed.clone()), ..d.clone() };
             if session.offer(d, self.settings.queue, &self.store, &mut batch) == Offer::Queued {
                 self.store.commit(batch)?;
                 committed.store(true, Ordering::Release);
@@ -716,13 +616,24 @@ impl Broker {
         let Some((group, filter)) = d.shared.clone() else {
             return;
         };
+        if d.seq > 0 {
+            // It leaves this session's persisted queue; the new member persists its own copy.
+            let mut b = self.store.batch();
+            b.remove(&self.store.queue, storage::queue_key(from, d.seq));
+            for item in self.store.inflight.prefix(storage::client_key(from)) {
+                if let Ok((k, v)) = item.into_inner()
+                    && parse_inflight_row(&v).is_some_and(|(seq, _)| seq == d.seq) {
+                        b.remove(&self.store.inflight, k);
+                    }
+            }
+            if let Err(e) = self.store.commit(b) {
+                tracing::error!("cannot move a shared delivery off {from}: {e}");
+            }
+        }
         let picked = {
             let ix = self.subs.read();
             let m = ix.matches(&d.msg.topic);
-            let g = m
-                .shared
-                .into_iter()
-                .find(|g| g.group == group && g.filter == filter);
+            let g = m.shared.into_iter().find(|g| g.group == group && g.filter == filter);
             let reg = self.sessions.lock();
             g.and_then(|g| self.pick_member(&g, &d.msg, &reg, Some(from)))
         };
@@ -740,10 +651,7 @@ impl Broker {
         let committed = Arc::new(AtomicBool::new(false));
         let nd = self.make_delivery(&d.msg, &t, &committed);
         let mut batch = self.store.batch();
-        let ok = t
-            .session
-            .offer(nd, self.settings.queue, &self.store, &mut batch)
-            == Offer::Queued;
+        let ok = t.session.offer(nd, self.settings.queue, &self.store, &mut batch) == Offer::Queued;
         if let Err(e) = self.store.commit(batch) {
             tracing::error!("shared redelivery not persisted: {e}");
         }
@@ -779,17 +687,11 @@ impl Broker {
             }
             let persistent = st.persistent();
             while out.len() < max {
-                if st.queue.is_empty() && st.disk_only > 0 {
-                    if let Err(e) = Session::refill(
-                        &mut st,
-                        &session.client_id,
-                        &self.store,
-                        self.settings.queue,
-                    ) {
+                if st.queue.is_empty() && st.disk_only > 0
+                    && let Err(e) = Session::refill(&mut st, &session.client_id, &self.store, self.settings.queue) {
                         tracing::error!(client = %session.client_id, "cannot read queued messages: {e}");
                         break;
                     }
-                }
                 let Some(front) = st.queue.front() else { break };
                 if !front.is_ready() {
                     break;
@@ -797,10 +699,7 @@ impl Broker {
                 if front.msg.expired(now) {
                     if let Some(d) = st.queue.pop_front() {
                         if d.seq > 0 {
-                            batch.remove(
-                                &self.store.queue,
-                                storage::queue_key(&session.client_id, d.seq),
-                            );
+                            batch.remove(&self.store.queue, storage::queue_key(&session.client_id, d.seq));
                         }
                         expired_rows += 1;
                     }
@@ -819,13 +718,7 @@ impl Broker {
                             inflight_row(d.seq, Phase::Published),
                         );
                     }
-                    st.inflight.insert(
-                        pid,
-                        InflightOut {
-                            delivery: d.clone(),
-                            phase: Phase::Published,
-                        },
-                    );
+                    st.inflight.insert(pid, InflightOut { delivery: d.clone(), phase: Phase::Published });
                     out.push((Some(pid), d));
                 } else if let Some(d) = st.queue.pop_front() {
                     out.push((None, d));
@@ -859,14 +752,8 @@ impl Broker {
         };
         if seq > 0 {
             let mut b = self.store.batch();
-            b.remove(
-                &self.store.queue,
-                storage::queue_key(&session.client_id, seq),
-            );
-            b.remove(
-                &self.store.inflight,
-                storage::inflight_out_key(&session.client_id, pid),
-            );
+            b.remove(&self.store.queue, storage::queue_key(&session.client_id, seq));
+            b.remove(&self.store.inflight, storage::inflight_out_key(&session.client_id, pid));
             if let Err(e) = self.store.commit(b) {
                 self.metrics.storage_errors.inc();
                 tracing::error!(client = %session.client_id, "cannot record acknowledgement: {e}");
@@ -944,72 +831,42 @@ impl Broker {
         };
         let (existed, persistent) = {
             let mut st = session.state.lock();
-            (
-                st.subscriptions
-                    .insert(full_filter.to_string(), opts)
-                    .is_some(),
-                st.persistent(),
-            )
+            (st.subscriptions.insert(full_filter.to_string(), opts).is_some(), st.persistent())
         };
-        self.subs
-            .write()
-            .insert(p.filter, p.group, session.client_id.clone(), opts);
+        self.subs.write().insert(p.filter, p.group, session.client_id.clone(), opts);
         if !existed {
             self.ref_filter(p.filter).await?;
         }
         if persistent {
             self.save_durable_subs(session).await?;
         }
-        self.metrics
-            .subscriptions
-            .set(self.subscription_count() as i64);
+        self.metrics.subscriptions.set(self.subscription_count() as i64);
         Ok(existed)
     }
 
-    pub async fn unsubscribe(
-        self: &Arc<Self>,
-        session: &Arc<Session>,
-        full_filter: &str,
-    ) -> Result<bool, BrokerError> {
+    pub async fn unsubscribe(self: &Arc<Self>, session: &Arc<Session>, full_filter: &str) -> Result<bool, BrokerError> {
         let (existed, persistent) = {
             let mut st = session.state.lock();
-            (
-                st.subscriptions.remove(full_filter).is_some(),
-                st.persistent(),
-            )
+            (st.subscriptions.remove(full_filter).is_some(), st.persistent())
         };
         if !existed {
             return Ok(false);
         }
         if let Ok(p) = topic::parse_filter(full_filter, self.settings.topic_limits) {
-            self.subs
-                .write()
-                .remove(p.filter, p.group, &session.client_id);
+            self.subs.write().remove(p.filter, p.group, &session.client_id);
             self.unref_filter(p.filter).await;
         }
         if persistent {
             self.save_durable_subs(session).await?;
         }
-        self.metrics
-            .subscriptions
-            .set(self.subscription_count() as i64);
+        self.metrics.subscriptions.set(self.subscription_count() as i64);
         Ok(true)
     }
 
     async fn save_durable_subs(&self, session: &Session) -> Result<(), BrokerError> {
-        let subs: Vec<(String, SubOptionsWire)> = session
-            .state
-            .lock()
-            .subscriptions
-            .iter()
-            .map(|(f, o)| (f.clone(), SubOptionsWire::from(*o)))
-            .collect();
-        self.cluster
-            .propose(CatalogCmd::SetDurableSubs {
-                client: session.client_id.to_string(),
-                subs,
-            })
-            .await?;
+        let subs: Vec<(String, SubOptionsWire)> =
+            session.state.lock().subscriptions.iter().map(|(f, o)| (f.clone(), SubOptionsWire::from(*o))).collect();
+        self.cluster.propose(CatalogCmd::SetDurableSubs { client: session.client_id.to_string(), subs }).await?;
         Ok(())
     }
 
@@ -1021,12 +878,7 @@ impl Broker {
             *n == 1
         };
         if first {
-            self.cluster
-                .propose(CatalogCmd::AddRoute {
-                    filter: filter.into(),
-                    node: self.cluster.node_id(),
-                })
-                .await?;
+            self.cluster.propose(CatalogCmd::AddRoute { filter: filter.into(), node: self.cluster.node_id() }).await?;
         }
         Ok(())
     }
@@ -1047,10 +899,7 @@ impl Broker {
             }
         };
         if last {
-            let cmd = CatalogCmd::RemoveRoute {
-                filter: filter.into(),
-                node: self.cluster.node_id(),
-            };
+            let cmd = CatalogCmd::RemoveRoute { filter: filter.into(), node: self.cluster.node_id() };
             if let Err(e) = self.cluster.propose(cmd).await {
                 tracing::warn!(filter, "route removal not committed: {e}");
             }
@@ -1062,11 +911,7 @@ impl Broker {
         let mut v = self.cluster.retained_matching(filter);
         if filter.starts_with('$') {
             let sys = self.sys_retained.read();
-            v.extend(
-                sys.iter()
-                    .filter(|(t, _)| topic::matches(filter, t))
-                    .map(|(_, m)| m.clone()),
-            );
+            v.extend(sys.iter().filter(|(t, _)| topic::matches(filter, t)).map(|(_, m)| m.clone()));
         }
         v
     }
@@ -1095,19 +940,11 @@ impl Broker {
             }
             let session = Arc::new(Session::new(client.as_str().into(), meta.expiry));
             self.load_session_rows(&session)?;
-            self.sessions
-                .lock()
-                .insert(client.as_str().into(), session.clone());
+            self.sessions.lock().insert(client.as_str().into(), session.clone());
             for (full, opts) in self.cluster.durable_subscriptions(&client) {
                 if let Ok(p) = topic::parse_filter(&full, self.settings.topic_limits) {
-                    session
-                        .state
-                        .lock()
-                        .subscriptions
-                        .insert(full.clone(), opts);
-                    self.subs
-                        .write()
-                        .insert(p.filter, p.group, session.client_id.clone(), opts);
+                    session.state.lock().subscriptions.insert(full.clone(), opts);
+                    self.subs.write().insert(p.filter, p.group, session.client_id.clone(), opts);
                     self.ref_filter(p.filter).await?;
                 }
             }
@@ -1122,12 +959,8 @@ impl Broker {
             self.arm_expiry(session, epoch, remaining);
             restored += 1;
         }
-        self.metrics
-            .subscriptions
-            .set(self.subscription_count() as i64);
-        self.metrics
-            .retained
-            .set(self.cluster.retained_count() as i64);
+        self.metrics.subscriptions.set(self.subscription_count() as i64);
+        self.metrics.retained.set(self.cluster.retained_count() as i64);
         Ok(restored)
     }
 
@@ -1155,18 +988,13 @@ impl Broker {
             }
         }
         for (pid, seq, phase) in out_rows {
-            let Some(v) = self
-                .store
-                .queue
-                .get(storage::queue_key(&session.client_id, seq))
-                .map_err(StorageError::Read)?
+            let Some(v) =
+                self.store.queue.get(storage::queue_key(&session.client_id, seq)).map_err(StorageError::Read)?
             else {
                 continue;
             };
-            let d = Delivery::decode(seq, &v).map_err(|e| StorageError::Corrupt {
-                table: "queue",
-                reason: e.to_string(),
-            })?;
+            let d = Delivery::decode(seq, &v)
+                .map_err(|e| StorageError::Corrupt { table: "queue", reason: e.to_string() })?;
             st.inflight.insert(pid, InflightOut { delivery: d, phase });
         }
         // Count what is queued; the memory window is filled lazily by `refill`.
@@ -1188,12 +1016,7 @@ impl Broker {
         st.next_seq = last + 1;
         st.disk_only = count;
         st.disk_from = first.unwrap_or(last + 1);
-        Session::refill(
-            &mut st,
-            &session.client_id,
-            &self.store,
-            self.settings.queue,
-        )
+        Session::refill(&mut st, &session.client_id, &self.store, self.settings.queue)
     }
 
     // ---------------------------------------------------------------- $SYS
@@ -1213,24 +1036,16 @@ impl Broker {
 
     async fn publish_sys(self: &Arc<Self>) {
         let m = &self.metrics;
-        let sum = |c: &[prometheus_client::metrics::counter::Counter; 3]| {
-            c.iter().map(|c| c.get()).sum::<u64>()
-        };
+        let sum = |c: &[prometheus_client::metrics::counter::Counter; 3]| c.iter().map(|c| c.get()).sum::<u64>();
         let values = [
             ("version", env!("CARGO_PKG_VERSION").to_string()),
             ("uptime", format!("{} seconds", self.uptime().as_secs())),
-            (
-                "clients/connected",
-                self.connections.load(Ordering::Relaxed).to_string(),
-            ),
+            ("clients/connected", self.connections.load(Ordering::Relaxed).to_string()),
             ("clients/total", self.session_count().to_string()),
             ("messages/received", sum(&m.messages_received).to_string()),
             ("messages/sent", sum(&m.messages_sent).to_string()),
             ("subscriptions/count", self.subscription_count().to_string()),
-            (
-                "retained messages/count",
-                self.cluster.retained_count().to_string(),
-            ),
+            ("retained messages/count", self.cluster.retained_count().to_string()),
         ];
         for (name, value) in values {
             let topic = format!("$SYS/broker/{name}");
@@ -1274,8 +1089,7 @@ impl Broker {
 /// Remove shared-subscription deliveries (queued or in flight) from a session that is going away.
 fn take_shared(st: &mut session::SessionState) -> Vec<Delivery> {
     let mut out: Vec<Delivery> = Vec::new();
-    let (shared, rest): (Vec<Delivery>, Vec<Delivery>) =
-        st.queue.drain(..).partition(|d| d.shared.is_some());
+    let (shared, rest): (Vec<Delivery>, Vec<Delivery>) = st.queue.drain(..).partition(|d| d.shared.is_some());
     st.queue.extend(rest);
     out.extend(shared);
     let pids: Vec<u16> = st

@@ -55,9 +55,7 @@ pub struct Delivery {
 
 impl Delivery {
     pub fn is_ready(&self) -> bool {
-        self.committed
-            .as_ref()
-            .is_none_or(|c| c.load(Ordering::Acquire))
+        self.committed.as_ref().is_none_or(|c| c.load(Ordering::Acquire))
     }
 
     /// Persisted form: qos, retain, sub ids, shared tag, message.
@@ -88,21 +86,9 @@ impl Delivery {
         for _ in 0..n {
             sub_ids.push(r.u32()?);
         }
-        let shared = if r.u8()? == 1 {
-            Some((r.string()?.into(), r.string()?.into()))
-        } else {
-            None
-        };
+        let shared = if r.u8()? == 1 { Some((r.string()?.into(), r.string()?.into())) } else { None };
         let rest = r.take(buf.len() - r.pos)?;
-        Ok(Delivery {
-            seq,
-            msg: Arc::new(Message::decode(rest)?),
-            qos,
-            retain,
-            sub_ids,
-            shared,
-            committed: None,
-        })
+        Ok(Delivery { seq, msg: Arc::new(Message::decode(rest)?), qos, retain, sub_ids, shared, committed: None })
     }
 }
 
@@ -219,13 +205,7 @@ impl Session {
 
     /// Queue a delivery. For a persistent session a QoS ≥ 1 delivery is written into `batch`
     /// (the caller commits it and then flips `committed`).
-    pub fn offer(
-        &self,
-        mut d: Delivery,
-        limits: QueueLimits,
-        store: &Store,
-        batch: &mut Batch,
-    ) -> Offer {
+    pub fn offer(&self, mut d: Delivery, limits: QueueLimits, store: &Store, batch: &mut Batch) -> Offer {
         let mut st = self.state.lock();
         if st.backlog() >= limits.max_queued {
             if d.qos == 0 {
@@ -243,11 +223,7 @@ impl Session {
         if persist {
             d.seq = st.next_seq;
             st.next_seq += 1;
-            batch.insert(
-                &store.queue,
-                storage::queue_key(&self.client_id, d.seq),
-                d.encode(),
-            );
+            batch.insert(&store.queue, storage::queue_key(&self.client_id, d.seq), d.encode());
             if st.disk_only > 0 || st.queue.len() >= limits.memory_window {
                 if st.disk_only == 0 {
                     st.disk_from = d.seq;
@@ -264,12 +240,7 @@ impl Session {
     }
 
     /// Read persisted deliveries back into the memory window (after restart or a spill).
-    pub fn refill(
-        st: &mut SessionState,
-        client: &str,
-        store: &Store,
-        limits: QueueLimits,
-    ) -> Result<(), StorageError> {
+    pub fn refill(st: &mut SessionState, client: &str, store: &Store, limits: QueueLimits) -> Result<(), StorageError> {
         if st.disk_only == 0 || st.queue.len() >= limits.memory_window {
             return Ok(());
         }
@@ -290,10 +261,8 @@ impl Session {
             if st.inflight.values().any(|i| i.delivery.seq == seq) {
                 continue;
             }
-            let d = Delivery::decode(seq, &v).map_err(|e| StorageError::Corrupt {
-                table: "queue",
-                reason: e.to_string(),
-            })?;
+            let d = Delivery::decode(seq, &v)
+                .map_err(|e| StorageError::Corrupt { table: "queue", reason: e.to_string() })?;
             st.queue.push_back(d);
             loaded += 1;
         }
@@ -351,22 +320,12 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let store = Store::open(dir.path(), &StorageConfig::default()).expect("open");
         let s = Session::new("c".into(), 0);
-        let lim = QueueLimits {
-            max_queued: 2,
-            memory_window: 10,
-        };
+        let lim = QueueLimits { max_queued: 2, memory_window: 10 };
         let mut b = store.batch();
         assert_eq!(s.offer(delivery(0), lim, &store, &mut b), Offer::Queued);
         assert_eq!(s.offer(delivery(1), lim, &store, &mut b), Offer::Queued);
-        assert_eq!(
-            s.offer(delivery(0), lim, &store, &mut b),
-            Offer::DroppedQos0
-        );
-        assert_eq!(
-            s.offer(delivery(1), lim, &store, &mut b),
-            Offer::Queued,
-            "evicts the QoS 0"
-        );
+        assert_eq!(s.offer(delivery(0), lim, &store, &mut b), Offer::DroppedQos0);
+        assert_eq!(s.offer(delivery(1), lim, &store, &mut b), Offer::Queued, "evicts the QoS 0");
         assert_eq!(s.offer(delivery(1), lim, &store, &mut b), Offer::Full);
         assert!(s.state.lock().queue.iter().all(|d| d.qos == 1));
     }
@@ -376,10 +335,7 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let store = Store::open(dir.path(), &StorageConfig::default()).expect("open");
         let s = Session::new("c".into(), 60);
-        let lim = QueueLimits {
-            max_queued: 100,
-            memory_window: 3,
-        };
+        let lim = QueueLimits { max_queued: 100, memory_window: 3 };
         let mut b = store.batch();
         for _ in 0..10 {
             assert_eq!(s.offer(delivery(1), lim, &store, &mut b), Offer::Queued);

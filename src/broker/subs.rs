@@ -66,10 +66,7 @@ struct Node {
 
 impl Node {
     fn is_empty(&self) -> bool {
-        self.children.is_empty()
-            && self.plus.is_none()
-            && self.hash.is_empty()
-            && self.here.is_empty()
+        self.children.is_empty() && self.plus.is_none() && self.hash.is_empty() && self.here.is_empty()
     }
 }
 
@@ -120,13 +117,7 @@ impl SubIndex {
 
     /// Add or replace `client`'s subscription to `filter` (already validated; `group` for
     /// shared subscriptions). Returns true when it is new rather than a replacement.
-    pub fn insert(
-        &mut self,
-        filter: &str,
-        group: Option<&str>,
-        client: ClientKey,
-        opts: SubOptions,
-    ) -> bool {
+    pub fn insert(&mut self, filter: &str, group: Option<&str>, client: ClientKey, opts: SubOptions) -> bool {
         let slot = self.slot(filter);
         let new = match group {
             None => slot.direct.insert(client, opts).is_none(),
@@ -187,8 +178,7 @@ impl SubIndex {
 }
 
 fn collect(s: &Subscribers, out: &mut Matches) {
-    out.direct
-        .extend(s.direct.iter().map(|(c, o)| (c.clone(), *o)));
+    out.direct.extend(s.direct.iter().map(|(c, o)| (c.clone(), *o)));
     out.shared.extend(s.shared.values().cloned());
 }
 
@@ -204,11 +194,10 @@ fn match_rec(node: &Node, levels: &[&str], first_is_dollar: bool, out: &mut Matc
     if let Some(child) = node.children.get(*level) {
         match_rec(child, rest, false, out);
     }
-    if !first_is_dollar {
-        if let Some(plus) = &node.plus {
+    if !first_is_dollar
+        && let Some(plus) = &node.plus {
             match_rec(plus, rest, false, out);
         }
-    }
 }
 
 fn remove_rec(node: &mut Node, levels: &[&str], group: Option<&str>, client: &str) -> bool {
@@ -220,12 +209,7 @@ fn remove_rec(node: &mut Node, levels: &[&str], group: Option<&str>, client: &st
                     return false;
                 };
                 let before = entry.members.len();
-                let members: Vec<_> = entry
-                    .members
-                    .iter()
-                    .filter(|(c, _)| &**c != client)
-                    .cloned()
-                    .collect();
+                let members: Vec<_> = entry.members.iter().filter(|(c, _)| &**c != client).cloned().collect();
                 if members.len() == before {
                     return false;
                 }
@@ -304,24 +288,8 @@ mod tests {
     #[test]
     fn replace_keeps_count() {
         let mut ix = SubIndex::new();
-        assert!(ix.insert(
-            "a",
-            None,
-            "c".into(),
-            SubOptions {
-                qos: 0,
-                ..Default::default()
-            }
-        ));
-        assert!(!ix.insert(
-            "a",
-            None,
-            "c".into(),
-            SubOptions {
-                qos: 2,
-                ..Default::default()
-            }
-        ));
+        assert!(ix.insert("a", None, "c".into(), SubOptions { qos: 0, ..Default::default() }));
+        assert!(!ix.insert("a", None, "c".into(), SubOptions { qos: 2, ..Default::default() }));
         assert_eq!(ix.len(), 1);
         assert_eq!(ix.matches("a").direct[0].1.qos, 2);
     }
@@ -336,11 +304,7 @@ mod tests {
         let m = ix.matches("s/x");
         assert!(m.direct.is_empty());
         assert_eq!(m.shared.len(), 2);
-        let g = m
-            .shared
-            .iter()
-            .find(|g| &*g.group == "g")
-            .map(|g| g.members.len());
+        let g = m.shared.iter().find(|g| &*g.group == "g").map(|g| g.members.len());
         assert_eq!(g, Some(2));
         assert!(ix.remove("s/+", Some("g"), "m1"));
         assert!(ix.remove("s/+", Some("g"), "m2"));
@@ -351,27 +315,20 @@ mod tests {
     }
 
     fn level() -> impl Strategy<Value = String> {
-        prop_oneof![
-            Just("a".to_string()),
-            Just("b".to_string()),
-            Just("".to_string()),
-            Just("$x".to_string())
-        ]
+        prop_oneof![Just("a".to_string()), Just("b".to_string()), Just("".to_string()), Just("$x".to_string())]
     }
     fn topic() -> impl Strategy<Value = String> {
         proptest::collection::vec(level(), 1..5).prop_map(|v| v.join("/"))
     }
     fn filter() -> impl Strategy<Value = String> {
-        (
-            proptest::collection::vec(prop_oneof![level(), Just("+".to_string())], 1..5),
-            any::<bool>(),
-        )
-            .prop_map(|(mut v, hash)| {
+        (proptest::collection::vec(prop_oneof![level(), Just("+".to_string())], 1..5), any::<bool>()).prop_map(
+            |(mut v, hash)| {
                 if hash {
                     v.push("#".into());
                 }
                 v.join("/")
-            })
+            },
+        )
     }
 
     proptest! {

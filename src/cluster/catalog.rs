@@ -45,10 +45,7 @@ pub struct Catalog {
 }
 
 fn corrupt(reason: impl ToString) -> StorageError {
-    StorageError::Corrupt {
-        table: "catalog",
-        reason: reason.to_string(),
-    }
+    StorageError::Corrupt { table: "catalog", reason: reason.to_string() }
 }
 
 impl Catalog {
@@ -75,18 +72,13 @@ impl Catalog {
                     mem.retained.insert(name, Arc::new(m));
                 }
                 SUBS => {
-                    let s: Vec<(String, SubOptionsWire)> =
-                        serde_json::from_slice(&v).map_err(corrupt)?;
-                    mem.subs
-                        .insert(name, s.into_iter().map(|(f, o)| (f, o.into())).collect());
+                    let s: Vec<(String, SubOptionsWire)> = serde_json::from_slice(&v).map_err(corrupt)?;
+                    mem.subs.insert(name, s.into_iter().map(|(f, o)| (f, o.into())).collect());
                 }
                 _ => return Err(corrupt(format!("unknown table byte {table}"))),
             }
         }
-        Ok(Catalog {
-            store,
-            mem: RwLock::new(mem),
-        })
+        Ok(Catalog { store, mem: RwLock::new(mem) })
     }
 
     /// Apply one committed command. Deterministic: the same sequence of commands yields the same
@@ -152,10 +144,7 @@ impl Catalog {
                     mem.subs.remove(client);
                     batch.remove(cat, key(SUBS, client));
                 } else {
-                    mem.subs.insert(
-                        client.clone(),
-                        subs.iter().map(|(f, o)| (f.clone(), (*o).into())).collect(),
-                    );
+                    mem.subs.insert(client.clone(), subs.iter().map(|(f, o)| (f.clone(), (*o).into())).collect());
                     batch.insert(cat, key(SUBS, client), json(subs));
                 }
                 CatalogResp::Ok
@@ -179,11 +168,7 @@ impl Catalog {
     }
 
     pub fn has_remote_routes(&self, except: NodeId) -> bool {
-        self.mem
-            .read()
-            .routes
-            .values()
-            .any(|m| m.keys().any(|n| *n != except))
+        self.mem.read().routes.values().any(|m| m.keys().any(|n| *n != except))
     }
 
     pub fn owner_of(&self, client: &str) -> Option<NodeId> {
@@ -194,13 +179,7 @@ impl Catalog {
         let now = now_ms();
         let mem = self.mem.read();
         if !topic::has_wildcards(filter) {
-            return mem
-                .retained
-                .get(filter)
-                .filter(|m| !m.expired(now))
-                .cloned()
-                .into_iter()
-                .collect();
+            return mem.retained.get(filter).filter(|m| !m.expired(now)).cloned().into_iter().collect();
         }
         mem.retained
             .iter()
@@ -214,12 +193,7 @@ impl Catalog {
     }
 
     pub fn durable_subscriptions(&self, client: &str) -> Vec<(String, SubOptions)> {
-        self.mem
-            .read()
-            .subs
-            .get(client)
-            .cloned()
-            .unwrap_or_default()
+        self.mem.read().subs.get(client).cloned().unwrap_or_default()
     }
 
     pub fn durable_clients(&self) -> Vec<String> {
@@ -268,78 +242,29 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let store = Store::open(dir.path(), &StorageConfig::default()).expect("open");
         let cat = Catalog::open(store.clone()).expect("catalog");
-        let add = CatalogCmd::AddRoute {
-            filter: "a/+".into(),
-            node: 2,
-        };
+        let add = CatalogCmd::AddRoute { filter: "a/+".into(), node: 2 };
         cat.apply(&add).expect("apply");
         cat.apply(&add).expect("apply");
-        cat.apply(&CatalogCmd::AddRoute {
-            filter: "a/+".into(),
-            node: 1,
-        })
-        .expect("apply");
+        cat.apply(&CatalogCmd::AddRoute { filter: "a/+".into(), node: 1 }).expect("apply");
         assert_eq!(cat.route_nodes("a/b", 1), vec![2]);
-        cat.apply(&CatalogCmd::RemoveRoute {
-            filter: "a/+".into(),
-            node: 2,
-        })
-        .expect("apply");
-        assert_eq!(
-            cat.route_nodes("a/b", 1),
-            vec![2],
-            "refcount 2 → 1 keeps the route"
-        );
-        cat.apply(&CatalogCmd::RemoveRoute {
-            filter: "a/+".into(),
-            node: 2,
-        })
-        .expect("apply");
+        cat.apply(&CatalogCmd::RemoveRoute { filter: "a/+".into(), node: 2 }).expect("apply");
+        assert_eq!(cat.route_nodes("a/b", 1), vec![2], "refcount 2 → 1 keeps the route");
+        cat.apply(&CatalogCmd::RemoveRoute { filter: "a/+".into(), node: 2 }).expect("apply");
         assert!(cat.route_nodes("a/b", 1).is_empty());
 
         assert_eq!(
-            cat.apply(&CatalogCmd::RegisterClient {
-                client: "c".into(),
-                node: 1
-            })
-            .expect("apply"),
+            cat.apply(&CatalogCmd::RegisterClient { client: "c".into(), node: 1 }).expect("apply"),
             CatalogResp::Generation(1)
         );
         assert_eq!(
-            cat.apply(&CatalogCmd::RegisterClient {
-                client: "c".into(),
-                node: 2
-            })
-            .expect("apply"),
+            cat.apply(&CatalogCmd::RegisterClient { client: "c".into(), node: 2 }).expect("apply"),
             CatalogResp::Generation(2)
         );
-        cat.apply(&CatalogCmd::SetRetained {
-            topic: "x/y".into(),
-            message: Some(msg("x/y").encode()),
-        })
-        .expect("apply");
-        cat.apply(&CatalogCmd::SetRetained {
-            topic: "x/z".into(),
-            message: Some(msg("x/z").encode()),
-        })
-        .expect("apply");
-        cat.apply(&CatalogCmd::SetRetained {
-            topic: "x/z".into(),
-            message: None,
-        })
-        .expect("apply");
-        let subs = vec![(
-            "a/#".to_string(),
-            SubOptionsWire::from(SubOptions {
-                qos: 1,
-                ..Default::default()
-            }),
-        )];
-        cat.apply(&CatalogCmd::SetDurableSubs {
-            client: "c".into(),
-            subs,
-        })
-        .expect("apply");
+        cat.apply(&CatalogCmd::SetRetained { topic: "x/y".into(), message: Some(msg("x/y").encode()) }).expect("apply");
+        cat.apply(&CatalogCmd::SetRetained { topic: "x/z".into(), message: Some(msg("x/z").encode()) }).expect("apply");
+        cat.apply(&CatalogCmd::SetRetained { topic: "x/z".into(), message: None }).expect("apply");
+        let subs = vec![("a/#".to_string(), SubOptionsWire::from(SubOptions { qos: 1, ..Default::default() }))];
+        cat.apply(&CatalogCmd::SetDurableSubs { client: "c".into(), subs }).expect("apply");
         drop(cat);
 
         let cat = Catalog::open(store).expect("reload");

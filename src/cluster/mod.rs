@@ -13,12 +13,10 @@ use crate::broker::cluster::NodeId;
 pub fn load_or_create_node_id(data_dir: &Path) -> std::io::Result<NodeId> {
     let path = data_dir.join("node_id");
     match std::fs::read_to_string(&path) {
-        Ok(s) => s.trim().parse::<NodeId>().map_err(|e| {
-            std::io::Error::new(
-                std::io::ErrorKind::InvalidData,
-                format!("{}: {e}", path.display()),
-            )
-        }),
+        Ok(s) => s
+            .trim()
+            .parse::<NodeId>()
+            .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, format!("{}: {e}", path.display()))),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             std::fs::create_dir_all(data_dir)?;
             // Non-zero random id; collisions across a cluster are negligible at 2^63.

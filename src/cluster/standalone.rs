@@ -26,10 +26,7 @@ impl Cluster for Standalone {
 
     fn propose(&self, cmd: CatalogCmd) -> BoxFuture<'_, Result<CatalogResp, ClusterError>> {
         // Applying is a local fjall write: do it now rather than hop to another task.
-        let r = self
-            .catalog
-            .apply(&cmd)
-            .map_err(|e| ClusterError::Storage(e.to_string()));
+        let r = self.catalog.apply(&cmd).map_err(|e| ClusterError::Storage(e.to_string()));
         Box::pin(async move { r })
     }
 

@@ -20,22 +20,36 @@ pub const DEFAULT_CONFIG_PATH: &str = "/etc/starling/starling.toml";
 
 #[derive(Debug, Error)]
 pub enum ConfigError {
-    /// figment's error already names the key and the source (file, env var, default).
+    /// Names the key and the source (file, environment variable).
     #[error("{0}")]
-    Figment(Box<figment::Error>),
+    Figment(String),
     #[error("config file {path}")]
-    Read {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    Read { path: PathBuf, source: std::io::Error },
     #[error("invalid configuration: {0}")]
     Invalid(String),
 }
 
 impl From<figment::Error> for ConfigError {
     fn from(e: figment::Error) -> Self {
-        ConfigError::Figment(Box::new(e))
+        ConfigError::Figment(e.into_iter().map(|e| describe(&e)).collect::<Vec<_>>().join("; "))
     }
+}
+
+/// One figment error as an operator wants to read it: what is wrong, the key, and where the
+/// value came from (the file path, or the exact environment variable).
+fn describe(e: &figment::Error) -> String {
+    let key = e.path.join(".").to_lowercase();
+    let source = match &e.metadata {
+        Some(m) if m.name.contains("environment") => {
+            format!("environment variable STARLING_{}", e.path.join("__").to_uppercase())
+        }
+        Some(m) => match &m.source {
+            Some(figment::Source::File(p)) => format!("file {}", p.display()),
+            _ => m.name.to_string(),
+        },
+        None => "configuration".to_string(),
+    };
+    if key.is_empty() { format!("{} (in {source})", e.kind) } else { format!("key `{key}`: {} (in {source})", e.kind) }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -162,6 +176,10 @@ pub struct SessionConfig {
     /// Queued messages of a persistent session held in memory; the rest stay on disk and are
     /// read back in batches of this size, so replay after restart has bounded memory.
     pub memory_window: usize,
+    /// How long a QoS 1/2 publisher is held back (its socket not read) while a matching
+    /// session's queue is full, before the publish is refused with 0x97.
+    #[serde(with = "humantime_serde")]
+    pub publisher_wait: Duration,
 }
 
 impl Default for SessionConfig {
@@ -171,6 +189,7 @@ impl Default for SessionConfig {
             max_inflight: 32,
             max_queued: 10_000,
             memory_window: 1_000,
+            publisher_wait: Duration::from_secs(5),
         }
     }
 }
@@ -226,10 +245,7 @@ pub struct SysConfig {
 
 impl Default for SysConfig {
     fn default() -> Self {
-        Self {
-            enabled: true,
-            interval: Duration::from_secs(10),
-        }
+        Self { enabled: true, interval: Duration::from_secs(10) }
     }
 }
 
@@ -250,10 +266,7 @@ pub struct LogConfig {
 
 impl Default for LogConfig {
     fn default() -> Self {
-        Self {
-            level: "info".into(),
-            format: LogFormat::Text,
-        }
+        Self { level: "info".into(), format: LogFormat::Text }
     }
 }
 
@@ -282,18 +295,11 @@ impl Config {
         Self::load_with_env(file, overrides, Env::prefixed("STARLING_").split("__"))
     }
 
-    fn load_with_env(
-        file: Option<&Path>,
-        overrides: &Overrides,
-        env: Env,
-    ) -> Result<Config, ConfigError> {
+    fn load_with_env(file: Option<&Path>, overrides: &Overrides, env: Env) -> Result<Config, ConfigError> {
         let mut fig = Figment::from(Serialized::defaults(Config::default()));
         if let Some(path) = file {
             // Toml::file silently skips a missing file; an explicit path must exist.
-            std::fs::metadata(path).map_err(|source| ConfigError::Read {
-                path: path.into(),
-                source,
-            })?;
+            std::fs::metadata(path).map_err(|source| ConfigError::Read { path: path.into(), source })?;
             fig = fig.merge(Toml::file_exact(path));
         }
         fig = fig.merge(env.lowercase(true));
@@ -312,27 +318,18 @@ impl Config {
     pub fn validate(&self) -> Result<(), ConfigError> {
         let bad = |m: String| Err(ConfigError::Invalid(m));
         if self.listeners.is_empty() {
-            return bad(
-                "no listeners configured: add at least one [listeners.<name>] table".into(),
-            );
+            return bad("no listeners configured: add at least one [listeners.<name>] table".into());
         }
         let mut seen = std::collections::HashSet::new();
         for (name, l) in &self.listeners {
             if l.kind.is_none() && name != "tcp" {
-                return bad(format!(
-                    "listeners.{name}.kind is required (tcp) when the table name is not the kind"
-                ));
+                return bad(format!("listeners.{name}.kind is required (tcp) when the table name is not the kind"));
             }
             if !seen.insert(l.bind) {
-                return bad(format!(
-                    "listeners.{name}.bind: {} is used by another listener",
-                    l.bind
-                ));
+                return bad(format!("listeners.{name}.bind: {} is used by another listener", l.bind));
             }
             if l.max_connections == 0 {
-                return bad(format!(
-                    "listeners.{name}.max_connections must be at least 1"
-                ));
+                return bad(format!("listeners.{name}.max_connections must be at least 1"));
             }
         }
         let m = &self.mqtt;
@@ -346,14 +343,10 @@ impl Config {
             return bad("mqtt.max_packet_size must be at least 64 bytes".into());
         }
         if m.max_packet_size > 268_435_455 {
-            return bad(
-                "mqtt.max_packet_size cannot exceed 268435455 (the protocol's limit)".into(),
-            );
+            return bad("mqtt.max_packet_size cannot exceed 268435455 (the protocol's limit)".into());
         }
         if m.max_topic_length == 0 || m.max_topic_levels == 0 {
-            return bad(
-                "mqtt.max_topic_length and mqtt.max_topic_levels must be at least 1".into(),
-            );
+            return bad("mqtt.max_topic_length and mqtt.max_topic_levels must be at least 1".into());
         }
         if m.connect_timeout.is_zero() {
             return bad("mqtt.connect_timeout must be positive".into());
@@ -363,9 +356,7 @@ impl Config {
             return bad("session.max_inflight, session.max_queued and session.memory_window must be at least 1".into());
         }
         if self.storage.sync == SyncPolicy::Interval && self.storage.sync_interval.is_zero() {
-            return bad(
-                "storage.sync_interval must be positive when storage.sync = \"interval\"".into(),
-            );
+            return bad("storage.sync_interval must be positive when storage.sync = \"interval\"".into());
         }
         if self.sys.enabled && self.sys.interval < Duration::from_secs(1) {
             return bad("sys.interval must be at least 1s".into());
@@ -386,8 +377,7 @@ impl Config {
 
     /// The configuration as TOML, for `starling config check`.
     pub fn to_toml(&self) -> String {
-        toml::to_string_pretty(self)
-            .unwrap_or_else(|e| format!("# cannot render configuration: {e}\n"))
+        toml::to_string_pretty(self).unwrap_or_else(|e| format!("# cannot render configuration: {e}\n"))
     }
 }
 
@@ -398,12 +388,12 @@ impl ListenerConfig {
 
     /// Anonymous access: explicit setting, else only on loopback binds.
     pub fn anonymous_allowed(&self) -> bool {
-        self.allow_anonymous
-            .unwrap_or_else(|| self.bind.ip().is_loopback())
+        self.allow_anonymous.unwrap_or_else(|| self.bind.ip().is_loopback())
     }
 }
 
 #[cfg(test)]
+#[allow(clippy::result_large_err)] // figment::Jail's closures return figment::Error
 mod tests {
     use super::*;
 
@@ -414,10 +404,7 @@ mod tests {
     #[test]
     fn defaults_are_a_working_loopback_broker() {
         let c = Config::load_with_env(None, &Overrides::default(), no_env()).expect("defaults");
-        assert_eq!(
-            c.listeners["tcp"].bind,
-            "127.0.0.1:1883".parse().expect("addr")
-        );
+        assert_eq!(c.listeners["tcp"].bind, "127.0.0.1:1883".parse().expect("addr"));
         assert!(c.listeners["tcp"].anonymous_allowed());
         assert_eq!(c.data_dir, PathBuf::from("./starling-data"));
     }
@@ -425,27 +412,22 @@ mod tests {
     #[test]
     fn layers_file_env_flags() {
         figment::Jail::expect_with(|jail| {
-            jail.create_file("s.toml", "data_dir = \"/from/file\"\n[mqtt]\nmax_qos = 1\n[listeners.tcp]\nbind = \"127.0.0.1:1900\"\n")?;
+            jail.create_file(
+                "s.toml",
+                "data_dir = \"/from/file\"\n[mqtt]\nmax_qos = 1\n[listeners.tcp]\nbind = \"127.0.0.1:1900\"\n",
+            )?;
             jail.set_env("STARLING_LISTENERS__TCP__BIND", "0.0.0.0:1901");
             jail.set_env("STARLING_MQTT__RECEIVE_MAXIMUM", "7");
             let env = Env::prefixed("STARLING_").split("__");
-            let c = Config::load_with_env(
-                Some(Path::new("s.toml")),
-                &Overrides::default(),
-                env.clone(),
-            )
-            .map_err(|e| e.to_string())?;
+            let c = Config::load_with_env(Some(Path::new("s.toml")), &Overrides::default(), env.clone())
+                .map_err(|e| e.to_string())?;
             assert_eq!(c.data_dir, PathBuf::from("/from/file"));
             assert_eq!(c.mqtt.max_qos, 1);
             assert_eq!(c.mqtt.receive_maximum, 7);
             assert_eq!(c.listeners["tcp"].bind.to_string(), "0.0.0.0:1901");
             assert!(!c.listeners["tcp"].anonymous_allowed());
-            let o = Overrides {
-                data_dir: Some("/flag".into()),
-                bind: Some("127.0.0.1:1902".parse().expect("addr")),
-            };
-            let c = Config::load_with_env(Some(Path::new("s.toml")), &o, env)
-                .map_err(|e| e.to_string())?;
+            let o = Overrides { data_dir: Some("/flag".into()), bind: Some("127.0.0.1:1902".parse().expect("addr")) };
+            let c = Config::load_with_env(Some(Path::new("s.toml")), &o, env).map_err(|e| e.to_string())?;
             assert_eq!(c.data_dir, PathBuf::from("/flag"));
             assert_eq!(c.listeners["tcp"].bind.to_string(), "127.0.0.1:1902");
             Ok(())
@@ -456,10 +438,9 @@ mod tests {
     fn unknown_key_names_key_and_file() {
         figment::Jail::expect_with(|jail| {
             jail.create_file("bad.toml", "[mqtt]\nmax_qoss = 1\n")?;
-            let err =
-                Config::load_with_env(Some(Path::new("bad.toml")), &Overrides::default(), no_env())
-                    .expect_err("unknown key must fail")
-                    .to_string();
+            let err = Config::load_with_env(Some(Path::new("bad.toml")), &Overrides::default(), no_env())
+                .expect_err("unknown key must fail")
+                .to_string();
             assert!(err.contains("max_qoss"), "{err}");
             assert!(err.contains("bad.toml"), "{err}");
             Ok(())
@@ -470,13 +451,9 @@ mod tests {
     fn bad_env_value_names_variable() {
         figment::Jail::expect_with(|jail| {
             jail.set_env("STARLING_MQTT__MAX_QOS", "lots");
-            let err = Config::load_with_env(
-                None,
-                &Overrides::default(),
-                Env::prefixed("STARLING_").split("__"),
-            )
-            .expect_err("bad value must fail")
-            .to_string();
+            let err = Config::load_with_env(None, &Overrides::default(), Env::prefixed("STARLING_").split("__"))
+                .expect_err("bad value must fail")
+                .to_string();
             assert!(err.contains("max_qos"), "{err}");
             assert!(err.contains("STARLING_MQTT__MAX_QOS"), "{err}");
             Ok(())
@@ -487,10 +464,9 @@ mod tests {
     fn validation_names_key() {
         figment::Jail::expect_with(|jail| {
             jail.create_file("v.toml", "[mqtt]\nmax_qos = 3\n")?;
-            let err =
-                Config::load_with_env(Some(Path::new("v.toml")), &Overrides::default(), no_env())
-                    .expect_err("must fail")
-                    .to_string();
+            let err = Config::load_with_env(Some(Path::new("v.toml")), &Overrides::default(), no_env())
+                .expect_err("must fail")
+                .to_string();
             assert!(err.contains("mqtt.max_qos"), "{err}");
             Ok(())
         });
@@ -498,13 +474,9 @@ mod tests {
 
     #[test]
     fn missing_explicit_file_is_an_error() {
-        let err = Config::load_with_env(
-            Some(Path::new("/nonexistent/s.toml")),
-            &Overrides::default(),
-            no_env(),
-        )
-        .expect_err("must fail")
-        .to_string();
+        let err = Config::load_with_env(Some(Path::new("/nonexistent/s.toml")), &Overrides::default(), no_env())
+            .expect_err("must fail")
+            .to_string();
         assert!(err.contains("/nonexistent/s.toml"), "{err}");
     }
 

@@ -45,6 +45,25 @@ impl DropReason {
     }
 }
 
+/// MQTT packet type labels, in a fixed order for the pre-resolved counters.
+pub const PACKET_TYPES: [&str; 15] = [
+    "connect",
+    "connack",
+    "publish",
+    "puback",
+    "pubrec",
+    "pubrel",
+    "pubcomp",
+    "subscribe",
+    "suback",
+    "unsubscribe",
+    "unsuback",
+    "pingreq",
+    "pingresp",
+    "disconnect",
+    "auth",
+];
+
 pub struct Metrics {
     pub registry: parking_lot::Mutex<Registry>,
     pub connections: Gauge,
@@ -52,6 +71,9 @@ pub struct Metrics {
     pub disconnects: Family<ReasonLabel, Counter>,
     pub packets_received: Family<TypeLabel, Counter>,
     pub packets_sent: Family<TypeLabel, Counter>,
+    /// `packets_received` / `packets_sent` resolved once per type (indexed like [`PACKET_TYPES`]).
+    packets_in: Vec<Counter>,
+    packets_out: Vec<Counter>,
     pub messages_received: [Counter; 3],
     pub messages_sent: [Counter; 3],
     pub messages_dropped: Family<ReasonLabel, Counter>,
@@ -75,16 +97,28 @@ impl Default for Metrics {
 
 impl Metrics {
     pub fn new() -> Metrics {
-        let mut r = Registry::with_prefix("starling");
+        let packets_received = Family::<TypeLabel, Counter>::default();
+        let packets_sent = Family::<TypeLabel, Counter>::default();
+        let recv = Family::<QosLabel, Counter>::default();
+        let sent = Family::<QosLabel, Counter>::default();
+        // A clone of a counter shares its atomic, so the handles below feed the families.
+        let by_qos = |f: &Family<QosLabel, Counter>| {
+            [0, 1, 2].map(|q| f.get_or_create(&QosLabel { qos: q.to_string() }).clone())
+        };
+        let by_type = |f: &Family<TypeLabel, Counter>| {
+            PACKET_TYPES.iter().map(|t| f.get_or_create(&TypeLabel { r#type: (*t).into() }).clone()).collect::<Vec<_>>()
+        };
         let m = Metrics {
             registry: parking_lot::Mutex::new(Registry::default()),
             connections: Gauge::default(),
             connects: Counter::default(),
             disconnects: Family::default(),
-            packets_received: Family::default(),
-            packets_sent: Family::default(),
-            messages_received: Default::default(),
-            messages_sent: Default::default(),
+            packets_in: by_type(&packets_received),
+            packets_out: by_type(&packets_sent),
+            packets_received,
+            packets_sent,
+            messages_received: by_qos(&recv),
+            messages_sent: by_qos(&sent),
             messages_dropped: Family::default(),
             bytes_received: Counter::default(),
             bytes_sent: Counter::default(),
@@ -97,159 +131,57 @@ impl Metrics {
             refused: Family::default(),
             storage_errors: Counter::default(),
         };
-        r.register(
-            "connections",
-            "Open MQTT connections",
-            m.connections.clone(),
-        );
-        r.register(
-            "connects",
-            "Accepted MQTT connections (CONNACK success)",
-            m.connects.clone(),
-        );
-        r.register(
-            "disconnects",
-            "Closed MQTT connections by reason",
-            m.disconnects.clone(),
-        );
-        r.register(
-            "packets_received",
-            "MQTT packets received by type",
-            m.packets_received.clone(),
-        );
-        r.register(
-            "packets_sent",
-            "MQTT packets sent by type",
-            m.packets_sent.clone(),
-        );
-        let recv = Family::<QosLabel, Counter>::default();
-        let sent = Family::<QosLabel, Counter>::default();
-        for q in 0..3 {
-            let l = QosLabel { qos: q.to_string() };
-            // Share the atomic between the array handle and the family.
-            let _ = recv
-                .get_or_create(&l)
-                .inner()
-                .fetch_add(0, std::sync::atomic::Ordering::Relaxed);
-            let _ = sent
-                .get_or_create(&l)
-                .inner()
-                .fetch_add(0, std::sync::atomic::Ordering::Relaxed);
-        }
-        let m = Metrics {
-            messages_received: [0, 1, 2]
-                .map(|q| recv.get_or_create(&QosLabel { qos: q.to_string() }).clone()),
-            messages_sent: [0, 1, 2]
-                .map(|q| sent.get_or_create(&QosLabel { qos: q.to_string() }).clone()),
-            ..m
-        };
-        r.register(
-            "messages_received",
-            "Application messages received from clients by QoS",
-            recv,
-        );
-        r.register(
-            "messages_sent",
-            "Application messages sent to clients by QoS",
-            sent,
-        );
-        r.register(
-            "messages_dropped",
-            "Messages not delivered to a subscriber, by reason",
-            m.messages_dropped.clone(),
-        );
-        r.register(
-            "bytes_received",
-            "Bytes read from client sockets",
-            m.bytes_received.clone(),
-        );
-        r.register(
-            "bytes_sent",
-            "Bytes written to client sockets",
-            m.bytes_sent.clone(),
-        );
+        let mut r = Registry::with_prefix("starling");
+        r.register("connections", "Open MQTT connections", m.connections.clone());
+        r.register("connects", "Accepted MQTT connections (CONNACK success)", m.connects.clone());
+        r.register("disconnects", "Closed MQTT connections by reason", m.disconnects.clone());
+        r.register("packets_received", "MQTT packets received by type", m.packets_received.clone());
+        r.register("packets_sent", "MQTT packets sent by type", m.packets_sent.clone());
+        r.register("messages_received", "Application messages received from clients by QoS", recv);
+        r.register("messages_sent", "Application messages sent to clients by QoS", sent);
+        r.register("messages_dropped", "Messages not delivered to a subscriber, by reason", m.messages_dropped.clone());
+        r.register("bytes_received", "Bytes read from client sockets", m.bytes_received.clone());
+        r.register("bytes_sent", "Bytes written to client sockets", m.bytes_sent.clone());
         r.register("retained_messages", "Retained messages", m.retained.clone());
-        r.register(
-            "subscriptions",
-            "Subscriptions on this node",
-            m.subscriptions.clone(),
-        );
-        r.register(
-            "sessions_persistent",
-            "Sessions with a non-zero expiry",
-            m.sessions_persistent.clone(),
-        );
-        r.register(
-            "queued_messages",
-            "Messages queued for sessions",
-            m.queued.clone(),
-        );
-        r.register(
-            "inflight_messages",
-            "QoS 1/2 messages sent and not yet acknowledged",
-            m.inflight.clone(),
-        );
-        r.register(
-            "auth_failures",
-            "Failed authentications",
-            m.auth_failures.clone(),
-        );
-        r.register(
-            "refused",
-            "Connections, packets or messages refused by a limit, by reason",
-            m.refused.clone(),
-        );
-        r.register(
-            "storage_errors",
-            "Failed storage writes",
-            m.storage_errors.clone(),
-        );
+        r.register("subscriptions", "Subscriptions on this node", m.subscriptions.clone());
+        r.register("sessions_persistent", "Sessions with a non-zero expiry", m.sessions_persistent.clone());
+        r.register("queued_messages", "Messages queued for sessions", m.queued.clone());
+        r.register("inflight_messages", "QoS 1/2 messages sent and not yet acknowledged", m.inflight.clone());
+        r.register("auth_failures", "Failed authentications", m.auth_failures.clone());
+        r.register("refused", "Connections, packets or messages refused by a limit, by reason", m.refused.clone());
+        r.register("storage_errors", "Failed storage writes", m.storage_errors.clone());
         *m.registry.lock() = r;
         m
     }
 
     pub fn dropped(&self, reason: DropReason) {
-        self.messages_dropped
-            .get_or_create(&ReasonLabel {
-                reason: reason.as_str().into(),
-            })
-            .inc();
+        self.messages_dropped.get_or_create(&ReasonLabel { reason: reason.as_str().into() }).inc();
     }
 
     pub fn refused(&self, reason: &str) {
-        self.refused
-            .get_or_create(&ReasonLabel {
-                reason: reason.into(),
-            })
-            .inc();
+        self.refused.get_or_create(&ReasonLabel { reason: reason.into() }).inc();
     }
 
     pub fn disconnected(&self, reason: &str) {
-        self.disconnects
-            .get_or_create(&ReasonLabel {
-                reason: reason.into(),
-            })
-            .inc();
+        self.disconnects.get_or_create(&ReasonLabel { reason: reason.into() }).inc();
     }
 
     pub fn packet_in(&self, ty: &'static str) {
-        self.packets_received
-            .get_or_create(&TypeLabel { r#type: ty.into() })
-            .inc();
+        match PACKET_TYPES.iter().position(|t| *t == ty).and_then(|i| self.packets_in.get(i)) {
+            Some(c) => c.inc(),
+            None => self.packets_received.get_or_create(&TypeLabel { r#type: ty.into() }).inc(),
+        };
     }
 
     pub fn packet_out(&self, ty: &'static str) {
-        self.packets_sent
-            .get_or_create(&TypeLabel { r#type: ty.into() })
-            .inc();
+        match PACKET_TYPES.iter().position(|t| *t == ty).and_then(|i| self.packets_out.get(i)) {
+            Some(c) => c.inc(),
+            None => self.packets_sent.get_or_create(&TypeLabel { r#type: ty.into() }).inc(),
+        };
     }
 
     pub fn dropped_count(&self, reason: DropReason) -> u64 {
-        self.messages_dropped
-            .get_or_create(&ReasonLabel {
-                reason: reason.as_str().into(),
-            })
-            .get()
+        self.messages_dropped.get_or_create(&ReasonLabel { reason: reason.as_str().into() }).get()
     }
 
     /// Text exposition format.
@@ -259,5 +191,22 @@ impl Metrics {
             s.clear();
         }
         s
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn handles_feed_the_exported_families() {
+        let m = Metrics::new();
+        m.messages_received[1].inc();
+        m.packet_in("publish");
+        m.dropped(DropReason::QueueFull);
+        let text = m.encode();
+        assert!(text.contains("starling_messages_received_total{qos=\"1\"} 1"), "{text}");
+        assert!(text.contains("starling_packets_received_total{type=\"publish\"} 1"), "{text}");
+        assert!(text.contains("starling_messages_dropped_total{reason=\"queue_full\"} 1"), "{text}");
     }
 }

@@ -67,10 +67,7 @@ impl PartialEq for Message {
 
 /// Milliseconds since the unix epoch (0 if the clock is before 1970).
 pub fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
 }
 
 impl Message {
@@ -99,14 +96,8 @@ impl Message {
             Some(v) => b.extend_from_slice(&[1, v]),
             None => b.push(0),
         }
-        put_opt_bytes(
-            &mut b,
-            self.props.content_type.as_deref().map(str::as_bytes),
-        );
-        put_opt_bytes(
-            &mut b,
-            self.props.response_topic.as_deref().map(str::as_bytes),
-        );
+        put_opt_bytes(&mut b, self.props.content_type.as_deref().map(str::as_bytes));
+        put_opt_bytes(&mut b, self.props.response_topic.as_deref().map(str::as_bytes));
         put_opt_bytes(&mut b, self.props.correlation_data.as_deref());
         put_u32(&mut b, self.props.user_properties.len() as u32);
         for (k, v) in &self.props.user_properties {
@@ -148,13 +139,7 @@ impl Message {
             payload: ArcPayload::new(payload, 0, len),
             qos,
             retain: flags & 0x80 != 0,
-            props: PublishProps {
-                payload_format,
-                content_type,
-                response_topic,
-                correlation_data,
-                user_properties,
-            },
+            props: PublishProps { payload_format, content_type, response_topic, correlation_data, user_properties },
             expires_at_ms,
             origin,
         })
@@ -227,24 +212,14 @@ impl<'a> Reader<'a> {
         String::from_utf8(self.bytes()?.to_vec()).map_err(|_| CodecError::Utf8)
     }
     pub fn opt_u64(&mut self) -> Result<Option<u64>, CodecError> {
-        Ok(if self.u8()? == 1 {
-            Some(self.u64()?)
-        } else {
-            None
-        })
+        Ok(if self.u8()? == 1 { Some(self.u64()?) } else { None })
     }
     pub fn opt_bytes(&mut self) -> Result<Option<&'a [u8]>, CodecError> {
-        Ok(if self.u8()? == 1 {
-            Some(self.bytes()?)
-        } else {
-            None
-        })
+        Ok(if self.u8()? == 1 { Some(self.bytes()?) } else { None })
     }
     pub fn opt_string(&mut self) -> Result<Option<String>, CodecError> {
         match self.opt_bytes()? {
-            Some(b) => Ok(Some(
-                String::from_utf8(b.to_vec()).map_err(|_| CodecError::Utf8)?,
-            )),
+            Some(b) => Ok(Some(String::from_utf8(b.to_vec()).map_err(|_| CodecError::Utf8)?)),
             None => Ok(None),
         }
     }

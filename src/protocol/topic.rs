@@ -34,10 +34,7 @@ pub struct TopicLimits {
 
 impl Default for TopicLimits {
     fn default() -> Self {
-        Self {
-            max_len: 65535,
-            max_levels: 128,
-        }
+        Self { max_len: 65535, max_levels: 128 }
     }
 }
 
@@ -97,23 +94,14 @@ pub fn parse_filter(s: &str, limits: TopicLimits) -> Result<ParsedFilter<'_>, To
             return Err(TopicError::BadShare);
         }
         validate_filter(filter, limits)?;
-        return Ok(ParsedFilter {
-            group: Some(group),
-            filter,
-        });
+        return Ok(ParsedFilter { group: Some(group), filter });
     }
     if let Some(filter) = s.strip_prefix("$queue/") {
         validate_filter(filter, limits)?;
-        return Ok(ParsedFilter {
-            group: Some("$queue"),
-            filter,
-        });
+        return Ok(ParsedFilter { group: Some("$queue"), filter });
     }
     validate_filter(s, limits)?;
-    Ok(ParsedFilter {
-        group: None,
-        filter: s,
-    })
+    Ok(ParsedFilter { group: None, filter: s })
 }
 
 /// Does `filter` match `topic`? Topics starting with `$` are not matched by a filter whose first
@@ -144,37 +132,19 @@ pub fn has_wildcards(filter: &str) -> bool {
 mod tests {
     use super::*;
 
-    const L: TopicLimits = TopicLimits {
-        max_len: 65535,
-        max_levels: 128,
-    };
+    const L: TopicLimits = TopicLimits { max_len: 65535, max_levels: 128 };
 
     #[test]
     fn names() {
         assert!(validate_topic_name("a/b/c", L).is_ok());
         assert!(validate_topic_name("/", L).is_ok());
         assert_eq!(validate_topic_name("", L), Err(TopicError::Empty));
-        assert_eq!(
-            validate_topic_name("a/+", L),
-            Err(TopicError::WildcardInName)
-        );
-        assert_eq!(
-            validate_topic_name("a/#", L),
-            Err(TopicError::WildcardInName)
-        );
+        assert_eq!(validate_topic_name("a/+", L), Err(TopicError::WildcardInName));
+        assert_eq!(validate_topic_name("a/#", L), Err(TopicError::WildcardInName));
         assert_eq!(validate_topic_name("a\0", L), Err(TopicError::Nul));
-        let tight = TopicLimits {
-            max_len: 5,
-            max_levels: 2,
-        };
-        assert_eq!(
-            validate_topic_name("abcdef", tight),
-            Err(TopicError::TooLong(5))
-        );
-        assert_eq!(
-            validate_topic_name("a/b/c", tight),
-            Err(TopicError::TooManyLevels(2))
-        );
+        let tight = TopicLimits { max_len: 5, max_levels: 2 };
+        assert_eq!(validate_topic_name("abcdef", tight), Err(TopicError::TooLong(5)));
+        assert_eq!(validate_topic_name("a/b/c", tight), Err(TopicError::TooManyLevels(2)));
     }
 
     #[test]
@@ -189,30 +159,12 @@ mod tests {
 
     #[test]
     fn shared() {
-        assert_eq!(
-            parse_filter("$share/g1/a/+", L),
-            Ok(ParsedFilter {
-                group: Some("g1"),
-                filter: "a/+"
-            })
-        );
-        assert_eq!(
-            parse_filter("$queue/a/b", L),
-            Ok(ParsedFilter {
-                group: Some("$queue"),
-                filter: "a/b"
-            })
-        );
+        assert_eq!(parse_filter("$share/g1/a/+", L), Ok(ParsedFilter { group: Some("g1"), filter: "a/+" }));
+        assert_eq!(parse_filter("$queue/a/b", L), Ok(ParsedFilter { group: Some("$queue"), filter: "a/b" }));
         assert_eq!(parse_filter("$share/g1", L), Err(TopicError::BadShare));
         assert_eq!(parse_filter("$share//a", L), Err(TopicError::BadShare));
         assert_eq!(parse_filter("$share/g+/a", L), Err(TopicError::BadShare));
-        assert_eq!(
-            parse_filter("a/b", L),
-            Ok(ParsedFilter {
-                group: None,
-                filter: "a/b"
-            })
-        );
+        assert_eq!(parse_filter("a/b", L), Ok(ParsedFilter { group: None, filter: "a/b" }));
     }
 
     #[test]

@@ -24,10 +24,7 @@ pub enum StorageError {
     #[error("cannot open the data directory {path}")]
     Open { path: PathBuf, source: fjall::Error },
     #[error("cannot create the data directory {path}")]
-    CreateDir {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    CreateDir { path: PathBuf, source: std::io::Error },
     #[error("storage write failed (disk full or read-only?): {0}")]
     Write(fjall::Error),
     #[error("storage read failed: {0}")]
@@ -53,15 +50,9 @@ pub struct Store {
 impl Store {
     /// Open (or create) the database in `dir`. Errors name the path.
     pub fn open(dir: &Path, cfg: &StorageConfig) -> Result<Store, StorageError> {
-        std::fs::create_dir_all(dir).map_err(|source| StorageError::CreateDir {
-            path: dir.into(),
-            source,
-        })?;
+        std::fs::create_dir_all(dir).map_err(|source| StorageError::CreateDir { path: dir.into(), source })?;
         let db_path = dir.join("db");
-        let open_err = |source| StorageError::Open {
-            path: db_path.clone(),
-            source,
-        };
+        let open_err = |source| StorageError::Open { path: db_path.clone(), source };
         let db = Database::builder(&db_path)
             .cache_size(cfg.cache_size)
             // The sync policy is ours to apply (see `commit`); fjall would otherwise fsync on
@@ -74,9 +65,7 @@ impl Store {
             let o = KeyspaceCreateOptions::default();
             match compression {
                 Compression::Lz4 => o,
-                Compression::None => {
-                    o.data_block_compression_policy(fjall::config::CompressionPolicy::disabled())
-                }
+                Compression::None => o.data_block_compression_policy(fjall::config::CompressionPolicy::disabled()),
             }
         };
         let ks = |name: &str| db.keyspace(name, opts).map_err(open_err);
@@ -108,22 +97,16 @@ impl Store {
         }
         batch.commit().map_err(StorageError::Write)?;
         match self.sync {
-            SyncPolicy::Always => self
-                .db
-                .persist(PersistMode::SyncData)
-                .map_err(StorageError::Write),
-            SyncPolicy::Interval | SyncPolicy::Never => self
-                .db
-                .persist(PersistMode::Buffer)
-                .map_err(StorageError::Write),
+            SyncPolicy::Always => self.db.persist(PersistMode::SyncData).map_err(StorageError::Write),
+            SyncPolicy::Interval | SyncPolicy::Never => {
+                self.db.persist(PersistMode::Buffer).map_err(StorageError::Write)
+            }
         }
     }
 
     /// fsync the journal (interval task, shutdown).
     pub fn sync_now(&self) -> Result<(), StorageError> {
-        self.db
-            .persist(PersistMode::SyncAll)
-            .map_err(StorageError::Write)
+        self.db.persist(PersistMode::SyncAll).map_err(StorageError::Write)
     }
 
     /// Bytes the database occupies on disk.
@@ -198,13 +181,10 @@ mod tests {
 
     #[test]
     fn unwritable_dir_names_path() {
-        let err = Store::open(
-            Path::new("/proc/starling-cannot-exist"),
-            &StorageConfig::default(),
-        )
-        .err()
-        .map(|e| e.to_string())
-        .unwrap_or_default();
+        let err = Store::open(Path::new("/proc/starling-cannot-exist"), &StorageConfig::default())
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
         assert!(err.contains("/proc/starling-cannot-exist"), "{err}");
     }
 }

@@ -14,17 +14,16 @@ use std::time::Duration;
 use mqtt_protocol_core::mqtt::common::Cursor;
 use mqtt_protocol_core::mqtt::connection::{ConnectionOptions, Event, TimerKind};
 use mqtt_protocol_core::mqtt::packet::{
-    AssignedClientIdentifier, GenericPacketTrait, MaximumQos, Packet, RetainAvailable,
-    ServerKeepAlive, SessionExpiryInterval, TopicAliasMaximum,
+    AssignedClientIdentifier, GenericPacketTrait, MaximumQos, Packet, RetainAvailable, ServerKeepAlive,
+    SessionExpiryInterval, TopicAliasMaximum,
 };
 use mqtt_protocol_core::mqtt::packet::{
-    ContentType, CorrelationData, GenericStorePacket, MessageExpiryInterval, PayloadFormat,
-    PayloadFormatIndicator, Property, Qos, ResponseTopic, RetainHandling, SubscriptionIdentifier,
-    UserProperty, v3_1_1, v5_0,
+    ContentType, CorrelationData, GenericStorePacket, MessageExpiryInterval, PayloadFormat, PayloadFormatIndicator,
+    Property, Qos, ResponseTopic, RetainHandling, SubscriptionIdentifier, UserProperty, v3_1_1, v5_0,
 };
 use mqtt_protocol_core::mqtt::result_code::{
-    ConnectReasonCode, ConnectReturnCode, DisconnectReasonCode, MqttError, PubackReasonCode,
-    PubrecReasonCode, SubackReasonCode, SubackReturnCode, UnsubackReasonCode,
+    ConnectReasonCode, ConnectReturnCode, DisconnectReasonCode, MqttError, PubackReasonCode, PubrecReasonCode,
+    SubackReasonCode, SubackReturnCode, UnsubackReasonCode,
 };
 use mqtt_protocol_core::mqtt::{Connection, Version, role};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
@@ -120,9 +119,7 @@ pub async fn serve<S>(
     S: AsyncRead + AsyncWrite + Unpin,
 {
     let s = &broker.settings;
-    let opts = ConnectionOptions::new()
-        .maximum_packet_size_recv(s.max_packet_size)
-        .receive_maximum(s.receive_maximum);
+    let opts = ConnectionOptions::new().maximum_packet_size_recv(s.max_packet_size).receive_maximum(s.receive_maximum);
     let mut mqtt = Connection::<role::Server>::with_options(Version::Undetermined, opts);
     mqtt.set_auto_ping_response(true);
     mqtt.set_auto_map_topic_alias_send(true);
@@ -182,11 +179,7 @@ impl Conn {
                     None => std::future::pending().await,
                 }
             };
-            let deadline = if self.session.is_none() {
-                Some(connect_deadline)
-            } else {
-                self.keepalive_deadline
-            };
+            let deadline = if self.session.is_none() { Some(connect_deadline) } else { self.keepalive_deadline };
             let timer = async {
                 match deadline {
                     Some(d) => tokio::time::sleep_until(d).await,
@@ -212,10 +205,10 @@ impl Conn {
                         return End::ConnectTimeout;
                     }
                     self.keepalive_deadline = None;
+                    tracing::info!(client = ?self.client_id, peer = %self.peer, "keep alive timed out");
+                    self.end = Some(End::KeepAliveTimeout);
                     let ev = self.mqtt.notify_timer_fired(TimerKind::PingreqRecv);
                     self.process(ev).await;
-                    tracing::info!(client = ?self.client_id, peer = %self.peer, "keep alive timed out");
-                    self.end.get_or_insert(End::KeepAliveTimeout);
                 }
                 k = kick_rx.recv() => {
                     let (reason, end) = match k {
@@ -284,12 +277,8 @@ impl Conn {
                     let more = self.on_packet(p).await;
                     work.extend(more);
                 }
-                Event::RequestTimerReset {
-                    kind: TimerKind::PingreqRecv,
-                    duration_ms,
-                } => {
-                    self.keepalive_deadline =
-                        Some(Instant::now() + Duration::from_millis(duration_ms));
+                Event::RequestTimerReset { kind: TimerKind::PingreqRecv, duration_ms } => {
+                    self.keepalive_deadline = Some(Instant::now() + Duration::from_millis(duration_ms));
                 }
                 Event::RequestTimerCancel(TimerKind::PingreqRecv) => self.keepalive_deadline = None,
                 Event::RequestTimerReset { .. } | Event::RequestTimerCancel(_) => {}
@@ -315,21 +304,19 @@ impl Conn {
     async fn protocol_violation(&mut self, reason: DisconnectReasonCode, what: &str) -> Vec<Event> {
         tracing::info!(client = ?self.client_id, peer = %self.peer, reason = ?reason, "closing connection: {what}");
         self.end.get_or_insert(End::ProtocolError);
-        if self.v5() {
-            if let Ok(d) = v5_0::Disconnect::builder().reason_code(reason).build() {
+        if self.v5()
+            && let Ok(d) = v5_0::Disconnect::builder().reason_code(reason).build() {
                 return self.mqtt.send(d.into());
             }
-        }
         Vec::new()
     }
 
     async fn send_disconnect(&mut self, reason: DisconnectReasonCode) {
-        if self.v5() && self.session.is_some() {
-            if let Ok(d) = v5_0::Disconnect::builder().reason_code(reason).build() {
+        if self.v5() && self.session.is_some()
+            && let Ok(d) = v5_0::Disconnect::builder().reason_code(reason).build() {
                 let ev = self.mqtt.send(d.into());
                 self.process(ev).await;
             }
-        }
     }
 
     async fn on_packet(&mut self, p: Packet) -> Vec<Event> {
@@ -343,16 +330,8 @@ impl Conn {
                     _ => None,
                 });
                 let qos = qos_u8(p.qos());
-                self.on_publish(
-                    p.topic_name(),
-                    p.payload().clone(),
-                    qos,
-                    p.retain(),
-                    p.packet_id(),
-                    props,
-                    expiry,
-                )
-                .await
+                self.on_publish(p.topic_name(), p.payload().clone(), qos, p.retain(), p.packet_id(), props, expiry)
+                    .await
             }
             Packet::V3_1_1Publish(p) => {
                 let qos = qos_u8(p.qos());
@@ -391,27 +370,20 @@ impl Conn {
                 self.on_subscribe(s.packet_id(), entries).await
             }
             Packet::V3_1_1Subscribe(s) => {
-                let entries: Vec<(String, SubOptions)> = s
-                    .entries()
-                    .iter()
-                    .map(|e| (e.topic_filter().to_string(), sub_opts(e.sub_opts(), None)))
-                    .collect();
+                let entries: Vec<(String, SubOptions)> =
+                    s.entries().iter().map(|e| (e.topic_filter().to_string(), sub_opts(e.sub_opts(), None))).collect();
                 self.on_subscribe(s.packet_id(), entries).await
             }
             Packet::V5_0Unsubscribe(u) => {
-                let filters: Vec<String> =
-                    u.entries().iter().map(|e| e.as_str().to_string()).collect();
+                let filters: Vec<String> = u.entries().iter().map(|e| e.as_str().to_string()).collect();
                 self.on_unsubscribe(u.packet_id(), filters).await
             }
             Packet::V3_1_1Unsubscribe(u) => {
-                let filters: Vec<String> =
-                    u.entries().iter().map(|e| e.as_str().to_string()).collect();
+                let filters: Vec<String> = u.entries().iter().map(|e| e.as_str().to_string()).collect();
                 self.on_unsubscribe(u.packet_id(), filters).await
             }
             Packet::V5_0Disconnect(d) => {
-                let rc = d
-                    .reason_code()
-                    .unwrap_or(DisconnectReasonCode::NormalDisconnection);
+                let rc = d.reason_code().unwrap_or(DisconnectReasonCode::NormalDisconnection);
                 let expiry = d.props().as_ref().and_then(|ps| {
                     ps.iter().find_map(|x| match x {
                         Property::SessionExpiryInterval(v) => Some(v.val()),
@@ -422,10 +394,7 @@ impl Conn {
                     if self.connect_expiry == 0 && e != 0 {
                         // MQTT-3.14.2-2: cannot make a non-persistent session persistent here.
                         return self
-                            .protocol_violation(
-                                DisconnectReasonCode::ProtocolError,
-                                "session expiry set at DISCONNECT",
-                            )
+                            .protocol_violation(DisconnectReasonCode::ProtocolError, "session expiry set at DISCONNECT")
                             .await;
                     }
                     self.new_expiry = Some(e);
@@ -442,11 +411,8 @@ impl Conn {
                 Vec::new()
             }
             Packet::V5_0Auth(_) => {
-                self.protocol_violation(
-                    DisconnectReasonCode::ProtocolError,
-                    "AUTH without an authentication method",
-                )
-                .await
+                self.protocol_violation(DisconnectReasonCode::ProtocolError, "AUTH without an authentication method")
+                    .await
             }
             Packet::V5_0Pingreq(_) | Packet::V3_1_1Pingreq(_) => Vec::new(),
             other => {
@@ -485,10 +451,7 @@ impl Conn {
             client_id = generate_client_id();
             assigned = Some(client_id.clone());
         } else if client_id.len() > s.max_client_id_length {
-            return self.connack_v5_refuse(
-                ConnectReasonCode::ClientIdentifierNotValid,
-                "client id too long",
-            );
+            return self.connack_v5_refuse(ConnectReasonCode::ClientIdentifierNotValid, "client id too long");
         }
         if c.user_name().is_none() && !self.info.allow_anonymous {
             self.broker.metrics.auth_failures.inc();
@@ -522,52 +485,31 @@ impl Conn {
             Ok(x) => x,
             Err(e) => {
                 tracing::error!(client = %client_id, "cannot open session: {e}");
-                return self
-                    .connack_v5_refuse(ConnectReasonCode::UnspecifiedError, "storage failure");
+                return self.connack_v5_refuse(ConnectReasonCode::UnspecifiedError, "storage failure");
             }
         };
         self.will = will;
         let mut props: Vec<Property> = Vec::new();
         if connected.expiry != expiry {
-            push_prop(
-                &mut props,
-                SessionExpiryInterval::new(connected.expiry).map(Property::SessionExpiryInterval),
-            );
+            push_prop(&mut props, SessionExpiryInterval::new(connected.expiry).map(Property::SessionExpiryInterval));
         }
         if let Some(id) = assigned {
-            push_prop(
-                &mut props,
-                AssignedClientIdentifier::new(id).map(Property::AssignedClientIdentifier),
-            );
+            push_prop(&mut props, AssignedClientIdentifier::new(id).map(Property::AssignedClientIdentifier));
         }
         if let Some(k) = server_keep_alive {
-            push_prop(
-                &mut props,
-                ServerKeepAlive::new(k).map(Property::ServerKeepAlive),
-            );
+            push_prop(&mut props, ServerKeepAlive::new(k).map(Property::ServerKeepAlive));
         }
         if s.topic_alias_maximum > 0 {
-            push_prop(
-                &mut props,
-                TopicAliasMaximum::new(s.topic_alias_maximum).map(Property::TopicAliasMaximum),
-            );
+            push_prop(&mut props, TopicAliasMaximum::new(s.topic_alias_maximum).map(Property::TopicAliasMaximum));
         }
         if s.max_qos < 2 {
-            push_prop(
-                &mut props,
-                MaximumQos::new(s.max_qos).map(Property::MaximumQos),
-            );
+            push_prop(&mut props, MaximumQos::new(s.max_qos).map(Property::MaximumQos));
         }
         if !s.retain_available {
-            push_prop(
-                &mut props,
-                RetainAvailable::new(0).map(Property::RetainAvailable),
-            );
+            push_prop(&mut props, RetainAvailable::new(0).map(Property::RetainAvailable));
         }
         self.restore_inflight(&connected.session, true);
-        let mut b = v5_0::Connack::builder()
-            .session_present(connected.present)
-            .reason_code(ConnectReasonCode::Success);
+        let mut b = v5_0::Connack::builder().session_present(connected.present).reason_code(ConnectReasonCode::Success);
         if !props.is_empty() {
             b = b.props(props);
         }
@@ -590,15 +532,12 @@ impl Conn {
         if client_id.is_empty() {
             if !c.clean_session() {
                 // MQTT-3.1.3-8
-                return self.connack_v3_refuse(
-                    ConnectReturnCode::IdentifierRejected,
-                    "empty client id with clean session 0",
-                );
+                return self
+                    .connack_v3_refuse(ConnectReturnCode::IdentifierRejected, "empty client id with clean session 0");
             }
             client_id = generate_client_id();
         } else if client_id.len() > s.max_client_id_length {
-            return self
-                .connack_v3_refuse(ConnectReturnCode::IdentifierRejected, "client id too long");
+            return self.connack_v3_refuse(ConnectReturnCode::IdentifierRejected, "client id too long");
         }
         if c.user_name().is_none() && !self.info.allow_anonymous {
             self.broker.metrics.auth_failures.inc();
@@ -618,10 +557,7 @@ impl Conn {
             ) {
                 Ok(w) => Some(w),
                 Err(_) => {
-                    return self.connack_v3_refuse(
-                        ConnectReturnCode::NotAuthorized,
-                        "will message refused",
-                    );
+                    return self.connack_v3_refuse(ConnectReturnCode::NotAuthorized, "will message refused");
                 }
             }
         } else {
@@ -633,8 +569,7 @@ impl Conn {
             Ok(x) => x,
             Err(e) => {
                 tracing::error!(client = %client_id, "cannot open session: {e}");
-                return self
-                    .connack_v3_refuse(ConnectReturnCode::ServerUnavailable, "storage failure");
+                return self.connack_v3_refuse(ConnectReturnCode::ServerUnavailable, "storage failure");
             }
         };
         self.will = will;
@@ -663,10 +598,7 @@ impl Conn {
     ) -> Result<crate::broker::Connected, crate::broker::BrokerError> {
         let id: Arc<str> = client_id.into();
         self.client_id = Some(id.clone());
-        let r = self
-            .broker
-            .connect(id, clean, expiry, self.conn_id, self.kick_tx.clone())
-            .await?;
+        let r = self.broker.connect(id, clean, expiry, self.conn_id, self.kick_tx.clone()).await?;
         self.connect_expiry = r.expiry;
         Ok(r)
     }
@@ -674,24 +606,16 @@ impl Conn {
     fn connected(&mut self, session: Arc<Session>) {
         self.broker.metrics.connects.inc();
         self.broker.metrics.connections.inc();
-        self.broker
-            .connections
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.broker.connections.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         tracing::debug!(client = ?self.client_id, peer = %self.peer, version = ?self.version, "client connected");
         self.session = Some(session);
     }
 
     fn connack_v5_refuse(&mut self, rc: ConnectReasonCode, why: &str) -> Vec<Event> {
         tracing::info!(peer = %self.peer, reason = ?rc, "CONNECT refused: {why}");
-        self.broker
-            .metrics
-            .refused(&format!("connect_{rc:?}").to_lowercase());
+        self.broker.metrics.refused(&format!("connect_{rc:?}").to_lowercase());
         self.end = Some(End::Refused);
-        match v5_0::Connack::builder()
-            .session_present(false)
-            .reason_code(rc)
-            .build()
-        {
+        match v5_0::Connack::builder().session_present(false).reason_code(rc).build() {
             Ok(p) => self.mqtt.send(p.into()),
             Err(_) => Vec::new(),
         }
@@ -699,15 +623,9 @@ impl Conn {
 
     fn connack_v3_refuse(&mut self, rc: ConnectReturnCode, why: &str) -> Vec<Event> {
         tracing::info!(peer = %self.peer, reason = ?rc, "CONNECT refused: {why}");
-        self.broker
-            .metrics
-            .refused(&format!("connect_{rc:?}").to_lowercase());
+        self.broker.metrics.refused(&format!("connect_{rc:?}").to_lowercase());
         self.end = Some(End::Refused);
-        match v3_1_1::Connack::builder()
-            .session_present(false)
-            .return_code(rc)
-            .build()
-        {
+        match v3_1_1::Connack::builder().session_present(false).return_code(rc).build() {
             Ok(p) => self.mqtt.send(p.into()),
             Err(_) => Vec::new(),
         }
@@ -745,8 +663,7 @@ impl Conn {
         let len = payload.len();
         // The expiry of a will counts from when it is published; approximated from now plus
         // the delay (the will is published after `delay` at the latest).
-        let expires_at_ms =
-            expiry.map(|e| now_ms() + u64::from(e) * 1000 + u64::from(delay) * 1000);
+        let expires_at_ms = expiry.map(|e| now_ms() + u64::from(e) * 1000 + u64::from(delay) * 1000);
         Ok(Will {
             msg: Arc::new(Message {
                 topic: topic_name.into(),
@@ -764,33 +681,18 @@ impl Conn {
     /// Give the protocol library the session's unacknowledged messages, to be resent with DUP
     /// (PUBLISH) or as PUBREL right after CONNACK (MQTT-4.4.0-1), plus the incoming QoS 2 ids.
     fn restore_inflight(&mut self, session: &Session, v5: bool) {
-        let (packets, qos2): (
-            Vec<GenericStorePacket<u16>>,
-            mqtt_protocol_core::mqtt::common::HashSet<u16>,
-        ) = {
+        let (packets, qos2): (Vec<GenericStorePacket<u16>>, mqtt_protocol_core::mqtt::common::HashSet<u16>) = {
             let st = session.state.lock();
             let mut packets = Vec::new();
             for (pid, i) in &st.inflight {
                 let p = match i.phase {
-                    Phase::Published if v5 => {
-                        build_v5(&i.delivery, Some(*pid), true).and_then(|p| p.try_into().ok())
-                    }
-                    Phase::Published => {
-                        build_v3(&i.delivery, Some(*pid), true).and_then(|p| p.try_into().ok())
-                    }
+                    Phase::Published if v5 => build_v5(&i.delivery, Some(*pid), true).and_then(|p| p.try_into().ok()),
+                    Phase::Published => build_v3(&i.delivery, Some(*pid), true).and_then(|p| p.try_into().ok()),
                     Phase::Released => {
                         if v5 {
-                            v5_0::Pubrel::builder()
-                                .packet_id(*pid)
-                                .build()
-                                .ok()
-                                .and_then(|p| p.try_into().ok())
+                            v5_0::Pubrel::builder().packet_id(*pid).build().ok().and_then(|p| p.try_into().ok())
                         } else {
-                            v3_1_1::Pubrel::builder()
-                                .packet_id(*pid)
-                                .build()
-                                .ok()
-                                .and_then(|p| p.try_into().ok())
+                            v3_1_1::Pubrel::builder().packet_id(*pid).build().ok().and_then(|p| p.try_into().ok())
                         }
                     }
                 };
@@ -824,27 +726,14 @@ impl Conn {
         let s = &self.broker.settings;
         if let Err(e) = topic::validate_topic_name(topic_name, s.topic_limits) {
             return self
-                .protocol_violation(
-                    DisconnectReasonCode::TopicNameInvalid,
-                    &format!("bad topic name: {e}"),
-                )
+                .protocol_violation(DisconnectReasonCode::TopicNameInvalid, &format!("bad topic name: {e}"))
                 .await;
         }
         if qos > s.max_qos {
-            return self
-                .protocol_violation(
-                    DisconnectReasonCode::QosNotSupported,
-                    "QoS above the maximum",
-                )
-                .await;
+            return self.protocol_violation(DisconnectReasonCode::QosNotSupported, "QoS above the maximum").await;
         }
         if retain && !s.retain_available {
-            return self
-                .protocol_violation(
-                    DisconnectReasonCode::RetainNotSupported,
-                    "retain not available",
-                )
-                .await;
+            return self.protocol_violation(DisconnectReasonCode::RetainNotSupported, "retain not available").await;
         }
         let (Some(session), Some(client)) = (self.session.clone(), self.client_id.clone()) else {
             return Vec::new();
@@ -859,11 +748,10 @@ impl Conn {
             expires_at_ms: expiry.map(|e| now_ms() + u64::from(e) * 1000),
             origin: client,
         });
-        if qos == 2 {
-            if let Some(pid) = pid {
+        if qos == 2
+            && let Some(pid) = pid {
                 self.broker.incoming_qos2(&session, pid, true);
             }
-        }
         let outcome = match self.broker.publish(msg).await {
             Ok(o) => Ok(o),
             Err(e) => {
@@ -876,20 +764,12 @@ impl Conn {
             1 => {
                 let rc = match outcome {
                     Err(()) => PubackReasonCode::ImplementationSpecificError,
-                    Ok(PublishOutcome { refused, .. }) if refused > 0 => {
-                        PubackReasonCode::QuotaExceeded
-                    }
-                    Ok(PublishOutcome { delivered: 0, .. }) => {
-                        PubackReasonCode::NoMatchingSubscribers
-                    }
+                    Ok(PublishOutcome { refused, .. }) if refused > 0 => PubackReasonCode::QuotaExceeded,
+                    Ok(PublishOutcome { delivered: 0, .. }) => PubackReasonCode::NoMatchingSubscribers,
                     Ok(_) => PubackReasonCode::Success,
                 };
                 if self.v5() {
-                    match v5_0::Puback::builder()
-                        .packet_id(pid)
-                        .reason_code(rc)
-                        .build()
-                    {
+                    match v5_0::Puback::builder().packet_id(pid).reason_code(rc).build() {
                         Ok(p) => self.mqtt.send(p.into()),
                         Err(_) => Vec::new(),
                     }
@@ -903,12 +783,8 @@ impl Conn {
             2 => {
                 let rc = match outcome {
                     Err(()) => PubrecReasonCode::ImplementationSpecificError,
-                    Ok(PublishOutcome { refused, .. }) if refused > 0 => {
-                        PubrecReasonCode::QuotaExceeded
-                    }
-                    Ok(PublishOutcome { delivered: 0, .. }) => {
-                        PubrecReasonCode::NoMatchingSubscribers
-                    }
+                    Ok(PublishOutcome { refused, .. }) if refused > 0 => PubrecReasonCode::QuotaExceeded,
+                    Ok(PublishOutcome { delivered: 0, .. }) => PubrecReasonCode::NoMatchingSubscribers,
                     Ok(_) => PubrecReasonCode::Success,
                 };
                 if rc as u8 >= 0x80 {
@@ -916,11 +792,7 @@ impl Conn {
                     self.broker.incoming_qos2(&session, pid, false);
                 }
                 if self.v5() {
-                    match v5_0::Pubrec::builder()
-                        .packet_id(pid)
-                        .reason_code(rc)
-                        .build()
-                    {
+                    match v5_0::Pubrec::builder().packet_id(pid).reason_code(rc).build() {
                         Ok(p) => self.mqtt.send(p.into()),
                         Err(_) => Vec::new(),
                     }
@@ -1004,10 +876,7 @@ impl Conn {
             if parsed.group.is_some() && opts.no_local {
                 // MQTT-3.8.3-4
                 return self
-                    .protocol_violation(
-                        DisconnectReasonCode::ProtocolError,
-                        "no local on a shared subscription",
-                    )
+                    .protocol_violation(DisconnectReasonCode::ProtocolError, "no local on a shared subscription")
                     .await;
             }
             opts.qos = opts.qos.min(s.max_qos);
@@ -1020,8 +889,8 @@ impl Conn {
                 }
             };
             codes.push(opts.qos);
-            let send_retained = parsed.group.is_none()
-                && (opts.retain_handling == 0 || (opts.retain_handling == 1 && !existed));
+            let send_retained =
+                parsed.group.is_none() && (opts.retain_handling == 0 || (opts.retain_handling == 1 && !existed));
             if send_retained {
                 for m in self.broker.retained_for(parsed.filter) {
                     retained.push(Delivery {
@@ -1039,21 +908,13 @@ impl Conn {
         }
         let ev = if self.v5() {
             let rcs: Vec<SubackReasonCode> = codes.iter().map(|c| suback_v5(*c)).collect();
-            match v5_0::Suback::builder()
-                .packet_id(pid)
-                .reason_codes(rcs)
-                .build()
-            {
+            match v5_0::Suback::builder().packet_id(pid).reason_codes(rcs).build() {
                 Ok(p) => self.mqtt.send(p.into()),
                 Err(_) => Vec::new(),
             }
         } else {
             let rcs: Vec<SubackReturnCode> = codes.iter().map(|c| suback_v3(*c)).collect();
-            match v3_1_1::Suback::builder()
-                .packet_id(pid)
-                .return_codes(rcs)
-                .build()
-            {
+            match v3_1_1::Suback::builder().packet_id(pid).return_codes(rcs).build() {
                 Ok(p) => self.mqtt.send(p.into()),
                 Err(_) => Vec::new(),
             }
@@ -1065,12 +926,8 @@ impl Conn {
                 if d.qos > 0 {
                     d.committed = Some(committed.clone());
                 }
-                if session.offer(d, s.queue, &self.broker.store, &mut batch)
-                    != crate::broker::session::Offer::Queued
-                {
-                    self.broker
-                        .metrics
-                        .dropped(crate::observe::DropReason::QueueFull);
+                if session.offer(d, s.queue, &self.broker.store, &mut batch) != crate::broker::session::Offer::Queued {
+                    self.broker.metrics.dropped(crate::observe::DropReason::QueueFull);
                 }
             }
             if let Err(e) = self.broker.store.commit(batch) {
@@ -1098,11 +955,7 @@ impl Conn {
             rcs.push(rc);
         }
         if self.v5() {
-            match v5_0::Unsuback::builder()
-                .packet_id(pid)
-                .reason_codes(rcs)
-                .build()
-            {
+            match v5_0::Unsuback::builder().packet_id(pid).reason_codes(rcs).build() {
                 Ok(p) => self.mqtt.send(p.into()),
                 Err(_) => Vec::new(),
             }
@@ -1127,11 +980,9 @@ impl Conn {
         let v5 = self.v5();
         loop {
             let mqtt = &mut self.mqtt;
-            let items =
-                self.broker
-                    .take_ready(&session, self.conn_id, PUMP_BATCH, self.window, || {
-                        mqtt.acquire_packet_id().ok()
-                    });
+            let items = self
+                .broker
+                .take_ready(&session, self.conn_id, PUMP_BATCH, self.window, || mqtt.acquire_packet_id().ok());
             if items.is_empty() {
                 return;
             }
@@ -1160,9 +1011,7 @@ impl Conn {
                 }
                 if too_large {
                     // MQTT-3.1.2-25: a message larger than the client accepts is dropped for it.
-                    self.broker
-                        .metrics
-                        .dropped(crate::observe::DropReason::PacketTooLarge);
+                    self.broker.metrics.dropped(crate::observe::DropReason::PacketTooLarge);
                     if let Some(pid) = pid {
                         let _ = self.mqtt.release_packet_id(pid);
                         self.broker.complete(&session, self.conn_id, pid);
@@ -1185,11 +1034,7 @@ impl Conn {
     /// A PUBLISH for `d` in the connection's protocol version. `None` if it cannot be built
     /// (logged): the caller then completes the delivery so it does not block the session.
     fn build_publish(&self, d: &Delivery, pid: Option<u16>, v5: bool, dup: bool) -> Option<Packet> {
-        if v5 {
-            build_v5(d, pid, dup).map(Packet::from)
-        } else {
-            build_v3(d, pid, dup).map(Packet::from)
-        }
+        if v5 { build_v5(d, pid, dup).map(Packet::from) } else { build_v3(d, pid, dup).map(Packet::from) }
     }
 
     // ------------------------------------------------------------------ the end
@@ -1201,23 +1046,13 @@ impl Conn {
             return;
         };
         m.connections.dec();
-        self.broker
-            .connections
-            .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+        self.broker.connections.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
         let kind = match end {
             End::ClientDisconnect | End::Shutdown => CloseKind::Normal,
             _ => CloseKind::WithWill,
         };
         tracing::debug!(client = ?self.client_id, peer = %self.peer, reason = end.label(), "client disconnected");
-        self.broker
-            .disconnect(
-                &session,
-                self.conn_id,
-                kind,
-                self.will.take(),
-                self.new_expiry,
-            )
-            .await;
+        self.broker.disconnect(&session, self.conn_id, kind, self.will.take(), self.new_expiry).await;
     }
 }
 
@@ -1227,89 +1062,50 @@ fn build_v5(d: &Delivery, pid: Option<u16>, dup: bool) -> Option<v5_0::Publish> 
     let m = &d.msg;
     let mut props: Vec<Property> = Vec::new();
     if let Some(pf) = m.props.payload_format {
-        let f = if pf == 1 {
-            PayloadFormat::String
-        } else {
-            PayloadFormat::Binary
-        };
-        push_prop(
-            &mut props,
-            PayloadFormatIndicator::new(f).map(Property::PayloadFormatIndicator),
-        );
+        let f = if pf == 1 { PayloadFormat::String } else { PayloadFormat::Binary };
+        push_prop(&mut props, PayloadFormatIndicator::new(f).map(Property::PayloadFormatIndicator));
     }
     if let Some(e) = m.remaining_expiry(now_ms()) {
-        push_prop(
-            &mut props,
-            MessageExpiryInterval::new(e).map(Property::MessageExpiryInterval),
-        );
+        push_prop(&mut props, MessageExpiryInterval::new(e).map(Property::MessageExpiryInterval));
     }
     if let Some(ct) = &m.props.content_type {
-        push_prop(
-            &mut props,
-            ContentType::new(ct.as_str()).map(Property::ContentType),
-        );
+        push_prop(&mut props, ContentType::new(ct.as_str()).map(Property::ContentType));
     }
     if let Some(rt) = &m.props.response_topic {
-        push_prop(
-            &mut props,
-            ResponseTopic::new(rt.as_str()).map(Property::ResponseTopic),
-        );
+        push_prop(&mut props, ResponseTopic::new(rt.as_str()).map(Property::ResponseTopic));
     }
     if let Some(cd) = &m.props.correlation_data {
-        push_prop(
-            &mut props,
-            CorrelationData::new(cd.clone()).map(Property::CorrelationData),
-        );
+        push_prop(&mut props, CorrelationData::new(cd.clone()).map(Property::CorrelationData));
     }
     for (k, v) in &m.props.user_properties {
-        push_prop(
-            &mut props,
-            UserProperty::new(k.as_str(), v.as_str()).map(Property::UserProperty),
-        );
+        push_prop(&mut props, UserProperty::new(k.as_str(), v.as_str()).map(Property::UserProperty));
     }
     for id in &d.sub_ids {
-        push_prop(
-            &mut props,
-            SubscriptionIdentifier::new(*id).map(Property::SubscriptionIdentifier),
-        );
+        push_prop(&mut props, SubscriptionIdentifier::new(*id).map(Property::SubscriptionIdentifier));
     }
-    let r = v5_0::Publish::builder()
-        .topic_name(&*m.topic)
-        .and_then(|b| {
-            let mut b = b
-                .qos(qos_of(d.qos))
-                .retain(d.retain)
-                .dup(dup)
-                .payload(m.payload.clone());
-            if let Some(pid) = pid {
-                b = b.packet_id(pid);
-            }
-            if !props.is_empty() {
-                b = b.props(props);
-            }
-            b.build()
-        });
-    r.map_err(|e| tracing::warn!(topic = %m.topic, error = ?e, "cannot build PUBLISH"))
-        .ok()
+    let r = v5_0::Publish::builder().topic_name(&*m.topic).and_then(|b| {
+        let mut b = b.qos(qos_of(d.qos)).retain(d.retain).dup(dup).payload(m.payload.clone());
+        if let Some(pid) = pid {
+            b = b.packet_id(pid);
+        }
+        if !props.is_empty() {
+            b = b.props(props);
+        }
+        b.build()
+    });
+    r.map_err(|e| tracing::warn!(topic = %m.topic, error = ?e, "cannot build PUBLISH")).ok()
 }
 
 fn build_v3(d: &Delivery, pid: Option<u16>, dup: bool) -> Option<v3_1_1::Publish> {
     let m = &d.msg;
-    let r = v3_1_1::Publish::builder()
-        .topic_name(&*m.topic)
-        .and_then(|b| {
-            let mut b = b
-                .qos(qos_of(d.qos))
-                .retain(d.retain)
-                .dup(dup)
-                .payload(m.payload.clone());
-            if let Some(pid) = pid {
-                b = b.packet_id(pid);
-            }
-            b.build()
-        });
-    r.map_err(|e| tracing::warn!(topic = %m.topic, error = ?e, "cannot build PUBLISH"))
-        .ok()
+    let r = v3_1_1::Publish::builder().topic_name(&*m.topic).and_then(|b| {
+        let mut b = b.qos(qos_of(d.qos)).retain(d.retain).dup(dup).payload(m.payload.clone());
+        if let Some(pid) = pid {
+            b = b.packet_id(pid);
+        }
+        b.build()
+    });
+    r.map_err(|e| tracing::warn!(topic = %m.topic, error = ?e, "cannot build PUBLISH")).ok()
 }
 
 fn push_prop(props: &mut Vec<Property>, p: Result<Property, MqttError>) {
@@ -1381,9 +1177,7 @@ fn publish_props_in(props: &[Property]) -> PublishProps {
             Property::ContentType(v) => out.content_type = Some(v.val().to_string()),
             Property::ResponseTopic(v) => out.response_topic = Some(v.val().to_string()),
             Property::CorrelationData(v) => out.correlation_data = Some(v.val().to_vec()),
-            Property::UserProperty(v) => out
-                .user_properties
-                .push((v.key().to_string(), v.val().to_string())),
+            Property::UserProperty(v) => out.user_properties.push((v.key().to_string(), v.val().to_string())),
             _ => {}
         }
     }

@@ -16,22 +16,12 @@ use crate::transport::connection::{self, ListenerInfo};
 #[derive(Debug, Error)]
 pub enum ListenerError {
     #[error("listener {name}: cannot bind {addr}")]
-    Bind {
-        name: String,
-        addr: SocketAddr,
-        source: std::io::Error,
-    },
+    Bind { name: String, addr: SocketAddr, source: std::io::Error },
 }
 
 /// Bind a TCP listener; the error names the listener and the address.
 pub async fn bind(name: &str, addr: SocketAddr) -> Result<TcpListener, ListenerError> {
-    TcpListener::bind(addr)
-        .await
-        .map_err(|source| ListenerError::Bind {
-            name: name.into(),
-            addr,
-            source,
-        })
+    TcpListener::bind(addr).await.map_err(|source| ListenerError::Bind { name: name.into(), addr, source })
 }
 
 /// Accept MQTT connections on `listener` until `shutdown` flips.
