@@ -10,13 +10,10 @@ async fn v5_pub_sub_qos_0_1_2() {
     assert!(crate::harness::probe::connack_ok(&ack));
     assert_eq!(sub.subscribe_v5(1, &[("t/#", 2)], vec![]).await, vec![2]);
     let (mut pubr, _) = Probe::connect_v5(node.addr, "pub", true, vec![]).await;
-    pubr.publish_v5("t/0", b"zero", 0, false, None, vec![])
-        .await;
-    pubr.publish_v5("t/1", b"one", 1, false, Some(1), vec![])
-        .await;
+    pubr.publish_v5("t/0", b"zero", 0, false, None, vec![]).await;
+    pubr.publish_v5("t/1", b"one", 1, false, Some(1), vec![]).await;
     assert!(matches!(pubr.expect().await, Packet::V5_0Puback(_)));
-    pubr.publish_v5("t/2", b"two", 2, false, Some(2), vec![])
-        .await;
+    pubr.publish_v5("t/2", b"two", 2, false, Some(2), vec![]).await;
     assert!(matches!(pubr.expect().await, Packet::V5_0Pubrec(_)));
     for (topic, payload) in [("t/0", &b"zero"[..]), ("t/1", b"one"), ("t/2", b"two")] {
         let p = sub.expect_publish_v5().await;

@@ -45,12 +45,7 @@ impl TestNode {
         if let Some(l) = cfg.listeners.get_mut("tcp") {
             l.bind = addr;
         }
-        TestNode {
-            handle: Some(handle),
-            addr,
-            cfg,
-            dir,
-        }
+        TestNode { handle: Some(handle), addr, cfg, dir }
     }
 
     pub fn port(&self) -> u16 {
@@ -104,10 +99,7 @@ pub async fn wait_for(what: &str, timeout: Duration, mut cond: impl FnMut() -> b
 
 /// Run a command-line tool (mosquitto_pub/sub) and return its output; panics with stderr.
 pub async fn run_tool(cmd: &str, args: &[&str], timeout: Duration) -> std::process::Output {
-    let fut = tokio::process::Command::new(cmd)
-        .args(args)
-        .kill_on_drop(true)
-        .output();
+    let fut = tokio::process::Command::new(cmd).args(args).kill_on_drop(true).output();
     match tokio::time::timeout(timeout, fut).await {
         Ok(Ok(out)) => out,
         Ok(Err(e)) => panic!("cannot run {cmd} (install mosquitto-clients): {e}"),

@@ -5,9 +5,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use mqtt_protocol_core::mqtt::packet::{
-    GenericPacketTrait, Packet, Property, Qos, SubEntry, SubOpts, v3_1_1, v5_0,
-};
+use mqtt_protocol_core::mqtt::packet::{GenericPacketTrait, Packet, Property, Qos, SubEntry, SubOpts, v3_1_1, v5_0};
 use mqtt_protocol_core::mqtt::result_code::ConnectReasonCode;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -32,11 +30,7 @@ impl Probe {
     pub async fn tcp(addr: std::net::SocketAddr, v5: bool) -> Probe {
         let stream = TcpStream::connect(addr).await.expect("connect to broker");
         stream.set_nodelay(true).expect("nodelay");
-        Probe {
-            stream,
-            v5,
-            buf: Vec::new(),
-        }
+        Probe { stream, v5, buf: Vec::new() }
     }
 
     /// Open a connection and complete CONNECT/CONNACK (5.0) with the given builder tweaks.
@@ -47,11 +41,7 @@ impl Probe {
         props: Vec<Property>,
     ) -> (Probe, v5_0::Connack) {
         let mut p = Probe::tcp(addr, true).await;
-        let mut b = v5_0::Connect::builder()
-            .client_id(client_id)
-            .expect("id")
-            .clean_start(clean_start)
-            .keep_alive(60);
+        let mut b = v5_0::Connect::builder().client_id(client_id).expect("id").clean_start(clean_start).keep_alive(60);
         if !props.is_empty() {
             b = b.props(props);
         }
@@ -62,11 +52,7 @@ impl Probe {
         }
     }
 
-    pub async fn connect_v3(
-        addr: std::net::SocketAddr,
-        client_id: &str,
-        clean: bool,
-    ) -> (Probe, v3_1_1::Connack) {
+    pub async fn connect_v3(addr: std::net::SocketAddr, client_id: &str, clean: bool) -> (Probe, v3_1_1::Connack) {
         let mut p = Probe::tcp(addr, false).await;
         let c = v3_1_1::Connect::builder()
             .client_id(client_id)
@@ -157,25 +143,13 @@ impl Probe {
     }
 
     /// Subscribe (5.0) and return the SUBACK reason codes as bytes.
-    pub async fn subscribe_v5(
-        &mut self,
-        pid: u16,
-        filters: &[(&str, u8)],
-        props: Vec<Property>,
-    ) -> Vec<u8> {
-        let entries: Vec<SubEntry> = filters
-            .iter()
-            .map(|(f, q)| SubEntry::new(*f, SubOpts::new().set_qos(qos(*q))).expect("entry"))
-            .collect();
+    pub async fn subscribe_v5(&mut self, pid: u16, filters: &[(&str, u8)], props: Vec<Property>) -> Vec<u8> {
+        let entries: Vec<SubEntry> =
+            filters.iter().map(|(f, q)| SubEntry::new(*f, SubOpts::new().set_qos(qos(*q))).expect("entry")).collect();
         self.subscribe_entries_v5(pid, entries, props).await
     }
 
-    pub async fn subscribe_entries_v5(
-        &mut self,
-        pid: u16,
-        entries: Vec<SubEntry>,
-        props: Vec<Property>,
-    ) -> Vec<u8> {
+    pub async fn subscribe_entries_v5(&mut self, pid: u16, entries: Vec<SubEntry>, props: Vec<Property>) -> Vec<u8> {
         let mut b = v5_0::Subscribe::builder().packet_id(pid).entries(entries);
         if !props.is_empty() {
             b = b.props(props);
@@ -188,18 +162,9 @@ impl Probe {
     }
 
     pub async fn subscribe_v3(&mut self, pid: u16, filters: &[(&str, u8)]) -> Vec<u8> {
-        let entries: Vec<SubEntry> = filters
-            .iter()
-            .map(|(f, q)| SubEntry::new(*f, SubOpts::new().set_qos(qos(*q))).expect("entry"))
-            .collect();
-        self.send(
-            v3_1_1::Subscribe::builder()
-                .packet_id(pid)
-                .entries(entries)
-                .build()
-                .expect("subscribe"),
-        )
-        .await;
+        let entries: Vec<SubEntry> =
+            filters.iter().map(|(f, q)| SubEntry::new(*f, SubOpts::new().set_qos(qos(*q))).expect("entry")).collect();
+        self.send(v3_1_1::Subscribe::builder().packet_id(pid).entries(entries).build().expect("subscribe")).await;
         match self.expect().await {
             Packet::V3_1_1Suback(s) => s.return_codes().iter().map(|c| *c as u8).collect(),
             other => panic!("expected SUBACK, got {other:?}"),
@@ -231,14 +196,7 @@ impl Probe {
         self.send(b.build().expect("publish")).await;
     }
 
-    pub async fn publish_v3(
-        &mut self,
-        topic: &str,
-        payload: &[u8],
-        q: u8,
-        retain: bool,
-        pid: Option<u16>,
-    ) {
+    pub async fn publish_v3(&mut self, topic: &str, payload: &[u8], q: u8, retain: bool, pid: Option<u16>) {
         let mut b = v3_1_1::Publish::builder()
             .topic_name(topic)
             .expect("topic")
@@ -251,17 +209,8 @@ impl Probe {
         self.send(b.build().expect("publish")).await;
     }
 
-    pub async fn disconnect_v5(
-        &mut self,
-        reason: mqtt_protocol_core::mqtt::result_code::DisconnectReasonCode,
-    ) {
-        self.send(
-            v5_0::Disconnect::builder()
-                .reason_code(reason)
-                .build()
-                .expect("disconnect"),
-        )
-        .await;
+    pub async fn disconnect_v5(&mut self, reason: mqtt_protocol_core::mqtt::result_code::DisconnectReasonCode) {
+        self.send(v5_0::Disconnect::builder().reason_code(reason).build().expect("disconnect")).await;
     }
 
     fn try_decode(&mut self) -> Option<Packet> {
@@ -270,10 +219,7 @@ impl Probe {
         let first = self.buf[0];
         let body: Vec<u8> = self.buf[body_start..end].to_vec();
         self.buf.drain(..end);
-        Some(
-            decode(first, body, self.v5)
-                .unwrap_or_else(|e| panic!("broker sent an undecodable packet: {e}")),
-        )
+        Some(decode(first, body, self.v5).unwrap_or_else(|e| panic!("broker sent an undecodable packet: {e}")))
     }
 }
 
@@ -311,10 +257,7 @@ fn decode(first: u8, body: Vec<u8>, v5: bool) -> Result<Packet, String> {
     Ok(if v5 {
         match ty {
             2 => v5_0::Connack::parse(&body).map_err(e)?.0.into(),
-            3 => v5_0::Publish::parse(flags, Arc::from(body))
-                .map_err(e)?
-                .0
-                .into(),
+            3 => v5_0::Publish::parse(flags, Arc::from(body)).map_err(e)?.0.into(),
             4 => v5_0::Puback::parse(&body).map_err(e)?.0.into(),
             5 => v5_0::Pubrec::parse(&body).map_err(e)?.0.into(),
             6 => v5_0::Pubrel::parse(&body).map_err(e)?.0.into(),
@@ -329,10 +272,7 @@ fn decode(first: u8, body: Vec<u8>, v5: bool) -> Result<Packet, String> {
     } else {
         match ty {
             2 => v3_1_1::Connack::parse(&body).map_err(e)?.0.into(),
-            3 => v3_1_1::Publish::parse(flags, Arc::from(body))
-                .map_err(e)?
-                .0
-                .into(),
+            3 => v3_1_1::Publish::parse(flags, Arc::from(body)).map_err(e)?.0.into(),
             4 => v3_1_1::Puback::parse(&body).map_err(e)?.0.into(),
             5 => v3_1_1::Pubrec::parse(&body).map_err(e)?.0.into(),
             6 => v3_1_1::Pubrel::parse(&body).map_err(e)?.0.into(),

@@ -1,0 +1,40 @@
+# The starling package: `nix build` (packages.default), also pkgs.starling via overlays.default.
+{ lib, rustPlatform }:
+let
+  cargoToml = lib.importTOML ../Cargo.toml;
+in
+rustPlatform.buildRustPackage {
+  pname = "starling";
+  inherit (cargoToml.package) version;
+
+  # Only what cargo needs, so edits to nixos/, k8s/, monitoring/ or docs do not rebuild it.
+  src = lib.fileset.toSource {
+    root = ../.;
+    fileset = lib.fileset.unions [
+      ../Cargo.toml
+      ../Cargo.lock
+      ../src
+      (lib.fileset.maybeMissing ../tests)
+      (lib.fileset.maybeMissing ../benches)
+      (lib.fileset.maybeMissing ../examples)
+      (lib.fileset.maybeMissing ../build.rs)
+      (lib.fileset.maybeMissing ../.cargo)
+    ];
+  };
+
+  # One fixed-output fetch per crate, hashes taken from Cargo.lock: no cargoHash to bump.
+  cargoLock.lockFile = ../Cargo.lock;
+
+  # The test suite starts real brokers in network namespaces (needs CAP_NET_ADMIN) and drives
+  # them with mosquitto clients; the build sandbox has neither, so the package does not run
+  # it. checks.<system>.cargo-test runs `cargo test` as a separate derivation.
+  doCheck = false;
+
+  meta = {
+    description = cargoToml.package.description;
+    homepage = cargoToml.package.repository;
+    license = lib.licenses.asl20;
+    mainProgram = "starling";
+    platforms = lib.platforms.linux;
+  };
+}

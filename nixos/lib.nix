@@ -1,0 +1,140 @@
+# Pure helpers for ./module.nix.
+#
+# Only builtins are used (no nixpkgs lib), so scripts/check-packaging can evaluate
+# and unit-test them with a bare `nix-instantiate --eval`, without nixpkgs.
+let
+  inherit (builtins)
+    any
+    attrNames
+    elem
+    filter
+    foldl'
+    fromJSON
+    head
+    isAttrs
+    isList
+    listToAttrs
+    map
+    match
+    sort
+    ;
+in
+rec {
+  # Listener kinds the broker knows; a listener named like one of them may omit `kind`.
+  listenerKinds = [
+    "tcp"
+    "tls"
+    "ws"
+    "wss"
+  ];
+
+  # Broker defaults that matter to the module (firewall, capabilities).
+  defaultAdminBind = "127.0.0.1:18083";
+  defaultClusterBind = "0.0.0.0:4370";
+
+  # "0.0.0.0:1883" -> 1883, "[::]:8883" -> 8883, "core1.example:4370" -> 4370
+  portOf =
+    bind:
+    let
+      m = match ".*:([0-9]+)" bind;
+    in
+    if m == null then
+      throw "services.starling: no port in bind address '${bind}' (expected HOST:PORT)"
+    else
+      fromJSON (head m);
+
+  # "127.0.0.1:18083" -> "127.0.0.1", "[::1]:18083" -> "[::1]"
+  hostOf =
+    bind:
+    let
+      m = match "(.*):[0-9]+" bind;
+    in
+    if m == null then bind else head m;
+
+  isLoopback =
+    bind: match "127[.][0-9]+[.][0-9]+[.][0-9]+|[[]::1[]]|localhost" (hostOf bind) != null;
+
+  # The listener's transport: its `kind`, else its name when that is a kind, else null.
+  listenerKind =
+    name: listener:
+    if (listener.kind or null) != null then
+      listener.kind
+    else if elem name listenerKinds then
+      name
+    else
+      null;
+
+  # A node takes part in a cluster when it has a role or a discovery method.
+  clusterEnabled =
+    settings:
+    let
+      cluster = settings.cluster or { };
+    in
+    (cluster.role or null) != null || (cluster.discovery or null) != null;
+
+  clusterBind =
+    settings:
+    let
+      bind = (settings.cluster or { }).bind or null;
+    in
+    if bind == null then defaultClusterBind else bind;
+
+  adminBind =
+    settings:
+    let
+      bind = (settings.admin or { }).bind or null;
+    in
+    if bind == null then defaultAdminBind else bind;
+
+  listenerPorts =
+    settings:
+    let
+      listeners = settings.listeners or { };
+    in
+    map (name: portOf listeners.${name}.bind) (attrNames listeners);
+
+  clusterPorts = settings: if clusterEnabled settings then [ (portOf (clusterBind settings)) ] else [ ];
+
+  # Every TCP port the broker listens on.
+  allPorts =
+    settings: listenerPorts settings ++ [ (portOf (adminBind settings)) ] ++ clusterPorts settings;
+
+  unique = list: foldl' (acc: x: if elem x acc then acc else acc ++ [ x ]) [ ] list;
+
+  # Ports to open with openFirewall: the MQTT listeners, the cluster link when clustered,
+  # and the admin API unless it only listens on loopback.
+  firewallPorts =
+    settings:
+    let
+      admin = adminBind settings;
+    in
+    sort builtins.lessThan (
+      unique (
+        listenerPorts settings
+        ++ clusterPorts settings
+        ++ (if isLoopback admin then [ ] else [ (portOf admin) ])
+      )
+    );
+
+  # Binding below 1024 needs CAP_NET_BIND_SERVICE.
+  needsBindCapability = settings: any (port: port < 1024) (allPorts settings);
+
+  # pkgs.formats.toml has no null: drop nulls (the module's unset typed options), and drop
+  # tables that only held nulls. A table the user wrote empty stays.
+  filterNulls =
+    value:
+    if isAttrs value then
+      let
+        kept = filter (name: value.${name} != null) (attrNames value);
+        cleaned = map (name: {
+          inherit name;
+          value = filterNulls value.${name};
+        }) kept;
+        emptiedByUs = entry: isAttrs entry.value && entry.value == { } && value.${entry.name} != { };
+      in
+      listToAttrs (filter (entry: !(emptiedByUs entry)) cleaned)
+    else if isList value then
+      map filterNulls (filter (x: x != null) value)
+    else
+      value;
+}
