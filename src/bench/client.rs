@@ -455,7 +455,8 @@ impl Client {
 
     /// One loop turn: write buffered output, then wait for the socket (readable, or writable
     /// while output is pending), the earliest of the protocol timers and `wake_at`, or `stop`;
-    /// then read what is available and fire due timers. Received packets land in
+    /// then read what is available and fire due timers. A `wake_at` in the past means "do not
+    /// wait": the turn only services the socket and yields to the scheduler. Received packets land in
     /// [`Client::inbox`]. Errors and peer closes are reported after the inbox was filled, so
     /// the caller can still count messages that arrived just before a close.
     ///
@@ -463,6 +464,18 @@ impl Client {
     pub async fn turn(&mut self, wake_at: Option<Instant>, stop: Option<&mut Stop>) -> Result<Wake, ClientError> {
         self.check()?;
         self.try_flush()?;
+        let immediate = wake_at.is_some_and(|t| t <= Instant::now());
+        if immediate && self.wbuf.is_empty() {
+            // The caller has more work right now and the socket took everything: service the
+            // socket without waiting, and yield so other clients on this worker get a turn.
+            self.read_available()?;
+            self.fire_timers();
+            tokio::task::yield_now().await;
+            let stopped = stop.is_some_and(|s| *s.borrow());
+            return Ok(if stopped { Wake::Stop } else { Wake::Timer });
+        }
+        // Output still pending: the socket is full, so wait for it rather than spin.
+        let wake_at = if immediate { None } else { wake_at };
         let interest = if self.wbuf.is_empty() { Interest::READABLE } else { Interest::READABLE | Interest::WRITABLE };
         let deadline = self.timers.iter().flatten().copied().chain(wake_at).min();
         enum Got {

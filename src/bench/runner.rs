@@ -299,7 +299,16 @@ async fn publish_loop(
         let now = Instant::now();
         let mut wake_at = None;
         let mut produced = 0;
-        while produced < PUBLISH_BATCH && client.pending_output() < HIGH_WATER {
+        let mut more_now = false;
+        loop {
+            if produced >= PUBLISH_BATCH {
+                more_now = true; // batch full: come back right after servicing the socket
+                break;
+            }
+            if client.pending_output() >= HIGH_WATER {
+                more_now = true; // the turn flushes, and waits only if the socket is full
+                break;
+            }
             if job.limit.is_some_and(|l| seq >= l) {
                 break;
             }
@@ -325,6 +334,9 @@ async fn publish_loop(
         }
         out.sent += produced;
         Counters::add(&ctx.counters.sent, produced);
+        if more_now {
+            wake_at = Some(now);
+        }
         let wake = client.turn(wake_at, Some(stop)).await?;
         let released = client.take_released();
         inflight = inflight.saturating_sub(released);

@@ -555,11 +555,10 @@ impl Broker {
             }
         }
         let persisted = !batch.is_empty();
-        if persisted
-            && let Err(e) = self.store.commit(batch) {
-                self.metrics.storage_errors.inc();
-                return Err(e.into());
-            }
+        if persisted && let Err(e) = self.store.commit(batch) {
+            self.metrics.storage_errors.inc();
+            return Err(e.into());
+        }
         committed.store(true, Ordering::Release);
         for s in woken {
             s.wake.notify_one();
@@ -622,9 +621,10 @@ impl Broker {
             b.remove(&self.store.queue, storage::queue_key(from, d.seq));
             for item in self.store.inflight.prefix(storage::client_key(from)) {
                 if let Ok((k, v)) = item.into_inner()
-                    && parse_inflight_row(&v).is_some_and(|(seq, _)| seq == d.seq) {
-                        b.remove(&self.store.inflight, k);
-                    }
+                    && parse_inflight_row(&v).is_some_and(|(seq, _)| seq == d.seq)
+                {
+                    b.remove(&self.store.inflight, k);
+                }
             }
             if let Err(e) = self.store.commit(b) {
                 tracing::error!("cannot move a shared delivery off {from}: {e}");
@@ -687,11 +687,13 @@ impl Broker {
             }
             let persistent = st.persistent();
             while out.len() < max {
-                if st.queue.is_empty() && st.disk_only > 0
-                    && let Err(e) = Session::refill(&mut st, &session.client_id, &self.store, self.settings.queue) {
-                        tracing::error!(client = %session.client_id, "cannot read queued messages: {e}");
-                        break;
-                    }
+                if st.queue.is_empty()
+                    && st.disk_only > 0
+                    && let Err(e) = Session::refill(&mut st, &session.client_id, &self.store, self.settings.queue)
+                {
+                    tracing::error!(client = %session.client_id, "cannot read queued messages: {e}");
+                    break;
+                }
                 let Some(front) = st.queue.front() else { break };
                 if !front.is_ready() {
                     break;

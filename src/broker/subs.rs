@@ -194,10 +194,9 @@ fn match_rec(node: &Node, levels: &[&str], first_is_dollar: bool, out: &mut Matc
     if let Some(child) = node.children.get(*level) {
         match_rec(child, rest, false, out);
     }
-    if !first_is_dollar
-        && let Some(plus) = &node.plus {
-            match_rec(plus, rest, false, out);
-        }
+    if !first_is_dollar && let Some(plus) = &node.plus {
+        match_rec(plus, rest, false, out);
+    }
 }
 
 fn remove_rec(node: &mut Node, levels: &[&str], group: Option<&str>, client: &str) -> bool {

@@ -44,6 +44,67 @@ pub struct ListenerInfo {
     pub allow_anonymous: bool,
 }
 
+/// Bytes reserved for one socket read.
+const READ_CHUNK: usize = 16 * 1024;
+
+/// A byte stream a connection can run on. Reading waits for readiness first and only then
+/// allocates, so an idle connection holds no read buffer.
+pub trait MqttIo: AsyncWrite + Unpin + Send {
+    /// Wait for data and append what is available to `buf`; 0 = end of stream.
+    fn read_some(&mut self, buf: &mut Vec<u8>) -> impl std::future::Future<Output = std::io::Result<usize>> + Send;
+}
+
+impl MqttIo for tokio::net::TcpStream {
+    async fn read_some(&mut self, buf: &mut Vec<u8>) -> std::io::Result<usize> {
+        loop {
+            self.readable().await?;
+            buf.reserve(READ_CHUNK);
+            match self.try_read_buf(buf) {
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                    // Readiness was stale; give the buffer back before waiting again.
+                    if buf.is_empty() {
+                        *buf = Vec::new();
+                    }
+                    continue;
+                }
+                r => return r,
+            }
+        }
+    }
+}
+
+/// Any other stream (TLS, WebSocket adapters, test pipes): a plain buffered read.
+pub struct Plain<S>(pub S);
+
+impl<S: AsyncRead + AsyncWrite + Unpin + Send> MqttIo for Plain<S> {
+    async fn read_some(&mut self, buf: &mut Vec<u8>) -> std::io::Result<usize> {
+        buf.reserve(READ_CHUNK);
+        self.0.read_buf(buf).await
+    }
+}
+
+impl<S: AsyncWrite + Unpin> AsyncWrite for Plain<S> {
+    fn poll_write(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        data: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        std::pin::Pin::new(&mut self.0).poll_write(cx, data)
+    }
+    fn poll_flush(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.0).poll_flush(cx)
+    }
+    fn poll_shutdown(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.0).poll_shutdown(cx)
+    }
+}
+
 /// A client that does not read is dropped once a write has been pending this long.
 const WRITE_TIMEOUT: Duration = Duration::from_secs(30);
 /// Deliveries taken from the session per pump step.
@@ -116,7 +177,7 @@ pub async fn serve<S>(
     info: Arc<ListenerInfo>,
     shutdown: watch::Receiver<bool>,
 ) where
-    S: AsyncRead + AsyncWrite + Unpin,
+    S: MqttIo,
 {
     let s = &broker.settings;
     let opts = ConnectionOptions::new().maximum_packet_size_recv(s.max_packet_size).receive_maximum(s.receive_maximum);
@@ -138,13 +199,13 @@ pub async fn serve<S>(
         connect_expiry: 0,
         new_expiry: None,
         window: usize::from(s.max_inflight),
-        wbuf: Vec::with_capacity(4096),
+        wbuf: Vec::new(),
         keepalive_deadline: None,
         end: None,
         kick_tx,
     };
     let end = c.run(stream, kick_rx, shutdown).await;
-    c.finish(end).await;
+    Box::pin(c.finish(end)).await;
 }
 
 impl Conn {
@@ -155,9 +216,10 @@ impl Conn {
         mut shutdown: watch::Receiver<bool>,
     ) -> End
     where
-        S: AsyncRead + AsyncWrite + Unpin,
+        S: MqttIo,
     {
-        let mut rbuf = vec![0u8; 16 * 1024];
+        // Empty (unallocated) while the client is idle: idle connections must stay small.
+        let mut rbuf: Vec<u8> = Vec::new();
         let connect_deadline = Instant::now() + self.broker.settings.connect_timeout;
         loop {
             if let Some(end) = self.end {
@@ -187,11 +249,19 @@ impl Conn {
                 }
             };
             tokio::select! {
-                r = stream.read(&mut rbuf) => match r {
+                r = stream.read_some(&mut rbuf) => match r {
                     Ok(0) => return End::PeerClosed,
                     Ok(n) => {
                         self.broker.metrics.bytes_received.inc_by(n as u64);
-                        self.feed(&rbuf[..n]).await;
+                        let data = std::mem::take(&mut rbuf);
+                        // Boxed: packet handling is a large future, and an idle connection's task
+                        // should not carry it inline.
+                        Box::pin(self.feed(&data)).await;
+                        // Keep a large buffer only while reads fill it (a busy client).
+                        if n >= READ_CHUNK / 2 {
+                            rbuf = data;
+                            rbuf.clear();
+                        }
                         if self.session.is_some() {
                             self.pump();
                         }
@@ -208,7 +278,7 @@ impl Conn {
                     tracing::info!(client = ?self.client_id, peer = %self.peer, "keep alive timed out");
                     self.end = Some(End::KeepAliveTimeout);
                     let ev = self.mqtt.notify_timer_fired(TimerKind::PingreqRecv);
-                    self.process(ev).await;
+                    Box::pin(self.process(ev)).await;
                 }
                 k = kick_rx.recv() => {
                     let (reason, end) = match k {
@@ -216,11 +286,11 @@ impl Conn {
                         Some(Kick::Administrative) => (DisconnectReasonCode::AdministrativeAction, End::Kicked),
                         Some(Kick::Shutdown) | None => (DisconnectReasonCode::ServerShuttingDown, End::Shutdown),
                     };
-                    self.send_disconnect(reason).await;
+                    Box::pin(self.send_disconnect(reason)).await;
                     self.end = Some(end);
                 }
                 _ = shutdown.changed() => {
-                    self.send_disconnect(DisconnectReasonCode::ServerShuttingDown).await;
+                    Box::pin(self.send_disconnect(DisconnectReasonCode::ServerShuttingDown)).await;
                     self.end = Some(End::Shutdown);
                 }
             }
@@ -236,9 +306,9 @@ impl Conn {
             Ok(Ok(())) => {
                 self.broker.metrics.bytes_sent.inc_by(n as u64);
                 self.wbuf.clear();
-                // A large buffer from a burst is not kept for the life of an idle connection.
-                if self.wbuf.capacity() > 64 * 1024 {
-                    self.wbuf = Vec::with_capacity(4096);
+                // A buffer from a burst is not kept for the life of an idle connection.
+                if self.wbuf.capacity() > 8 * 1024 {
+                    self.wbuf = Vec::new();
                 }
                 Ok(())
             }
@@ -305,18 +375,21 @@ impl Conn {
         tracing::info!(client = ?self.client_id, peer = %self.peer, reason = ?reason, "closing connection: {what}");
         self.end.get_or_insert(End::ProtocolError);
         if self.v5()
-            && let Ok(d) = v5_0::Disconnect::builder().reason_code(reason).build() {
-                return self.mqtt.send(d.into());
-            }
+            && let Ok(d) = v5_0::Disconnect::builder().reason_code(reason).build()
+        {
+            return self.mqtt.send(d.into());
+        }
         Vec::new()
     }
 
     async fn send_disconnect(&mut self, reason: DisconnectReasonCode) {
-        if self.v5() && self.session.is_some()
-            && let Ok(d) = v5_0::Disconnect::builder().reason_code(reason).build() {
-                let ev = self.mqtt.send(d.into());
-                self.process(ev).await;
-            }
+        if self.v5()
+            && self.session.is_some()
+            && let Ok(d) = v5_0::Disconnect::builder().reason_code(reason).build()
+        {
+            let ev = self.mqtt.send(d.into());
+            self.process(ev).await;
+        }
     }
 
     async fn on_packet(&mut self, p: Packet) -> Vec<Event> {
@@ -749,9 +822,10 @@ impl Conn {
             origin: client,
         });
         if qos == 2
-            && let Some(pid) = pid {
-                self.broker.incoming_qos2(&session, pid, true);
-            }
+            && let Some(pid) = pid
+        {
+            self.broker.incoming_qos2(&session, pid, true);
+        }
         let outcome = match self.broker.publish(msg).await {
             Ok(o) => Ok(o),
             Err(e) => {
@@ -1201,5 +1275,33 @@ fn packet_name(p: &Packet) -> &'static str {
         Packet::V3_1_1Pingresp(_) | Packet::V5_0Pingresp(_) => "pingresp",
         Packet::V3_1_1Disconnect(_) | Packet::V5_0Disconnect(_) => "disconnect",
         Packet::V5_0Auth(_) => "auth",
+    }
+}
+
+#[cfg(test)]
+mod size_tests {
+    use super::*;
+
+    /// Idle connections must stay small: keep an eye on what one costs.
+    #[tokio::test]
+    async fn connection_footprint() {
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = l.local_addr().expect("addr");
+        let c = tokio::net::TcpStream::connect(addr).await.expect("connect");
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut cfg = crate::config::Config::default();
+        cfg.data_dir = dir.path().into();
+        cfg.listeners.clear();
+        let node = crate::node::Node::start(cfg).await.expect("node");
+        let (_tx, rx) = watch::channel(false);
+        let info = Arc::new(ListenerInfo { name: "t".into(), allow_anonymous: true });
+        let fut = serve(c, addr, node.broker.clone(), info, rx);
+        eprintln!(
+            "serve future: {} bytes, Conn: {} bytes, protocol connection: {} bytes",
+            std::mem::size_of_val(&fut),
+            std::mem::size_of::<Conn>(),
+            std::mem::size_of::<Connection<role::Server>>()
+        );
+        assert!(std::mem::size_of_val(&fut) < 8192);
     }
 }
