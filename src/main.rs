@@ -96,17 +96,20 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
 }
 
 async fn serve(cfg: Config, grace: Duration) -> anyhow::Result<()> {
+    // Handlers first: a signal that arrives right after the listener lines are printed must
+    // already mean "shut down gracefully", not the default "die".
+    let mut signals = Signals::install()?;
     let data_dir = cfg.data_dir.clone();
     let node = Node::start(cfg).await.with_context(|| format!("cannot start (data dir {})", data_dir.display()))?;
     for l in &node.listeners {
         println!("starling: listener {} ({}) on {}", l.name, l.kind, l.addr);
     }
     tracing::info!(node = %node.broker.node_name, data_dir = %data_dir.display(), "started");
-    wait_for_signal().await?;
+    signals.next().await;
     tracing::info!("shutting down");
     tokio::select! {
         _ = node.shutdown(grace) => {}
-        _ = wait_for_signal() => {
+        _ = signals.next() => {
             tracing::warn!("second signal: exiting at once");
             std::process::exit(1);
         }
@@ -114,13 +117,25 @@ async fn serve(cfg: Config, grace: Duration) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn wait_for_signal() -> anyhow::Result<()> {
-    use tokio::signal::unix::{SignalKind, signal};
-    let mut term = signal(SignalKind::terminate()).context("installing SIGTERM handler")?;
-    let mut int = signal(SignalKind::interrupt()).context("installing SIGINT handler")?;
-    tokio::select! {
-        _ = term.recv() => {}
-        _ = int.recv() => {}
+/// SIGTERM and SIGINT.
+struct Signals {
+    term: tokio::signal::unix::Signal,
+    int: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    fn install() -> anyhow::Result<Signals> {
+        use tokio::signal::unix::{SignalKind, signal};
+        Ok(Signals {
+            term: signal(SignalKind::terminate()).context("installing the SIGTERM handler")?,
+            int: signal(SignalKind::interrupt()).context("installing the SIGINT handler")?,
+        })
     }
-    Ok(())
+
+    async fn next(&mut self) {
+        tokio::select! {
+            _ = self.term.recv() => {}
+            _ = self.int.recv() => {}
+        }
+    }
 }

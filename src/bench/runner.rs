@@ -34,7 +34,7 @@ const HIGH_WATER: usize = 64 * 1024;
 /// Bound on the DISCONNECT flush at the end of a run.
 const DISCONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 /// Drain ends early when no delivery arrived for this long.
-const DRAIN_QUIET: Duration = Duration::from_secs(1);
+const DRAIN_QUIET: Duration = Duration::from_secs(2);
 /// Read buffer sizes: idle clients are many, data clients are few.
 const READ_BUF_IDLE: usize = 2 * 1024;
 const READ_BUF_PUB: usize = 16 * 1024;
@@ -644,14 +644,9 @@ pub async fn run_conn(plan: ConnPlan) -> anyhow::Result<Report> {
     wait_settled(&ctx, plan.count as u64, end, &mut interrupt).await;
     let phase = start.elapsed();
     reporter.measure(false);
-    if plan.run.progress {
-        let ready = ctx.ready.load(Ordering::Relaxed);
-        eprintln!(
-            "connect phase: {ready}/{} ready in {:.2} s; holding until -d elapses",
-            plan.count,
-            phase.as_secs_f64()
-        );
-    }
+    // Always printed: scripts wait for this line before sampling the broker's memory.
+    let ready = ctx.ready.load(Ordering::Relaxed);
+    eprintln!("connect phase: {ready}/{} ready in {:.2} s; holding until -d elapses", plan.count, phase.as_secs_f64());
     hold(end, &mut interrupt).await;
     let held = start.elapsed().saturating_sub(phase);
     let _ = stop_tx.send(true);

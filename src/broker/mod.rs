@@ -16,7 +16,6 @@ use std::time::{Duration, Instant};
 
 use parking_lot::{Mutex, RwLock};
 use thiserror::Error;
-use tokio::sync::mpsc;
 
 use crate::config::{Config, SharedStrategy};
 use crate::observe::{DropReason, Metrics};
@@ -182,17 +181,17 @@ impl Broker {
     // ---------------------------------------------------------------- connect / disconnect
 
     /// Attach a connection to the session of `client`, creating, resuming or (clean start)
-    /// replacing it. A connection already attached is kicked with [`Kick::TakenOver`].
+    /// replacing it. A connection already attached sees that it lost the session and leaves
+    /// (5.0: DISCONNECT 0x8E).
     pub async fn connect(
         self: &Arc<Self>,
         client: ClientKey,
         clean_start: bool,
         requested_expiry: u32,
         conn_id: u64,
-        kick: mpsc::Sender<Kick>,
     ) -> Result<Connected, BrokerError> {
         let expiry = requested_expiry.min(self.settings.max_session_expiry);
-        let (session, present, was_persistent, ended) = self.attach(&client, clean_start, expiry, conn_id, kick);
+        let (session, present, was_persistent, ended) = self.attach(&client, clean_start, expiry, conn_id);
         if let Some(old) = ended {
             // A clean start ends the previous session: its state goes, its pending will fires.
             self.end_session_state(&old, false).await;
@@ -221,18 +220,13 @@ impl Broker {
         clean_start: bool,
         expiry: u32,
         conn_id: u64,
-        kick: mpsc::Sender<Kick>,
     ) -> (Arc<Session>, bool, bool, Option<Arc<Session>>) {
         let mut reg = self.sessions.lock();
         let existing = reg.get(client).cloned();
         if let Some(s) = existing.as_ref().filter(|_| !clean_start) {
             let mut st = s.state.lock();
-            if let Some(k) = st.kick.take() {
-                let _ = k.try_send(Kick::TakenOver);
-            }
             let was = st.persistent();
-            st.conn = Some(conn_id);
-            st.kick = Some(kick);
+            s.set_owner(&mut st, Some(conn_id));
             st.epoch += 1;
             st.will = None;
             st.expiry = expiry;
@@ -240,17 +234,13 @@ impl Broker {
         }
         if let Some(old) = &existing {
             let mut st = old.state.lock();
-            if let Some(k) = st.kick.take() {
-                let _ = k.try_send(Kick::TakenOver);
-            }
-            st.conn = None;
+            old.set_owner(&mut st, None);
             st.epoch += 1;
         }
         let s = Arc::new(Session::new(client.clone(), expiry));
         {
             let mut st = s.state.lock();
-            st.conn = Some(conn_id);
-            st.kick = Some(kick);
+            s.set_owner(&mut st, Some(conn_id));
         }
         reg.insert(client.clone(), s.clone());
         (s, false, false, existing)
@@ -301,10 +291,13 @@ impl Broker {
                 session.state.lock().will = Some(PendingWill { msg: w.msg, armed_by: epoch });
                 // The will fires after its delay or when the session ends, whichever is first.
                 let after = Duration::from_secs(u64::from(w.delay.min(expiry)));
-                let broker = self.clone();
+                // Timers hold the broker weakly: a stopped node must be able to go away (and
+                // release its data dir) while timers of its sessions still sleep.
+                let broker = Arc::downgrade(self);
                 let s = session.clone();
                 tokio::spawn(async move {
                     tokio::time::sleep(after).await;
+                    let Some(broker) = broker.upgrade() else { return };
                     let due = {
                         let mut st = s.state.lock();
                         match &st.will {
@@ -327,8 +320,7 @@ impl Broker {
         if st.conn != Some(conn_id) {
             return None;
         }
-        st.conn = None;
-        st.kick = None;
+        session.set_owner(&mut st, None);
         st.epoch += 1;
         if let Some(e) = new_expiry {
             st.expiry = e.min(self.settings.max_session_expiry);
@@ -341,9 +333,10 @@ impl Broker {
         if expiry == u32::MAX {
             return;
         }
-        let broker = self.clone();
+        let broker = Arc::downgrade(self);
         tokio::spawn(async move {
             tokio::time::sleep(Duration::from_secs(u64::from(expiry))).await;
+            let Some(broker) = broker.upgrade() else { return };
             let still_idle = {
                 let st = session.state.lock();
                 st.epoch == epoch && st.conn.is_none()
@@ -1072,8 +1065,8 @@ impl Broker {
     /// Kick every connection (shutdown).
     pub fn kick_all(&self, why: Kick) {
         for s in self.sessions.lock().values() {
-            if let Some(k) = &s.state.lock().kick {
-                let _ = k.try_send(why);
+            if s.owner.load(Ordering::Acquire) != 0 {
+                s.kick(why);
             }
         }
     }

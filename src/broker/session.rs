@@ -12,26 +12,56 @@
 
 use std::collections::{BTreeMap, HashSet, VecDeque};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering};
 
 use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
-use tokio::sync::{Notify, mpsc};
+use tokio::sync::Notify;
 
 use crate::broker::subs::{ClientKey, SubOptions};
 use crate::protocol::Message;
 use crate::protocol::message::{CodecError, Reader, put_u32};
 use crate::storage::{self, Batch, StorageError, Store};
 
-/// Why a connection is told to go away by someone else.
+/// Why a connection is told to go away by someone else. (A takeover needs no kick: the old
+/// connection sees that `Session::owner` is no longer its id.)
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kick {
-    /// Another connection took the session over (5.0: DISCONNECT 0x8E).
-    TakenOver,
     /// An administrator or the abuse limits ended it (0x98).
-    Administrative,
+    Administrative = 1,
     /// The node is shutting down (0x8B).
-    Shutdown,
+    Shutdown = 2,
+}
+
+impl Kick {
+    pub fn code(self) -> u8 {
+        self as u8
+    }
+
+    pub fn from_code(c: u8) -> Option<Kick> {
+        match c {
+            1 => Some(Kick::Administrative),
+            2 => Some(Kick::Shutdown),
+            _ => None,
+        }
+    }
+}
+
+impl Session {
+    /// Make `conn` the driving connection (0 = none) and wake whoever waits, so a previous
+    /// owner notices it was replaced.
+    pub fn set_owner(&self, st: &mut SessionState, conn: Option<u64>) {
+        st.conn = conn;
+        self.owner.store(conn.unwrap_or(0), Ordering::Release);
+        self.kick.store(0, Ordering::Release);
+        self.wake.notify_waiters();
+    }
+
+    /// Ask the current owner to go away.
+    pub fn kick(&self, why: Kick) {
+        self.kick.store(why.code(), Ordering::Release);
+        self.wake.notify_waiters();
+    }
 }
 
 /// One message on its way to one session, with the options of the subscription(s) it matched.
@@ -138,7 +168,6 @@ pub struct SessionState {
     pub expiry: u32,
     /// The connection that drives this session now.
     pub conn: Option<u64>,
-    pub kick: Option<mpsc::Sender<Kick>>,
     /// Bumped at every connect and disconnect; timers check it before acting.
     pub epoch: u64,
     pub subscriptions: BTreeMap<String, SubOptions>,
@@ -167,7 +196,14 @@ impl SessionState {
 pub struct Session {
     pub client_id: ClientKey,
     pub state: Mutex<SessionState>,
-    /// Wakes the connection task: new deliveries, a commit finished, or a kick.
+    /// The connection that drives the session (0 = none). Mirrors `SessionState::conn`, readable
+    /// without the lock so a connection notices at once that it was taken over.
+    pub owner: AtomicU64,
+    /// A pending [`Kick`] for the owner (0 = none), see [`Kick::code`].
+    pub kick: AtomicU8,
+    /// Wakes the connection task: new deliveries, a commit finished, or a kick. Kicks use
+    /// `notify_waiters`, which may wake the old and the new connection alike; each checks
+    /// `owner` and `kick` to see whether the wake-up was for it.
     pub wake: Notify,
     /// Wakes publishers waiting for this session's queue to drain.
     pub space: Notify,
@@ -187,7 +223,6 @@ impl Session {
             state: Mutex::new(SessionState {
                 expiry,
                 conn: None,
-                kick: None,
                 epoch: 0,
                 subscriptions: BTreeMap::new(),
                 queue: VecDeque::new(),
@@ -198,6 +233,8 @@ impl Session {
                 incoming_qos2: HashSet::new(),
                 will: None,
             }),
+            owner: AtomicU64::new(0),
+            kick: AtomicU8::new(0),
             wake: Notify::new(),
             space: Notify::new(),
         }

@@ -35,6 +35,21 @@ impl From<figment::Error> for ConfigError {
     }
 }
 
+/// Append where the offending value came from; validation messages start with the key.
+fn with_origin(fig: &Figment, msg: String) -> String {
+    let key = msg.split_whitespace().next().unwrap_or("").trim_end_matches(':');
+    let Some(meta) = fig.find_metadata(key) else { return msg };
+    let origin = if meta.name.contains("environment") {
+        format!("environment variable STARLING_{}", key.replace('.', "__").to_uppercase())
+    } else {
+        match &meta.source {
+            Some(figment::Source::File(p)) => format!("file {}", p.display()),
+            _ => meta.name.to_string(),
+        }
+    };
+    format!("{msg} (in {origin})")
+}
+
 /// One figment error as an operator wants to read it: what is wrong, the key, and where the
 /// value came from (the file path, or the exact environment variable).
 fn describe(e: &figment::Error) -> String {
@@ -310,7 +325,10 @@ impl Config {
             fig = fig.merge(("listeners.tcp.bind", b.to_string()));
         }
         let cfg: Config = fig.extract()?;
-        cfg.validate()?;
+        cfg.validate().map_err(|e| match e {
+            ConfigError::Invalid(msg) => ConfigError::Invalid(with_origin(&fig, msg)),
+            other => other,
+        })?;
         Ok(cfg)
     }
 
@@ -468,6 +486,7 @@ mod tests {
                 .expect_err("must fail")
                 .to_string();
             assert!(err.contains("mqtt.max_qos"), "{err}");
+            assert!(err.contains("v.toml"), "{err}");
             Ok(())
         });
     }

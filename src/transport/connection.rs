@@ -22,12 +22,12 @@ use mqtt_protocol_core::mqtt::packet::{
     Property, Qos, ResponseTopic, RetainHandling, SubscriptionIdentifier, UserProperty, v3_1_1, v5_0,
 };
 use mqtt_protocol_core::mqtt::result_code::{
-    ConnectReasonCode, ConnectReturnCode, DisconnectReasonCode, MqttError, PubackReasonCode, PubrecReasonCode,
-    SubackReasonCode, SubackReturnCode, UnsubackReasonCode,
+    ConnectReasonCode, ConnectReturnCode, DisconnectReasonCode, MqttError, PubackReasonCode, PubcompReasonCode,
+    PubrecReasonCode, SubackReasonCode, SubackReturnCode, UnsubackReasonCode,
 };
 use mqtt_protocol_core::mqtt::{Connection, Version, role};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
-use tokio::sync::{mpsc, watch};
+use tokio::sync::watch;
 use tokio::time::Instant;
 
 use crate::broker::session::{Delivery, Kick, Phase, Session};
@@ -165,8 +165,9 @@ struct Conn {
     window: usize,
     wbuf: Vec<u8>,
     keepalive_deadline: Option<Instant>,
+    /// Stream-level checks the protocol library does not make.
+    frames: crate::protocol::frame::FrameCheck,
     end: Option<End>,
-    kick_tx: mpsc::Sender<Kick>,
 }
 
 /// Serve one client connection until it ends. Never panics on input; every way out is counted.
@@ -184,7 +185,6 @@ pub async fn serve<S>(
     let mut mqtt = Connection::<role::Server>::with_options(Version::Undetermined, opts);
     mqtt.set_auto_ping_response(true);
     mqtt.set_auto_map_topic_alias_send(true);
-    let (kick_tx, kick_rx) = mpsc::channel(4);
     let conn_id = broker.next_conn_id();
     let mut c = Conn {
         broker: broker.clone(),
@@ -201,20 +201,15 @@ pub async fn serve<S>(
         window: usize::from(s.max_inflight),
         wbuf: Vec::new(),
         keepalive_deadline: None,
+        frames: crate::protocol::frame::FrameCheck::new(),
         end: None,
-        kick_tx,
     };
-    let end = c.run(stream, kick_rx, shutdown).await;
+    let end = c.run(stream, shutdown).await;
     Box::pin(c.finish(end)).await;
 }
 
 impl Conn {
-    async fn run<S>(
-        &mut self,
-        mut stream: S,
-        mut kick_rx: mpsc::Receiver<Kick>,
-        mut shutdown: watch::Receiver<bool>,
-    ) -> End
+    async fn run<S>(&mut self, mut stream: S, mut shutdown: watch::Receiver<bool>) -> End
     where
         S: MqttIo,
     {
@@ -235,9 +230,20 @@ impl Conn {
                 }
             }
             let session = self.session.clone();
+            let notified = session.as_ref().map(|s| s.wake.notified());
+            let mut notified = std::pin::pin!(notified);
+            // Register for wake-ups before checking for kicks, so none is missed in between.
+            if let Some(n) = notified.as_mut().as_pin_mut() {
+                n.enable();
+            }
+            if let Some(end) = self.kicked() {
+                Box::pin(self.send_disconnect(end.1)).await;
+                self.end = Some(end.0);
+                continue;
+            }
             let wake = async {
-                match &session {
-                    Some(s) => s.wake.notified().await,
+                match notified.as_mut().as_pin_mut() {
+                    Some(n) => n.await,
                     None => std::future::pending().await,
                 }
             };
@@ -280,20 +286,23 @@ impl Conn {
                     let ev = self.mqtt.notify_timer_fired(TimerKind::PingreqRecv);
                     Box::pin(self.process(ev)).await;
                 }
-                k = kick_rx.recv() => {
-                    let (reason, end) = match k {
-                        Some(Kick::TakenOver) => (DisconnectReasonCode::SessionTakenOver, End::TakenOver),
-                        Some(Kick::Administrative) => (DisconnectReasonCode::AdministrativeAction, End::Kicked),
-                        Some(Kick::Shutdown) | None => (DisconnectReasonCode::ServerShuttingDown, End::Shutdown),
-                    };
-                    Box::pin(self.send_disconnect(reason)).await;
-                    self.end = Some(end);
-                }
                 _ = shutdown.changed() => {
                     Box::pin(self.send_disconnect(DisconnectReasonCode::ServerShuttingDown)).await;
                     self.end = Some(End::Shutdown);
                 }
             }
+        }
+    }
+
+    /// Whether someone else ended this connection: a takeover or a kick.
+    fn kicked(&self) -> Option<(End, DisconnectReasonCode)> {
+        let s = self.session.as_ref()?;
+        if s.owner.load(std::sync::atomic::Ordering::Acquire) != self.conn_id {
+            return Some((End::TakenOver, DisconnectReasonCode::SessionTakenOver));
+        }
+        match Kick::from_code(s.kick.load(std::sync::atomic::Ordering::Acquire))? {
+            Kick::Administrative => Some((End::Kicked, DisconnectReasonCode::AdministrativeAction)),
+            Kick::Shutdown => Some((End::Shutdown, DisconnectReasonCode::ServerShuttingDown)),
         }
     }
 
@@ -322,14 +331,36 @@ impl Conn {
 
     /// Feed received bytes to the protocol library, one packet at a time.
     async fn feed(&mut self, data: &[u8]) {
-        let mut cur = Cursor::new(data);
-        while (cur.position() as usize) < data.len() && self.end.is_none() {
+        // Fixed-header flags and CONNECT's reserved bit are ours to check; bytes before a bad
+        // packet are still processed.
+        let (good, bad) = match self.frames.check(data) {
+            Ok(()) => (data, None),
+            Err(e) => (data.get(..e.offset).unwrap_or(&[]), Some(e)),
+        };
+        let mut cur = Cursor::new(good);
+        while (cur.position() as usize) < good.len() && self.end.is_none() {
             let before = cur.position();
             let ev = self.mqtt.recv(&mut cur);
+            let error = ev.iter().find_map(|e| match e {
+                Event::NotifyError(e) => Some(*e),
+                _ => None,
+            });
+            let closing = ev.iter().any(|e| matches!(e, Event::RequestClose));
             self.process(ev).await;
+            if let Some(e) = error.filter(|_| !closing && self.end.is_none()) {
+                // The library reported a bad packet without closing (e.g. a packet type a server
+                // must not receive): a protocol error ends the connection (MQTT-4.13.1-1).
+                let reason: DisconnectReasonCode = e.into();
+                let ev = self.protocol_violation(reason, &format!("{e:?}")).await;
+                self.process(ev).await;
+            }
             if cur.position() == before {
                 break;
             }
+        }
+        if let Some(e) = bad.filter(|_| self.end.is_none()) {
+            let ev = self.protocol_violation(DisconnectReasonCode::MalformedPacket, e.what).await;
+            self.process(ev).await;
         }
     }
 
@@ -671,7 +702,7 @@ impl Conn {
     ) -> Result<crate::broker::Connected, crate::broker::BrokerError> {
         let id: Arc<str> = client_id.into();
         self.client_id = Some(id.clone());
-        let r = self.broker.connect(id, clean, expiry, self.conn_id, self.kick_tx.clone()).await?;
+        let r = self.broker.connect(id, clean, expiry, self.conn_id).await?;
         self.connect_expiry = r.expiry;
         Ok(r)
     }
@@ -808,6 +839,10 @@ impl Conn {
         if retain && !s.retain_available {
             return self.protocol_violation(DisconnectReasonCode::RetainNotSupported, "retain not available").await;
         }
+        if qos > 0 && pid == Some(0) {
+            // MQTT-2.2.1-3: QoS 1/2 PUBLISH needs a non-zero packet identifier.
+            return self.protocol_violation(DisconnectReasonCode::MalformedPacket, "packet identifier 0").await;
+        }
         let (Some(session), Some(client)) = (self.session.clone(), self.client_id.clone()) else {
             return Vec::new();
         };
@@ -882,11 +917,17 @@ impl Conn {
     }
 
     fn pubrel(&mut self, pid: u16) -> Vec<Event> {
-        if let Some(s) = &self.session {
-            self.broker.incoming_qos2(s, pid, false);
-        }
+        let known = match &self.session {
+            Some(s) => {
+                let known = s.state.lock().incoming_qos2.contains(&pid);
+                self.broker.incoming_qos2(s, pid, false);
+                known
+            }
+            None => false,
+        };
         if self.v5() {
-            match v5_0::Pubcomp::builder().packet_id(pid).build() {
+            let rc = if known { PubcompReasonCode::Success } else { PubcompReasonCode::PacketIdentifierNotFound };
+            match v5_0::Pubcomp::builder().packet_id(pid).reason_code(rc).build() {
                 Ok(p) => self.mqtt.send(p.into()),
                 Err(_) => Vec::new(),
             }

@@ -5,3 +5,25 @@
 mod harness;
 
 mod basic;
+mod cli_config;
+mod cli_serve;
+mod cli_util;
+mod mosquitto_clients;
+mod mosquitto_rumqttc;
+mod persist_restart;
+mod persist_storage;
+mod persist_util;
+mod proto_alias;
+mod proto_connect;
+mod proto_expiry;
+mod proto_flow;
+mod proto_malformed;
+mod proto_props;
+mod proto_qos;
+mod proto_retain;
+mod proto_session;
+mod proto_shared;
+mod proto_subopts;
+mod proto_sys;
+mod proto_util;
+mod proto_will;

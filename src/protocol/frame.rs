@@ -1,0 +1,173 @@
+//! Checks on the raw byte stream that the protocol library leaves to the server: the fixed-header
+//! flags of every packet type (MQTT-2.1.3-1, a malformed packet otherwise) and the reserved bit
+//! of CONNECT's flags (MQTT-3.1.2-3). It walks packet boundaries as bytes arrive, in any split,
+//! without buffering.
+
+/// A violation found at byte `offset` of the chunk being checked (the start of the bad packet,
+/// so everything before it can still be processed).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FrameError {
+    pub offset: usize,
+    pub what: &'static str,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum State {
+    /// Expecting the first byte of a packet.
+    Start,
+    /// Reading the remaining-length varint.
+    Length,
+    /// Inside the body.
+    Body,
+}
+
+#[derive(Debug, Clone)]
+pub struct FrameCheck {
+    state: State,
+    packet_type: u8,
+    remaining: usize,
+    multiplier: usize,
+    length_bytes: u8,
+    body_pos: usize,
+    /// Offset (in the current chunk) where the current packet began; 0 if it began earlier.
+    packet_start: usize,
+}
+
+impl Default for FrameCheck {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// Flags a packet type must carry (PUBLISH's are checked by the library).
+fn required_flags(packet_type: u8) -> Option<u8> {
+    match packet_type {
+        3 => None,
+        6 | 8 | 10 => Some(0b0010),
+        _ => Some(0),
+    }
+}
+
+/// Offset of the connect-flags byte in a CONNECT body ("MQTT" name, then the level).
+const CONNECT_FLAGS_AT: usize = 7;
+
+impl FrameCheck {
+    pub fn new() -> Self {
+        Self {
+            state: State::Start,
+            packet_type: 0,
+            remaining: 0,
+            multiplier: 1,
+            length_bytes: 0,
+            body_pos: 0,
+            packet_start: 0,
+        }
+    }
+
+    /// Check the next chunk of the stream.
+    pub fn check(&mut self, data: &[u8]) -> Result<(), FrameError> {
+        self.packet_start = 0;
+        let mut i = 0;
+        while i < data.len() {
+            match self.state {
+                State::Start => {
+                    let b = data[i];
+                    self.packet_start = i;
+                    self.packet_type = b >> 4;
+                    if let Some(f) = required_flags(self.packet_type)
+                        && b & 0x0f != f
+                    {
+                        return Err(FrameError { offset: i, what: "reserved fixed-header flags are wrong" });
+                    }
+                    self.state = State::Length;
+                    self.remaining = 0;
+                    self.multiplier = 1;
+                    self.length_bytes = 0;
+                    i += 1;
+                }
+                State::Length => {
+                    let b = data[i];
+                    self.remaining += usize::from(b & 0x7f) * self.multiplier;
+                    self.multiplier *= 128;
+                    self.length_bytes += 1;
+                    i += 1;
+                    if b & 0x80 == 0 {
+                        self.body_pos = 0;
+                        self.state = if self.remaining == 0 { State::Start } else { State::Body };
+                    } else if self.length_bytes == 4 {
+                        return Err(FrameError {
+                            offset: self.packet_start,
+                            what: "remaining length longer than 4 bytes",
+                        });
+                    }
+                }
+                State::Body => {
+                    let take = self.remaining.min(data.len() - i);
+                    if self.packet_type == 1
+                        && self.body_pos <= CONNECT_FLAGS_AT
+                        && CONNECT_FLAGS_AT < self.body_pos + take
+                        && data[i + CONNECT_FLAGS_AT - self.body_pos] & 1 != 0
+                    {
+                        return Err(FrameError { offset: self.packet_start, what: "CONNECT reserved flag is set" });
+                    }
+                    self.body_pos += take;
+                    self.remaining -= take;
+                    i += take;
+                    if self.remaining == 0 {
+                        self.state = State::Start;
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const CONNECT_V5: [u8; 13] = [0x10, 11, 0, 4, b'M', b'Q', b'T', b'T', 5, 0x02, 0, 60, 0];
+
+    #[test]
+    fn valid_stream_in_any_split() {
+        let mut stream = CONNECT_V5.to_vec();
+        stream.extend_from_slice(&[0xc0, 0]); // PINGREQ
+        stream.extend_from_slice(&[0x62, 2, 0, 1]); // PUBREL
+        stream.extend_from_slice(&[0x82, 6, 0, 1, 0, 1, b'a', 0]); // SUBSCRIBE (3.1.1 shape)
+        stream.extend_from_slice(&[0x35, 3, 0, 1, b't']); // PUBLISH QoS 2 retain: flags free
+        for split in 0..stream.len() {
+            let mut c = FrameCheck::new();
+            assert_eq!(c.check(&stream[..split]), Ok(()));
+            assert_eq!(c.check(&stream[split..]), Ok(()), "split at {split}");
+        }
+    }
+
+    #[test]
+    fn wrong_flags_are_found_at_packet_start() {
+        let mut c = FrameCheck::new();
+        let data = [0xc0, 0, 0xc1, 0];
+        assert_eq!(c.check(&data).map_err(|e| e.offset), Err(2));
+        let mut c = FrameCheck::new();
+        assert!(c.check(&[0x80, 0]).is_err(), "SUBSCRIBE needs flags 0010");
+        let mut c = FrameCheck::new();
+        assert!(c.check(&[0x60, 2, 0, 1]).is_err(), "PUBREL needs flags 0010");
+    }
+
+    #[test]
+    fn connect_reserved_bit() {
+        let mut bad = CONNECT_V5;
+        bad[9] |= 1;
+        for split in 0..bad.len() {
+            let mut c = FrameCheck::new();
+            let r = c.check(&bad[..split]).and_then(|_| c.check(&bad[split..]));
+            assert!(r.is_err(), "split at {split}");
+        }
+    }
+
+    #[test]
+    fn overlong_length() {
+        let mut c = FrameCheck::new();
+        assert!(c.check(&[0x30, 0xff, 0xff, 0xff, 0xff]).is_err());
+    }
+}
