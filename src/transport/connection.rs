@@ -534,156 +534,122 @@ impl Conn {
 
     async fn on_connect_v5(&mut self, c: v5_0::Connect) -> Vec<Event> {
         self.version = Version::V5_0;
-        let s = self.broker.settings.clone();
-        let mut expiry = 0u32;
+        let mut req = ConnectRequest {
+            client_id: c.client_id().to_string(),
+            clean: c.clean_start(),
+            keep_alive: c.keep_alive(),
+            has_user: c.user_name().is_some(),
+            expiry: 0,
+            enhanced_auth: false,
+            will: None,
+        };
         for p in c.props() {
             match p {
-                Property::SessionExpiryInterval(v) => expiry = v.val(),
+                Property::SessionExpiryInterval(v) => req.expiry = v.val(),
                 Property::ReceiveMaximum(v) => self.window = self.window.min(usize::from(v.val())),
-                Property::AuthenticationMethod(_) => {
-                    return self.connack_v5_refuse(
-                        ConnectReasonCode::BadAuthenticationMethod,
-                        "enhanced authentication is not supported",
-                    );
-                }
+                Property::AuthenticationMethod(_) => req.enhanced_auth = true,
                 _ => {}
             }
         }
-        let mut client_id = c.client_id().to_string();
-        let mut assigned = None;
-        if client_id.is_empty() {
-            client_id = generate_client_id();
-            assigned = Some(client_id.clone());
-        } else if client_id.len() > s.max_client_id_length {
-            return self.connack_v5_refuse(ConnectReasonCode::ClientIdentifierNotValid, "client id too long");
+        if c.will_flag() {
+            let (t, p) = (c.will_topic().unwrap_or(""), c.will_payload().unwrap_or(&[]));
+            req.will = Some(WillRequest::new(t, p, qos_u8(c.will_qos()), c.will_retain(), c.will_props()));
         }
-        if c.user_name().is_none() && !self.info.allow_anonymous {
-            self.broker.metrics.auth_failures.inc();
-            return self.connack_v5_refuse(
-                ConnectReasonCode::NotAuthorized,
-                "anonymous access is not allowed on this listener",
-            );
-        }
-        let will = if c.will_flag() {
-            match self.will_from(
-                c.will_topic().unwrap_or(""),
-                c.will_payload().unwrap_or(&[]),
-                qos_u8(c.will_qos()),
-                c.will_retain(),
-                c.will_props(),
-                &client_id,
-            ) {
-                Ok(w) => Some(w),
-                Err(rc) => return self.connack_v5_refuse(rc, "will message refused"),
-            }
-        } else {
-            None
-        };
-        let mut keep_alive = c.keep_alive();
-        let mut server_keep_alive = None;
-        if s.max_keep_alive > 0 && (keep_alive == 0 || keep_alive > s.max_keep_alive) {
-            keep_alive = s.max_keep_alive;
-            server_keep_alive = Some(keep_alive);
-        }
-        let connected = match self.attach(&client_id, c.clean_start(), expiry).await {
-            Ok(x) => x,
-            Err(e) => {
-                tracing::error!(client = %client_id, "cannot open session: {e}");
-                return self.connack_v5_refuse(ConnectReasonCode::UnspecifiedError, "storage failure");
-            }
-        };
-        self.will = will;
-        let mut props: Vec<Property> = Vec::new();
-        if connected.expiry != expiry {
-            push_prop(&mut props, SessionExpiryInterval::new(connected.expiry).map(Property::SessionExpiryInterval));
-        }
-        if let Some(id) = assigned {
-            push_prop(&mut props, AssignedClientIdentifier::new(id).map(Property::AssignedClientIdentifier));
-        }
-        if let Some(k) = server_keep_alive {
-            push_prop(&mut props, ServerKeepAlive::new(k).map(Property::ServerKeepAlive));
-        }
-        if s.topic_alias_maximum > 0 {
-            push_prop(&mut props, TopicAliasMaximum::new(s.topic_alias_maximum).map(Property::TopicAliasMaximum));
-        }
-        if s.max_qos < 2 {
-            push_prop(&mut props, MaximumQos::new(s.max_qos).map(Property::MaximumQos));
-        }
-        if !s.retain_available {
-            push_prop(&mut props, RetainAvailable::new(0).map(Property::RetainAvailable));
-        }
-        self.restore_inflight(&connected.session, true);
-        let mut b = v5_0::Connack::builder().session_present(connected.present).reason_code(ConnectReasonCode::Success);
-        if !props.is_empty() {
-            b = b.props(props);
-        }
-        let ev = match b.build() {
-            Ok(p) => self.mqtt.send(p.into()),
-            Err(e) => {
-                tracing::error!("cannot build CONNACK: {e:?}");
-                self.end = Some(End::ProtocolError);
-                return Vec::new();
-            }
-        };
-        self.connected(connected.session);
-        ev
+        self.on_connect(req).await
     }
 
     async fn on_connect_v3(&mut self, c: v3_1_1::Connect) -> Vec<Event> {
         self.version = Version::V3_1_1;
+        let mut req = ConnectRequest {
+            client_id: c.client_id().to_string(),
+            clean: c.clean_session(),
+            keep_alive: c.keep_alive(),
+            has_user: c.user_name().is_some(),
+            // 3.1.1 has no expiry: a persistent session lasts until `session.max_session_expiry`.
+            expiry: if c.clean_session() { 0 } else { u32::MAX },
+            enhanced_auth: false,
+            will: None,
+        };
+        if c.will_flag() {
+            let (t, p) = (c.will_topic().unwrap_or(""), c.will_payload().unwrap_or(&[]));
+            req.will = Some(WillRequest::new(t, p, qos_u8(c.will_qos()), c.will_retain(), &[]));
+        }
+        self.on_connect(req).await
+    }
+
+    /// CONNECT of either version: identify, admit, attach the session, answer with CONNACK.
+    async fn on_connect(&mut self, req: ConnectRequest) -> Vec<Event> {
         let s = self.broker.settings.clone();
-        let mut client_id = c.client_id().to_string();
+        if req.enhanced_auth {
+            return self.refuse(Refusal::BadAuthenticationMethod, "enhanced authentication is not supported");
+        }
+        let mut client_id = req.client_id;
+        let mut assigned = None;
         if client_id.is_empty() {
-            if !c.clean_session() {
-                // MQTT-3.1.3-8
-                return self
-                    .connack_v3_refuse(ConnectReturnCode::IdentifierRejected, "empty client id with clean session 0");
+            if !self.v5() && !req.clean {
+                return self.refuse(Refusal::ClientIdNotValid, "empty client id with clean session 0 (MQTT-3.1.3-8)");
             }
             client_id = generate_client_id();
+            assigned = Some(client_id.clone());
         } else if client_id.len() > s.max_client_id_length {
-            return self.connack_v3_refuse(ConnectReturnCode::IdentifierRejected, "client id too long");
+            return self.refuse(Refusal::ClientIdNotValid, "client id too long");
         }
-        if c.user_name().is_none() && !self.info.allow_anonymous {
+        if !req.has_user && !self.info.allow_anonymous {
             self.broker.metrics.auth_failures.inc();
-            return self.connack_v3_refuse(
-                ConnectReturnCode::NotAuthorized,
-                "anonymous access is not allowed on this listener",
-            );
+            return self.refuse(Refusal::NotAuthorized, "anonymous access is not allowed on this listener");
         }
-        let will = if c.will_flag() {
-            match self.will_from(
-                c.will_topic().unwrap_or(""),
-                c.will_payload().unwrap_or(&[]),
-                qos_u8(c.will_qos()),
-                c.will_retain(),
-                &Vec::new(),
-                &client_id,
-            ) {
-                Ok(w) => Some(w),
-                Err(_) => {
-                    return self.connack_v3_refuse(ConnectReturnCode::NotAuthorized, "will message refused");
-                }
-            }
-        } else {
-            None
+        let will = match req.will.map(|w| self.will_from(w, &client_id)).transpose() {
+            Ok(w) => w,
+            Err(r) => return self.refuse(r, "will message refused"),
         };
-        // 3.1.1 has no expiry: a persistent session lasts until `session.max_session_expiry`.
-        let expiry = if c.clean_session() { 0 } else { u32::MAX };
-        let connected = match self.attach(&client_id, c.clean_session(), expiry).await {
+        let connected = match self.attach(&client_id, req.clean, req.expiry).await {
             Ok(x) => x,
             Err(e) => {
                 tracing::error!(client = %client_id, "cannot open session: {e}");
-                return self.connack_v3_refuse(ConnectReturnCode::ServerUnavailable, "storage failure");
+                return self.refuse(Refusal::ServerUnavailable, "storage failure");
             }
         };
         self.will = will;
-        self.restore_inflight(&connected.session, false);
-        let ev = match v3_1_1::Connack::builder()
-            .session_present(connected.present)
-            .return_code(ConnectReturnCode::Accepted)
-            .build()
-        {
-            Ok(p) => self.mqtt.send(p.into()),
+        let v5 = self.v5();
+        self.restore_inflight(&connected.session, v5);
+        let built = if v5 {
+            let mut props: Vec<Property> = Vec::new();
+            if connected.expiry != req.expiry {
+                push_prop(
+                    &mut props,
+                    SessionExpiryInterval::new(connected.expiry).map(Property::SessionExpiryInterval),
+                );
+            }
+            if let Some(id) = assigned {
+                push_prop(&mut props, AssignedClientIdentifier::new(id).map(Property::AssignedClientIdentifier));
+            }
+            if s.max_keep_alive > 0 && (req.keep_alive == 0 || req.keep_alive > s.max_keep_alive) {
+                push_prop(&mut props, ServerKeepAlive::new(s.max_keep_alive).map(Property::ServerKeepAlive));
+            }
+            if s.topic_alias_maximum > 0 {
+                push_prop(&mut props, TopicAliasMaximum::new(s.topic_alias_maximum).map(Property::TopicAliasMaximum));
+            }
+            if s.max_qos < 2 {
+                push_prop(&mut props, MaximumQos::new(s.max_qos).map(Property::MaximumQos));
+            }
+            if !s.retain_available {
+                push_prop(&mut props, RetainAvailable::new(0).map(Property::RetainAvailable));
+            }
+            let mut b =
+                v5_0::Connack::builder().session_present(connected.present).reason_code(ConnectReasonCode::Success);
+            if !props.is_empty() {
+                b = b.props(props);
+            }
+            b.build().map(Packet::from)
+        } else {
+            v3_1_1::Connack::builder()
+                .session_present(connected.present)
+                .return_code(ConnectReturnCode::Accepted)
+                .build()
+                .map(Packet::from)
+        };
+        let ev = match built {
+            Ok(p) => self.mqtt.send(p),
             Err(e) => {
                 tracing::error!("cannot build CONNACK: {e:?}");
                 self.end = Some(End::ProtocolError);
@@ -715,70 +681,46 @@ impl Conn {
         self.session = Some(session);
     }
 
-    fn connack_v5_refuse(&mut self, rc: ConnectReasonCode, why: &str) -> Vec<Event> {
-        tracing::info!(peer = %self.peer, reason = ?rc, "CONNECT refused: {why}");
-        self.broker.metrics.refused(&format!("connect_{rc:?}").to_lowercase());
+    /// Refuse a CONNECT with the CONNACK code of the connection's version, then close.
+    fn refuse(&mut self, r: Refusal, why: &str) -> Vec<Event> {
+        tracing::info!(peer = %self.peer, reason = ?r, "CONNECT refused: {why}");
+        self.broker.metrics.refused(r.label());
         self.end = Some(End::Refused);
-        match v5_0::Connack::builder().session_present(false).reason_code(rc).build() {
-            Ok(p) => self.mqtt.send(p.into()),
-            Err(_) => Vec::new(),
-        }
+        let p = if self.v5() {
+            v5_0::Connack::builder().session_present(false).reason_code(r.v5()).build().map(Packet::from)
+        } else {
+            v3_1_1::Connack::builder().session_present(false).return_code(r.v3()).build().map(Packet::from)
+        };
+        p.map(|p| self.mqtt.send(p)).unwrap_or_default()
     }
 
-    fn connack_v3_refuse(&mut self, rc: ConnectReturnCode, why: &str) -> Vec<Event> {
-        tracing::info!(peer = %self.peer, reason = ?rc, "CONNECT refused: {why}");
-        self.broker.metrics.refused(&format!("connect_{rc:?}").to_lowercase());
-        self.end = Some(End::Refused);
-        match v3_1_1::Connack::builder().session_present(false).return_code(rc).build() {
-            Ok(p) => self.mqtt.send(p.into()),
-            Err(_) => Vec::new(),
-        }
-    }
-
-    fn will_from(
-        &self,
-        topic_name: &str,
-        payload: &[u8],
-        qos: u8,
-        retain: bool,
-        props: &[Property],
-        client_id: &str,
-    ) -> Result<Will, ConnectReasonCode> {
+    fn will_from(&self, w: WillRequest, client_id: &str) -> Result<Will, Refusal> {
         let s = &self.broker.settings;
-        if topic::validate_topic_name(topic_name, s.topic_limits).is_err() {
-            return Err(ConnectReasonCode::TopicNameInvalid);
+        if topic::validate_topic_name(&w.topic, s.topic_limits).is_err() {
+            return Err(Refusal::TopicNameInvalid);
         }
-        if qos > s.max_qos {
-            return Err(ConnectReasonCode::QosNotSupported);
+        if w.qos > s.max_qos {
+            return Err(Refusal::QosNotSupported);
         }
-        if retain && !s.retain_available {
-            return Err(ConnectReasonCode::RetainNotSupported);
+        if w.retain && !s.retain_available {
+            return Err(Refusal::RetainNotSupported);
         }
-        let mut delay = 0;
-        let mut expiry = None;
-        for p in props {
-            match p {
-                Property::WillDelayInterval(v) => delay = v.val(),
-                Property::MessageExpiryInterval(v) => expiry = Some(v.val()),
-                _ => {}
-            }
-        }
-        let payload: Arc<[u8]> = Arc::from(payload);
+        let payload: Arc<[u8]> = Arc::from(w.payload);
         let len = payload.len();
         // The expiry of a will counts from when it is published; approximated from now plus
         // the delay (the will is published after `delay` at the latest).
-        let expires_at_ms = expiry.map(|e| now_ms() + u64::from(e) * 1000 + u64::from(delay) * 1000);
+        let expires_at_ms = w.expiry.map(|e| now_ms() + (u64::from(e) + u64::from(w.delay)) * 1000);
         Ok(Will {
             msg: Arc::new(Message {
-                topic: topic_name.into(),
+                topic: w.topic.into(),
                 payload: mqtt_protocol_core::mqtt::ArcPayload::new(payload, 0, len),
-                qos,
-                retain,
-                props: publish_props_in(props),
+                qos: w.qos,
+                retain: w.retain,
+                props: w.props,
                 expires_at_ms,
                 origin: client_id.into(),
             }),
-            delay,
+            delay: w.delay,
         })
     }
 
@@ -1168,6 +1110,99 @@ impl Conn {
         };
         tracing::debug!(client = ?self.client_id, peer = %self.peer, reason = end.label(), "client disconnected");
         self.broker.disconnect(&session, self.conn_id, kind, self.will.take(), self.new_expiry).await;
+    }
+}
+
+// ---------------------------------------------------------------------- CONNECT, version-neutral
+
+/// What a CONNECT of either protocol version asks for.
+struct ConnectRequest {
+    client_id: String,
+    clean: bool,
+    keep_alive: u16,
+    has_user: bool,
+    expiry: u32,
+    /// 5.0 Authentication Method present (enhanced authentication, not supported yet).
+    enhanced_auth: bool,
+    will: Option<WillRequest>,
+}
+
+struct WillRequest {
+    topic: String,
+    payload: Vec<u8>,
+    qos: u8,
+    retain: bool,
+    delay: u32,
+    expiry: Option<u32>,
+    props: PublishProps,
+}
+
+impl WillRequest {
+    fn new(topic: &str, payload: &[u8], qos: u8, retain: bool, props: &[Property]) -> WillRequest {
+        let mut w = WillRequest {
+            topic: topic.into(),
+            payload: payload.to_vec(),
+            qos,
+            retain,
+            delay: 0,
+            expiry: None,
+            props: publish_props_in(props),
+        };
+        for p in props {
+            match p {
+                Property::WillDelayInterval(v) => w.delay = v.val(),
+                Property::MessageExpiryInterval(v) => w.expiry = Some(v.val()),
+                _ => {}
+            }
+        }
+        w
+    }
+}
+
+/// Why a CONNECT is refused, mapped to each version's code.
+#[derive(Debug, Clone, Copy)]
+enum Refusal {
+    ClientIdNotValid,
+    NotAuthorized,
+    BadAuthenticationMethod,
+    ServerUnavailable,
+    TopicNameInvalid,
+    QosNotSupported,
+    RetainNotSupported,
+}
+
+impl Refusal {
+    fn v5(self) -> ConnectReasonCode {
+        match self {
+            Refusal::ClientIdNotValid => ConnectReasonCode::ClientIdentifierNotValid,
+            Refusal::NotAuthorized => ConnectReasonCode::NotAuthorized,
+            Refusal::BadAuthenticationMethod => ConnectReasonCode::BadAuthenticationMethod,
+            Refusal::ServerUnavailable => ConnectReasonCode::ServerUnavailable,
+            Refusal::TopicNameInvalid => ConnectReasonCode::TopicNameInvalid,
+            Refusal::QosNotSupported => ConnectReasonCode::QosNotSupported,
+            Refusal::RetainNotSupported => ConnectReasonCode::RetainNotSupported,
+        }
+    }
+
+    /// 3.1.1 has only a handful of return codes; will problems are "not authorized".
+    fn v3(self) -> ConnectReturnCode {
+        match self {
+            Refusal::ClientIdNotValid => ConnectReturnCode::IdentifierRejected,
+            Refusal::ServerUnavailable => ConnectReturnCode::ServerUnavailable,
+            _ => ConnectReturnCode::NotAuthorized,
+        }
+    }
+
+    fn label(self) -> &'static str {
+        match self {
+            Refusal::ClientIdNotValid => "connect_client_id",
+            Refusal::NotAuthorized => "connect_not_authorized",
+            Refusal::BadAuthenticationMethod => "connect_auth_method",
+            Refusal::ServerUnavailable => "connect_server_unavailable",
+            Refusal::TopicNameInvalid => "connect_will_topic",
+            Refusal::QosNotSupported => "connect_will_qos",
+            Refusal::RetainNotSupported => "connect_will_retain",
+        }
     }
 }
 
