@@ -101,6 +101,9 @@ pub struct PublishOutcome {
     pub delivered: usize,
     /// Sessions it could not be queued for (queue full after waiting).
     pub refused: usize,
+    /// Some target session has a backlog: the publisher should yield before reading more, so
+    /// consumers keep pace instead of having QoS 0 messages shed.
+    pub congested: bool,
 }
 
 /// How a connection ended, for will and session handling.
@@ -541,9 +544,13 @@ impl Broker {
             match t.session.offer(d.clone(), limits, &self.store, &mut batch) {
                 Offer::Queued => {
                     outcome.delivered += 1;
+                    outcome.congested |= t.session.congested.load(Ordering::Relaxed);
                     woken.push(t.session);
                 }
-                Offer::DroppedQos0 => self.metrics.dropped(DropReason::QueueFull),
+                Offer::DroppedQos0 => {
+                    outcome.congested = true;
+                    self.metrics.dropped(DropReason::QueueFull);
+                }
                 Offer::Full => full.push((t, d)),
             }
         }
@@ -729,6 +736,13 @@ impl Broker {
         }
         if !out.is_empty() || expired_rows > 0 {
             session.space.notify_waiters();
+            let backlog = {
+                let st = session.state.lock();
+                st.queue.len() + st.disk_only
+            };
+            if backlog < (self.settings.queue.max_queued / 4).max(16) {
+                session.congested.store(false, Ordering::Relaxed);
+            }
         }
         out
     }
@@ -1054,6 +1068,7 @@ impl Broker {
                 props: PublishProps::default(),
                 expires_at_ms: None,
                 origin: "$SYS".into(),
+                wire: Default::default(),
             });
             self.sys_retained.write().insert(topic, msg.clone());
             if let Err(e) = self.publish(msg).await {

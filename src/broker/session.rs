@@ -207,6 +207,9 @@ pub struct Session {
     pub wake: Notify,
     /// Wakes publishers waiting for this session's queue to drain.
     pub space: Notify,
+    /// The queue holds more than a quarter of its limit: publishers feeding it yield after
+    /// each read so the session's connection gets CPU time (see `PublishOutcome::congested`).
+    pub congested: AtomicBool,
 }
 
 /// Limits applied when queueing.
@@ -237,6 +240,7 @@ impl Session {
             kick: AtomicU8::new(0),
             wake: Notify::new(),
             space: Notify::new(),
+            congested: AtomicBool::new(false),
         }
     }
 
@@ -273,6 +277,9 @@ impl Session {
             return Offer::DroppedQos0;
         }
         st.queue.push_back(d);
+        if st.queue.len() + st.disk_only >= (limits.max_queued / 4).max(16) {
+            self.congested.store(true, Ordering::Relaxed);
+        }
         Offer::Queued
     }
 
@@ -333,6 +340,7 @@ mod tests {
                 props: Default::default(),
                 expires_at_ms: None,
                 origin: "o".into(),
+                wire: Default::default(),
             }),
             qos,
             retain: false,

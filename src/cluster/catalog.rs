@@ -234,6 +234,7 @@ mod tests {
             props: Default::default(),
             expires_at_ms: None,
             origin: "c".into(),
+            wire: Default::default(),
         }
     }
 

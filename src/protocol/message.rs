@@ -51,6 +51,9 @@ pub struct Message {
     pub expires_at_ms: Option<u64>,
     /// Client id of the publisher, for the no-local subscription option.
     pub origin: Arc<str>,
+    /// Encoded QoS 0 PUBLISH packets of this message, built on first use and shared by every
+    /// subscriber that gets the same bytes (see [`crate::protocol::wire`]).
+    pub wire: crate::protocol::wire::WireCache,
 }
 
 impl PartialEq for Message {
@@ -142,6 +145,7 @@ impl Message {
             props: PublishProps { payload_format, content_type, response_topic, correlation_data, user_properties },
             expires_at_ms,
             origin,
+            wire: Default::default(),
         })
     }
 }
@@ -246,6 +250,7 @@ mod tests {
             },
             expires_at_ms: Some(1234),
             origin: "client-1".into(),
+            wire: Default::default(),
         }
     }
 

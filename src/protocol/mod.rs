@@ -5,5 +5,6 @@
 pub mod frame;
 pub mod message;
 pub mod topic;
+pub mod wire;
 
 pub use message::{Message, PublishProps};

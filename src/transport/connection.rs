@@ -56,6 +56,11 @@ pub trait MqttIo: AsyncWrite + Unpin + Send {
 
 impl MqttIo for tokio::net::TcpStream {
     async fn read_some(&mut self, buf: &mut Vec<u8>) -> std::io::Result<usize> {
+        // `readable` + `try_read_buf` bypass tokio's cooperative budget (only `async_io` uses
+        // it): without this a publisher with a full socket never yields, and the subscribers it
+        // feeds starve on the same worker (measured: a QoS 0 fan-in delivered nothing until the
+        // publishers stopped).
+        tokio::task::consume_budget().await;
         loop {
             self.readable().await?;
             buf.reserve(READ_CHUNK);
@@ -163,6 +168,13 @@ struct Conn {
     new_expiry: Option<u32>,
     /// Maximum in-flight QoS ≥ 1 messages towards the client.
     window: usize,
+    /// The client accepts topic aliases (5.0 Topic Alias Maximum > 0): the library assigns them,
+    /// so QoS 0 deliveries cannot use the shared encoding.
+    aliases_out: bool,
+    /// The client's Maximum Packet Size.
+    max_out: usize,
+    /// A publish of this read fed a congested session (see `PublishOutcome::congested`).
+    congested: bool,
     wbuf: Vec<u8>,
     keepalive_deadline: Option<Instant>,
     /// Stream-level checks the protocol library does not make.
@@ -199,6 +211,9 @@ pub async fn serve<S>(
         connect_expiry: 0,
         new_expiry: None,
         window: usize::from(s.max_inflight),
+        aliases_out: false,
+        max_out: usize::MAX,
+        congested: false,
         wbuf: Vec::new(),
         keepalive_deadline: None,
         frames: crate::protocol::frame::FrameCheck::new(),
@@ -263,6 +278,10 @@ impl Conn {
                         // Boxed: packet handling is a large future, and an idle connection's task
                         // should not carry it inline.
                         Box::pin(self.feed(&data)).await;
+                        if std::mem::take(&mut self.congested) {
+                            // A subscriber we feed has a backlog: let its connection run.
+                            tokio::task::yield_now().await;
+                        }
                         // Keep a large buffer only while reads fill it (a busy client).
                         if n >= READ_CHUNK / 2 {
                             rbuf = data;
@@ -547,6 +566,8 @@ impl Conn {
             match p {
                 Property::SessionExpiryInterval(v) => req.expiry = v.val(),
                 Property::ReceiveMaximum(v) => self.window = self.window.min(usize::from(v.val())),
+                Property::TopicAliasMaximum(v) => self.aliases_out = v.val() > 0,
+                Property::MaximumPacketSize(v) => self.max_out = v.val() as usize,
                 Property::AuthenticationMethod(_) => req.enhanced_auth = true,
                 _ => {}
             }
@@ -719,6 +740,7 @@ impl Conn {
                 props: w.props,
                 expires_at_ms,
                 origin: client_id.into(),
+                wire: Default::default(),
             }),
             delay: w.delay,
         })
@@ -797,6 +819,7 @@ impl Conn {
             props,
             expires_at_ms: expiry.map(|e| now_ms() + u64::from(e) * 1000),
             origin: client,
+            wire: Default::default(),
         });
         if qos == 2
             && let Some(pid) = pid
@@ -804,7 +827,10 @@ impl Conn {
             self.broker.incoming_qos2(&session, pid, true);
         }
         let outcome = match self.broker.publish(msg).await {
-            Ok(o) => Ok(o),
+            Ok(o) => {
+                self.congested |= o.congested;
+                Ok(o)
+            }
             Err(e) => {
                 tracing::error!(client = ?self.client_id, "publish failed: {e}");
                 Err(())
@@ -1045,6 +1071,18 @@ impl Conn {
             }
             let n = items.len();
             for (pid, d) in items {
+                if pid.is_none() && !self.aliases_out && crate::protocol::wire::shareable(&d.msg, d.qos, &d.sub_ids) {
+                    // Fast path: bytes encoded once per message, shared by its subscribers.
+                    let bytes = d.msg.wire.qos0(&d.msg, v5, d.retain);
+                    if bytes.len() > self.max_out {
+                        self.broker.metrics.dropped(crate::observe::DropReason::PacketTooLarge);
+                    } else {
+                        self.wbuf.extend_from_slice(&bytes);
+                        self.broker.metrics.messages_sent[0].inc();
+                        self.broker.metrics.packet_out("publish");
+                    }
+                    continue;
+                }
                 let Some(packet) = self.build_publish(&d, pid, v5, false) else {
                     if let Some(pid) = pid {
                         let _ = self.mqtt.release_packet_id(pid);
