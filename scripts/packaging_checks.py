@@ -49,7 +49,7 @@ CONFIG_SCHEMA = {
     "sys": {"enabled": ANY, "interval": ANY},
     "log": {"level": ANY, "format": {"text", "json"}},
     "auth": {"password_file": ANY, "acl_file": ANY, "allow_anonymous": ANY},
-    "admin": {"bind": ANY, "api_keys_file": ANY},
+    "admin": {"enabled": ANY, "bind": ANY, "api_keys": ANY, "api_keys_file": ANY},
     "cluster": {
         "role": {"core", "replicant"},
         "bind": ANY,
@@ -83,6 +83,7 @@ METRICS = {
     "starling_retained_messages",
     "starling_subscriptions",
     "starling_routes",
+    "starling_sessions",
     "starling_sessions_persistent",
     "starling_queued_messages",
     "starling_inflight_messages",

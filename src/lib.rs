@@ -9,13 +9,15 @@
 //! - [`cluster`]: the catalog state machine and its standalone (cluster-of-one) implementation.
 //! - [`storage`]: fjall keyspaces and key layout.
 //! - [`protocol`]: topic rules and the message format, no I/O.
-//! - [`observe`]: metrics and logging.
+//! - [`observe`]: metrics, logging, and the HTTP admin listener (`/metrics`, probes, `/api/v1`).
+//! - [`ctl`]: `starling ctl`, the command-line client of the admin API.
 //! - [`bench`]: the load generator behind `starling bench`.
 
 pub mod bench;
 pub mod broker;
 pub mod cluster;
 pub mod config;
+pub mod ctl;
 pub mod node;
 pub mod observe;
 pub mod protocol;

@@ -44,6 +44,8 @@ enum Cmd {
     },
     /// Load generator (in the spirit of emqtt_bench).
     Bench(Box<starling::bench::BenchArgs>),
+    /// Operate a running node through its admin API: status, clients, subscriptions, retained.
+    Ctl(Box<starling::ctl::CtlArgs>),
 }
 
 #[derive(Subcommand)]
@@ -92,6 +94,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Cmd::Bench(args) => starling::bench::run(*args).await,
+        Cmd::Ctl(args) => starling::ctl::run(*args).await,
     }
 }
 

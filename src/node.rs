@@ -3,6 +3,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use thiserror::Error;
@@ -14,6 +15,7 @@ use crate::cluster::catalog::Catalog;
 use crate::cluster::standalone::Standalone;
 use crate::config::{Config, SyncPolicy};
 use crate::observe::Metrics;
+use crate::observe::admin::{AdminError, AdminServer};
 use crate::storage::{StorageError, Store};
 use crate::transport::connection::ListenerInfo;
 use crate::transport::listener::{self, ListenerError};
@@ -26,6 +28,8 @@ pub enum NodeError {
     Listener(#[from] ListenerError),
     #[error(transparent)]
     Broker(#[from] BrokerError),
+    #[error(transparent)]
+    Admin(#[from] AdminError),
     #[error("node id file in {path}")]
     NodeId { path: String, source: std::io::Error },
 }
@@ -45,6 +49,9 @@ pub struct NodeHandle {
     drain_tx: Option<mpsc::Sender<()>>,
     drain_rx: mpsc::Receiver<()>,
     store: Store,
+    /// Readiness as `/readyz` reports it: set once everything is bound, cleared on shutdown.
+    ready: Arc<AtomicBool>,
+    admin: Option<AdminServer>,
 }
 
 pub struct Node;
@@ -83,13 +90,33 @@ impl Node {
             ));
             bound.push(BoundListener { name: name.clone(), kind: "mqtt", addr });
         }
+        // The admin listener comes last, so that it reports "ready" only once the MQTT
+        // listeners are up (and `readyz` answers 503 until then).
+        let ready = Arc::new(AtomicBool::new(false));
+        let admin = if cfg.admin.enabled {
+            let a = AdminServer::start(&cfg.admin, broker.clone(), ready.clone()).await?;
+            bound.push(BoundListener { name: "admin".into(), kind: "http", addr: a.addr });
+            Some(a)
+        } else {
+            None
+        };
         if let Some(interval) = settings.sys_interval {
             broker.spawn_sys(interval);
         }
         if cfg.storage.sync == SyncPolicy::Interval {
             spawn_sync(store.clone(), cfg.storage.sync_interval, shutdown_rx.clone());
         }
-        Ok(NodeHandle { broker, listeners: bound, shutdown_tx, drain_tx: Some(drain_tx), drain_rx, store })
+        ready.store(true, Ordering::Release);
+        Ok(NodeHandle {
+            broker,
+            listeners: bound,
+            shutdown_tx,
+            drain_tx: Some(drain_tx),
+            drain_rx,
+            store,
+            ready,
+            admin,
+        })
     }
 }
 
@@ -117,9 +144,16 @@ impl NodeHandle {
         self.listeners.first().map(|l| l.addr).unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 0)))
     }
 
+    /// The admin HTTP listener's address, when it is enabled.
+    pub fn admin_addr(&self) -> Option<SocketAddr> {
+        self.listeners.iter().find(|l| l.kind == "http").map(|l| l.addr)
+    }
+
     /// Graceful stop: no new connections, clients get DISCONNECT 0x8B (5.0), sessions and queues
-    /// are flushed to disk. Returns once every connection ended or `grace` passed.
+    /// are flushed to disk. Returns once every connection ended or `grace` passed. The admin
+    /// listener stays up while connections drain (reporting "not ready") and closes last.
     pub async fn shutdown(mut self, grace: Duration) {
+        self.ready.store(false, Ordering::Release);
         let _ = self.shutdown_tx.send(true);
         self.broker.kick_all(Kick::Shutdown);
         self.drain_tx.take();
@@ -128,6 +162,9 @@ impl NodeHandle {
         }
         if let Err(e) = self.store.sync_now() {
             tracing::error!("final fsync failed: {e}");
+        }
+        if let Some(a) = self.admin.take() {
+            a.stop(Duration::from_secs(2)).await;
         }
     }
 }

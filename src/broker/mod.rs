@@ -6,6 +6,7 @@
 //! lookups; each session has its own short mutex. No lock is held across an `.await`.
 
 pub mod cluster;
+pub mod inspect;
 pub mod session;
 pub mod subs;
 
@@ -51,6 +52,7 @@ pub struct Settings {
     pub shared_strategy: SharedStrategy,
     pub connect_timeout: Duration,
     pub max_client_id_length: usize,
+    pub write_timeout: Duration,
     /// How long a QoS ≥ 1 publisher is held (its socket unread) waiting for a full subscriber
     /// queue to drain before the publish is refused with 0x97.
     pub full_wait: Duration,
@@ -73,6 +75,7 @@ impl Settings {
             shared_strategy: c.mqtt.shared_subscription_strategy,
             connect_timeout: c.mqtt.connect_timeout,
             max_client_id_length: c.mqtt.max_client_id_length,
+            write_timeout: c.mqtt.write_timeout,
             full_wait: c.session.publisher_wait,
             sys_interval: c.sys.enabled.then_some(c.sys.interval),
         }
@@ -444,7 +447,8 @@ impl Broker {
             self.cluster.forward(&msg, &remote);
         }
         if targets.is_empty() {
-            if remote.is_empty() {
+            // $SYS topics are published whether or not anyone listens; not a drop.
+            if remote.is_empty() && !msg.topic.starts_with('$') {
                 self.metrics.dropped(DropReason::NoSubscribers);
             }
             return Ok(PublishOutcome::default());

@@ -81,6 +81,7 @@ pub struct Config {
     pub storage: StorageConfig,
     pub sys: SysConfig,
     pub log: LogConfig,
+    pub admin: AdminConfig,
 }
 
 impl Default for Config {
@@ -96,6 +97,7 @@ impl Default for Config {
             storage: StorageConfig::default(),
             sys: SysConfig::default(),
             log: LogConfig::default(),
+            admin: AdminConfig::default(),
         }
     }
 }
@@ -158,6 +160,10 @@ pub struct MqttConfig {
     pub connect_timeout: Duration,
     pub shared_subscription_strategy: SharedStrategy,
     pub max_client_id_length: usize,
+    /// A client that does not read what the broker writes for this long is disconnected
+    /// (counted as `write_timeout`); this bounds the memory a non-reading client can hold.
+    #[serde(with = "humantime_serde")]
+    pub write_timeout: Duration,
 }
 
 impl Default for MqttConfig {
@@ -174,6 +180,7 @@ impl Default for MqttConfig {
             connect_timeout: Duration::from_secs(10),
             shared_subscription_strategy: SharedStrategy::RoundRobin,
             max_client_id_length: 65535,
+            write_timeout: Duration::from_secs(30),
         }
     }
 }
@@ -285,6 +292,50 @@ impl Default for LogConfig {
     }
 }
 
+/// `[admin]`: the HTTP admin listener (`/metrics`, `/healthz`, `/readyz`, `/api/v1`).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct AdminConfig {
+    /// Serve the admin listener at all. Off means no metrics and no probes either.
+    pub enabled: bool,
+    pub bind: SocketAddr,
+    /// Keys accepted as `Authorization: Bearer <key>` on `/api/v1`. Printed redacted by
+    /// `config check`, so the effective configuration can be shown without leaking them.
+    #[serde(serialize_with = "redacted")]
+    pub api_keys: Vec<String>,
+    /// A file with one key per line (`#` starts a comment), read at start-up; keeps keys out of
+    /// the configuration file and the environment.
+    pub api_keys_file: Option<PathBuf>,
+}
+
+impl Default for AdminConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            bind: SocketAddr::from(([127, 0, 0, 1], 18083)),
+            api_keys: Vec::new(),
+            api_keys_file: None,
+        }
+    }
+}
+
+/// Serialize secrets as placeholders (one per key, so their number still shows). The placeholder
+/// contains a space, so a printed configuration fed back in is rejected rather than accepting it
+/// as a key.
+fn redacted<S: serde::Serializer>(keys: &[String], s: S) -> Result<S::Ok, S::Error> {
+    use serde::ser::SerializeSeq;
+    let mut seq = s.serialize_seq(Some(keys.len()))?;
+    for _ in keys {
+        seq.serialize_element("<redacted key>")?;
+    }
+    seq.end()
+}
+
+/// An API key must fit in an HTTP header unchanged: visible ASCII, no spaces.
+pub fn valid_api_key(k: &str) -> bool {
+    !k.is_empty() && k.bytes().all(|b| b.is_ascii_graphic())
+}
+
 /// Command-line flags that override everything else.
 #[derive(Debug, Clone, Default)]
 pub struct Overrides {
@@ -366,6 +417,9 @@ impl Config {
         if m.max_topic_length == 0 || m.max_topic_levels == 0 {
             return bad("mqtt.max_topic_length and mqtt.max_topic_levels must be at least 1".into());
         }
+        if m.write_timeout.is_zero() {
+            return bad("mqtt.write_timeout must be positive".into());
+        }
         if m.connect_timeout.is_zero() {
             return bad("mqtt.connect_timeout must be positive".into());
         }
@@ -378,6 +432,14 @@ impl Config {
         }
         if self.sys.enabled && self.sys.interval < Duration::from_secs(1) {
             return bad("sys.interval must be at least 1s".into());
+        }
+        if self.admin.enabled
+            && let Some((name, _)) = self.listeners.iter().find(|(_, l)| l.bind == self.admin.bind)
+        {
+            return bad(format!("admin.bind: {} is used by listeners.{name}", self.admin.bind));
+        }
+        if self.admin.api_keys.iter().any(|k| !valid_api_key(k)) {
+            return bad("admin.api_keys: a key must be non-empty visible ASCII without spaces".into());
         }
         if self.data_dir.as_os_str().is_empty() {
             return bad("data_dir must not be empty".into());

@@ -1,5 +1,7 @@
-//! Observability: the metrics registry and logging setup.
+//! Observability: the metrics registry, logging setup, and the HTTP admin listener (metrics,
+//! probes, REST API).
 
+pub mod admin;
 pub mod log;
 pub mod metrics;
 

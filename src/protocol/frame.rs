@@ -51,6 +51,23 @@ fn required_flags(packet_type: u8) -> Option<u8> {
 /// Offset of the connect-flags byte in a CONNECT body ("MQTT" name, then the level).
 const CONNECT_FLAGS_AT: usize = 7;
 
+/// CONNECT flag rules (MQTT-3.1.2-3, -11, -13, -15; 3.1.1's MQTT-3.1.2-22 is left to the
+/// library, 5.0 allows a password without a user name).
+fn bad_connect_flags(f: u8) -> Option<&'static str> {
+    let will = f & 0x04 != 0;
+    let will_qos = (f >> 3) & 0x03;
+    let will_retain = f & 0x20 != 0;
+    if f & 0x01 != 0 {
+        Some("CONNECT reserved flag is set")
+    } else if will_qos == 3 {
+        Some("CONNECT will QoS 3")
+    } else if !will && (will_qos != 0 || will_retain) {
+        Some("CONNECT will QoS or retain set without a will")
+    } else {
+        None
+    }
+}
+
 impl FrameCheck {
     pub fn new() -> Self {
         Self {
@@ -106,9 +123,9 @@ impl FrameCheck {
                     if self.packet_type == 1
                         && self.body_pos <= CONNECT_FLAGS_AT
                         && CONNECT_FLAGS_AT < self.body_pos + take
-                        && data[i + CONNECT_FLAGS_AT - self.body_pos] & 1 != 0
+                        && let Some(what) = bad_connect_flags(data[i + CONNECT_FLAGS_AT - self.body_pos])
                     {
-                        return Err(FrameError { offset: self.packet_start, what: "CONNECT reserved flag is set" });
+                        return Err(FrameError { offset: self.packet_start, what });
                     }
                     self.body_pos += take;
                     self.remaining -= take;
@@ -163,6 +180,15 @@ mod tests {
             let r = c.check(&bad[..split]).and_then(|_| c.check(&bad[split..]));
             assert!(r.is_err(), "split at {split}");
         }
+    }
+
+    #[test]
+    fn will_flag_rules() {
+        assert_eq!(bad_connect_flags(0x02), None);
+        assert_eq!(bad_connect_flags(0x02 | 0x04 | 0x08 | 0x20), None, "will QoS 1 retained");
+        assert!(bad_connect_flags(0x04 | 0x18).is_some(), "will QoS 3");
+        assert!(bad_connect_flags(0x08).is_some(), "will QoS without will");
+        assert!(bad_connect_flags(0x20).is_some(), "will retain without will");
     }
 
     #[test]

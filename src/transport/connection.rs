@@ -110,8 +110,6 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Plain<S> {
     }
 }
 
-/// A client that does not read is dropped once a write has been pending this long.
-const WRITE_TIMEOUT: Duration = Duration::from_secs(30);
 /// Deliveries taken from the session per pump step.
 const PUMP_BATCH: usize = 256;
 /// Stop pumping once this much is buffered; the loop flushes and comes back.
@@ -330,7 +328,7 @@ impl Conn {
             return Ok(());
         }
         let n = self.wbuf.len();
-        match tokio::time::timeout(WRITE_TIMEOUT, stream.write_all(&self.wbuf)).await {
+        match tokio::time::timeout(self.broker.settings.write_timeout, stream.write_all(&self.wbuf)).await {
             Ok(Ok(())) => {
                 self.broker.metrics.bytes_sent.inc_by(n as u64);
                 self.wbuf.clear();
@@ -447,6 +445,11 @@ impl Conn {
             Packet::V5_0Connect(c) => self.on_connect_v5(c).await,
             Packet::V3_1_1Connect(c) => self.on_connect_v3(c).await,
             Packet::V5_0Publish(p) => {
+                if p.props().iter().any(|x| matches!(x, Property::SubscriptionIdentifier(_))) {
+                    // MQTT-3.3.4-6: only the server puts subscription identifiers in a PUBLISH.
+                    let what = "subscription identifier in a client PUBLISH";
+                    return self.protocol_violation(DisconnectReasonCode::ProtocolError, what).await;
+                }
                 let props = publish_props_in(p.props());
                 let expiry = p.props().iter().find_map(|x| match x {
                     Property::MessageExpiryInterval(v) => Some(v.val()),
@@ -481,6 +484,11 @@ impl Conn {
             Packet::V5_0Pubrel(r) => self.pubrel(r.packet_id()),
             Packet::V3_1_1Pubrel(r) => self.pubrel(r.packet_id()),
             Packet::V5_0Subscribe(s) => {
+                if let Some(why) =
+                    bad_subscribe(s.packet_id(), s.entries().iter().map(|e| e.sub_opts().to_buffer()[0]), 0xC0)
+                {
+                    return self.protocol_violation(DisconnectReasonCode::MalformedPacket, why).await;
+                }
                 let sub_id = s.props().iter().find_map(|x| match x {
                     Property::SubscriptionIdentifier(v) => Some(v.val()),
                     _ => None,
@@ -493,15 +501,26 @@ impl Conn {
                 self.on_subscribe(s.packet_id(), entries).await
             }
             Packet::V3_1_1Subscribe(s) => {
+                if let Some(why) =
+                    bad_subscribe(s.packet_id(), s.entries().iter().map(|e| e.sub_opts().to_buffer()[0]), 0xFC)
+                {
+                    return self.protocol_violation(DisconnectReasonCode::MalformedPacket, why).await;
+                }
                 let entries: Vec<(String, SubOptions)> =
                     s.entries().iter().map(|e| (e.topic_filter().to_string(), sub_opts(e.sub_opts(), None))).collect();
                 self.on_subscribe(s.packet_id(), entries).await
             }
             Packet::V5_0Unsubscribe(u) => {
+                if u.packet_id() == 0 {
+                    return self.protocol_violation(DisconnectReasonCode::MalformedPacket, "packet identifier 0").await;
+                }
                 let filters: Vec<String> = u.entries().iter().map(|e| e.as_str().to_string()).collect();
                 self.on_unsubscribe(u.packet_id(), filters).await
             }
             Packet::V3_1_1Unsubscribe(u) => {
+                if u.packet_id() == 0 {
+                    return self.protocol_violation(DisconnectReasonCode::MalformedPacket, "packet identifier 0").await;
+                }
                 let filters: Vec<String> = u.entries().iter().map(|e| e.as_str().to_string()).collect();
                 self.on_unsubscribe(u.packet_id(), filters).await
             }
@@ -1246,6 +1265,24 @@ impl Refusal {
 
 // ---------------------------------------------------------------------- helpers
 
+/// SUBSCRIBE checks the library leaves to us: a non-zero packet id (MQTT-2.2.1-3), reserved
+/// subscription-option bits clear (3.1.1: all but QoS; 5.0: the top two), QoS ≠ 3 and Retain
+/// Handling ≠ 3 (MQTT-3.8.3-5).
+fn bad_subscribe(pid: u16, options: impl Iterator<Item = u8>, reserved: u8) -> Option<&'static str> {
+    if pid == 0 {
+        return Some("packet identifier 0");
+    }
+    for o in options {
+        if o & reserved != 0 {
+            return Some("reserved subscription option bits set");
+        }
+        if o & 0x03 == 3 || (o >> 4) & 0x03 == 3 {
+            return Some("QoS 3 or Retain Handling 3 in SUBSCRIBE");
+        }
+    }
+    None
+}
+
 fn build_v5(d: &Delivery, pid: Option<u16>, dup: bool) -> Option<v5_0::Publish> {
     let m = &d.msg;
     let mut props: Vec<Property> = Vec::new();
@@ -1406,6 +1443,7 @@ mod size_tests {
         let mut cfg = crate::config::Config::default();
         cfg.data_dir = dir.path().into();
         cfg.listeners.clear();
+        cfg.admin.enabled = false;
         let node = crate::node::Node::start(cfg).await.expect("node");
         let (_tx, rx) = watch::channel(false);
         let info = Arc::new(ListenerInfo { name: "t".into(), allow_anonymous: true });

@@ -60,7 +60,10 @@ pub struct Server {
 
 impl Server {
     /// Spawn and wait for `n` listener lines (`starling: listener ...`) on stdout.
+    /// Without the admin listener (the environment beats any file): parallel `serve`s would all
+    /// want 18083, and its listener line would change what the tests count.
     pub async fn spawn(mut c: Command, n: usize) -> Server {
+        c.env("STARLING_ADMIN__ENABLED", "false");
         c.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
         let mut child = c.spawn().expect("spawn starling serve");
         let out = BufReader::new(child.stdout.take().expect("stdout"));

@@ -4,10 +4,16 @@
 
 mod harness;
 
+mod admin_api;
+mod admin_metrics;
+mod admin_prometheus;
+mod admin_schemathesis;
+mod admin_util;
 mod basic;
 mod cli_config;
 mod cli_serve;
 mod cli_util;
+mod ctl_cli;
 mod mosquitto_clients;
 mod mosquitto_rumqttc;
 mod persist_restart;

@@ -38,6 +38,8 @@ impl TestNode {
             l.bind = "127.0.0.1:0".parse().expect("addr");
         }
         cfg.sys.enabled = false;
+        // The admin listener too: tests run in parallel, 18083 can be bound only once.
+        cfg.admin.bind = "127.0.0.1:0".parse().expect("addr");
         tweak(&mut cfg);
         let handle = Node::start(cfg.clone()).await.expect("node starts");
         let addr = handle.mqtt_addr();
@@ -45,7 +47,16 @@ impl TestNode {
         if let Some(l) = cfg.listeners.get_mut("tcp") {
             l.bind = addr;
         }
+        if let Some(a) = handle.admin_addr() {
+            cfg.admin.bind = a;
+        }
         TestNode { handle: Some(handle), addr, cfg, dir }
+    }
+
+    /// `http://127.0.0.1:PORT` of the admin listener.
+    pub fn admin_url(&self) -> String {
+        let addr = self.handle.as_ref().and_then(|h| h.admin_addr()).unwrap_or(self.cfg.admin.bind);
+        format!("http://{addr}")
     }
 
     pub fn port(&self) -> u16 {

@@ -1,0 +1,497 @@
+//! `starling ctl`: operate a running node through its admin API.
+//!
+//! Tables for people, `--json` (the API's own JSON, unchanged) for scripts. Where to connect
+//! and which key to send: `--url`/`--api-key` (or `STARLING_ADMIN_URL`/`STARLING_API_KEY`),
+//! else the local node's configuration (`--config`, else /etc/starling/starling.toml when it
+//! exists): its `admin.bind` and the first of its API keys. So on the broker's own host
+//! `starling ctl status` works with no flags for a user who may read the key file.
+
+pub mod client;
+
+use std::path::PathBuf;
+
+use anyhow::{anyhow, bail};
+use clap::{Args, Subcommand};
+use hyper::http::{Method, StatusCode};
+use serde_json::Value;
+
+use crate::config::{self, Config, Overrides};
+use crate::observe::admin::ApiKeys;
+use client::{Client, Reply, encode};
+
+const DEFAULT_URL: &str = "http://127.0.0.1:18083";
+
+#[derive(Args, Debug)]
+pub struct CtlArgs {
+    /// Admin API of the node [default: from the configuration's admin.bind, else http://127.0.0.1:18083].
+    #[arg(long, env = "STARLING_ADMIN_URL", value_name = "URL", global = true)]
+    pub url: Option<String>,
+    /// API key [default: the first key of the local configuration].
+    #[arg(long, env = "STARLING_API_KEY", hide_env_values = true, value_name = "KEY", global = true)]
+    pub api_key: Option<String>,
+    /// Print the API's JSON instead of tables.
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// Configuration to take the URL and key from [default: /etc/starling/starling.toml when it exists].
+    #[arg(long, short = 'c', value_name = "PATH", global = true)]
+    pub config: Option<PathBuf>,
+    #[command(subcommand)]
+    pub cmd: CtlCmd,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum CtlCmd {
+    /// Node name, version, uptime and totals.
+    Status,
+    /// Client sessions.
+    Clients {
+        #[command(subcommand)]
+        cmd: ClientsCmd,
+    },
+    /// Subscriptions, by client id then filter.
+    Subscriptions {
+        /// Only this client's subscriptions.
+        #[arg(long, value_name = "ID")]
+        client: Option<String>,
+        #[command(flatten)]
+        page: PageArgs,
+    },
+    /// Topic filters routed to this node.
+    Routes {
+        #[command(flatten)]
+        page: PageArgs,
+    },
+    /// Retained messages.
+    Retained {
+        #[command(subcommand)]
+        cmd: RetainedCmd,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ClientsCmd {
+    /// List sessions, by client id.
+    List {
+        /// Only connected sessions.
+        #[arg(long, conflicts_with = "disconnected")]
+        connected: bool,
+        /// Only disconnected (persistent) sessions.
+        #[arg(long)]
+        disconnected: bool,
+        /// Only client ids starting with this.
+        #[arg(long, value_name = "PREFIX")]
+        prefix: Option<String>,
+        #[command(flatten)]
+        page: PageArgs,
+    },
+    /// One session in detail, with its subscriptions.
+    Show { client_id: String },
+    /// Disconnect a client (MQTT 5.0 clients get DISCONNECT 0x98); its session stays.
+    Kick { client_id: String },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum RetainedCmd {
+    /// List retained messages, by topic.
+    List {
+        /// Only topics matching this MQTT filter.
+        #[arg(long, value_name = "FILTER")]
+        filter: Option<String>,
+        #[command(flatten)]
+        page: PageArgs,
+    },
+    /// One retained message with its payload.
+    Show { topic: String },
+    /// Delete the retained message of a topic (on every node).
+    Delete { topic: String },
+}
+
+#[derive(Args, Debug, Clone, Copy)]
+pub struct PageArgs {
+    /// Items per page (1..=1000).
+    #[arg(long, default_value_t = 100)]
+    pub limit: usize,
+    /// Items to skip.
+    #[arg(long, default_value_t = 0)]
+    pub offset: usize,
+}
+
+impl PageArgs {
+    fn query(&self) -> String {
+        format!("limit={}&offset={}", self.limit, self.offset)
+    }
+}
+
+pub async fn run(args: CtlArgs) -> anyhow::Result<()> {
+    let client = connect(&args)?;
+    let out = Output { json: args.json };
+    match args.cmd {
+        CtlCmd::Status => out.status(&get(&client, "/api/v1/status").await?),
+        CtlCmd::Clients { cmd: ClientsCmd::List { connected, disconnected, prefix, page } } => {
+            let mut q = page.query();
+            if connected || disconnected {
+                q.push_str(&format!("&connected={connected}"));
+            }
+            if let Some(p) = prefix {
+                q.push_str(&format!("&client_id_prefix={}", encode(&p)));
+            }
+            out.clients(&get(&client, &format!("/api/v1/clients?{q}")).await?)
+        }
+        CtlCmd::Clients { cmd: ClientsCmd::Show { client_id } } => {
+            out.client(&get(&client, &format!("/api/v1/clients/{}", encode(&client_id))).await?)
+        }
+        CtlCmd::Clients { cmd: ClientsCmd::Kick { client_id } } => {
+            delete(&client, &format!("/api/v1/clients/{}", encode(&client_id))).await?;
+            out.done(serde_json::json!({ "client_id": client_id, "kicked": true }), &format!("kicked {client_id}"))
+        }
+        CtlCmd::Subscriptions { client: c, page } => {
+            let mut q = page.query();
+            if let Some(id) = c {
+                q.push_str(&format!("&client_id={}", encode(&id)));
+            }
+            out.subscriptions(&get(&client, &format!("/api/v1/subscriptions?{q}")).await?)
+        }
+        CtlCmd::Routes { page } => out.routes(&get(&client, &format!("/api/v1/routes?{}", page.query())).await?),
+        CtlCmd::Retained { cmd: RetainedCmd::List { filter, page } } => {
+            let mut q = page.query();
+            if let Some(f) = filter {
+                q.push_str(&format!("&filter={}", encode(&f)));
+            }
+            out.retained(&get(&client, &format!("/api/v1/retained?{q}")).await?)
+        }
+        CtlCmd::Retained { cmd: RetainedCmd::Show { topic } } => {
+            out.retained_one(&get(&client, &format!("/api/v1/retained/{}", encode(&topic))).await?)
+        }
+        CtlCmd::Retained { cmd: RetainedCmd::Delete { topic } } => {
+            delete(&client, &format!("/api/v1/retained/{}", encode(&topic))).await?;
+            out.done(
+                serde_json::json!({ "topic": topic, "deleted": true }),
+                &format!("deleted the retained message of {topic}"),
+            )
+        }
+    }
+}
+
+/// Resolve URL and key: flags and environment first, then the local configuration.
+fn connect(args: &CtlArgs) -> anyhow::Result<Client> {
+    let cfg = if args.url.is_none() || args.api_key.is_none() { local_config(args)? } else { None };
+    let url = match (&args.url, &cfg) {
+        (Some(u), _) => u.clone(),
+        (None, Some(c)) => admin_url(c),
+        (None, None) => DEFAULT_URL.to_string(),
+    };
+    let key = match (&args.api_key, &cfg) {
+        (Some(k), _) => Some(k.clone()),
+        // A key file the user may not read just means "no key from there".
+        (None, Some(c)) => ApiKeys::load(&c.admin).ok().and_then(|k| k.first().map(str::to_string)),
+        (None, None) => None,
+    };
+    Client::new(&url, key)
+}
+
+/// The configuration ctl may borrow from: an explicit `--config` must load; the default file is
+/// used only if it loads (it may well be unreadable to the operator).
+fn local_config(args: &CtlArgs) -> anyhow::Result<Option<Config>> {
+    match &args.config {
+        Some(p) => Config::load(Some(p), &Overrides::default())
+            .map(Some)
+            .map_err(|e| anyhow!("cannot use the configuration {}: {e}", p.display())),
+        None => Ok(config::config_file(None).and_then(|p| Config::load(Some(&p), &Overrides::default()).ok())),
+    }
+}
+
+/// `admin.bind` as a URL to connect to: a wildcard address means this host.
+fn admin_url(c: &Config) -> String {
+    let mut addr = c.admin.bind;
+    if addr.ip().is_unspecified() {
+        addr.set_ip(if addr.is_ipv4() { [127, 0, 0, 1].into() } else { std::net::Ipv6Addr::LOCALHOST.into() });
+    }
+    format!("http://{addr}")
+}
+
+async fn get(client: &Client, path: &str) -> anyhow::Result<Value> {
+    let r = client.request(Method::GET, path).await?;
+    check(client, &r)?;
+    r.json()
+}
+
+async fn delete(client: &Client, path: &str) -> anyhow::Result<()> {
+    let r = client.request(Method::DELETE, path).await?;
+    check(client, &r)
+}
+
+/// Turn an error status into a message a person can act on.
+fn check(client: &Client, r: &Reply) -> anyhow::Result<()> {
+    if r.status.is_success() {
+        return Ok(());
+    }
+    let msg = r.error_message();
+    if r.status == StatusCode::UNAUTHORIZED {
+        if !client.has_key() {
+            bail!("the admin API at {} needs an API key: pass --api-key KEY or set STARLING_API_KEY", client.url());
+        }
+        if msg.contains("no API keys are configured") {
+            bail!("the API key was refused: {msg}");
+        }
+        bail!("the API key was refused");
+    }
+    bail!("{msg} (HTTP {})", r.status.as_u16())
+}
+
+struct Output {
+    json: bool,
+}
+
+fn s(v: &Value) -> String {
+    match v {
+        Value::Null => "-".into(),
+        Value::String(s) => s.clone(),
+        Value::Bool(b) => if *b { "yes" } else { "no" }.into(),
+        other => other.to_string(),
+    }
+}
+
+fn expiry(v: &Value) -> String {
+    match v.as_u64() {
+        Some(4_294_967_295) => "never".into(),
+        Some(n) => humantime::format_duration(std::time::Duration::from_secs(n)).to_string(),
+        None => "-".into(),
+    }
+}
+
+fn unix_ms(v: &Value) -> String {
+    match v.as_u64() {
+        Some(ms) => {
+            humantime::format_rfc3339_seconds(std::time::UNIX_EPOCH + std::time::Duration::from_millis(ms)).to_string()
+        }
+        None => "-".into(),
+    }
+}
+
+/// Aligned columns, header first.
+fn table(header: &[&str], rows: Vec<Vec<String>>) -> String {
+    let mut width: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
+    for r in &rows {
+        for (w, c) in width.iter_mut().zip(r) {
+            *w = (*w).max(c.chars().count());
+        }
+    }
+    let line = |cells: Vec<String>| {
+        let mut l = String::new();
+        for (i, (c, w)) in cells.iter().zip(&width).enumerate() {
+            if i + 1 == cells.len() {
+                l.push_str(c);
+            } else {
+                l.push_str(&format!("{c:<w$}  "));
+            }
+        }
+        l.trim_end().to_string() + "\n"
+    };
+    let mut out = line(header.iter().map(|h| h.to_string()).collect());
+    for r in rows {
+        out.push_str(&line(r));
+    }
+    out
+}
+
+fn fields(pairs: &[(&str, String)]) -> String {
+    let w = pairs.iter().map(|(k, _)| k.len()).max().unwrap_or(0);
+    pairs.iter().map(|(k, v)| format!("{k:<w$}  {v}\n")).collect()
+}
+
+fn sub_options(v: &Value) -> String {
+    let mut o = Vec::new();
+    if v["no_local"].as_bool() == Some(true) {
+        o.push("no-local".to_string());
+    }
+    if v["retain_as_published"].as_bool() == Some(true) {
+        o.push("retain-as-published".to_string());
+    }
+    if let Some(rh) = v["retain_handling"].as_u64().filter(|rh| *rh != 0) {
+        o.push(format!("retain-handling={rh}"));
+    }
+    if let Some(id) = v["subscription_identifier"].as_u64() {
+        o.push(format!("id={id}"));
+    }
+    if o.is_empty() { "-".into() } else { o.join(",") }
+}
+
+impl Output {
+    fn print_json(&self, v: &Value) -> anyhow::Result<()> {
+        println!("{}", serde_json::to_string_pretty(v)?);
+        Ok(())
+    }
+
+    /// Listing pages: the table, then how much more there is.
+    fn page(&self, v: &Value, what: &str, header: &[&str], row: impl Fn(&Value) -> Vec<String>) -> anyhow::Result<()> {
+        if self.json {
+            return self.print_json(v);
+        }
+        let items = v["data"].as_array().cloned().unwrap_or_default();
+        let total = v["meta"]["total"].as_u64().unwrap_or(items.len() as u64);
+        let offset = v["meta"]["offset"].as_u64().unwrap_or(0);
+        if items.is_empty() {
+            println!(
+                "no {what}{}",
+                if total > 0 { format!(" at offset {offset} (of {total})") } else { String::new() }
+            );
+            return Ok(());
+        }
+        print!("{}", table(header, items.iter().map(row).collect()));
+        let shown = items.len() as u64;
+        if offset > 0 || shown < total {
+            println!("({}-{} of {total} {what}; --offset/--limit for more)", offset + 1, offset + shown);
+        }
+        Ok(())
+    }
+
+    fn done(&self, v: Value, text: &str) -> anyhow::Result<()> {
+        if self.json {
+            return self.print_json(&v);
+        }
+        println!("{text}");
+        Ok(())
+    }
+
+    fn status(&self, v: &Value) -> anyhow::Result<()> {
+        if self.json {
+            return self.print_json(v);
+        }
+        let uptime = v["uptime_seconds"]
+            .as_u64()
+            .map(|n| humantime::format_duration(std::time::Duration::from_secs(n)).to_string())
+            .unwrap_or_else(|| "-".into());
+        let m = &v["messages"];
+        let b = &v["bytes"];
+        print!(
+            "{}",
+            fields(&[
+                ("node", s(&v["node"])),
+                ("version", s(&v["version"])),
+                ("uptime", uptime),
+                ("connections", s(&v["connections"])),
+                ("sessions", format!("{} ({} persistent)", s(&v["sessions"]), s(&v["persistent_sessions"]))),
+                ("subscriptions", s(&v["subscriptions"])),
+                ("routes", s(&v["routes"])),
+                ("retained", s(&v["retained"])),
+                ("queued", s(&v["queued"])),
+                ("inflight", s(&v["inflight"])),
+                (
+                    "messages",
+                    format!("{} received, {} sent, {} dropped", s(&m["received"]), s(&m["sent"]), s(&m["dropped"])),
+                ),
+                ("bytes", format!("{} received, {} sent", s(&b["received"]), s(&b["sent"]))),
+            ])
+        );
+        Ok(())
+    }
+
+    fn clients(&self, v: &Value) -> anyhow::Result<()> {
+        self.page(v, "clients", &["CLIENT ID", "CONNECTED", "EXPIRY", "SUBS", "QUEUED", "INFLIGHT"], |c| {
+            vec![
+                s(&c["client_id"]),
+                s(&c["connected"]),
+                expiry(&c["session_expiry_interval"]),
+                s(&c["subscription_count"]),
+                s(&c["queued"]),
+                s(&c["inflight"]),
+            ]
+        })
+    }
+
+    fn client(&self, v: &Value) -> anyhow::Result<()> {
+        if self.json {
+            return self.print_json(v);
+        }
+        print!(
+            "{}",
+            fields(&[
+                ("client id", s(&v["client_id"])),
+                ("node", s(&v["node"])),
+                ("connected", s(&v["connected"])),
+                ("persistent", s(&v["persistent"])),
+                ("session expiry", expiry(&v["session_expiry_interval"])),
+                ("disconnected at", unix_ms(&v["disconnected_at"])),
+                ("expires at", unix_ms(&v["expires_at"])),
+                ("will pending", s(&v["will_pending"])),
+                ("queued", s(&v["queued"])),
+                ("inflight", s(&v["inflight"])),
+            ])
+        );
+        let subs = v["subscriptions"].as_array().cloned().unwrap_or_default();
+        if subs.is_empty() {
+            println!("no subscriptions");
+        } else {
+            println!();
+            print!(
+                "{}",
+                table(
+                    &["FILTER", "QOS", "OPTIONS"],
+                    subs.iter().map(|x| vec![s(&x["filter"]), s(&x["qos"]), sub_options(x)]).collect()
+                )
+            );
+        }
+        Ok(())
+    }
+
+    fn subscriptions(&self, v: &Value) -> anyhow::Result<()> {
+        self.page(v, "subscriptions", &["CLIENT ID", "FILTER", "QOS", "OPTIONS"], |x| {
+            vec![s(&x["client_id"]), s(&x["filter"]), s(&x["qos"]), sub_options(x)]
+        })
+    }
+
+    fn routes(&self, v: &Value) -> anyhow::Result<()> {
+        self.page(v, "routes", &["FILTER", "NODE", "SUBSCRIPTIONS"], |x| {
+            vec![s(&x["filter"]), s(&x["node"]), s(&x["local_subscriptions"])]
+        })
+    }
+
+    fn retained(&self, v: &Value) -> anyhow::Result<()> {
+        self.page(v, "retained messages", &["TOPIC", "QOS", "BYTES", "PUBLISHER", "EXPIRES"], |x| {
+            vec![s(&x["topic"]), s(&x["qos"]), s(&x["payload_size"]), s(&x["publisher"]), unix_ms(&x["expires_at"])]
+        })
+    }
+
+    fn retained_one(&self, v: &Value) -> anyhow::Result<()> {
+        if self.json {
+            return self.print_json(v);
+        }
+        let payload = match v["payload_text"].as_str() {
+            Some(t) => t.to_string(),
+            None => format!("(binary, base64) {}", s(&v["payload_base64"])),
+        };
+        print!(
+            "{}",
+            fields(&[
+                ("topic", s(&v["topic"])),
+                ("qos", s(&v["qos"])),
+                ("bytes", s(&v["payload_size"])),
+                ("publisher", s(&v["publisher"])),
+                ("expires at", unix_ms(&v["expires_at"])),
+                ("content type", s(&v["content_type"])),
+                ("payload", payload),
+            ])
+        );
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn table_aligns_columns() {
+        let t = table(&["A", "LONG HEADER"], vec![vec!["wide cell".into(), "x".into()]]);
+        assert_eq!(t, "A          LONG HEADER\nwide cell  x\n");
+    }
+
+    #[test]
+    fn wildcard_bind_becomes_loopback() {
+        let mut c = Config::default();
+        c.admin.bind = "0.0.0.0:18083".parse().expect("addr");
+        assert_eq!(admin_url(&c), "http://127.0.0.1:18083");
+        c.admin.bind = "[::]:9".parse().expect("addr");
+        assert_eq!(admin_url(&c), "http://[::1]:9");
+    }
+}

@@ -1,0 +1,179 @@
+//! The HTTP admin listener: `/metrics` (Prometheus), `/healthz` and `/readyz` (probes), and the
+//! REST API under `/api/v1` that `starling ctl` talks to.
+//!
+//! `/metrics` and the probes need no key: Kubernetes probes and Prometheus scrapes carry none, and
+//! they expose nothing a client could act on. Everything under `/api/v1` (except its OpenAPI
+//! document, which describes the API and holds no data) needs `Authorization: Bearer <key>`
+//! with one of the configured keys; with no key configured the API refuses every request
+//! rather than being open. Every error body is `{"error": "..."}`.
+//!
+//! The server runs on its own tokio task with axum; it shares nothing with the MQTT data path but
+//! the broker's read accessors (`broker::inspect`), which take short snapshots.
+
+mod api;
+pub mod keys;
+mod scrape;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::{Request, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use thiserror::Error;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+use crate::broker::Broker;
+use crate::config::AdminConfig;
+pub use keys::ApiKeys;
+
+#[derive(Debug, Error)]
+pub enum AdminError {
+    #[error("cannot bind the admin listener to {addr}")]
+    Bind { addr: SocketAddr, source: std::io::Error },
+    #[error(transparent)]
+    Keys(#[from] keys::KeysError),
+}
+
+/// What the handlers share.
+#[derive(Clone)]
+struct AdminState {
+    broker: Arc<Broker>,
+    keys: Arc<ApiKeys>,
+    /// Set by the node once every listener is bound and storage is open; cleared when it
+    /// starts to drain, so load balancers stop sending clients before connections are closed.
+    ready: Arc<AtomicBool>,
+}
+
+/// A running admin listener.
+pub struct AdminServer {
+    pub addr: SocketAddr,
+    stop: Option<oneshot::Sender<()>>,
+    task: JoinHandle<()>,
+}
+
+impl AdminServer {
+    /// Load the API keys, bind `cfg.bind` and serve until [`AdminServer::stop`].
+    pub async fn start(cfg: &AdminConfig, broker: Arc<Broker>, ready: Arc<AtomicBool>) -> Result<Self, AdminError> {
+        let keys = ApiKeys::load(cfg)?;
+        if keys.is_empty() {
+            tracing::warn!(
+                "admin API has no API keys (admin.api_keys, admin.api_keys_file): /api/v1 refuses every request; \
+                 /metrics, /healthz and /readyz are served"
+            );
+        }
+        let listener = tokio::net::TcpListener::bind(cfg.bind)
+            .await
+            .map_err(|source| AdminError::Bind { addr: cfg.bind, source })?;
+        let addr = listener.local_addr().map_err(|source| AdminError::Bind { addr: cfg.bind, source })?;
+        let app = router(AdminState { broker, keys: Arc::new(keys), ready });
+        let (stop_tx, stop_rx) = oneshot::channel::<()>();
+        let task = tokio::spawn(async move {
+            let serve = axum::serve(listener, app).with_graceful_shutdown(async move {
+                let _ = stop_rx.await;
+            });
+            if let Err(e) = serve.await {
+                tracing::error!("admin listener failed: {e}");
+            }
+        });
+        Ok(AdminServer { addr, stop: Some(stop_tx), task })
+    }
+
+    /// Stop accepting, let requests in progress finish for up to `grace`, then close the
+    /// socket (so a restarted node can bind the same port at once).
+    pub async fn stop(mut self, grace: Duration) {
+        if let Some(tx) = self.stop.take() {
+            let _ = tx.send(());
+        }
+        if tokio::time::timeout(grace, &mut self.task).await.is_err() {
+            self.task.abort();
+            let _ = self.task.await;
+        }
+    }
+}
+
+fn router(state: AdminState) -> Router {
+    let api = Router::new()
+        .route("/status", get(api::status))
+        .route("/clients", get(api::clients))
+        .route("/clients/{*client_id}", get(api::client).delete(api::kick))
+        .route("/subscriptions", get(api::subscriptions))
+        .route("/routes", get(api::routes))
+        .route("/retained", get(api::retained_list))
+        .route("/retained/{*topic}", get(api::retained_get).delete(api::retained_delete))
+        .route("/bans", get(api::bans_not_implemented).post(api::bans_not_implemented))
+        .route("/users", get(api::users_not_implemented).post(api::users_not_implemented))
+        // Everything above needs a key; the document below does not.
+        .route_layer(middleware::from_fn_with_state(state.clone(), require_key))
+        .route("/openapi.json", get(api::openapi));
+    Router::new()
+        .route("/metrics", get(scrape::metrics))
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .nest("/api/v1", api)
+        .fallback(not_found)
+        // Last, so that it applies to every route above.
+        .method_not_allowed_fallback(method_not_allowed)
+        .with_state(state)
+}
+
+/// `{"error": "..."}` with a status.
+pub(crate) fn error(status: StatusCode, msg: impl Into<String>) -> Response {
+    (status, axum::Json(serde_json::json!({ "error": msg.into() }))).into_response()
+}
+
+async fn not_found() -> Response {
+    error(StatusCode::NOT_FOUND, "no such endpoint; the API is described at /api/v1/openapi.json")
+}
+
+async fn method_not_allowed() -> Response {
+    error(StatusCode::METHOD_NOT_ALLOWED, "method not allowed on this endpoint")
+}
+
+/// Liveness: the process serves HTTP. Deliberately independent of peers and storage, so a
+/// partition or a full disk does not get the node restarted in a loop.
+async fn healthz() -> Response {
+    axum::Json(serde_json::json!({ "status": "ok" })).into_response()
+}
+
+/// Readiness: every listener is bound (and the node is not draining) and storage answers reads.
+async fn readyz(State(s): State<AdminState>) -> Response {
+    let listeners = s.ready.load(Ordering::Acquire);
+    let storage = s.broker.storage_readable();
+    let ok = listeners && storage.is_ok();
+    let body = serde_json::json!({
+        "status": if ok { "ready" } else { "not ready" },
+        "checks": {
+            "listeners": if listeners { "ok".to_string() } else { "not bound, or draining".to_string() },
+            "storage": match &storage { Ok(()) => "ok".to_string(), Err(e) => format!("error: {e}") },
+        }
+    });
+    let status = if ok { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    (status, axum::Json(body)).into_response()
+}
+
+/// Bearer-key check for `/api/v1`.
+async fn require_key(State(s): State<AdminState>, req: Request, next: Next) -> Response {
+    let presented = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, key)| key.trim());
+    let refusal = match presented {
+        _ if s.keys.is_empty() => "no API keys are configured on this node (admin.api_keys or admin.api_keys_file)",
+        None => "missing API key: send `Authorization: Bearer <key>`",
+        Some(k) if s.keys.accepts(k) => return next.run(req).await,
+        Some(_) => "the API key was refused",
+    };
+    let mut resp = error(StatusCode::UNAUTHORIZED, refusal);
+    resp.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer realm=\"starling\""));
+    resp
+}
