@@ -110,6 +110,9 @@ impl Delivery {
     pub fn decode(seq: u64, buf: &[u8]) -> Result<Delivery, CodecError> {
         let mut r = Reader::new(buf);
         let qos = r.u8()?;
+        if qos > 2 {
+            return Err(CodecError::Invalid);
+        }
         let retain = r.u8()? != 0;
         let n = r.u32()? as usize;
         let mut sub_ids = Vec::with_capacity(n.min(16));

@@ -829,7 +829,9 @@ impl Conn {
         let (Some(session), Some(client)) = (self.session.clone(), self.client_id.clone()) else {
             return Vec::new();
         };
-        self.broker.metrics.messages_received[usize::from(qos)].inc();
+        if let Some(c) = self.broker.metrics.messages_received.get(usize::from(qos)) {
+            c.inc();
+        }
         let msg = Arc::new(Message {
             topic: topic_name.into(),
             payload,
@@ -1131,7 +1133,9 @@ impl Conn {
                         self.broker.complete(&session, self.conn_id, pid);
                     }
                 } else {
-                    self.broker.metrics.messages_sent[usize::from(d.qos)].inc();
+                    if let Some(c) = self.broker.metrics.messages_sent.get(usize::from(d.qos)) {
+                        c.inc();
+                    }
                     self.broker.metrics.packet_out("publish");
                 }
             }

@@ -33,3 +33,5 @@ mod proto_subopts;
 mod proto_sys;
 mod proto_util;
 mod proto_will;
+mod robust_corpus;
+mod robust_slow;
