@@ -464,6 +464,11 @@ impl Client {
     pub async fn turn(&mut self, wake_at: Option<Instant>, stop: Option<&mut Stop>) -> Result<Wake, ClientError> {
         self.check()?;
         self.try_flush()?;
+        // Checked up front because the select below prefers the socket: a subscriber whose
+        // socket never runs dry would otherwise never see the stop signal.
+        if stop.as_ref().is_some_and(|s| *s.borrow()) {
+            return Ok(Wake::Stop);
+        }
         let immediate = wake_at.is_some_and(|t| t <= Instant::now());
         if immediate && self.wbuf.is_empty() {
             // The caller has more work right now and the socket took everything: service the

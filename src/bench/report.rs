@@ -154,40 +154,51 @@ impl fmt::Display for Report {
             writeln!(f, "handshake  {}", latency_line(h, 1000.0, "ms"))?;
         }
 
+        // `pub` has no subscribers and `sub` no publishers: print only the side that ran.
+        let (has_pub, has_sub) = (self.publishers.is_some(), self.subscribers.is_some());
         if let Some(m) = &self.messages {
-            write!(f, "published  {}", thousands(m.sent as f64))?;
-            if m.acked > 0 {
-                write!(f, " (acked {})", thousands(m.acked as f64))?;
+            if has_pub {
+                write!(f, "published  {}", thousands(m.sent as f64))?;
+                if m.acked > 0 {
+                    write!(f, " (acked {})", thousands(m.acked as f64))?;
+                }
+                writeln!(f)?;
             }
-            writeln!(f)?;
-            write!(f, "received   {}", thousands(m.received as f64))?;
-            if let Some(e) = m.expected {
-                write!(f, " of {} expected", thousands(e as f64))?;
+            if has_sub {
+                write!(f, "received   {}", thousands(m.received as f64))?;
+                if let Some(e) = m.expected {
+                    write!(f, " of {} expected", thousands(e as f64))?;
+                }
+                if let (Some(u), Some(d), Some(o), Some(l)) = (m.unique, m.duplicates, m.out_of_order, m.lost) {
+                    write!(
+                        f,
+                        "; unique {}, lost {}, duplicates {}, out of order {}",
+                        thousands(u as f64),
+                        thousands(l as f64),
+                        thousands(d as f64),
+                        thousands(o as f64)
+                    )?;
+                }
+                if let Some(x) = m.foreign.filter(|x| *x > 0) {
+                    write!(f, ", unstamped {}", thousands(x as f64))?;
+                }
+                writeln!(f)?;
             }
-            if let (Some(u), Some(d), Some(o), Some(l)) = (m.unique, m.duplicates, m.out_of_order, m.lost) {
-                write!(
-                    f,
-                    "; unique {}, lost {}, duplicates {}, out of order {}",
-                    thousands(u as f64),
-                    thousands(l as f64),
-                    thousands(d as f64),
-                    thousands(o as f64)
-                )?;
-            }
-            if let Some(x) = m.foreign.filter(|x| *x > 0) {
-                write!(f, ", unstamped {}", thousands(x as f64))?;
-            }
-            writeln!(f)?;
         }
         if let Some(r) = &self.rates {
-            writeln!(
-                f,
-                "msgs/s     sent median {} overall {}/s; received median {} overall {}/s",
-                opt_rate(r.sent_median_per_s),
-                thousands(r.sent_overall_per_s),
+            let sent =
+                format!("sent median {} overall {}/s", opt_rate(r.sent_median_per_s), thousands(r.sent_overall_per_s));
+            let recv = format!(
+                "received median {} overall {}/s",
                 opt_rate(r.recv_median_per_s),
                 thousands(r.recv_overall_per_s)
-            )?;
+            );
+            match (has_pub, has_sub) {
+                (true, true) => writeln!(f, "msgs/s     {sent}; {recv}")?,
+                (true, false) => writeln!(f, "msgs/s     {sent}")?,
+                (false, true) => writeln!(f, "msgs/s     {recv}")?,
+                (false, false) => {}
+            }
         }
         if let Some(l) = &self.latency_us {
             writeln!(f, "latency    {}", latency_line(l, 1.0, "µs"))?;
@@ -224,6 +235,8 @@ mod tests {
             target: "127.0.0.1:1883".into(),
             protocol: "3.1.1".into(),
             qos: Some(1),
+            publishers: Some(1),
+            subscribers: Some(1),
             messages: Some(MessagesReport { sent: 10, received: 9, expected: Some(10), ..Default::default() }),
             rates: Some(RatesReport::default()),
             ..Default::default()
@@ -235,6 +248,10 @@ mod tests {
         assert!(text.contains("sent median n/a"), "{text}");
         assert!(text.contains("2 × refused"), "{text}");
         let json = serde_json::to_value(&r).expect("serialises");
+        r.subscribers = None; // a `pub` run: no receive side to print
+        let text = r.to_string();
+        assert!(text.contains("published  10"), "{text}");
+        assert!(!text.contains("received"), "{text}");
         assert_eq!(json["messages"]["expected"], 10);
         assert!(json["rates"]["sent_median_per_s"].is_null());
     }

@@ -532,7 +532,6 @@ impl Reporter {
                 if measuring_now && was_measuring {
                     samples.sent_per_s.push(sent);
                     samples.recv_per_s.push(recv);
-                    samples.connects_per_s.push(conns);
                 }
                 was_measuring = measuring_now;
                 if progress {
@@ -651,15 +650,13 @@ pub async fn run_conn(plan: ConnPlan) -> anyhow::Result<Report> {
     let held = start.elapsed().saturating_sub(phase);
     let _ = stop_tx.send(true);
     let outcomes = collect(&mut set).await;
-    let samples = reporter.finish().await;
+    // Connect rate comes from the CONNACK times, not from the one-second samples.
+    let _ = reporter.finish().await;
     sig.abort();
 
     let refs: Vec<&Outcome> = outcomes.iter().collect();
     let mut report = base_report("conn", &plan.session, addr);
     report.clients = clients_report(&refs, plan.count, &ctx, start, phase);
-    if let Some(m) = median(&samples.connects_per_s) {
-        tracing::debug!("median connects/s over full seconds: {m}");
-    }
     report.load_s = held.as_secs_f64();
     report.errors = ctx.errors();
     report.interrupted = *interrupt.borrow();

@@ -70,7 +70,6 @@ impl Counters {
 pub struct Samples {
     pub sent_per_s: Vec<f64>,
     pub recv_per_s: Vec<f64>,
-    pub connects_per_s: Vec<f64>,
 }
 
 /// Median of the samples (mean of the two middle values for an even count); `None` if empty.

@@ -5,6 +5,7 @@
 //! Templates are parsed once at start-up so a typo fails the run before any client connects,
 //! and rendering per client is a cheap concatenation.
 
+use crate::protocol::topic::{TopicError as ProtoTopicError, TopicLimits};
 use std::fmt;
 
 /// Why a topic template or filter was refused.
@@ -106,51 +107,26 @@ impl fmt::Display for Template {
     }
 }
 
-/// A publish topic: non-empty, no wildcards.
+/// A publish topic: non-empty, no wildcards (the broker's own rules).
 pub fn validate_topic(topic: &str) -> Result<(), TopicError> {
-    if topic.is_empty() {
-        return Err(TopicError::Empty);
+    match crate::protocol::topic::validate_topic_name(topic, TopicLimits::default()) {
+        Ok(()) => Ok(()),
+        Err(ProtoTopicError::Empty) => Err(TopicError::Empty),
+        Err(_) => Err(TopicError::WildcardInTopic(topic.to_owned())),
     }
-    if topic.contains(['+', '#']) {
-        return Err(TopicError::WildcardInTopic(topic.to_owned()));
-    }
-    Ok(())
 }
 
 /// A subscription filter: `+` and `#` only as whole levels, `#` only last.
 pub fn validate_filter(filter: &str) -> Result<(), TopicError> {
-    if filter.is_empty() {
-        return Err(TopicError::Empty);
+    match crate::protocol::topic::validate_filter(filter, TopicLimits::default()) {
+        Ok(()) => Ok(()),
+        Err(ProtoTopicError::Empty) => Err(TopicError::Empty),
+        Err(_) => Err(TopicError::BadFilter(filter.to_owned())),
     }
-    let levels: Vec<&str> = filter.split('/').collect();
-    for (i, level) in levels.iter().enumerate() {
-        let has_wild = level.contains(['+', '#']);
-        let ok = !has_wild || *level == "+" || (*level == "#" && i + 1 == levels.len());
-        if !ok {
-            return Err(TopicError::BadFilter(filter.to_owned()));
-        }
-    }
-    Ok(())
 }
 
-/// MQTT topic matching (no shared-subscription prefixes), used to predict deliveries.
-/// Topics starting with `$` are not matched by a leading wildcard, as the spec requires.
-pub fn filter_matches(filter: &str, topic: &str) -> bool {
-    if topic.starts_with('$') && (filter.starts_with('+') || filter.starts_with('#')) {
-        return false;
-    }
-    let mut f = filter.split('/');
-    let mut t = topic.split('/');
-    loop {
-        match (f.next(), t.next()) {
-            (Some("#"), _) => return true,
-            (Some("+"), Some(_)) => {}
-            (Some(fl), Some(tl)) if fl == tl => {}
-            (None, None) => return true,
-            _ => return false,
-        }
-    }
-}
+/// MQTT topic matching, used to predict deliveries: the broker's reference matcher.
+pub use crate::protocol::topic::matches as filter_matches;
 
 #[cfg(test)]
 mod tests {

@@ -1,0 +1,360 @@
+#!/usr/bin/env bash
+# Compare Starling, Mosquitto and rumqttd on this machine with one load generator
+# (`starling bench`), so that the client's own cost is the same for every broker.
+#
+# Usage: scripts/bench/run.sh [-r REPS] [-d DURATION] [-b "starling mosquitto rumqttd"]
+#                             [-n CONNECTIONS] [-o RESULTS.md] [-s SCENARIOS]
+#   -r  repetitions per scenario (default 3); the table shows the median
+#   -d  load phase per run (default 10s); flood runs add a drain of up to 30 s
+#   -b  brokers to measure (default: all three)
+#   -n  idle connections for the memory/connect-rate scenario (default 10000)
+#   -s  scenarios (default: "qos0_fanin qos1_fanin fanout latency conn")
+#   -o  results file (default target/bench-results/results-<time>.md); raw JSON lines go
+#       next to it (<same name>.jsonl)
+#
+# Installs what it needs when missing: mosquitto (apt), rumqttd (`cargo install`, a few
+# minutes of compiling), and builds starling in release. Every broker listens on 127.0.0.1
+# only, every run is bounded by -d / --drain / timeouts, and each run gets a freshly started
+# broker so one scenario's backlog cannot slow the next.
+set -euo pipefail
+
+REPS=3
+DURATION=10s
+BROKERS="starling mosquitto rumqttd"
+CONNS=10000
+SCENARIOS="qos0_fanin qos1_fanin fanout latency conn"
+OUT=""
+while getopts "r:d:b:n:o:s:h" opt; do
+    case "$opt" in
+        r) REPS=$OPTARG ;;
+        d) DURATION=$OPTARG ;;
+        b) BROKERS=$OPTARG ;;
+        n) CONNS=$OPTARG ;;
+        o) OUT=$OPTARG ;;
+        s) SCENARIOS=$OPTARG ;;
+        *) sed -n '2,19p' "$0"; exit 2 ;;
+    esac
+done
+
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+cd "$ROOT"
+STAMP=$(date -u +%Y%m%d-%H%M%S)
+OUT=${OUT:-$ROOT/target/bench-results/results-$STAMP.md}
+mkdir -p "$(dirname "$OUT")"
+RAW=${OUT%.md}.jsonl
+: > "$RAW"
+WORK=$(mktemp -d /tmp/starling-bench.XXXXXX)
+BENCH=$ROOT/target/release/starling
+
+# Fixed loopback ports, one per broker, away from the usual 1883 so a broker someone else
+# runs on this machine is never measured by mistake.
+declare -A PORT=([starling]=21883 [mosquitto]=21884 [rumqttd]=21885)
+BROKER_PID=""
+BENCH_PID=""
+
+log() { printf '[bench %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
+
+cleanup() {
+    [ -n "$BENCH_PID" ] && kill "$BENCH_PID" 2>/dev/null || true
+    stop_broker
+    rm -rf "$WORK"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# --- installation --------------------------------------------------------------------------
+
+as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
+
+install_tools() {
+    if [[ " $BROKERS " == *" mosquitto "* ]] && ! command -v mosquitto >/dev/null; then
+        log "installing mosquitto (apt)"
+        as_root apt-get update -qq
+        as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq mosquitto >/dev/null
+    fi
+    if [[ " $BROKERS " == *" rumqttd "* ]] && ! command -v rumqttd >/dev/null \
+        && [ ! -x "$HOME/.cargo/bin/rumqttd" ]; then
+        log "installing rumqttd (cargo install, compiles for a few minutes)"
+        # rumqttd 0.20.0's lock file pins metrics 0.22.1, which newer compilers reject; fall
+        # back to fresh semver-compatible dependencies when the locked build fails.
+        cargo install rumqttd --locked --root "$HOME/.cargo" \
+            || cargo install rumqttd --root "$HOME/.cargo"
+    fi
+    export PATH="$HOME/.cargo/bin:$PATH"
+    command -v python3 >/dev/null || { log "python3 is needed for the JSON summaries"; exit 1; }
+    command -v ss >/dev/null || { log "ss (iproute2) is needed to count connections"; exit 1; }
+    log "building starling (release)"
+    cargo build --release --quiet
+}
+
+# --- brokers --------------------------------------------------------------------------------
+
+write_configs() {
+    cat > "$WORK/mosquitto.conf" <<EOF
+listener ${PORT[mosquitto]} 127.0.0.1
+allow_anonymous true
+max_connections -1
+persistence false
+log_dest stderr
+log_type error
+log_type warning
+EOF
+    # rumqttd's sample config with three changes: loopback listener, room for the idle
+    # connections, and no delay between accepted connections (the sample throttles to 1 ms).
+    cat > "$WORK/rumqttd.toml" <<EOF
+id = 0
+
+[router]
+id = 0
+max_connections = $((CONNS + 1000))
+max_outgoing_packet_count = 200
+max_segment_size = 104857600
+max_segment_count = 10
+
+[v4.1]
+name = "v4-1"
+listen = "127.0.0.1:${PORT[rumqttd]}"
+next_connection_delay_ms = 0
+    [v4.1.connections]
+    connection_timeout_ms = 60000
+    max_payload_size = 20480
+    max_inflight_count = 100
+    dynamic_filters = true
+EOF
+}
+
+port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+start_broker() {
+    local name=$1 port=${PORT[$1]}
+    if port_open "$port"; then
+        log "port $port is already in use; refusing to measure an unknown broker"
+        return 1
+    fi
+    case "$name" in
+        starling)
+            rm -rf "$WORK/starling-data"
+            # No admin HTTP listener: its fixed default port may be taken by another
+            # instance, and the other brokers run without one too.
+            STARLING_ADMIN__ENABLED=false \
+                "$BENCH" serve --bind "127.0.0.1:$port" --data-dir "$WORK/starling-data" \
+                >>"$WORK/starling.log" 2>&1 &
+            ;;
+        mosquitto) mosquitto -c "$WORK/mosquitto.conf" >>"$WORK/mosquitto.out" 2>&1 & ;;
+        rumqttd) rumqttd -q -c "$WORK/rumqttd.toml" >>"$WORK/rumqttd.log" 2>&1 & ;;
+    esac
+    BROKER_PID=$!
+    for _ in $(seq 1 100); do
+        port_open "$port" && return 0
+        kill -0 "$BROKER_PID" 2>/dev/null || break
+        sleep 0.1
+    done
+    log "$name did not start listening on 127.0.0.1:$port; last log lines:"
+    tail -n 5 "$WORK/$name.log" "$WORK/$name.out" 2>/dev/null >&2 || true
+    stop_broker
+    return 1
+}
+
+stop_broker() {
+    [ -n "$BROKER_PID" ] || return 0
+    kill "$BROKER_PID" 2>/dev/null || true
+    for _ in $(seq 1 50); do kill -0 "$BROKER_PID" 2>/dev/null || break; sleep 0.1; done
+    kill -9 "$BROKER_PID" 2>/dev/null || true
+    wait "$BROKER_PID" 2>/dev/null || true
+    BROKER_PID=""
+}
+
+rss_kib() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status"; }
+
+# --- scenarios ------------------------------------------------------------------------------
+
+# Same client settings for every broker: MQTT 3.1.1 (rumqttd's v5 listener is separate and
+# less complete), 64-byte payloads, 30 s drain for floods so a broker's backlog still counts.
+COMMON=(-V 3 --json --no-progress)
+
+record() { # broker scenario rep json-file [extra json fields]
+    python3 - "$@" >>"$RAW" <<'PY'
+import json, sys
+broker, scenario, rep, path = sys.argv[1:5]
+extra = json.loads(sys.argv[5]) if len(sys.argv) > 5 else {}
+try:
+    with open(path) as f:
+        report = json.load(f)
+except (OSError, ValueError) as e:
+    report = {"error": f"no report: {e}"}
+print(json.dumps({"broker": broker, "scenario": scenario, "rep": int(rep), "report": report, **extra}))
+PY
+}
+
+run_pubsub() { # broker scenario rep args...
+    local broker=$1 scenario=$2 rep=$3
+    shift 3
+    local out="$WORK/$broker-$scenario-$rep.json"
+    if ! "$BENCH" bench pubsub -p "${PORT[$broker]}" "${COMMON[@]}" "$@" >"$out" 2>"$WORK/bench.err"; then
+        log "$broker $scenario #$rep failed: $(tail -n 1 "$WORK/bench.err")"
+    fi
+    record "$broker" "$scenario" "$rep" "$out"
+}
+
+run_conn() { # broker rep
+    local broker=$1 rep=$2 port=${PORT[$1]}
+    local out="$WORK/$broker-conn-$rep.json" err="$WORK/$broker-conn-$rep.err"
+    sleep 1 # let the fresh broker settle before the baseline
+    local before after established
+    before=$(rss_kib "$BROKER_PID" || echo 0)
+    # Hold up to 5 minutes; the script interrupts it as soon as memory has been sampled.
+    "$BENCH" bench conn -p "$port" -c "$CONNS" --connect-timeout 30s -d 300s "${COMMON[@]}" \
+        >"$out" 2>"$err" &
+    BENCH_PID=$!
+    for _ in $(seq 1 1800); do
+        grep -q '^connect phase:' "$err" 2>/dev/null && break
+        kill -0 "$BENCH_PID" 2>/dev/null || break
+        sleep 0.1
+    done
+    sleep 2 # let allocations settle after the last CONNACK
+    after=$(rss_kib "$BROKER_PID" || echo "$before")
+    established=$(ss -Htn state established "( sport = :$port )" | wc -l)
+    kill -INT "$BENCH_PID" 2>/dev/null || true
+    wait "$BENCH_PID" 2>/dev/null || log "$broker conn #$rep: bench exited with an error: $(tail -n 1 "$err")"
+    BENCH_PID=""
+    record "$broker" conn "$rep" "$out" \
+        "{\"rss_before_kib\": $before, \"rss_after_kib\": $after, \"established\": $established}"
+}
+
+run_scenario() { # broker scenario rep
+    local broker=$1 scenario=$2 rep=$3
+    case "$scenario" in
+        qos0_fanin)
+            run_pubsub "$broker" "$scenario" "$rep" --publishers 8 --subscribers 1 -t 'bench/%i' \
+                --sub-topic '#' -q 0 -s 64 -d "$DURATION" --drain 30s ;;
+        qos1_fanin)
+            run_pubsub "$broker" "$scenario" "$rep" --publishers 8 --subscribers 1 -t 'bench/%i' \
+                --sub-topic '#' -q 1 -s 64 -d "$DURATION" --drain 30s ;;
+        fanout)
+            run_pubsub "$broker" "$scenario" "$rep" --publishers 1 --subscribers 100 -t bench/fanout \
+                --sub-topic bench/fanout -q 0 -s 64 -d "$DURATION" --drain 30s ;;
+        latency)
+            run_pubsub "$broker" "$scenario" "$rep" --publishers 1 --subscribers 1 -t bench/lat \
+                --sub-topic bench/lat -q 0 -s 64 -r 5000 -d "$DURATION" --drain 5s ;;
+        conn) run_conn "$broker" "$rep" ;;
+        *) log "unknown scenario $scenario"; return 1 ;;
+    esac
+}
+
+# --- summary --------------------------------------------------------------------------------
+
+summarise() {
+    python3 - "$RAW" "$BROKERS" "$REPS" "$DURATION" "$CONNS" <<'PY'
+import json, statistics, sys
+raw, brokers, reps, duration, conns = sys.argv[1], sys.argv[2].split(), sys.argv[3], sys.argv[4], sys.argv[5]
+rows = [json.loads(l) for l in open(raw) if l.strip()]
+
+def get(row, *path):
+    v = row
+    for p in path:
+        if not isinstance(v, dict) or v.get(p) is None:
+            return None
+        v = v[p]
+    return v
+
+def metric(row, name):
+    r = row["report"]
+    if name == "rss_per_conn_kib":
+        n = row.get("established") or 0
+        if n <= 0 or "rss_after_kib" not in row:
+            return None
+        return (row["rss_after_kib"] - row["rss_before_kib"]) / n
+    paths = {
+        "delivered": ("rates", "recv_overall_per_s"),
+        "delivered_median": ("rates", "recv_median_per_s"),
+        "sent": ("rates", "sent_overall_per_s"),
+        "lost": ("messages", "lost"),
+        "p50": ("latency_us", "p50_us"),
+        "p99": ("latency_us", "p99_us"),
+        "connect_rate": ("clients", "connect_rate_per_s"),
+        "ready": ("clients", "ready"),
+    }
+    return get(r, *paths[name])
+
+def cell(broker, scenario, name, fmt):
+    vals = [metric(r, name) for r in rows if r["broker"] == broker and r["scenario"] == scenario]
+    vals = [v for v in vals if v is not None]
+    if not vals:
+        return "not measured"
+    m = statistics.median(vals)
+    return fmt(m) + ("" if len(vals) > 1 else " (1 run)")
+
+n0 = lambda v: f"{v:,.0f}"
+f1 = lambda v: f"{v:,.1f}"
+table = [
+    ("QoS 0 fan-in, 8 pub → 1 sub on `#`", "qos0_fanin", "delivered", "delivered msgs/s (end to end)", n0),
+    ("", "qos0_fanin", "delivered_median", "delivered msgs/s, median second under load", n0),
+    ("", "qos0_fanin", "sent", "published msgs/s", n0),
+    ("", "qos0_fanin", "lost", "not delivered by the end of the drain", n0),
+    ("QoS 1 fan-in, 8 pub → 1 sub on `#`", "qos1_fanin", "delivered", "delivered msgs/s (end to end)", n0),
+    ("", "qos1_fanin", "sent", "published msgs/s", n0),
+    ("", "qos1_fanin", "lost", "acknowledged but never delivered", n0),
+    ("Fan-out, 1 pub → 100 subs", "fanout", "delivered", "delivered msgs/s (end to end)", n0),
+    ("", "fanout", "lost", "not delivered by the end of the drain", n0),
+    ("Latency, 1 → 1 at 5,000 msg/s, QoS 0", "latency", "p50", "p50 µs", f1),
+    ("", "latency", "p99", "p99 µs", f1),
+    (f"{int(conns):,} idle connections", "conn", "rss_per_conn_kib", "RSS per connection, KiB", f1),
+    ("", "conn", "connect_rate", "connects/s", n0),
+    ("", "conn", "ready", "connections established", n0),
+]
+print(f"| Scenario | Metric | " + " | ".join(brokers) + " |")
+print("|---|---|" + "---|" * len(brokers))
+present = {r["scenario"] for r in rows}
+for label, scenario, name, what, fmt in table:
+    if scenario not in present:
+        continue
+    print(f"| {label} | {what} | " + " | ".join(cell(b, scenario, name, fmt) for b in brokers) + " |")
+print()
+print(f"Each cell is the median of {reps} run(s); load phase {duration} per run; MQTT 3.1.1, 64-byte payloads.")
+errors = [r for r in rows if "error" in r["report"] or r["report"].get("errors")]
+for r in errors:
+    e = r["report"].get("error") or "; ".join(f"{k}: {v['count']} × {v['example']}" for k, v in r["report"]["errors"].items())
+    print(f"- {r['broker']} {r['scenario']} run {r['rep']}: {e}")
+PY
+}
+
+# --- main -----------------------------------------------------------------------------------
+
+install_tools
+write_configs
+# The idle-connection scenario needs one descriptor per client in both processes.
+ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+if [ "$(ulimit -n)" != unlimited ] && [ "$(ulimit -n)" -lt $((CONNS + 512)) ]; then
+    CONNS=$(( $(ulimit -n) - 512 ))
+    log "open-file limit is $(ulimit -n); measuring $CONNS idle connections instead"
+fi
+
+LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
+log "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), load $(cut -d' ' -f1-3 /proc/loadavg)"
+for broker in $BROKERS; do
+    for scenario in $SCENARIOS; do
+        for rep in $(seq 1 "$REPS"); do
+            log "$broker: $scenario run $rep/$REPS"
+            if start_broker "$broker"; then
+                run_scenario "$broker" "$scenario" "$rep" || true
+                stop_broker
+            else
+                echo "{\"broker\": \"$broker\", \"scenario\": \"$scenario\", \"rep\": $rep, \"report\": {\"error\": \"broker did not start\"}}" >>"$RAW"
+            fi
+        done
+    done
+done
+
+{
+    starling_v=$(git -C "$ROOT" describe --always --dirty 2>/dev/null || echo '?')
+    mosquitto_v=$({ mosquitto -h 2>/dev/null || true; } | head -n 1)
+    rumqttd_v=$({ rumqttd --version 2>/dev/null || true; } | head -n 1)
+    cpu=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)
+    echo "# Broker comparison, $(date -u '+%Y-%m-%d %H:%M UTC')"
+    echo
+    echo "Machine: $(nproc) cores ($cpu), kernel $(uname -r), load before the run: $LOAD_BEFORE."
+    echo "Brokers: starling $starling_v, ${mosquitto_v:-mosquitto ?}, ${rumqttd_v:-rumqttd ?}."
+    echo
+    summarise
+} | tee "$OUT"
+log "results: $OUT (raw: $RAW)"
