@@ -395,6 +395,7 @@ impl Broker {
         let subs: Vec<String> = {
             let mut st = session.state.lock();
             st.queue.clear();
+            st.queued_qos0 = 0;
             st.inflight.clear();
             std::mem::take(&mut st.subscriptions).into_keys().collect()
         };
@@ -703,7 +704,7 @@ impl Broker {
                     break;
                 }
                 if front.msg.expired(now) {
-                    if let Some(d) = st.queue.pop_front() {
+                    if let Some(d) = st.pop() {
                         if d.seq > 0 {
                             batch.remove(&self.store.queue, storage::queue_key(&session.client_id, d.seq));
                         }
@@ -716,7 +717,7 @@ impl Broker {
                         break;
                     }
                     let Some(pid) = assign_pid() else { break };
-                    let Some(d) = st.queue.pop_front() else { break };
+                    let Some(d) = st.pop() else { break };
                     if persistent && d.seq > 0 {
                         batch.insert(
                             &self.store.inflight,
@@ -726,7 +727,7 @@ impl Broker {
                     }
                     st.inflight.insert(pid, InflightOut { delivery: d.clone(), phase: Phase::Published });
                     out.push((Some(pid), d));
-                } else if let Some(d) = st.queue.pop_front() {
+                } else if let Some(d) = st.pop() {
                     out.push((None, d));
                 }
             }
@@ -1105,6 +1106,7 @@ fn take_shared(st: &mut session::SessionState) -> Vec<Delivery> {
     let mut out: Vec<Delivery> = Vec::new();
     let (shared, rest): (Vec<Delivery>, Vec<Delivery>) = st.queue.drain(..).partition(|d| d.shared.is_some());
     st.queue.extend(rest);
+    st.queued_qos0 = st.queue.iter().filter(|d| d.qos == 0).count();
     out.extend(shared);
     let pids: Vec<u16> = st
         .inflight

@@ -175,6 +175,9 @@ pub struct SessionState {
     pub epoch: u64,
     pub subscriptions: BTreeMap<String, SubOptions>,
     pub queue: VecDeque<Delivery>,
+    /// QoS 0 deliveries in `queue` (so a full queue knows without scanning whether it can shed
+    /// one). Maintained by [`SessionState::pop`] and the push sites.
+    pub queued_qos0: usize,
     /// Persisted deliveries beyond the in-memory window, oldest first from `disk_from`.
     pub disk_only: usize,
     pub disk_from: u64,
@@ -188,6 +191,15 @@ pub struct SessionState {
 impl SessionState {
     pub fn persistent(&self) -> bool {
         self.expiry > 0
+    }
+
+    /// Take the oldest queued delivery.
+    pub fn pop(&mut self) -> Option<Delivery> {
+        let d = self.queue.pop_front()?;
+        if d.qos == 0 {
+            self.queued_qos0 = self.queued_qos0.saturating_sub(1);
+        }
+        Some(d)
     }
 
     /// Messages held for the session: queued, on disk and in flight.
@@ -232,6 +244,7 @@ impl Session {
                 epoch: 0,
                 subscriptions: BTreeMap::new(),
                 queue: VecDeque::new(),
+                queued_qos0: 0,
                 disk_only: 0,
                 disk_from: 0,
                 next_seq: 1,
@@ -256,11 +269,12 @@ impl Session {
                 return Offer::DroppedQos0;
             }
             // Make room by dropping the oldest queued QoS 0 message, if there is one.
-            match st.queue.iter().position(|q| q.qos == 0) {
-                Some(i) => {
-                    st.queue.remove(i);
-                }
-                None => return Offer::Full,
+            if st.queued_qos0 == 0 {
+                return Offer::Full;
+            }
+            if let Some(i) = st.queue.iter().position(|q| q.qos == 0) {
+                st.queue.remove(i);
+                st.queued_qos0 -= 1;
             }
         }
         let persist = st.persistent() && d.qos > 0;
@@ -278,6 +292,9 @@ impl Session {
         } else if st.persistent() && st.queue.len() >= limits.memory_window {
             // QoS 0 for a persistent session lives in memory only; past the window it is shed.
             return Offer::DroppedQos0;
+        }
+        if d.qos == 0 {
+            st.queued_qos0 += 1;
         }
         st.queue.push_back(d);
         if st.queue.len() + st.disk_only >= (limits.max_queued / 4).max(16) {
