@@ -11,6 +11,7 @@ use clap::{Parser, Subcommand};
 
 use starling::config::{self, Config, Overrides};
 use starling::node::Node;
+use starling::observe::systemd;
 
 #[derive(Parser)]
 #[command(name = "starling", version, about = "A clustered MQTT 3.1.1/5.0 broker")]
@@ -100,30 +101,82 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
 
 async fn serve(cfg: Config, grace: Duration) -> anyhow::Result<()> {
     // Handlers first: a signal that arrives right after the listener lines are printed must
-    // already mean "shut down gracefully", not the default "die".
+    // already mean "shut down gracefully" (or "reload"), not the default "die".
     let mut signals = Signals::install()?;
     let data_dir = cfg.data_dir.clone();
-    let node = Node::start(cfg).await.with_context(|| format!("cannot start (data dir {})", data_dir.display()))?;
+    // SIGHUP re-reads the files this configuration names (the file itself is not re-read).
+    let reload_cfg = cfg.clone();
+    systemd::status("starting");
+    let node = match Node::start(cfg).await {
+        Ok(n) => n,
+        Err(e) => {
+            systemd::status(&format!("failed to start: {e}"));
+            return Err(e).with_context(|| format!("cannot start (data dir {})", data_dir.display()));
+        }
+    };
     for l in &node.listeners {
         println!("starling: listener {} ({}) on {}", l.name, l.kind, l.addr);
     }
     tracing::info!(node = %node.broker.node_name, data_dir = %data_dir.display(), "started");
-    signals.next().await;
+    // Every listener is bound and storage is open: tell systemd (Type=notify).
+    systemd::ready(node.listeners.len());
+    let watchdog = systemd::spawn_watchdog();
+    while signals.next().await == Sig::Reload {
+        reload(&node, &reload_cfg);
+    }
     tracing::info!("shutting down");
-    tokio::select! {
-        _ = node.shutdown(grace) => {}
-        _ = signals.next() => {
-            tracing::warn!("second signal: exiting at once");
-            std::process::exit(1);
+    systemd::stopping();
+    let shutdown = node.shutdown(grace);
+    tokio::pin!(shutdown);
+    loop {
+        tokio::select! {
+            _ = &mut shutdown => break,
+            sig = signals.next() => {
+                if sig == Sig::Stop {
+                    tracing::warn!("second signal: exiting at once");
+                    std::process::exit(1);
+                }
+                tracing::info!("SIGHUP while shutting down: ignored");
+            }
         }
     }
+    if let Some(w) = watchdog {
+        w.abort();
+    }
+    systemd::stopped();
     Ok(())
 }
 
-/// SIGTERM and SIGINT.
+/// SIGHUP: reload what can be reloaded, log each item; errors keep the old state.
+fn reload(node: &starling::node::NodeHandle, cfg: &Config) {
+    tracing::info!("SIGHUP: reloading");
+    systemd::reloading();
+    let items = node.reload(cfg);
+    if items.is_empty() {
+        tracing::info!("SIGHUP: nothing to reload");
+    }
+    for r in items {
+        match r.outcome {
+            Ok(summary) => tracing::info!(what = r.what, "reloaded: {summary}"),
+            Err(e) => tracing::error!(what = r.what, "reload failed: {e}"),
+        }
+    }
+    systemd::reloaded(node.listeners.len());
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Sig {
+    /// SIGTERM or SIGINT.
+    Stop,
+    /// SIGHUP.
+    Reload,
+}
+
+/// SIGTERM, SIGINT and SIGHUP.
 struct Signals {
     term: tokio::signal::unix::Signal,
     int: tokio::signal::unix::Signal,
+    hup: tokio::signal::unix::Signal,
 }
 
 impl Signals {
@@ -132,13 +185,15 @@ impl Signals {
         Ok(Signals {
             term: signal(SignalKind::terminate()).context("installing the SIGTERM handler")?,
             int: signal(SignalKind::interrupt()).context("installing the SIGINT handler")?,
+            hup: signal(SignalKind::hangup()).context("installing the SIGHUP handler")?,
         })
     }
 
-    async fn next(&mut self) {
+    async fn next(&mut self) -> Sig {
         tokio::select! {
-            _ = self.term.recv() => {}
-            _ = self.int.recv() => {}
+            _ = self.term.recv() => Sig::Stop,
+            _ = self.int.recv() => Sig::Stop,
+            _ = self.hup.recv() => Sig::Reload,
         }
     }
 }

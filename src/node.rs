@@ -42,6 +42,13 @@ pub struct BoundListener {
     pub addr: SocketAddr,
 }
 
+/// One item of a SIGHUP reload: what, and a summary or the error.
+#[derive(Debug)]
+pub struct Reloaded {
+    pub what: &'static str,
+    pub outcome: Result<String, String>,
+}
+
 pub struct NodeHandle {
     pub broker: Arc<Broker>,
     pub listeners: Vec<BoundListener>,
@@ -147,6 +154,22 @@ impl NodeHandle {
     /// The admin HTTP listener's address, when it is enabled.
     pub fn admin_addr(&self) -> Option<SocketAddr> {
         self.listeners.iter().find(|l| l.kind == "http").map(|l| l.addr)
+    }
+
+    /// Reload what can change without a restart (SIGHUP), from `cfg` (the configuration the
+    /// node was started with). Each item is reported; one that fails keeps its old state.
+    pub fn reload(&self, cfg: &Config) -> Vec<Reloaded> {
+        let mut out = Vec::new();
+        if let Some(a) = &self.admin {
+            let outcome = a
+                .reload_keys(&cfg.admin)
+                .map(|n| format!("{n} API keys"))
+                .map_err(|e| format!("{e}; the previous keys stay in use"));
+            out.push(Reloaded { what: "admin API keys", outcome });
+        }
+        // Hooks for what does not exist yet: TLS certificates and keys, the password file and
+        // the ACL file each get an entry here, with the same rule (a bad file keeps the old state).
+        out
     }
 
     /// Graceful stop: no new connections, clients get DISCONNECT 0x8B (5.0), sessions and queues

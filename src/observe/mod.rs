@@ -1,8 +1,9 @@
 //! Observability: the metrics registry, logging setup, and the HTTP admin listener (metrics,
-//! probes, REST API).
+//! probes, REST API), and systemd notifications.
 
 pub mod admin;
 pub mod log;
 pub mod metrics;
+pub mod systemd;
 
 pub use metrics::{DropReason, Metrics};

@@ -22,6 +22,10 @@ pub fn starling(cwd: &Path) -> Command {
         }
     }
     c.env_remove("RUST_LOG");
+    // Not under the test runner's service manager: no sd_notify, logs on stderr.
+    for k in ["NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID", "JOURNAL_STREAM"] {
+        c.env_remove(k);
+    }
     c.current_dir(cwd).kill_on_drop(true);
     c
 }

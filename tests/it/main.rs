@@ -35,3 +35,4 @@ mod proto_util;
 mod proto_will;
 mod robust_corpus;
 mod robust_slow;
+mod systemd_notify;

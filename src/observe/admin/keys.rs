@@ -1,8 +1,8 @@
 //! API keys for the admin API: from `admin.api_keys` and `admin.api_keys_file`.
 //!
 //! Keys are compared in constant time (per key), so response timing does not reveal how much of
-//! a guess was right. The file is read once at start-up; it holds one key per line, blank lines
-//! and lines starting with `#` are ignored.
+//! a guess was right. The file is read at start-up and again on SIGHUP; it holds one key per
+//! line, blank lines and lines starting with `#` are ignored.
 
 use std::path::{Path, PathBuf};
 
@@ -41,6 +41,10 @@ impl ApiKeys {
 
     pub fn from_keys(keys: Vec<String>) -> ApiKeys {
         ApiKeys { keys }
+    }
+
+    pub fn len(&self) -> usize {
+        self.keys.len()
     }
 
     pub fn is_empty(&self) -> bool {

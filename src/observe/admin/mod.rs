@@ -19,6 +19,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
+use parking_lot::RwLock;
+
 use axum::Router;
 use axum::extract::{Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
@@ -45,15 +47,19 @@ pub enum AdminError {
 #[derive(Clone)]
 struct AdminState {
     broker: Arc<Broker>,
-    keys: Arc<ApiKeys>,
+    /// Swapped whole on SIGHUP ([`AdminServer::reload_keys`]); readers clone the inner `Arc`.
+    keys: SharedKeys,
     /// Set by the node once every listener is bound and storage is open; cleared when it
     /// starts to drain, so load balancers stop sending clients before connections are closed.
     ready: Arc<AtomicBool>,
 }
 
+type SharedKeys = Arc<RwLock<Arc<ApiKeys>>>;
+
 /// A running admin listener.
 pub struct AdminServer {
     pub addr: SocketAddr,
+    keys: SharedKeys,
     stop: Option<oneshot::Sender<()>>,
     task: JoinHandle<()>,
 }
@@ -72,7 +78,8 @@ impl AdminServer {
             .await
             .map_err(|source| AdminError::Bind { addr: cfg.bind, source })?;
         let addr = listener.local_addr().map_err(|source| AdminError::Bind { addr: cfg.bind, source })?;
-        let app = router(AdminState { broker, keys: Arc::new(keys), ready });
+        let keys: SharedKeys = Arc::new(RwLock::new(Arc::new(keys)));
+        let app = router(AdminState { broker, keys: keys.clone(), ready });
         let (stop_tx, stop_rx) = oneshot::channel::<()>();
         let task = tokio::spawn(async move {
             let serve = axum::serve(listener, app).with_graceful_shutdown(async move {
@@ -82,7 +89,16 @@ impl AdminServer {
                 tracing::error!("admin listener failed: {e}");
             }
         });
-        Ok(AdminServer { addr, stop: Some(stop_tx), task })
+        Ok(AdminServer { addr, keys, stop: Some(stop_tx), task })
+    }
+
+    /// Read the keys again (`admin.api_keys` and `admin.api_keys_file`) and use them from the
+    /// next request on. On error the keys in use stay. Returns how many keys are now accepted.
+    pub fn reload_keys(&self, cfg: &AdminConfig) -> Result<usize, keys::KeysError> {
+        let fresh = ApiKeys::load(cfg)?;
+        let n = fresh.len();
+        *self.keys.write() = Arc::new(fresh);
+        Ok(n)
     }
 
     /// Stop accepting, let requests in progress finish for up to `grace`, then close the
@@ -160,6 +176,7 @@ async fn readyz(State(s): State<AdminState>) -> Response {
 
 /// Bearer-key check for `/api/v1`.
 async fn require_key(State(s): State<AdminState>, req: Request, next: Next) -> Response {
+    let keys = s.keys.read().clone();
     let presented = req
         .headers()
         .get(header::AUTHORIZATION)
@@ -168,9 +185,9 @@ async fn require_key(State(s): State<AdminState>, req: Request, next: Next) -> R
         .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
         .map(|(_, key)| key.trim());
     let refusal = match presented {
-        _ if s.keys.is_empty() => "no API keys are configured on this node (admin.api_keys or admin.api_keys_file)",
+        _ if keys.is_empty() => "no API keys are configured on this node (admin.api_keys or admin.api_keys_file)",
         None => "missing API key: send `Authorization: Bearer <key>`",
-        Some(k) if s.keys.accepts(k) => return next.run(req).await,
+        Some(k) if keys.accepts(k) => return next.run(req).await,
         Some(_) => "the API key was refused",
     };
     let mut resp = error(StatusCode::UNAUTHORIZED, refusal);
