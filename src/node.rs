@@ -13,12 +13,13 @@ use crate::broker::session::Kick;
 use crate::broker::{Broker, BrokerError, Settings};
 use crate::cluster::catalog::Catalog;
 use crate::cluster::standalone::Standalone;
-use crate::config::{Config, SyncPolicy};
+use crate::config::{Config, ListenerKind, SyncPolicy};
 use crate::observe::Metrics;
 use crate::observe::admin::{AdminError, AdminServer};
 use crate::storage::{StorageError, Store};
 use crate::transport::connection::ListenerInfo;
 use crate::transport::listener::{self, ListenerError};
+use crate::transport::tls::{self, TlsError};
 
 #[derive(Debug, Error)]
 pub enum NodeError {
@@ -26,6 +27,8 @@ pub enum NodeError {
     Storage(#[from] StorageError),
     #[error(transparent)]
     Listener(#[from] ListenerError),
+    #[error(transparent)]
+    Tls(#[from] TlsError),
     #[error(transparent)]
     Broker(#[from] BrokerError),
     #[error(transparent)]
@@ -82,20 +85,44 @@ impl Node {
         let (shutdown_tx, shutdown_rx) = watch::channel(false);
         let (drain_tx, drain_rx) = mpsc::channel(1);
         let mut bound = Vec::new();
+        // TLS files are read before anything binds, so a bad file fails start-up cleanly.
+        let mut tls_setups = std::collections::BTreeMap::new();
+        for (name, l) in &cfg.listeners {
+            if l.kind_for(name) == ListenerKind::Tls {
+                tls_setups.insert(name.clone(), Arc::new(tls::build(name, l)?));
+            }
+        }
         for (name, l) in &cfg.listeners {
             let tcp = listener::bind(name, l.bind).await?;
             let addr =
                 tcp.local_addr().map_err(|source| ListenerError::Bind { name: name.clone(), addr: l.bind, source })?;
             let info = Arc::new(ListenerInfo { name: name.clone(), allow_anonymous: l.anonymous_allowed() });
-            tokio::spawn(listener::run_tcp(
-                tcp,
-                broker.clone(),
-                info,
-                l.max_connections,
-                shutdown_rx.clone(),
-                drain_tx.clone(),
-            ));
-            bound.push(BoundListener { name: name.clone(), kind: "mqtt", addr });
+            let kind = match tls_setups.get(name) {
+                None => {
+                    tokio::spawn(listener::run_tcp(
+                        tcp,
+                        broker.clone(),
+                        info,
+                        l.max_connections,
+                        shutdown_rx.clone(),
+                        drain_tx.clone(),
+                    ));
+                    "mqtt"
+                }
+                Some(t) => {
+                    tokio::spawn(listener::run_tls(
+                        tcp,
+                        t.clone(),
+                        broker.clone(),
+                        info,
+                        l.max_connections,
+                        shutdown_rx.clone(),
+                        drain_tx.clone(),
+                    ));
+                    "mqtts"
+                }
+            };
+            bound.push(BoundListener { name: name.clone(), kind, addr });
         }
         // The admin listener comes last, so that it reports "ready" only once the MQTT
         // listeners are up (and `readyz` answers 503 until then).
@@ -167,7 +194,8 @@ impl NodeHandle {
                 .map_err(|e| format!("{e}; the previous keys stay in use"));
             out.push(Reloaded { what: "admin API keys", outcome });
         }
-        // Hooks for what does not exist yet: TLS certificates and keys, the password file and
+        // Hooks for what does not exist yet: TLS certificates and keys (rebuild with
+        // `transport::tls::build` and swap the listener's acceptor), the password file and
         // the ACL file each get an entry here, with the same rule (a bad file keeps the old state).
         out
     }

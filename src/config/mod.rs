@@ -106,6 +106,34 @@ impl Default for Config {
 #[serde(rename_all = "lowercase")]
 pub enum ListenerKind {
     Tcp,
+    Tls,
+}
+
+/// Client certificates on a TLS listener.
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum TlsVerify {
+    /// Not asked for.
+    #[default]
+    None,
+    /// Asked for; a client without one is still accepted, one with a bad one is refused.
+    Optional,
+    /// A client without a certificate verified against `ca` is refused at the handshake.
+    Required,
+}
+
+/// Which part of a verified client certificate becomes the MQTT username.
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum CertIdentity {
+    #[default]
+    None,
+    /// The subject's common name.
+    Cn,
+    /// The first DNS subject alternative name.
+    SanDns,
+    /// The first e-mail (RFC 822) subject alternative name.
+    SanEmail,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -117,7 +145,18 @@ pub struct ListenerConfig {
     /// Connections accepted at once; more are closed right after accept (and counted).
     pub max_connections: usize,
     /// Clients without credentials. Unset = allowed only when bound to a loopback address.
+    /// A client certificate identity (`cert_identity`) counts as credentials.
     pub allow_anonymous: Option<bool>,
+    /// TLS only: the server certificate chain (PEM).
+    pub cert: Option<PathBuf>,
+    /// TLS only: the server's private key (PEM: PKCS#8, RSA or SEC1).
+    pub key: Option<PathBuf>,
+    /// TLS only: CA bundle (PEM) client certificates are verified against.
+    pub ca: Option<PathBuf>,
+    /// TLS only: whether client certificates are asked for.
+    pub verify: TlsVerify,
+    /// TLS only: use the verified client certificate's identity as the MQTT username.
+    pub cert_identity: CertIdentity,
 }
 
 impl Default for ListenerConfig {
@@ -127,6 +166,11 @@ impl Default for ListenerConfig {
             bind: SocketAddr::from(([127, 0, 0, 1], 1883)),
             max_connections: 1_000_000,
             allow_anonymous: None,
+            cert: None,
+            key: None,
+            ca: None,
+            verify: TlsVerify::None,
+            cert_identity: CertIdentity::None,
         }
     }
 }
@@ -391,8 +435,30 @@ impl Config {
         }
         let mut seen = std::collections::HashSet::new();
         for (name, l) in &self.listeners {
-            if l.kind.is_none() && name != "tcp" {
-                return bad(format!("listeners.{name}.kind is required (tcp) when the table name is not the kind"));
+            if l.kind.is_none() && name != "tcp" && name != "tls" {
+                return bad(format!(
+                    "listeners.{name}.kind is required (tcp or tls) when the table name is not the kind"
+                ));
+            }
+            if l.kind_for(name) == ListenerKind::Tls {
+                if l.cert.is_none() {
+                    return bad(format!("listeners.{name}.cert is required on a tls listener (a PEM chain)"));
+                }
+                if l.key.is_none() {
+                    return bad(format!("listeners.{name}.key is required on a tls listener (a PEM private key)"));
+                }
+                if l.verify != TlsVerify::None && l.ca.is_none() {
+                    return bad(format!(
+                        "listeners.{name}.verify = \"optional\" or \"required\" needs listeners.{name}.ca"
+                    ));
+                }
+                if l.cert_identity != CertIdentity::None && l.verify == TlsVerify::None {
+                    return bad(format!(
+                        "listeners.{name}.cert_identity needs listeners.{name}.verify = \"optional\" or \"required\""
+                    ));
+                }
+            } else if let Some(key) = l.tls_key_set() {
+                return bad(format!("listeners.{name}.{key} only applies to tls listeners"));
             }
             if !seen.insert(l.bind) {
                 return bad(format!("listeners.{name}.bind: {} is used by another listener", l.bind));
@@ -462,8 +528,30 @@ impl Config {
 }
 
 impl ListenerConfig {
-    pub fn kind(&self) -> ListenerKind {
-        self.kind.unwrap_or(ListenerKind::Tcp)
+    /// The kind: explicit, else inferred from the table name (`[listeners.tls]`), else tcp.
+    pub fn kind_for(&self, name: &str) -> ListenerKind {
+        match self.kind {
+            Some(k) => k,
+            None if name == "tls" => ListenerKind::Tls,
+            None => ListenerKind::Tcp,
+        }
+    }
+
+    /// The first TLS-only key set on this listener, if any.
+    fn tls_key_set(&self) -> Option<&'static str> {
+        if self.cert.is_some() {
+            Some("cert")
+        } else if self.key.is_some() {
+            Some("key")
+        } else if self.ca.is_some() {
+            Some("ca")
+        } else if self.verify != TlsVerify::None {
+            Some("verify")
+        } else if self.cert_identity != CertIdentity::None {
+            Some("cert_identity")
+        } else {
+            None
+        }
     }
 
     /// Anonymous access: explicit setting, else only on loopback binds.

@@ -85,6 +85,8 @@ pub struct Metrics {
     pub queued: Gauge,
     pub inflight: Gauge,
     pub auth_failures: Counter,
+    /// TLS handshakes that failed or timed out.
+    pub tls_handshake_failures: Counter,
     pub refused: Family<ReasonLabel, Counter>,
     pub storage_errors: Counter,
 }
@@ -128,6 +130,7 @@ impl Metrics {
             queued: Gauge::default(),
             inflight: Gauge::default(),
             auth_failures: Counter::default(),
+            tls_handshake_failures: Counter::default(),
             refused: Family::default(),
             storage_errors: Counter::default(),
         };
@@ -148,6 +151,11 @@ impl Metrics {
         r.register("queued_messages", "Messages queued for sessions", m.queued.clone());
         r.register("inflight_messages", "QoS 1/2 messages sent and not yet acknowledged", m.inflight.clone());
         r.register("auth_failures", "Failed authentications", m.auth_failures.clone());
+        r.register(
+            "tls_handshake_failures",
+            "TLS handshakes that failed (bad certificate, protocol mismatch, timeout)",
+            m.tls_handshake_failures.clone(),
+        );
         r.register("refused", "Connections, packets or messages refused by a limit, by reason", m.refused.clone());
         r.register("storage_errors", "Failed storage writes", m.storage_errors.clone());
         *m.registry.lock() = r;

@@ -177,6 +177,8 @@ struct Conn {
     keepalive_deadline: Option<Instant>,
     /// Stream-level checks the protocol library does not make.
     frames: crate::protocol::frame::FrameCheck,
+    /// The username from the transport (a verified client certificate); overrides CONNECT's.
+    cert_user: Option<String>,
     end: Option<End>,
 }
 
@@ -186,6 +188,22 @@ pub async fn serve<S>(
     peer: SocketAddr,
     broker: Arc<Broker>,
     info: Arc<ListenerInfo>,
+    shutdown: watch::Receiver<bool>,
+) where
+    S: MqttIo,
+{
+    serve_as(stream, peer, broker, info, None, shutdown).await
+}
+
+/// [`serve`] for a client already identified by its transport (a verified TLS client
+/// certificate): `identity` is its username, whatever CONNECT carries, and counts as
+/// credentials for the listener's anonymous-access check.
+pub async fn serve_as<S>(
+    stream: S,
+    peer: SocketAddr,
+    broker: Arc<Broker>,
+    info: Arc<ListenerInfo>,
+    identity: Option<String>,
     shutdown: watch::Receiver<bool>,
 ) where
     S: MqttIo,
@@ -215,6 +233,7 @@ pub async fn serve<S>(
         wbuf: Vec::new(),
         keepalive_deadline: None,
         frames: crate::protocol::frame::FrameCheck::new(),
+        cert_user: identity,
         end: None,
     };
     let end = c.run(stream, shutdown).await;
@@ -634,7 +653,10 @@ impl Conn {
         } else if client_id.len() > s.max_client_id_length {
             return self.refuse(Refusal::ClientIdNotValid, "client id too long");
         }
-        if !req.has_user && !self.info.allow_anonymous {
+        if let Some(user) = &self.cert_user {
+            tracing::debug!(client = %client_id, peer = %self.peer, username = %user, "username from client certificate");
+        }
+        if !req.has_user && self.cert_user.is_none() && !self.info.allow_anonymous {
             self.broker.metrics.auth_failures.inc();
             return self.refuse(Refusal::NotAuthorized, "anonymous access is not allowed on this listener");
         }

@@ -11,7 +11,8 @@ use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, mpsc, watch};
 
 use crate::broker::Broker;
-use crate::transport::connection::{self, ListenerInfo};
+use crate::transport::connection::{self, ListenerInfo, Plain};
+use crate::transport::tls::{self, TlsListener};
 
 #[derive(Debug, Error)]
 pub enum ListenerError {
@@ -27,6 +28,32 @@ pub async fn bind(name: &str, addr: SocketAddr) -> Result<TcpListener, ListenerE
 /// Accept MQTT connections on `listener` until `shutdown` flips.
 pub async fn run_tcp(
     listener: TcpListener,
+    broker: Arc<Broker>,
+    info: Arc<ListenerInfo>,
+    max_connections: usize,
+    shutdown: watch::Receiver<bool>,
+    drain: mpsc::Sender<()>,
+) {
+    run(listener, None, broker, info, max_connections, shutdown, drain).await
+}
+
+/// Accept MQTT-over-TLS connections on `listener` until `shutdown` flips. The handshake runs in
+/// each connection's own task, under the connect timeout, never in the accept loop.
+pub async fn run_tls(
+    listener: TcpListener,
+    tls: Arc<TlsListener>,
+    broker: Arc<Broker>,
+    info: Arc<ListenerInfo>,
+    max_connections: usize,
+    shutdown: watch::Receiver<bool>,
+    drain: mpsc::Sender<()>,
+) {
+    run(listener, Some(tls), broker, info, max_connections, shutdown, drain).await
+}
+
+async fn run(
+    listener: TcpListener,
+    tls: Option<Arc<TlsListener>>,
     broker: Arc<Broker>,
     info: Arc<ListenerInfo>,
     max_connections: usize,
@@ -65,10 +92,50 @@ pub async fn run_tcp(
         let info = info.clone();
         let shutdown = shutdown.clone();
         let drain = drain.clone();
+        let tls = tls.clone();
         tokio::spawn(async move {
-            connection::serve(stream, peer, broker, info, shutdown).await;
+            match tls {
+                None => connection::serve(stream, peer, broker, info, shutdown).await,
+                Some(tls) => serve_tls(stream, peer, &tls, broker, info, shutdown).await,
+            }
             drop(permit);
             drop(drain);
         });
     }
+}
+
+/// Complete the TLS handshake (bounded by the connect timeout), then serve MQTT over it.
+async fn serve_tls(
+    stream: tokio::net::TcpStream,
+    peer: SocketAddr,
+    tls: &TlsListener,
+    broker: Arc<Broker>,
+    info: Arc<ListenerInfo>,
+    shutdown: watch::Receiver<bool>,
+) {
+    let timeout = broker.settings.connect_timeout;
+    let stream = match tokio::time::timeout(timeout, tls.acceptor.accept(stream)).await {
+        Ok(Ok(s)) => s,
+        Ok(Err(e)) => {
+            broker.metrics.tls_handshake_failures.inc();
+            tracing::debug!(listener = %info.name, %peer, "TLS handshake failed: {e}");
+            return;
+        }
+        Err(_) => {
+            broker.metrics.tls_handshake_failures.inc();
+            tracing::debug!(listener = %info.name, %peer, "TLS handshake timed out after {timeout:?}");
+            return;
+        }
+    };
+    let conn = stream.get_ref().1;
+    // Only a verified certificate reaches here: the verifier refuses bad ones in the handshake.
+    let identity = conn.peer_certificates().and_then(|c| c.first()).and_then(|c| tls::identity(c, tls.cert_identity));
+    tracing::trace!(
+        listener = %info.name,
+        %peer,
+        alpn = ?conn.alpn_protocol().map(String::from_utf8_lossy),
+        version = ?conn.protocol_version(),
+        "TLS established"
+    );
+    connection::serve_as(Plain(stream), peer, broker, info, identity, shutdown).await;
 }

@@ -36,3 +36,4 @@ mod proto_will;
 mod robust_corpus;
 mod robust_slow;
 mod systemd_notify;
+mod tls_listener;
