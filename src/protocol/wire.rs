@@ -30,7 +30,8 @@ pub fn shareable(msg: &Message, qos: u8, sub_ids: &[u32]) -> bool {
     qos == 0 && sub_ids.is_empty() && msg.expires_at_ms.is_none()
 }
 
-fn put_varint(out: &mut Vec<u8>, mut n: usize) {
+/// Append an MQTT variable byte integer (remaining length, property length).
+pub fn put_varint(out: &mut Vec<u8>, mut n: usize) {
     loop {
         let mut b = (n % 128) as u8;
         n /= 128;

@@ -880,48 +880,21 @@ impl Conn {
             }
         };
         let Some(pid) = pid else { return Vec::new() };
+        // PUBACK and PUBREC share these reason codes.
+        let rc: u8 = match outcome {
+            Err(()) => 0x83,                                           // implementation specific error
+            Ok(PublishOutcome { refused, .. }) if refused > 0 => 0x97, // quota exceeded
+            Ok(PublishOutcome { delivered: 0, .. }) => 0x10,           // no matching subscribers
+            Ok(_) => 0x00,
+        };
         match qos {
-            1 => {
-                let rc = match outcome {
-                    Err(()) => PubackReasonCode::ImplementationSpecificError,
-                    Ok(PublishOutcome { refused, .. }) if refused > 0 => PubackReasonCode::QuotaExceeded,
-                    Ok(PublishOutcome { delivered: 0, .. }) => PubackReasonCode::NoMatchingSubscribers,
-                    Ok(_) => PubackReasonCode::Success,
-                };
-                if self.v5() {
-                    match v5_0::Puback::builder().packet_id(pid).reason_code(rc).build() {
-                        Ok(p) => self.mqtt.send(p.into()),
-                        Err(_) => Vec::new(),
-                    }
-                } else {
-                    match v3_1_1::Puback::builder().packet_id(pid).build() {
-                        Ok(p) => self.mqtt.send(p.into()),
-                        Err(_) => Vec::new(),
-                    }
-                }
-            }
+            1 => self.send_ack(Ack::Puback, pid, rc),
             2 => {
-                let rc = match outcome {
-                    Err(()) => PubrecReasonCode::ImplementationSpecificError,
-                    Ok(PublishOutcome { refused, .. }) if refused > 0 => PubrecReasonCode::QuotaExceeded,
-                    Ok(PublishOutcome { delivered: 0, .. }) => PubrecReasonCode::NoMatchingSubscribers,
-                    Ok(_) => PubrecReasonCode::Success,
-                };
-                if rc as u8 >= 0x80 {
+                if rc >= 0x80 {
                     // A failed PUBREC ends the exchange: the id may be reused (MQTT-4.3.3).
                     self.broker.incoming_qos2(&session, pid, false);
                 }
-                if self.v5() {
-                    match v5_0::Pubrec::builder().packet_id(pid).reason_code(rc).build() {
-                        Ok(p) => self.mqtt.send(p.into()),
-                        Err(_) => Vec::new(),
-                    }
-                } else {
-                    match v3_1_1::Pubrec::builder().packet_id(pid).build() {
-                        Ok(p) => self.mqtt.send(p.into()),
-                        Err(_) => Vec::new(),
-                    }
-                }
+                self.send_ack(Ack::Pubrec, pid, rc)
             }
             _ => Vec::new(),
         }
@@ -936,16 +909,40 @@ impl Conn {
             }
             None => false,
         };
-        if self.v5() {
-            let rc = if known { PubcompReasonCode::Success } else { PubcompReasonCode::PacketIdentifierNotFound };
-            match v5_0::Pubcomp::builder().packet_id(pid).reason_code(rc).build() {
-                Ok(p) => self.mqtt.send(p.into()),
-                Err(_) => Vec::new(),
-            }
-        } else {
-            match v3_1_1::Pubcomp::builder().packet_id(pid).build() {
-                Ok(p) => self.mqtt.send(p.into()),
-                Err(_) => Vec::new(),
+        // 0x92: packet identifier not found.
+        self.send_ack(Ack::Pubcomp, pid, if known { 0x00 } else { 0x92 })
+    }
+
+    /// Send an acknowledgement of the QoS 1/2 flows in the connection's version; `rc` is the 5.0
+    /// reason code (3.1.1 has none).
+    fn send_ack(&mut self, kind: Ack, pid: u16, rc: u8) -> Vec<Event> {
+        let p: Result<Packet, MqttError> = match (self.v5(), kind) {
+            (true, Ack::Puback) => v5_0::Puback::builder()
+                .packet_id(pid)
+                .reason_code(PubackReasonCode::try_from(rc).unwrap_or(PubackReasonCode::UnspecifiedError))
+                .build()
+                .map(Packet::from),
+            (true, Ack::Pubrec) => v5_0::Pubrec::builder()
+                .packet_id(pid)
+                .reason_code(PubrecReasonCode::try_from(rc).unwrap_or(PubrecReasonCode::UnspecifiedError))
+                .build()
+                .map(Packet::from),
+            (true, Ack::Pubrel) => v5_0::Pubrel::builder().packet_id(pid).build().map(Packet::from),
+            (true, Ack::Pubcomp) => v5_0::Pubcomp::builder()
+                .packet_id(pid)
+                .reason_code(PubcompReasonCode::try_from(rc).unwrap_or(PubcompReasonCode::PacketIdentifierNotFound))
+                .build()
+                .map(Packet::from),
+            (false, Ack::Puback) => v3_1_1::Puback::builder().packet_id(pid).build().map(Packet::from),
+            (false, Ack::Pubrec) => v3_1_1::Pubrec::builder().packet_id(pid).build().map(Packet::from),
+            (false, Ack::Pubrel) => v3_1_1::Pubrel::builder().packet_id(pid).build().map(Packet::from),
+            (false, Ack::Pubcomp) => v3_1_1::Pubcomp::builder().packet_id(pid).build().map(Packet::from),
+        };
+        match p {
+            Ok(p) => self.mqtt.send(p),
+            Err(e) => {
+                tracing::warn!(client = ?self.client_id, pid, error = ?e, "cannot build acknowledgement");
+                Vec::new()
             }
         }
     }
@@ -968,17 +965,7 @@ impl Conn {
             return Vec::new();
         }
         self.broker.released(&s, self.conn_id, pid);
-        if self.v5() {
-            match v5_0::Pubrel::builder().packet_id(pid).build() {
-                Ok(p) => self.mqtt.send(p.into()),
-                Err(_) => Vec::new(),
-            }
-        } else {
-            match v3_1_1::Pubrel::builder().packet_id(pid).build() {
-                Ok(p) => self.mqtt.send(p.into()),
-                Err(_) => Vec::new(),
-            }
-        }
+        self.send_ack(Ack::Pubrel, pid, 0)
     }
 
     // ------------------------------------------------------------------ SUBSCRIBE
@@ -1194,6 +1181,15 @@ impl Conn {
         tracing::debug!(client = ?self.client_id, peer = %self.peer, reason = end.label(), "client disconnected");
         self.broker.disconnect(&session, self.conn_id, kind, self.will.take(), self.new_expiry).await;
     }
+}
+
+/// The acknowledgements of the QoS 1 and 2 flows.
+#[derive(Debug, Clone, Copy)]
+enum Ack {
+    Puback,
+    Pubrec,
+    Pubrel,
+    Pubcomp,
 }
 
 // ---------------------------------------------------------------------- CONNECT, version-neutral

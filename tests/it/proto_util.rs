@@ -294,20 +294,11 @@ pub async fn drain_publishes5(p: &mut Probe, wait: Duration, ack: bool) -> Vec<v
     }
 }
 
-/// Encode a remaining length.
-pub fn varint(mut n: usize) -> Vec<u8> {
+/// Encode a remaining length (with the broker's own encoder, checked in its unit tests).
+pub fn varint(n: usize) -> Vec<u8> {
     let mut out = Vec::new();
-    loop {
-        let mut b = (n % 128) as u8;
-        n /= 128;
-        if n > 0 {
-            b |= 0x80;
-        }
-        out.push(b);
-        if n == 0 {
-            return out;
-        }
-    }
+    starling::protocol::wire::put_varint(&mut out, n);
+    out
 }
 
 /// A raw packet: first byte, then the body with its remaining length.
