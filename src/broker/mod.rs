@@ -540,12 +540,13 @@ impl Broker {
     ) -> Result<PublishOutcome, BrokerError> {
         let limits = self.settings.queue;
         let mut batch = self.store.batch();
-        let committed = Arc::new(AtomicBool::new(false));
+        // Only QoS >= 1 deliveries can be persisted and so need the commit gate.
+        let committed = (msg.qos > 0).then(|| Arc::new(AtomicBool::new(false)));
         let mut outcome = PublishOutcome::default();
         let mut full = Vec::new();
         let mut woken = Vec::with_capacity(targets.len());
         for t in targets {
-            let d = self.make_delivery(msg, &t, &committed);
+            let d = self.make_delivery(msg, &t, committed.as_ref());
             match t.session.offer(d.clone(), limits, &self.store, &mut batch) {
                 Offer::Queued => {
                     outcome.delivered += 1;
@@ -564,7 +565,9 @@ impl Broker {
             self.metrics.storage_errors.inc();
             return Err(e.into());
         }
-        committed.store(true, Ordering::Release);
+        if let Some(c) = &committed {
+            c.store(true, Ordering::Release);
+        }
         for s in woken {
             s.wake.notify_one();
         }
@@ -581,7 +584,7 @@ impl Broker {
         Ok(outcome)
     }
 
-    fn make_delivery(&self, msg: &Arc<Message>, t: &Target, committed: &Arc<AtomicBool>) -> Delivery {
+    fn make_delivery(&self, msg: &Arc<Message>, t: &Target, committed: Option<&Arc<AtomicBool>>) -> Delivery {
         let qos = msg.qos.min(t.qos);
         Delivery {
             seq: 0,
@@ -590,7 +593,7 @@ impl Broker {
             retain: msg.retain && t.rap,
             sub_ids: t.sub_ids.clone(),
             shared: t.shared.clone(),
-            committed: (qos > 0).then(|| committed.clone()),
+            committed: committed.filter(|_| qos > 0).cloned(),
         }
     }
 
@@ -654,7 +657,7 @@ impl Broker {
             shared: Some((group, filter)),
         };
         let committed = Arc::new(AtomicBool::new(false));
-        let nd = self.make_delivery(&d.msg, &t, &committed);
+        let nd = self.make_delivery(&d.msg, &t, Some(&committed));
         let mut batch = self.store.batch();
         let ok = t.session.offer(nd, self.settings.queue, &self.store, &mut batch) == Offer::Queued;
         if let Err(e) = self.store.commit(batch) {

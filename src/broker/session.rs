@@ -278,6 +278,10 @@ impl Session {
             }
         }
         let persist = st.persistent() && d.qos > 0;
+        if !persist {
+            // Nothing is written for it, so nothing to wait for before sending.
+            d.committed = None;
+        }
         if persist {
             d.seq = st.next_seq;
             st.next_seq += 1;
