@@ -34,6 +34,10 @@ pub enum CatalogCmd {
         filter: String,
         node: NodeId,
     },
+    /// Forget every route of `node` (it restarted and re-adds what it has, or it left).
+    ClearNodeRoutes {
+        node: NodeId,
+    },
     /// `client` is now owned by `node` (session generation increases on every takeover).
     RegisterClient {
         client: String,

@@ -3,7 +3,10 @@
 //! tests exercise the replicated logic too.
 //!
 //! Persisted in the `catalog` keyspace under one-byte table prefixes (`r` routes, `c` clients,
-//! `t` retained, `s` durable subscriptions); read-mostly in-memory indexes mirror it.
+//! `t` retained, `s` durable subscriptions, `m` metadata of whoever drives the catalog — the Raft
+//! state machine keeps its applied log id and membership there, written in the same atomic batch
+//! as the commands, so a crash can never apply an entry twice); read-mostly in-memory indexes
+//! mirror it. A snapshot is simply every key of the keyspace ([`Catalog::export`]).
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -20,6 +23,7 @@ const ROUTES: u8 = b'r';
 const CLIENTS: u8 = b'c';
 const RETAINED: u8 = b't';
 const SUBS: u8 = b's';
+const META: u8 = b'm';
 
 fn key(table: u8, name: &str) -> Vec<u8> {
     let mut k = Vec::with_capacity(1 + name.len());
@@ -51,109 +55,174 @@ fn corrupt(reason: impl ToString) -> StorageError {
 impl Catalog {
     /// Load the catalog from the store.
     pub fn open(store: Store) -> Result<Catalog, StorageError> {
-        let mut mem = Mem::default();
-        for item in store.catalog.iter() {
-            let (k, v) = item.into_inner().map_err(StorageError::Read)?;
-            let Some((&table, name)) = k.split_first() else {
-                continue;
-            };
-            let name = String::from_utf8(name.to_vec()).map_err(corrupt)?;
-            match table {
-                ROUTES => {
-                    let m: BTreeMap<NodeId, u32> = serde_json::from_slice(&v).map_err(corrupt)?;
-                    mem.routes.insert(name, m);
-                }
-                CLIENTS => {
-                    let c: (NodeId, u64) = serde_json::from_slice(&v).map_err(corrupt)?;
-                    mem.clients.insert(name, c);
-                }
-                RETAINED => {
-                    let m = Message::decode(&v).map_err(corrupt)?;
-                    mem.retained.insert(name, Arc::new(m));
-                }
-                SUBS => {
-                    let s: Vec<(String, SubOptionsWire)> = serde_json::from_slice(&v).map_err(corrupt)?;
-                    mem.subs.insert(name, s.into_iter().map(|(f, o)| (f, o.into())).collect());
-                }
-                _ => return Err(corrupt(format!("unknown table byte {table}"))),
-            }
-        }
+        let mem = load(&store)?;
         Ok(Catalog { store, mem: RwLock::new(mem) })
     }
 
     /// Apply one committed command. Deterministic: the same sequence of commands yields the same
     /// catalog on every node.
     pub fn apply(&self, cmd: &CatalogCmd) -> Result<CatalogResp, StorageError> {
-        let mut mem = self.mem.write();
-        let mut batch = self.store.batch();
-        let cat = &self.store.catalog;
-        let json = |v: &dyn erased::Ser| v.to_json();
-        let resp = match cmd {
-            CatalogCmd::AddRoute { filter, node } => {
-                let m = mem.routes.entry(filter.clone()).or_default();
-                *m.entry(*node).or_default() += 1;
-                batch.insert(cat, key(ROUTES, filter), json(&*m));
-                CatalogResp::Ok
-            }
-            CatalogCmd::RemoveRoute { filter, node } => {
-                if let Some(m) = mem.routes.get_mut(filter) {
-                    if let Some(n) = m.get_mut(node) {
-                        *n = n.saturating_sub(1);
-                        if *n == 0 {
-                            m.remove(node);
-                        }
-                    }
-                    if m.is_empty() {
-                        mem.routes.remove(filter);
-                        batch.remove(cat, key(ROUTES, filter));
-                    } else {
-                        batch.insert(cat, key(ROUTES, filter), json(&*m));
-                    }
-                }
-                CatalogResp::Ok
-            }
-            CatalogCmd::RegisterClient { client, node } => {
-                let generation = mem.clients.get(client).map_or(1, |(_, g)| g + 1);
-                mem.clients.insert(client.clone(), (*node, generation));
-                batch.insert(cat, key(CLIENTS, client), json(&(*node, generation)));
-                CatalogResp::Generation(generation)
-            }
-            CatalogCmd::UnregisterClient { client, node } => {
-                if mem.clients.get(client).is_some_and(|(n, _)| n == node) {
-                    mem.clients.remove(client);
-                    batch.remove(cat, key(CLIENTS, client));
-                }
-                CatalogResp::Ok
-            }
-            CatalogCmd::SetRetained { topic, message } => {
-                match message {
-                    Some(enc) => {
-                        let m = Message::decode(enc).map_err(corrupt)?;
-                        mem.retained.insert(topic.clone(), Arc::new(m));
-                        batch.insert(cat, key(RETAINED, topic), enc.clone());
-                    }
-                    None => {
-                        mem.retained.remove(topic);
-                        batch.remove(cat, key(RETAINED, topic));
-                    }
-                }
-                CatalogResp::Ok
-            }
-            CatalogCmd::SetDurableSubs { client, subs } => {
-                if subs.is_empty() {
-                    mem.subs.remove(client);
-                    batch.remove(cat, key(SUBS, client));
-                } else {
-                    mem.subs.insert(client.clone(), subs.iter().map(|(f, o)| (f.clone(), (*o).into())).collect());
-                    batch.insert(cat, key(SUBS, client), json(subs));
-                }
-                CatalogResp::Ok
-            }
-        };
-        self.store.commit(batch)?;
-        Ok(resp)
+        let mut r = self.apply_batch(std::slice::from_ref(cmd), &[])?;
+        Ok(r.pop().unwrap_or(CatalogResp::Ok))
     }
 
+    /// Apply commands in order and write `meta` entries, all in one atomic batch.
+    pub fn apply_batch(&self, cmds: &[CatalogCmd], meta: &[(&str, Vec<u8>)]) -> Result<Vec<CatalogResp>, StorageError> {
+        let mut mem = self.mem.write();
+        let mut batch = self.store.batch();
+        let mut out = Vec::with_capacity(cmds.len());
+        for cmd in cmds {
+            out.push(apply_one(&mut mem, &mut batch, &self.store, cmd)?);
+        }
+        for (name, value) in meta {
+            batch.insert(&self.store.catalog, key(META, name), value.clone());
+        }
+        self.store.commit(batch)?;
+        Ok(out)
+    }
+
+    /// A metadata value written by [`Catalog::apply_batch`].
+    pub fn meta(&self, name: &str) -> Result<Option<Vec<u8>>, StorageError> {
+        Ok(self.store.catalog.get(key(META, name)).map_err(StorageError::Read)?.map(|v| v.to_vec()))
+    }
+
+    /// Every key and value of the catalog (metadata included): a snapshot.
+    pub fn export(&self) -> Result<Vec<u8>, StorageError> {
+        // Hold the read lock so no apply interleaves with the scan.
+        let _mem = self.mem.read();
+        let mut out = Vec::new();
+        for item in self.store.catalog.iter() {
+            let (k, v) = item.into_inner().map_err(StorageError::Read)?;
+            put_bytes(&mut out, &k);
+            put_bytes(&mut out, &v);
+        }
+        Ok(out)
+    }
+
+    /// Replace the whole catalog with a snapshot made by [`Catalog::export`].
+    pub fn import(&self, snapshot: &[u8]) -> Result<(), StorageError> {
+        let mut pairs = Vec::new();
+        let mut rest = snapshot;
+        while !rest.is_empty() {
+            let (k, r) = take_bytes(rest).ok_or_else(|| corrupt("truncated snapshot"))?;
+            let (v, r) = take_bytes(r).ok_or_else(|| corrupt("truncated snapshot"))?;
+            pairs.push((k, v));
+            rest = r;
+        }
+        let mut mem = self.mem.write();
+        let mut batch = self.store.batch();
+        for item in self.store.catalog.iter() {
+            let k = item.key().map_err(StorageError::Read)?;
+            batch.remove(&self.store.catalog, k.to_vec());
+        }
+        for (k, v) in pairs {
+            batch.insert(&self.store.catalog, k.to_vec(), v.to_vec());
+        }
+        self.store.commit(batch)?;
+        *mem = load(&self.store)?;
+        Ok(())
+    }
+
+    /// Which nodes have routes at all (for `ctl cluster status` and clean-up of departed nodes).
+    pub fn route_owners(&self) -> Vec<NodeId> {
+        let mem = self.mem.read();
+        let mut v: Vec<NodeId> = mem.routes.values().flat_map(|m| m.keys().copied()).collect();
+        v.sort_unstable();
+        v.dedup();
+        v
+    }
+}
+
+fn apply_one(
+    mem: &mut Mem,
+    batch: &mut crate::storage::Batch,
+    store: &Store,
+    cmd: &CatalogCmd,
+) -> Result<CatalogResp, StorageError> {
+    let cat = &store.catalog;
+    let json = |v: &dyn erased::Ser| v.to_json();
+    let resp = match cmd {
+        CatalogCmd::AddRoute { filter, node } => {
+            let m = mem.routes.entry(filter.clone()).or_default();
+            *m.entry(*node).or_default() += 1;
+            batch.insert(cat, key(ROUTES, filter), json(&*m));
+            CatalogResp::Ok
+        }
+        CatalogCmd::RemoveRoute { filter, node } => {
+            if let Some(m) = mem.routes.get_mut(filter) {
+                if let Some(n) = m.get_mut(node) {
+                    *n = n.saturating_sub(1);
+                    if *n == 0 {
+                        m.remove(node);
+                    }
+                }
+                if m.is_empty() {
+                    mem.routes.remove(filter);
+                    batch.remove(cat, key(ROUTES, filter));
+                } else {
+                    batch.insert(cat, key(ROUTES, filter), json(&*m));
+                }
+            }
+            CatalogResp::Ok
+        }
+        CatalogCmd::ClearNodeRoutes { node } => {
+            let filters: Vec<String> =
+                mem.routes.iter().filter(|(_, m)| m.contains_key(node)).map(|(f, _)| f.clone()).collect();
+            for f in filters {
+                if let Some(m) = mem.routes.get_mut(&f) {
+                    m.remove(node);
+                    if m.is_empty() {
+                        mem.routes.remove(&f);
+                        batch.remove(cat, key(ROUTES, &f));
+                    } else {
+                        batch.insert(cat, key(ROUTES, &f), json(&*m));
+                    }
+                }
+            }
+            CatalogResp::Ok
+        }
+        CatalogCmd::RegisterClient { client, node } => {
+            let generation = mem.clients.get(client).map_or(1, |(_, g)| g + 1);
+            mem.clients.insert(client.clone(), (*node, generation));
+            batch.insert(cat, key(CLIENTS, client), json(&(*node, generation)));
+            CatalogResp::Generation(generation)
+        }
+        CatalogCmd::UnregisterClient { client, node } => {
+            if mem.clients.get(client).is_some_and(|(n, _)| n == node) {
+                mem.clients.remove(client);
+                batch.remove(cat, key(CLIENTS, client));
+            }
+            CatalogResp::Ok
+        }
+        CatalogCmd::SetRetained { topic, message } => {
+            match message {
+                Some(enc) => {
+                    let m = Message::decode(enc).map_err(corrupt)?;
+                    mem.retained.insert(topic.clone(), Arc::new(m));
+                    batch.insert(cat, key(RETAINED, topic), enc.clone());
+                }
+                None => {
+                    mem.retained.remove(topic);
+                    batch.remove(cat, key(RETAINED, topic));
+                }
+            }
+            CatalogResp::Ok
+        }
+        CatalogCmd::SetDurableSubs { client, subs } => {
+            if subs.is_empty() {
+                mem.subs.remove(client);
+                batch.remove(cat, key(SUBS, client));
+            } else {
+                mem.subs.insert(client.clone(), subs.iter().map(|(f, o)| (f.clone(), (*o).into())).collect());
+                batch.insert(cat, key(SUBS, client), json(subs));
+            }
+            CatalogResp::Ok
+        }
+    };
+    Ok(resp)
+}
+
+impl Catalog {
     pub fn route_nodes(&self, topic_name: &str, except: NodeId) -> Vec<NodeId> {
         let mem = self.mem.read();
         let mut out: Vec<NodeId> = Vec::new();
@@ -203,6 +272,50 @@ impl Catalog {
     pub fn route_count(&self) -> usize {
         self.mem.read().routes.len()
     }
+}
+
+/// Read every table of the catalog keyspace into memory.
+fn load(store: &Store) -> Result<Mem, StorageError> {
+    let mut mem = Mem::default();
+    for item in store.catalog.iter() {
+        let (k, v) = item.into_inner().map_err(StorageError::Read)?;
+        let Some((&table, name)) = k.split_first() else {
+            continue;
+        };
+        let name = String::from_utf8(name.to_vec()).map_err(corrupt)?;
+        match table {
+            ROUTES => {
+                let m: BTreeMap<NodeId, u32> = serde_json::from_slice(&v).map_err(corrupt)?;
+                mem.routes.insert(name, m);
+            }
+            CLIENTS => {
+                let c: (NodeId, u64) = serde_json::from_slice(&v).map_err(corrupt)?;
+                mem.clients.insert(name, c);
+            }
+            RETAINED => {
+                let m = Message::decode(&v).map_err(corrupt)?;
+                mem.retained.insert(name, Arc::new(m));
+            }
+            SUBS => {
+                let s: Vec<(String, SubOptionsWire)> = serde_json::from_slice(&v).map_err(corrupt)?;
+                mem.subs.insert(name, s.into_iter().map(|(f, o)| (f, o.into())).collect());
+            }
+            META => {}
+            _ => return Err(corrupt(format!("unknown table byte {table}"))),
+        }
+    }
+    Ok(mem)
+}
+
+fn put_bytes(out: &mut Vec<u8>, b: &[u8]) {
+    out.extend_from_slice(&(b.len() as u32).to_be_bytes());
+    out.extend_from_slice(b);
+}
+
+fn take_bytes(b: &[u8]) -> Option<(&[u8], &[u8])> {
+    let len = u32::from_be_bytes(b.get(..4)?.try_into().ok()?) as usize;
+    let rest = b.get(4..)?;
+    Some((rest.get(..len)?, rest.get(len..)?))
 }
 
 /// A tiny indirection so `apply` can serialize several value types with one closure.

@@ -3,6 +3,7 @@
 //! (openraft voters and learners, the cluster link, discovery) builds on the same catalog.
 
 pub mod catalog;
+pub mod link;
 pub mod standalone;
 
 use std::path::Path;

@@ -15,6 +15,9 @@ use figment::providers::{Env, Format, Serialized, Toml};
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
+pub mod cluster;
+pub use cluster::{ClusterConfig, DiscoveryKind, Role};
+
 /// Where the TOML file is looked for when `--config` is not given.
 pub const DEFAULT_CONFIG_PATH: &str = "/etc/starling/starling.toml";
 
@@ -82,6 +85,8 @@ pub struct Config {
     pub sys: SysConfig,
     pub log: LogConfig,
     pub admin: AdminConfig,
+    /// `[cluster]`; absent = a cluster of one.
+    pub cluster: Option<ClusterConfig>,
 }
 
 impl Default for Config {
@@ -98,6 +103,7 @@ impl Default for Config {
             sys: SysConfig::default(),
             log: LogConfig::default(),
             admin: AdminConfig::default(),
+            cluster: None,
         }
     }
 }
@@ -510,15 +516,22 @@ impl Config {
         if self.data_dir.as_os_str().is_empty() {
             return bad("data_dir must not be empty".into());
         }
+        if let Some(c) = &self.cluster {
+            c.validate().map_err(ConfigError::Invalid)?;
+            if let Some((name, _)) = self.listeners.iter().find(|(_, l)| l.bind == c.bind) {
+                return bad(format!("cluster.bind: {} is used by listeners.{name}", c.bind));
+            }
+        }
         Ok(())
     }
 
-    /// The node name to use: configured, else the host name.
+    /// The node name to use: configured, else the host's fully qualified name (stable for a
+    /// StatefulSet pod).
     pub fn effective_node_name(&self) -> String {
         if !self.node_name.is_empty() {
             return self.node_name.clone();
         }
-        gethostname::gethostname().to_string_lossy().into_owned()
+        cluster::host_fqdn()
     }
 
     /// The configuration as TOML, for `starling config check`.

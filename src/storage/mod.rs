@@ -6,7 +6,9 @@
 //! | `queue`    | client key ++ seq (u64 BE)            | encoded message + delivery    |
 //! | `inflight` | client key ++ b'o' ++ pid (u16 BE)    | seq ++ phase (outgoing)       |
 //! |            | client key ++ b'r' ++ pid (u16 BE)    | empty (incoming QoS 2 seen)   |
-//! | `catalog_*`| see `cluster::catalog`                | the replicated catalog        |
+//! | `catalog`  | see `cluster::catalog`                | the replicated catalog        |
+//! | `raft_log` | log index (u64 BE)                    | a Raft log entry (JSON)       |
+//! | `raft_meta`| `vote`, `committed`, `purged`         | Raft's own state (JSON)       |
 //!
 //! A "client key" is the client id prefixed with its u16 length, so a prefix scan for client
 //! `ab` never returns client `abc`'s rows. Writes that belong together go in one atomic batch.
@@ -43,6 +45,8 @@ pub struct Store {
     pub queue: Keyspace,
     pub inflight: Keyspace,
     pub catalog: Keyspace,
+    pub raft_log: Keyspace,
+    pub raft_meta: Keyspace,
     sync: SyncPolicy,
     path: Arc<PathBuf>,
 }
@@ -74,6 +78,8 @@ impl Store {
             queue: ks("queue")?,
             inflight: ks("inflight")?,
             catalog: ks("catalog")?,
+            raft_log: ks("raft_log")?,
+            raft_meta: ks("raft_meta")?,
             sync: cfg.sync,
             path: Arc::new(dir.to_path_buf()),
             db,

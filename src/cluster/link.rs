@@ -1,0 +1,703 @@
+//! The cluster link: one TCP port per node carrying Raft RPCs, forwarded catalog writes and
+//! forwarded publishes between nodes, framed and multiplexed.
+//!
+//! Each node dials each peer it talks to; requests travel on the dialer's connection and their
+//! responses come back on it, so a pair of nodes has two connections, one per direction.
+//!
+//! Frame: `u32` big-endian length, then a kind byte, then the body. After the handshake:
+//! `REQUEST id body` → `RESPONSE id body` (bodies are opaque here, see `cluster::rpc`),
+//! `PUBLISH id message` → `PUBLISH_ACK id ok` (id 0: no acknowledgement wanted).
+//!
+//! Handshake (mutual, the secret never crosses the wire):
+//! ```text
+//! dialer   → HELLO     {version, min_version, cluster, node id, name, role, advertise, nonce_d}
+//! listener → CHALLENGE {version, node id, name, role, nonce_l, HMAC(secret, "server"|nonce_d|nonce_l)}
+//! dialer   → PROOF     {HMAC(secret, "client"|nonce_l|nonce_d)}
+//! listener → WELCOME   (or REFUSED {reason} at any step, then close)
+//! ```
+//! Versions: a node speaks [`VERSION`] and accepts peers down to [`MIN_VERSION`] (N and N-1), so
+//! a rolling upgrade always has a common version; the pair uses the lower of the two.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use hmac::{Hmac, Mac};
+use parking_lot::Mutex;
+use serde::{Deserialize, Serialize};
+use sha2::Sha256;
+use thiserror::Error;
+use tokio::io::{AsyncReadExt, AsyncWriteExt, BufReader, BufWriter};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{mpsc, oneshot, watch};
+
+use crate::broker::cluster::{BoxFuture, NodeId};
+use crate::config::Role;
+
+/// Link protocol version spoken by this build.
+pub const VERSION: u16 = 1;
+/// Oldest peer version accepted (the compatibility window is N-1).
+pub const MIN_VERSION: u16 = 1;
+/// Largest frame accepted (snapshot chunks are the big ones).
+const MAX_FRAME: usize = 64 * 1024 * 1024;
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
+
+const HELLO: u8 = 1;
+const CHALLENGE: u8 = 2;
+const PROOF: u8 = 3;
+const WELCOME: u8 = 4;
+const REFUSED: u8 = 5;
+const REQUEST: u8 = 10;
+const RESPONSE: u8 = 11;
+const PUBLISH: u8 = 12;
+const PUBLISH_ACK: u8 = 13;
+
+#[derive(Debug, Error)]
+pub enum LinkError {
+    #[error("cannot reach {addr}: {source}")]
+    Connect { addr: String, source: std::io::Error },
+    #[error("peer {addr} refused us: {reason}")]
+    Refused { addr: String, reason: String },
+    #[error("peer {addr} failed authentication (wrong cluster secret?)")]
+    BadPeer { addr: String },
+    #[error("link to {addr} closed")]
+    Closed { addr: String },
+    #[error("no answer from {addr} within {timeout:?}")]
+    Timeout { addr: String, timeout: Duration },
+    #[error("link protocol error: {0}")]
+    Protocol(String),
+    #[error("link I/O: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// Who a node is, as told in the handshake.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Identity {
+    pub node_id: NodeId,
+    pub name: String,
+    pub role: Role,
+    /// The `host:port` peers use to reach this node.
+    pub advertise: String,
+}
+
+#[derive(Serialize, Deserialize)]
+struct Hello {
+    version: u16,
+    min_version: u16,
+    cluster: String,
+    who: Identity,
+    nonce: String,
+}
+
+#[derive(Serialize, Deserialize)]
+struct Challenge {
+    version: u16,
+    who: Identity,
+    nonce: String,
+    proof: String,
+}
+
+#[derive(Serialize, Deserialize)]
+struct Proof {
+    proof: String,
+}
+
+/// What the rest of the cluster layer does with what arrives on the link.
+pub trait LinkHandler: Send + Sync + 'static {
+    /// Answer a request (an encoded `cluster::rpc::Rpc`).
+    fn request(&self, from: Identity, body: Vec<u8>) -> BoxFuture<'static, Vec<u8>>;
+    /// Deliver a forwarded publish to local sessions; true once it is queued (persisted where
+    /// the subscriber's QoS needs it).
+    fn publish(&self, from: Identity, message: Vec<u8>) -> BoxFuture<'static, bool>;
+}
+
+/// Counters of the link, exported as metrics.
+#[derive(Debug, Default)]
+pub struct LinkStats {
+    pub forwarded_messages: AtomicU64,
+    pub forwarded_bytes: AtomicU64,
+    pub received_messages: AtomicU64,
+    pub errors: AtomicU64,
+    pub refused_peers: AtomicU64,
+}
+
+struct Inner {
+    me: Identity,
+    cluster: String,
+    secret: Vec<u8>,
+    peers: Mutex<HashMap<String, Arc<Peer>>>,
+    next_id: AtomicU64,
+    stats: Arc<LinkStats>,
+    stop: watch::Receiver<bool>,
+}
+
+/// This node's end of the cluster link. Cheap to clone.
+#[derive(Clone)]
+pub struct Link {
+    inner: Arc<Inner>,
+}
+
+enum Out {
+    Request { id: u64, body: Vec<u8>, reply: oneshot::Sender<Vec<u8>> },
+    Publish { id: u64, message: Vec<u8>, ack: Option<oneshot::Sender<bool>> },
+}
+
+/// An outgoing connection to one peer address, (re)established on demand by its task.
+struct Peer {
+    tx: mpsc::Sender<Out>,
+    /// The peer's identity once a handshake succeeded.
+    who: Mutex<Option<Identity>>,
+}
+
+impl Link {
+    pub fn new(me: Identity, cluster: String, secret: &str, stop: watch::Receiver<bool>) -> Link {
+        Link {
+            inner: Arc::new(Inner {
+                me,
+                cluster,
+                secret: secret.as_bytes().to_vec(),
+                peers: Mutex::new(HashMap::new()),
+                next_id: AtomicU64::new(1),
+                stats: Arc::new(LinkStats::default()),
+                stop,
+            }),
+        }
+    }
+
+    pub fn me(&self) -> &Identity {
+        &self.inner.me
+    }
+
+    pub fn stats(&self) -> Arc<LinkStats> {
+        self.inner.stats.clone()
+    }
+
+    /// Accept peers on `listener` until the stop signal; each connection gets its own task.
+    pub fn serve(&self, listener: TcpListener, handler: Arc<dyn LinkHandler>) {
+        let link = self.clone();
+        tokio::spawn(async move {
+            let mut stop = link.inner.stop.clone();
+            loop {
+                let (stream, addr) = tokio::select! {
+                    r = listener.accept() => match r {
+                        Ok(x) => x,
+                        Err(e) => {
+                            tracing::warn!("cluster link accept failed: {e}");
+                            tokio::time::sleep(Duration::from_millis(50)).await;
+                            continue;
+                        }
+                    },
+                    _ = stop.changed() => return,
+                };
+                let _ = stream.set_nodelay(true);
+                let link = link.clone();
+                let handler = handler.clone();
+                tokio::spawn(async move {
+                    if let Err(e) = link.serve_conn(stream, addr, handler).await {
+                        tracing::debug!(%addr, "cluster link connection ended: {e}");
+                    }
+                });
+            }
+        });
+    }
+
+    /// Send a request to the node at `addr` and wait for its answer.
+    pub async fn request(&self, addr: &str, body: Vec<u8>, timeout: Duration) -> Result<Vec<u8>, LinkError> {
+        let peer = self.peer(addr);
+        let (reply, rx) = oneshot::channel();
+        let id = self.inner.next_id.fetch_add(1, Ordering::Relaxed);
+        let closed = || LinkError::Closed { addr: addr.to_string() };
+        let fut = async {
+            peer.tx.send(Out::Request { id, body, reply }).await.map_err(|_| closed())?;
+            rx.await.map_err(|_| closed())
+        };
+        match tokio::time::timeout(timeout, fut).await {
+            Ok(r) => r,
+            Err(_) => Err(LinkError::Timeout { addr: addr.to_string(), timeout }),
+        }
+    }
+
+    /// Queue a publish for the node at `addr`, in order with earlier ones. With `ack`, the
+    /// returned receiver resolves to true once the peer has queued it.
+    pub async fn publish(&self, addr: &str, message: Vec<u8>, ack: bool) -> Option<oneshot::Receiver<bool>> {
+        let peer = self.peer(addr);
+        let (tx, rx) = if ack {
+            let (t, r) = oneshot::channel();
+            (Some(t), Some(r))
+        } else {
+            (None, None)
+        };
+        let id = if ack { self.inner.next_id.fetch_add(1, Ordering::Relaxed) } else { 0 };
+        let len = message.len() as u64;
+        if peer.tx.send(Out::Publish { id, message, ack: tx }).await.is_err() {
+            self.inner.stats.errors.fetch_add(1, Ordering::Relaxed);
+            return None;
+        }
+        self.inner.stats.forwarded_messages.fetch_add(1, Ordering::Relaxed);
+        self.inner.stats.forwarded_bytes.fetch_add(len, Ordering::Relaxed);
+        rx
+    }
+
+    /// The identity of the node at `addr`, once a connection to it has been made.
+    pub fn peer_identity(&self, addr: &str) -> Option<Identity> {
+        self.inner.peers.lock().get(addr).and_then(|p| p.who.lock().clone())
+    }
+
+    fn peer(&self, addr: &str) -> Arc<Peer> {
+        let mut peers = self.inner.peers.lock();
+        if let Some(p) = peers.get(addr)
+            && !p.tx.is_closed()
+        {
+            return p.clone();
+        }
+        let (tx, rx) = mpsc::channel(8192);
+        let p = Arc::new(Peer { tx, who: Mutex::new(None) });
+        peers.insert(addr.to_string(), p.clone());
+        tokio::spawn(self.clone().run_peer(addr.to_string(), p.clone(), rx));
+        p
+    }
+
+    /// The dialer side of one peer: connect (with back-off) when there is something to send,
+    /// write frames in batches, read answers in a companion task.
+    async fn run_peer(self, addr: String, peer: Arc<Peer>, mut rx: mpsc::Receiver<Out>) {
+        let mut backoff = Duration::from_millis(100);
+        let mut stop = self.inner.stop.clone();
+        let mut first: Option<Out> = None;
+        loop {
+            if first.is_none() {
+                first = tokio::select! {
+                    o = rx.recv() => match o { Some(o) => Some(o), None => return },
+                    _ = stop.changed() => return,
+                };
+            }
+            let (stream, who) = match self.dial(&addr).await {
+                Ok(x) => x,
+                Err(e) => {
+                    self.inner.stats.errors.fetch_add(1, Ordering::Relaxed);
+                    tracing::debug!(peer = %addr, "cluster link: {e}");
+                    // Whatever waits on this item learns at once that the peer is unreachable.
+                    first = None;
+                    while let Ok(o) = rx.try_recv() {
+                        drop(o);
+                    }
+                    tokio::select! {
+                        _ = tokio::time::sleep(backoff) => {}
+                        _ = stop.changed() => return,
+                    }
+                    backoff = (backoff * 2).min(Duration::from_secs(2));
+                    continue;
+                }
+            };
+            backoff = Duration::from_millis(100);
+            *peer.who.lock() = Some(who.clone());
+            tracing::debug!(peer = %addr, name = %who.name, "cluster link up");
+            let (rd, wr) = stream.into_split();
+            let pending: Arc<Mutex<Pending>> = Arc::default();
+            let reader = tokio::spawn(read_answers(BufReader::new(rd), pending.clone()));
+            let mut w = BufWriter::with_capacity(64 * 1024, wr);
+            let mut broken = false;
+            'conn: loop {
+                let item = match first.take() {
+                    Some(o) => o,
+                    None => tokio::select! {
+                        o = rx.recv() => match o { Some(o) => o, None => break 'conn },
+                        _ = stop.changed() => break 'conn,
+                    },
+                };
+                let mut batch = vec![item];
+                while batch.len() < 256 {
+                    match rx.try_recv() {
+                        Ok(o) => batch.push(o),
+                        Err(_) => break,
+                    }
+                }
+                for o in batch {
+                    let r = match o {
+                        Out::Request { id, body, reply } => {
+                            pending.lock().requests.insert(id, reply);
+                            write_frame(&mut w, REQUEST, &[&id.to_be_bytes(), &body]).await
+                        }
+                        Out::Publish { id, message, ack } => {
+                            if let Some(a) = ack {
+                                pending.lock().publishes.insert(id, a);
+                            }
+                            write_frame(&mut w, PUBLISH, &[&id.to_be_bytes(), &message]).await
+                        }
+                    };
+                    if r.is_err() {
+                        broken = true;
+                        break;
+                    }
+                }
+                if broken || w.flush().await.is_err() || reader.is_finished() {
+                    break 'conn;
+                }
+            }
+            reader.abort();
+            // Dropping the senders tells every waiter the link went away.
+            *pending.lock() = Pending::default();
+            *peer.who.lock() = None;
+            if !broken && (rx.is_closed() || *stop.borrow()) {
+                return;
+            }
+            self.inner.stats.errors.fetch_add(1, Ordering::Relaxed);
+            tracing::debug!(peer = %addr, "cluster link down; reconnecting on demand");
+        }
+    }
+
+    /// Connect to `addr` and run the dialer's half of the handshake.
+    async fn dial(&self, addr: &str) -> Result<(TcpStream, Identity), LinkError> {
+        let fut = async {
+            let mut s =
+                TcpStream::connect(addr).await.map_err(|source| LinkError::Connect { addr: addr.into(), source })?;
+            let _ = s.set_nodelay(true);
+            let nonce = random_nonce();
+            let hello = Hello {
+                version: VERSION,
+                min_version: MIN_VERSION,
+                cluster: self.inner.cluster.clone(),
+                who: self.inner.me.clone(),
+                nonce: hex(&nonce),
+            };
+            write_frame(&mut s, HELLO, &[&json(&hello)]).await?;
+            let (kind, body) = read_frame(&mut s).await?;
+            if kind == REFUSED {
+                return Err(LinkError::Refused { addr: addr.into(), reason: String::from_utf8_lossy(&body).into() });
+            }
+            let ch: Challenge = parse(kind, CHALLENGE, &body)?;
+            let their = unhex(&ch.nonce)?;
+            if !verify(&self.inner.secret, b"server", &nonce, &their, &ch.proof) {
+                self.inner.stats.refused_peers.fetch_add(1, Ordering::Relaxed);
+                tracing::error!(peer = %addr, name = %ch.who.name, "cluster peer failed authentication: its proof does not match our cluster secret");
+                return Err(LinkError::BadPeer { addr: addr.into() });
+            }
+            let proof = Proof { proof: hex(&mac(&self.inner.secret, b"client", &their, &nonce)) };
+            write_frame(&mut s, PROOF, &[&json(&proof)]).await?;
+            let (kind, body) = read_frame(&mut s).await?;
+            match kind {
+                WELCOME => Ok((s, ch.who)),
+                REFUSED => Err(LinkError::Refused { addr: addr.into(), reason: String::from_utf8_lossy(&body).into() }),
+                k => Err(LinkError::Protocol(format!("unexpected frame {k} in handshake"))),
+            }
+        };
+        match tokio::time::timeout(HANDSHAKE_TIMEOUT, fut).await {
+            Ok(r) => r,
+            Err(_) => Err(LinkError::Timeout { addr: addr.into(), timeout: HANDSHAKE_TIMEOUT }),
+        }
+    }
+
+    /// The listener's half: handshake, then requests and publishes until the peer goes away.
+    async fn serve_conn(
+        &self,
+        mut s: TcpStream,
+        addr: SocketAddr,
+        handler: Arc<dyn LinkHandler>,
+    ) -> Result<(), LinkError> {
+        let who = match tokio::time::timeout(HANDSHAKE_TIMEOUT, self.accept_handshake(&mut s, addr)).await {
+            Ok(r) => r?,
+            Err(_) => return Err(LinkError::Timeout { addr: addr.to_string(), timeout: HANDSHAKE_TIMEOUT }),
+        };
+        tracing::debug!(%addr, name = %who.name, "cluster peer connected");
+        let (rd, wr) = s.into_split();
+        let (out_tx, mut out_rx) = mpsc::channel::<(u8, Vec<u8>)>(8192);
+        // Responses and acks from many tasks funnel through one writer.
+        let writer = tokio::spawn(async move {
+            let mut w = BufWriter::with_capacity(64 * 1024, wr);
+            while let Some((kind, body)) = out_rx.recv().await {
+                if write_frame(&mut w, kind, &[&body]).await.is_err() {
+                    return;
+                }
+                if out_rx.is_empty() && w.flush().await.is_err() {
+                    return;
+                }
+            }
+        });
+        // Publishes are delivered in arrival order by one task, so a slow subscriber queue never
+        // holds up Raft traffic on the same connection.
+        let (pub_tx, mut pub_rx) = mpsc::channel::<(u64, Vec<u8>)>(8192);
+        let pub_handler = handler.clone();
+        let pub_out = out_tx.clone();
+        let pub_who = who.clone();
+        let stats = self.inner.stats.clone();
+        let publisher = tokio::spawn(async move {
+            while let Some((id, msg)) = pub_rx.recv().await {
+                stats.received_messages.fetch_add(1, Ordering::Relaxed);
+                let ok = pub_handler.publish(pub_who.clone(), msg).await;
+                if id != 0 {
+                    let mut b = id.to_be_bytes().to_vec();
+                    b.push(u8::from(ok));
+                    if pub_out.send((PUBLISH_ACK, b)).await.is_err() {
+                        return;
+                    }
+                }
+            }
+        });
+        let mut rd = BufReader::with_capacity(64 * 1024, rd);
+        let mut stop = self.inner.stop.clone();
+        let result = loop {
+            let frame = tokio::select! {
+                f = read_frame(&mut rd) => f,
+                _ = stop.changed() => break Ok(()),
+            };
+            let (kind, body) = match frame {
+                Ok(f) => f,
+                Err(e) => break Err(e),
+            };
+            let (id, rest) = match split_id(&body) {
+                Some(x) => x,
+                None => break Err(LinkError::Protocol("frame without id".into())),
+            };
+            match kind {
+                REQUEST => {
+                    let h = handler.clone();
+                    let out = out_tx.clone();
+                    let from = who.clone();
+                    let req = rest.to_vec();
+                    tokio::spawn(async move {
+                        let answer = h.request(from, req).await;
+                        let mut b = id.to_be_bytes().to_vec();
+                        b.extend_from_slice(&answer);
+                        let _ = out.send((RESPONSE, b)).await;
+                    });
+                }
+                PUBLISH => {
+                    if pub_tx.send((id, rest.to_vec())).await.is_err() {
+                        break Ok(());
+                    }
+                }
+                k => break Err(LinkError::Protocol(format!("unexpected frame kind {k}"))),
+            }
+        };
+        drop(pub_tx);
+        let _ = publisher.await;
+        drop(out_tx);
+        let _ = writer.await;
+        result
+    }
+
+    async fn accept_handshake(&self, s: &mut TcpStream, addr: SocketAddr) -> Result<Identity, LinkError> {
+        let (kind, body) = read_frame(s).await?;
+        let hello: Hello = parse(kind, HELLO, &body)?;
+        if hello.cluster != self.inner.cluster {
+            let why = format!(
+                "node {} belongs to cluster {:?}, this is cluster {:?}",
+                hello.who.name, hello.cluster, self.inner.cluster
+            );
+            return self.refuse(s, addr, why).await;
+        }
+        let version = VERSION.min(hello.version);
+        if version < MIN_VERSION || version < hello.min_version {
+            let why = format!(
+                "node {} speaks link versions {}..={}, this node {}..={}",
+                hello.who.name, hello.min_version, hello.version, MIN_VERSION, VERSION
+            );
+            return self.refuse(s, addr, why).await;
+        }
+        let theirs = unhex(&hello.nonce)?;
+        let nonce = random_nonce();
+        let ch = Challenge {
+            version,
+            who: self.inner.me.clone(),
+            nonce: hex(&nonce),
+            proof: hex(&mac(&self.inner.secret, b"server", &theirs, &nonce)),
+        };
+        write_frame(s, CHALLENGE, &[&json(&ch)]).await?;
+        let (kind, body) = read_frame(s).await?;
+        let proof: Proof = parse(kind, PROOF, &body)?;
+        if !verify(&self.inner.secret, b"client", &nonce, &theirs, &proof.proof) {
+            let why = format!("node {} failed authentication: wrong cluster secret", hello.who.name);
+            return self.refuse(s, addr, why).await;
+        }
+        write_frame(s, WELCOME, &[]).await?;
+        Ok(hello.who)
+    }
+
+    /// Tell a peer why it is refused, log it once, and end the handshake.
+    async fn refuse(&self, s: &mut TcpStream, addr: SocketAddr, reason: String) -> Result<Identity, LinkError> {
+        self.inner.stats.refused_peers.fetch_add(1, Ordering::Relaxed);
+        tracing::error!(%addr, "refused cluster peer: {reason}");
+        let _ = write_frame(s, REFUSED, &[reason.as_bytes()]).await;
+        Err(LinkError::Refused { addr: addr.to_string(), reason })
+    }
+}
+
+#[derive(Default)]
+struct Pending {
+    requests: HashMap<u64, oneshot::Sender<Vec<u8>>>,
+    publishes: HashMap<u64, oneshot::Sender<bool>>,
+}
+
+async fn read_answers<R: AsyncReadExt + Unpin>(mut rd: R, pending: Arc<Mutex<Pending>>) {
+    loop {
+        let Ok((kind, body)) = read_frame(&mut rd).await else { return };
+        let Some((id, rest)) = split_id(&body) else { return };
+        match kind {
+            RESPONSE => {
+                if let Some(tx) = pending.lock().requests.remove(&id) {
+                    let _ = tx.send(rest.to_vec());
+                }
+            }
+            PUBLISH_ACK => {
+                if let Some(tx) = pending.lock().publishes.remove(&id) {
+                    let _ = tx.send(rest.first() == Some(&1));
+                }
+            }
+            _ => return,
+        }
+    }
+}
+
+fn split_id(body: &[u8]) -> Option<(u64, &[u8])> {
+    let id = u64::from_be_bytes(body.get(..8)?.try_into().ok()?);
+    Some((id, body.get(8..)?))
+}
+
+async fn write_frame<W: AsyncWriteExt + Unpin>(w: &mut W, kind: u8, parts: &[&[u8]]) -> std::io::Result<()> {
+    let len: usize = 1 + parts.iter().map(|p| p.len()).sum::<usize>();
+    let len = u32::try_from(len).map_err(|_| std::io::Error::other("frame too large"))?;
+    w.write_all(&len.to_be_bytes()).await?;
+    w.write_all(&[kind]).await?;
+    for p in parts {
+        w.write_all(p).await?;
+    }
+    Ok(())
+}
+
+async fn read_frame<R: AsyncReadExt + Unpin>(r: &mut R) -> Result<(u8, Vec<u8>), LinkError> {
+    let mut len = [0u8; 4];
+    r.read_exact(&mut len).await?;
+    let len = u32::from_be_bytes(len) as usize;
+    if len == 0 || len > MAX_FRAME {
+        return Err(LinkError::Protocol(format!("bad frame length {len}")));
+    }
+    let mut buf = vec![0u8; len];
+    r.read_exact(&mut buf).await?;
+    let kind = buf.remove(0);
+    Ok((kind, buf))
+}
+
+fn json<T: Serialize>(v: &T) -> Vec<u8> {
+    serde_json::to_vec(v).unwrap_or_default()
+}
+
+fn parse<T: for<'de> Deserialize<'de>>(kind: u8, want: u8, body: &[u8]) -> Result<T, LinkError> {
+    if kind == REFUSED {
+        return Err(LinkError::Protocol(format!("refused: {}", String::from_utf8_lossy(body))));
+    }
+    if kind != want {
+        return Err(LinkError::Protocol(format!("expected frame {want}, got {kind}")));
+    }
+    serde_json::from_slice(body).map_err(|e| LinkError::Protocol(format!("bad handshake frame: {e}")))
+}
+
+fn random_nonce() -> [u8; 32] {
+    rand::random()
+}
+
+fn mac(secret: &[u8], label: &[u8], a: &[u8], b: &[u8]) -> Vec<u8> {
+    // HMAC accepts keys of any length; this cannot fail.
+    let Ok(mut m) = Hmac::<Sha256>::new_from_slice(secret) else { return Vec::new() };
+    m.update(b"starling-link ");
+    m.update(label);
+    m.update(a);
+    m.update(b);
+    m.finalize().into_bytes().to_vec()
+}
+
+/// Constant-time check of a peer's proof.
+fn verify(secret: &[u8], label: &[u8], a: &[u8], b: &[u8], proof_hex: &str) -> bool {
+    let Ok(proof) = unhex(proof_hex) else { return false };
+    let Ok(mut m) = Hmac::<Sha256>::new_from_slice(secret) else { return false };
+    m.update(b"starling-link ");
+    m.update(label);
+    m.update(a);
+    m.update(b);
+    m.verify_slice(&proof).is_ok()
+}
+
+fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+fn unhex(s: &str) -> Result<Vec<u8>, LinkError> {
+    if s.len() % 2 != 0 || s.len() > 256 {
+        return Err(LinkError::Protocol("bad hex".into()));
+    }
+    (0..s.len())
+        .step_by(2)
+        .map(|i| {
+            s.get(i..i + 2)
+                .and_then(|h| u8::from_str_radix(h, 16).ok())
+                .ok_or_else(|| LinkError::Protocol("bad hex".into()))
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct Echo;
+    impl LinkHandler for Echo {
+        fn request(&self, _from: Identity, mut body: Vec<u8>) -> BoxFuture<'static, Vec<u8>> {
+            body.reverse();
+            Box::pin(async move { body })
+        }
+        fn publish(&self, _from: Identity, message: Vec<u8>) -> BoxFuture<'static, bool> {
+            Box::pin(async move { message == b"ok" })
+        }
+    }
+
+    fn id(n: NodeId) -> Identity {
+        Identity { node_id: n, name: format!("n{n}"), role: Role::Core, advertise: String::new() }
+    }
+
+    async fn server(secret: &str, cluster: &str) -> (String, watch::Sender<bool>) {
+        let l = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = l.local_addr().expect("addr").to_string();
+        let (tx, rx) = watch::channel(false);
+        Link::new(id(1), cluster.into(), secret, rx).serve(l, Arc::new(Echo));
+        (addr, tx)
+    }
+
+    #[tokio::test]
+    async fn request_publish_and_ack() {
+        let (addr, _stop) = server("0123456789abcdef", "c").await;
+        let (_t, rx) = watch::channel(false);
+        let client = Link::new(id(2), "c".into(), "0123456789abcdef", rx);
+        let r = client.request(&addr, b"abc".to_vec(), Duration::from_secs(5)).await.expect("request");
+        assert_eq!(r, b"cba");
+        assert_eq!(client.peer_identity(&addr).map(|i| i.node_id), Some(1));
+        let ok = client.publish(&addr, b"ok".to_vec(), true).await.expect("ack wanted");
+        assert!(ok.await.expect("acked"));
+        let bad = client.publish(&addr, b"no".to_vec(), true).await.expect("ack wanted");
+        assert!(!bad.await.expect("acked"));
+        assert!(client.publish(&addr, b"fire".to_vec(), false).await.is_none());
+    }
+
+    #[tokio::test]
+    async fn wrong_secret_or_cluster_is_refused() {
+        let (addr, _stop) = server("0123456789abcdef", "c").await;
+        let (_t, rx) = watch::channel(false);
+        let wrong = Link::new(id(3), "c".into(), "fedcba9876543210", rx.clone());
+        let e = wrong.dial(&addr).await.err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(e.contains("authentication"), "{e}");
+        assert!(wrong.request(&addr, b"x".to_vec(), Duration::from_secs(2)).await.is_err());
+        let other = Link::new(id(4), "other".into(), "0123456789abcdef", rx);
+        let e = other.dial(&addr).await.err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(e.contains("cluster"), "{e}");
+    }
+
+    #[test]
+    fn hex_round_trip_and_proofs() {
+        let n = random_nonce();
+        assert_eq!(unhex(&hex(&n)).expect("hex"), n.to_vec());
+        assert!(unhex("zz").is_err());
+        let p = hex(&mac(b"s", b"client", b"a", b"b"));
+        assert!(verify(b"s", b"client", b"a", b"b", &p));
+        assert!(!verify(b"s", b"server", b"a", b"b", &p));
+        assert!(!verify(b"t", b"client", b"a", b"b", &p));
+    }
+}

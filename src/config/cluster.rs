@@ -1,0 +1,258 @@
+//! `[cluster]`: roles, the cluster link, discovery and Raft timings. No `[cluster]` table means a
+//! cluster of one (the standalone implementation of the same catalog).
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+/// Core nodes vote in Raft and hold the catalog; replicants are learners that read it locally
+/// and forward writes to the leader.
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq, Hash)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    #[default]
+    Core,
+    Replicant,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Core => "core",
+            Role::Replicant => "replicant",
+        }
+    }
+}
+
+/// How peers are found.
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum DiscoveryKind {
+    /// `discovery.seeds`: a fixed list of `host:port` cluster-link addresses.
+    #[default]
+    Static,
+    /// SRV records of `discovery.name` (e.g. `_cluster._tcp.starling-headless.ns.svc.cluster.local`).
+    DnsSrv,
+    /// A/AAAA records of `discovery.name` (a headless Service) plus `discovery.port`.
+    DnsA,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct DiscoveryConfig {
+    pub kind: DiscoveryKind,
+    /// `static`: peers' cluster-link addresses (`host:port`); may include this node.
+    pub seeds: Vec<String>,
+    /// `dns-srv` / `dns-a`: the name to resolve.
+    pub name: String,
+    /// `dns-a`: the cluster-link port of the resolved addresses.
+    pub port: u16,
+    /// The DNS server to ask (`ip:port`); unset = the system's resolver configuration.
+    pub nameserver: Option<SocketAddr>,
+    /// How often peers are looked up again.
+    #[serde(with = "humantime_serde")]
+    pub interval: Duration,
+}
+
+impl Default for DiscoveryConfig {
+    fn default() -> Self {
+        Self {
+            kind: DiscoveryKind::Static,
+            seeds: Vec::new(),
+            name: String::new(),
+            port: 4370,
+            nameserver: None,
+            interval: Duration::from_secs(5),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct ClusterConfig {
+    pub role: Role,
+    /// Nodes of different clusters refuse each other at the handshake.
+    pub name: String,
+    /// Where the cluster link listens.
+    pub bind: SocketAddr,
+    /// `host:port` other nodes use to reach this one (pods bind 0.0.0.0 and advertise their
+    /// stable DNS name). Unset = the node name and the bind port.
+    pub advertise: Option<String>,
+    /// Shared secret peers prove they know (HMAC challenge/response; never sent).
+    #[serde(serialize_with = "redacted_opt")]
+    pub secret: Option<String>,
+    /// A file holding the secret (first line), e.g. a mounted Kubernetes Secret.
+    pub secret_file: Option<PathBuf>,
+    pub discovery: DiscoveryConfig,
+    /// Cores wait until this many cores (themselves included) are visible before the lowest
+    /// named one initialises a new cluster.
+    pub bootstrap_expect: usize,
+    /// A replicant unreachable for this long is removed from the membership. Cores are only
+    /// ever removed explicitly (`starling ctl cluster forget`).
+    #[serde(with = "humantime_serde")]
+    pub replicant_timeout: Duration,
+    /// Raft leader heartbeat.
+    #[serde(with = "humantime_serde")]
+    pub heartbeat_interval: Duration,
+    /// Raft election timeout (randomised between this and twice this).
+    #[serde(with = "humantime_serde")]
+    pub election_timeout: Duration,
+    /// Applied log entries between catalog snapshots (the log before a snapshot is purged).
+    pub snapshot_every: u64,
+    /// How long a QoS 1/2 publish waits for remote nodes to confirm they queued it.
+    #[serde(with = "humantime_serde")]
+    pub forward_timeout: Duration,
+}
+
+impl Default for ClusterConfig {
+    fn default() -> Self {
+        Self {
+            role: Role::Core,
+            name: "starling".into(),
+            bind: SocketAddr::from(([0, 0, 0, 0], 4370)),
+            advertise: None,
+            secret: None,
+            secret_file: None,
+            discovery: DiscoveryConfig::default(),
+            bootstrap_expect: 1,
+            replicant_timeout: Duration::from_secs(3600),
+            heartbeat_interval: Duration::from_millis(250),
+            election_timeout: Duration::from_millis(1500),
+            snapshot_every: 10_000,
+            forward_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+fn redacted_opt<S: serde::Serializer>(v: &Option<String>, s: S) -> Result<S::Ok, S::Error> {
+    match v {
+        Some(_) => s.serialize_some("<redacted secret>"),
+        None => s.serialize_none(),
+    }
+}
+
+impl ClusterConfig {
+    /// Checks serde cannot express; messages start with the key.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.name.is_empty() {
+            return Err("cluster.name must not be empty".into());
+        }
+        match (&self.secret, &self.secret_file) {
+            (None, None) => {
+                return Err("cluster.secret (or cluster.secret_file) is required: the cluster link must \
+                            authenticate its peers"
+                    .into());
+            }
+            (Some(_), Some(_)) => return Err("cluster.secret and cluster.secret_file: set only one".into()),
+            (Some(s), None) if s.len() < 16 => {
+                return Err("cluster.secret must be at least 16 characters".into());
+            }
+            _ => {}
+        }
+        if self.bootstrap_expect == 0 {
+            return Err("cluster.bootstrap_expect must be at least 1".into());
+        }
+        let d = &self.discovery;
+        match d.kind {
+            DiscoveryKind::Static if d.seeds.is_empty() && self.bootstrap_expect > 1 => {
+                return Err("cluster.discovery.seeds is empty but cluster.bootstrap_expect > 1".into());
+            }
+            DiscoveryKind::DnsSrv | DiscoveryKind::DnsA if d.name.is_empty() => {
+                return Err("cluster.discovery.name is required for DNS discovery".into());
+            }
+            _ => {}
+        }
+        if d.interval < Duration::from_millis(100) {
+            return Err("cluster.discovery.interval must be at least 100ms".into());
+        }
+        if self.heartbeat_interval.is_zero() || self.election_timeout <= self.heartbeat_interval * 2 {
+            return Err("cluster.election_timeout must be more than twice cluster.heartbeat_interval".into());
+        }
+        if self.snapshot_every < 100 {
+            return Err("cluster.snapshot_every must be at least 100".into());
+        }
+        if let Some(a) = &self.advertise
+            && !a.contains(':')
+        {
+            return Err(format!("cluster.advertise must be host:port, not {a:?}"));
+        }
+        Ok(())
+    }
+
+    /// The secret: inline, or the first line of `secret_file`. Errors name the file.
+    pub fn load_secret(&self) -> Result<String, String> {
+        if let Some(s) = &self.secret {
+            return Ok(s.clone());
+        }
+        let Some(path) = &self.secret_file else { return Err("cluster.secret is not set".into()) };
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| format!("cluster.secret_file {}: cannot read: {e}", path.display()))?;
+        let line = text.lines().next().unwrap_or("").trim().to_string();
+        if line.len() < 16 {
+            return Err(format!("cluster.secret_file {}: the secret must be at least 16 characters", path.display()));
+        }
+        Ok(line)
+    }
+
+    /// The address advertised to peers.
+    pub fn advertise_addr(&self, node_name: &str) -> String {
+        match &self.advertise {
+            Some(a) => a.clone(),
+            None => format!("{node_name}:{}", self.bind.port()),
+        }
+    }
+}
+
+/// The host's fully qualified name: the canonical name of the `/etc/hosts` line carrying the
+/// host name (how a Kubernetes pod of a StatefulSet with a headless Service learns
+/// `pod.svc.ns.svc.cluster.local`), else the plain host name.
+pub fn host_fqdn() -> String {
+    let host = gethostname::gethostname().to_string_lossy().into_owned();
+    let hosts = std::fs::read_to_string("/etc/hosts").unwrap_or_default();
+    fqdn_from_hosts(&host, &hosts).unwrap_or(host)
+}
+
+fn fqdn_from_hosts(host: &str, hosts: &str) -> Option<String> {
+    hosts.lines().map(|l| l.split('#').next().unwrap_or("")).find_map(|line| {
+        let names: Vec<&str> = line.split_whitespace().skip(1).collect();
+        let short = host.split('.').next().unwrap_or(host);
+        if names.iter().any(|n| *n == host || n.split('.').next() == Some(short)) {
+            names.iter().find(|n| n.contains('.') && n.split('.').next() == Some(short)).map(|n| n.to_string())
+        } else {
+            None
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fqdn_from_kubernetes_hosts_file() {
+        let hosts = "127.0.0.1 localhost\n# comment\n10.1.2.3\tstarling-core-0.starling-headless.mqtt.svc.cluster.local\tstarling-core-0\n";
+        assert_eq!(
+            fqdn_from_hosts("starling-core-0", hosts).as_deref(),
+            Some("starling-core-0.starling-headless.mqtt.svc.cluster.local")
+        );
+        assert_eq!(fqdn_from_hosts("other", hosts), None);
+    }
+
+    #[test]
+    fn validation() {
+        let mut c = ClusterConfig::default();
+        assert!(c.validate().unwrap_err().contains("cluster.secret"));
+        c.secret = Some("short".into());
+        assert!(c.validate().unwrap_err().contains("16"));
+        c.secret = Some("0123456789abcdef".into());
+        assert!(c.validate().is_ok());
+        c.bootstrap_expect = 3;
+        assert!(c.validate().unwrap_err().contains("seeds"));
+        c.discovery.kind = DiscoveryKind::DnsSrv;
+        assert!(c.validate().unwrap_err().contains("discovery.name"));
+        c.discovery.name = "_cluster._tcp.x".into();
+        assert!(c.validate().is_ok());
+    }
+}
