@@ -9,9 +9,11 @@ use std::time::Duration;
 use thiserror::Error;
 use tokio::sync::{mpsc, watch};
 
+use crate::broker::cluster::Cluster;
 use crate::broker::session::Kick;
 use crate::broker::{Broker, BrokerError, Settings};
 use crate::cluster::catalog::Catalog;
+use crate::cluster::replicated::RaftCluster;
 use crate::cluster::standalone::Standalone;
 use crate::config::{Config, ListenerKind, SyncPolicy};
 use crate::observe::Metrics;
@@ -33,6 +35,8 @@ pub enum NodeError {
     Broker(#[from] BrokerError),
     #[error(transparent)]
     Admin(#[from] AdminError),
+    #[error(transparent)]
+    Cluster(#[from] crate::cluster::replicated::StartError),
     #[error("node id file in {path}")]
     NodeId { path: String, source: std::io::Error },
 }
@@ -62,6 +66,8 @@ pub struct NodeHandle {
     /// Readiness as `/readyz` reports it: set once everything is bound, cleared on shutdown.
     ready: Arc<AtomicBool>,
     admin: Option<AdminServer>,
+    /// The replicated cluster, when `[cluster]` is configured.
+    pub raft: Option<Arc<RaftCluster>>,
 }
 
 pub struct Node;
@@ -73,16 +79,30 @@ impl Node {
         let node_id = crate::cluster::load_or_create_node_id(&cfg.data_dir)
             .map_err(|source| NodeError::NodeId { path: cfg.data_dir.display().to_string(), source })?;
         let catalog = Arc::new(Catalog::open(store.clone())?);
-        let cluster = Arc::new(Standalone::new(node_id, catalog));
+        let (shutdown_tx, shutdown_rx) = watch::channel(false);
+        let node_name = cfg.effective_node_name();
+        // The one place that decides between a cluster of one and a replicated cluster.
+        let (cluster, raft): (Arc<dyn Cluster>, Option<Arc<RaftCluster>>) = match &cfg.cluster {
+            None => (Arc::new(Standalone::new(node_id, node_name.clone(), catalog)), None),
+            Some(c) => {
+                let r = RaftCluster::start(node_id, node_name.clone(), c, store.clone(), catalog, shutdown_rx.clone())
+                    .await?;
+                tokio::spawn(r.clone().run_writer(shutdown_rx.clone()));
+                (r.clone(), Some(r))
+            }
+        };
         let metrics = Arc::new(Metrics::new());
         let settings = Settings::from_config(&cfg);
-        let broker = Broker::new(settings.clone(), cfg.effective_node_name(), cluster, store.clone(), metrics);
+        let broker = Broker::new(settings.clone(), node_name, cluster, store.clone(), metrics);
+        if let Some(r) = &raft {
+            r.set_broker(&broker);
+            tokio::spawn(r.clone().run_membership(shutdown_rx.clone()));
+        }
         let restored = broker.restore().await?;
         if restored > 0 {
             tracing::info!(sessions = restored, "restored persistent sessions");
         }
 
-        let (shutdown_tx, shutdown_rx) = watch::channel(false);
         let (drain_tx, drain_rx) = mpsc::channel(1);
         let mut bound = Vec::new();
         // TLS files are read before anything binds, so a bad file fails start-up cleanly.
@@ -150,6 +170,7 @@ impl Node {
             store,
             ready,
             admin,
+            raft,
         })
     }
 }
@@ -210,6 +231,10 @@ impl NodeHandle {
         self.drain_tx.take();
         if tokio::time::timeout(grace, self.drain_rx.recv()).await.is_err() {
             tracing::warn!("grace period over with connections still open");
+        }
+        if let Some(r) = self.raft.take() {
+            // Leaves the membership unchanged: a restart is not a leave.
+            r.shutdown().await;
         }
         if let Err(e) = self.store.sync_now() {
             tracing::error!("final fsync failed: {e}");

@@ -107,6 +107,62 @@ pub enum ClusterError {
     Storage(String),
     #[error("no leader reachable; the write was not committed")]
     NoLeader,
+    #[error("node {node} did not confirm a forwarded message: {reason}")]
+    Forward { node: String, reason: String },
+}
+
+/// One member as `ctl cluster status` shows it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct MemberStatus {
+    pub id: NodeId,
+    pub name: String,
+    pub addr: String,
+    pub role: String,
+    pub voter: bool,
+    /// `leader`, `follower`, `learner`, or `unreachable` (as seen from the leader).
+    pub state: String,
+    /// Log index replicated to this member (known on the leader only).
+    pub matched: Option<u64>,
+    /// Entries this member is behind the leader's log.
+    pub lag: Option<u64>,
+}
+
+/// Numbers `/metrics` reports about the cluster, read at scrape time.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ClusterMetrics {
+    /// (role, state, count): state is `up` or `unreachable`.
+    pub nodes: Vec<(String, String, u64)>,
+    pub is_leader: bool,
+    pub term: u64,
+    pub leader_changes: u64,
+    pub last_log_index: u64,
+    pub applied_index: u64,
+    /// Per member (name): entries behind the leader's log (leader only).
+    pub replication_lag: Vec<(String, u64)>,
+    pub forwarded_messages: u64,
+    pub forwarded_bytes: u64,
+    pub received_messages: u64,
+    pub link_errors: u64,
+    pub refused_peers: u64,
+    /// Catalog writes submitted and not yet committed.
+    pub pending_writes: u64,
+}
+
+/// The cluster as this node sees it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ClusterStatus {
+    /// `standalone` or `raft`.
+    pub mode: String,
+    pub node_id: NodeId,
+    pub name: String,
+    pub role: String,
+    pub leader: Option<NodeId>,
+    pub term: u64,
+    pub applied: u64,
+    pub last_log: u64,
+    pub members: Vec<MemberStatus>,
+    /// Things an operator should fix (e.g. an even number of voters).
+    pub warnings: Vec<String>,
 }
 
 /// What the broker needs from the cluster.
@@ -114,8 +170,14 @@ pub trait Cluster: Send + Sync + 'static {
     fn node_id(&self) -> NodeId;
     /// Commit a catalog change; resolves once it is applied on this node.
     fn propose(&self, cmd: CatalogCmd) -> BoxFuture<'_, Result<CatalogResp, ClusterError>>;
-    /// Send a publish to the other nodes that have matching subscribers. Standalone: nothing to do.
-    fn forward(&self, msg: &Arc<Message>, nodes: &[NodeId]);
+    /// Queue a catalog change to be committed in order with this node's earlier submissions,
+    /// retried until it is (local-first: the caller does not wait for a leader, so a node cut off
+    /// from the quorum keeps serving, and its changes converge when the partition heals).
+    fn submit(&self, cmd: CatalogCmd);
+    /// Send a publish to the other nodes that have matching subscribers, in order with the
+    /// caller's earlier publishes. For QoS ≥ 1 it resolves once every node confirmed the message
+    /// is queued there. Standalone: nothing to do.
+    fn forward(&self, msg: &Arc<Message>, nodes: &[NodeId]) -> BoxFuture<'static, Result<(), ClusterError>>;
     /// Nodes other than this one with a route matching `topic`.
     fn route_nodes(&self, topic: &str) -> Vec<NodeId>;
     /// Which node owns a client's session, if any.
@@ -127,4 +189,9 @@ pub trait Cluster: Send + Sync + 'static {
     fn durable_subscriptions(&self, client: &str) -> Vec<(String, SubOptions)>;
     /// Clients with durable subscriptions (to restore sessions at start).
     fn durable_clients(&self) -> Vec<String>;
+    /// Joined and caught up: what `/readyz` adds to "listeners bound".
+    fn ready(&self) -> bool;
+    /// Members, roles, leader and replication state.
+    fn status(&self) -> BoxFuture<'_, ClusterStatus>;
+    fn metrics(&self) -> ClusterMetrics;
 }

@@ -208,8 +208,7 @@ impl Broker {
             if !was_persistent {
                 self.metrics.sessions_persistent.inc();
                 self.cluster
-                    .propose(CatalogCmd::RegisterClient { client: client.to_string(), node: self.cluster.node_id() })
-                    .await?;
+                    .submit(CatalogCmd::RegisterClient { client: client.to_string(), node: self.cluster.node_id() });
             }
         } else if was_persistent {
             // The session became non-persistent: forget it on disk now.
@@ -420,8 +419,8 @@ impl Broker {
         b.remove(&self.store.sessions, client.as_bytes().to_vec());
         self.store.commit(b)?;
         let node = self.cluster.node_id();
-        self.cluster.propose(CatalogCmd::SetDurableSubs { client: client.into(), subs: Vec::new() }).await?;
-        self.cluster.propose(CatalogCmd::UnregisterClient { client: client.into(), node }).await?;
+        self.cluster.submit(CatalogCmd::SetDurableSubs { client: client.into(), subs: Vec::new() });
+        self.cluster.submit(CatalogCmd::UnregisterClient { client: client.into(), node });
         Ok(())
     }
 
@@ -439,19 +438,36 @@ impl Broker {
     pub async fn publish(self: &Arc<Self>, msg: Arc<Message>) -> Result<PublishOutcome, BrokerError> {
         if msg.retain && self.settings.retain_available && !msg.topic.starts_with('$') {
             let message = if msg.payload.is_empty() { None } else { Some(msg.encode()) };
-            self.cluster.propose(CatalogCmd::SetRetained { topic: msg.topic.to_string(), message }).await?;
+            self.cluster.submit(CatalogCmd::SetRetained { topic: msg.topic.to_string(), message });
             self.metrics.retained.set(self.cluster.retained_count() as i64);
         }
         let targets = self.targets(&msg);
-        let remote = self.cluster.route_nodes(&msg.topic);
-        if !remote.is_empty() {
-            self.cluster.forward(&msg, &remote);
-        }
+        // `$SYS` topics are per node: never forwarded.
+        let remote = if msg.topic.starts_with("$SYS") { Vec::new() } else { self.cluster.route_nodes(&msg.topic) };
         if targets.is_empty() {
-            // $SYS topics are published whether or not anyone listens; not a drop.
-            if remote.is_empty() && !msg.topic.starts_with('$') {
-                self.metrics.dropped(DropReason::NoSubscribers);
+            if remote.is_empty() {
+                // $SYS topics are published whether or not anyone listens; not a drop.
+                if !msg.topic.starts_with('$') {
+                    self.metrics.dropped(DropReason::NoSubscribers);
+                }
+                return Ok(PublishOutcome::default());
             }
+            self.cluster.forward(&msg, &remote).await?;
+            return Ok(PublishOutcome { delivered: remote.len(), ..Default::default() });
+        }
+        let mut outcome = self.offer_all(&msg, targets).await?;
+        if !remote.is_empty() {
+            self.cluster.forward(&msg, &remote).await?;
+            outcome.delivered += remote.len();
+        }
+        Ok(outcome)
+    }
+
+    /// Deliver a publish forwarded by another node to this node's sessions only (it is never
+    /// forwarded again, and its retained flag was already recorded by the origin).
+    pub async fn deliver_forwarded(self: &Arc<Self>, msg: Arc<Message>) -> Result<PublishOutcome, BrokerError> {
+        let targets = self.targets(&msg);
+        if targets.is_empty() {
             return Ok(PublishOutcome::default());
         }
         self.offer_all(&msg, targets).await
@@ -883,7 +899,7 @@ impl Broker {
     async fn save_durable_subs(&self, session: &Session) -> Result<(), BrokerError> {
         let subs: Vec<(String, SubOptionsWire)> =
             session.state.lock().subscriptions.iter().map(|(f, o)| (f.clone(), SubOptionsWire::from(*o))).collect();
-        self.cluster.propose(CatalogCmd::SetDurableSubs { client: session.client_id.to_string(), subs }).await?;
+        self.cluster.submit(CatalogCmd::SetDurableSubs { client: session.client_id.to_string(), subs });
         Ok(())
     }
 
@@ -895,7 +911,7 @@ impl Broker {
             *n == 1
         };
         if first {
-            self.cluster.propose(CatalogCmd::AddRoute { filter: filter.into(), node: self.cluster.node_id() }).await?;
+            self.cluster.submit(CatalogCmd::AddRoute { filter: filter.into(), node: self.cluster.node_id() });
         }
         Ok(())
     }
@@ -916,10 +932,7 @@ impl Broker {
             }
         };
         if last {
-            let cmd = CatalogCmd::RemoveRoute { filter: filter.into(), node: self.cluster.node_id() };
-            if let Err(e) = self.cluster.propose(cmd).await {
-                tracing::warn!(filter, "route removal not committed: {e}");
-            }
+            self.cluster.submit(CatalogCmd::RemoveRoute { filter: filter.into(), node: self.cluster.node_id() });
         }
     }
 
@@ -937,6 +950,9 @@ impl Broker {
 
     /// Rebuild persistent sessions from disk after a restart; expired ones are removed.
     pub async fn restore(self: &Arc<Self>) -> Result<usize, BrokerError> {
+        // This node's routes are re-added below as its sessions come back; whatever the catalog
+        // still holds from before the restart would be counted twice.
+        self.cluster.submit(CatalogCmd::ClearNodeRoutes { node: self.cluster.node_id() });
         let now = now_ms();
         let mut metas = Vec::new();
         for item in self.store.sessions.iter() {

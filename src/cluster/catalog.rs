@@ -42,6 +42,9 @@ struct Mem {
     subs: HashMap<String, Vec<(String, SubOptions)>>,
 }
 
+/// A snapshot and the metadata values found in it.
+pub type Export = (Vec<u8>, Vec<Option<Vec<u8>>>);
+
 /// The replicated catalog on this node.
 pub struct Catalog {
     store: Store,
@@ -86,17 +89,25 @@ impl Catalog {
         Ok(self.store.catalog.get(key(META, name)).map_err(StorageError::Read)?.map(|v| v.to_vec()))
     }
 
-    /// Every key and value of the catalog (metadata included): a snapshot.
-    pub fn export(&self) -> Result<Vec<u8>, StorageError> {
+    /// Every key and value of the catalog (metadata included): a snapshot, plus the values of
+    /// the `meta` names as they are in it.
+    pub fn export(&self, meta: &[&str]) -> Result<Export, StorageError> {
         // Hold the read lock so no apply interleaves with the scan.
         let _mem = self.mem.read();
         let mut out = Vec::new();
+        let keys: Vec<Vec<u8>> = meta.iter().map(|m| key(META, m)).collect();
+        let mut found = vec![None; meta.len()];
         for item in self.store.catalog.iter() {
             let (k, v) = item.into_inner().map_err(StorageError::Read)?;
+            if let Some(i) = keys.iter().position(|mk| mk.as_slice() == &*k)
+                && let Some(slot) = found.get_mut(i)
+            {
+                *slot = Some(v.to_vec());
+            }
             put_bytes(&mut out, &k);
             put_bytes(&mut out, &v);
         }
-        Ok(out)
+        Ok((out, found))
     }
 
     /// Replace the whole catalog with a snapshot made by [`Catalog::export`].
@@ -196,11 +207,14 @@ fn apply_one(
         }
         CatalogCmd::SetRetained { topic, message } => {
             match message {
-                Some(enc) => {
-                    let m = Message::decode(enc).map_err(corrupt)?;
-                    mem.retained.insert(topic.clone(), Arc::new(m));
-                    batch.insert(cat, key(RETAINED, topic), enc.clone());
-                }
+                Some(enc) => match Message::decode(enc) {
+                    Ok(m) => {
+                        mem.retained.insert(topic.clone(), Arc::new(m));
+                        batch.insert(cat, key(RETAINED, topic), enc.clone());
+                    }
+                    // A committed command must never stop the state machine: skip it.
+                    Err(e) => tracing::warn!(topic, "retained message not applied, undecodable: {e}"),
+                },
                 None => {
                     mem.retained.remove(topic);
                     batch.remove(cat, key(RETAINED, topic));

@@ -11,10 +11,12 @@
 //! Handshake (mutual, the secret never crosses the wire):
 //! ```text
 //! dialer   → HELLO     {version, min_version, cluster, node id, name, role, advertise, nonce_d}
-//! listener → CHALLENGE {version, node id, name, role, nonce_l, HMAC(secret, "server"|nonce_d|nonce_l)}
+//! listener → CHALLENGE {version, node id, name, role, nonce_l}
 //! dialer   → PROOF     {HMAC(secret, "client"|nonce_l|nonce_d)}
-//! listener → WELCOME   (or REFUSED {reason} at any step, then close)
+//! listener → WELCOME   {HMAC(secret, "server"|nonce_d|nonce_l)}  (or REFUSED {reason}, then close)
 //! ```
+//! The dialer proves itself first, so the listener can name a peer with a wrong secret in its
+//! log; the dialer then checks the listener's proof, so neither side talks to an impostor.
 //! Versions: a node speaks [`VERSION`] and accepts peers down to [`MIN_VERSION`] (N and N-1), so
 //! a rolling upgrade always has a common version; the pair uses the lower of the two.
 
@@ -96,7 +98,6 @@ struct Challenge {
     version: u16,
     who: Identity,
     nonce: String,
-    proof: String,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -368,19 +369,19 @@ impl Link {
             }
             let ch: Challenge = parse(kind, CHALLENGE, &body)?;
             let their = unhex(&ch.nonce)?;
-            if !verify(&self.inner.secret, b"server", &nonce, &their, &ch.proof) {
+            let proof = Proof { proof: hex(&mac(&self.inner.secret, b"client", &their, &nonce)) };
+            write_frame(&mut s, PROOF, &[&json(&proof)]).await?;
+            let (kind, body) = read_frame(&mut s).await?;
+            if kind == REFUSED {
+                return Err(LinkError::Refused { addr: addr.into(), reason: String::from_utf8_lossy(&body).into() });
+            }
+            let welcome: Proof = parse(kind, WELCOME, &body)?;
+            if !verify(&self.inner.secret, b"server", &nonce, &their, &welcome.proof) {
                 self.inner.stats.refused_peers.fetch_add(1, Ordering::Relaxed);
                 tracing::error!(peer = %addr, name = %ch.who.name, "cluster peer failed authentication: its proof does not match our cluster secret");
                 return Err(LinkError::BadPeer { addr: addr.into() });
             }
-            let proof = Proof { proof: hex(&mac(&self.inner.secret, b"client", &their, &nonce)) };
-            write_frame(&mut s, PROOF, &[&json(&proof)]).await?;
-            let (kind, body) = read_frame(&mut s).await?;
-            match kind {
-                WELCOME => Ok((s, ch.who)),
-                REFUSED => Err(LinkError::Refused { addr: addr.into(), reason: String::from_utf8_lossy(&body).into() }),
-                k => Err(LinkError::Protocol(format!("unexpected frame {k} in handshake"))),
-            }
+            Ok((s, ch.who))
         };
         match tokio::time::timeout(HANDSHAKE_TIMEOUT, fut).await {
             Ok(r) => r,
@@ -497,12 +498,7 @@ impl Link {
         }
         let theirs = unhex(&hello.nonce)?;
         let nonce = random_nonce();
-        let ch = Challenge {
-            version,
-            who: self.inner.me.clone(),
-            nonce: hex(&nonce),
-            proof: hex(&mac(&self.inner.secret, b"server", &theirs, &nonce)),
-        };
+        let ch = Challenge { version, who: self.inner.me.clone(), nonce: hex(&nonce) };
         write_frame(s, CHALLENGE, &[&json(&ch)]).await?;
         let (kind, body) = read_frame(s).await?;
         let proof: Proof = parse(kind, PROOF, &body)?;
@@ -510,7 +506,8 @@ impl Link {
             let why = format!("node {} failed authentication: wrong cluster secret", hello.who.name);
             return self.refuse(s, addr, why).await;
         }
-        write_frame(s, WELCOME, &[]).await?;
+        let welcome = Proof { proof: hex(&mac(&self.inner.secret, b"server", &theirs, &nonce)) };
+        write_frame(s, WELCOME, &[&json(&welcome)]).await?;
         Ok(hello.who)
     }
 
@@ -622,7 +619,7 @@ fn hex(b: &[u8]) -> String {
 }
 
 fn unhex(s: &str) -> Result<Vec<u8>, LinkError> {
-    if s.len() % 2 != 0 || s.len() > 256 {
+    if !s.len().is_multiple_of(2) || s.len() > 256 {
         return Err(LinkError::Protocol("bad hex".into()));
     }
     (0..s.len())
@@ -683,7 +680,7 @@ mod tests {
         let (_t, rx) = watch::channel(false);
         let wrong = Link::new(id(3), "c".into(), "fedcba9876543210", rx.clone());
         let e = wrong.dial(&addr).await.err().map(|e| e.to_string()).unwrap_or_default();
-        assert!(e.contains("authentication"), "{e}");
+        assert!(e.contains("wrong cluster secret"), "{e}");
         assert!(wrong.request(&addr, b"x".to_vec(), Duration::from_secs(2)).await.is_err());
         let other = Link::new(id(4), "other".into(), "0123456789abcdef", rx);
         let e = other.dial(&addr).await.err().map(|e| e.to_string()).unwrap_or_default();

@@ -3,7 +3,11 @@
 //! (openraft voters and learners, the cluster link, discovery) builds on the same catalog.
 
 pub mod catalog;
+pub mod discovery;
 pub mod link;
+pub mod raft;
+pub mod replicated;
+pub mod rpc;
 pub mod standalone;
 
 use std::path::Path;

@@ -3,19 +3,22 @@
 
 use std::sync::Arc;
 
-use crate::broker::cluster::{BoxFuture, CatalogCmd, CatalogResp, Cluster, ClusterError, NodeId};
+use crate::broker::cluster::{
+    BoxFuture, CatalogCmd, CatalogResp, Cluster, ClusterError, ClusterMetrics, ClusterStatus, NodeId,
+};
 use crate::broker::subs::SubOptions;
 use crate::cluster::catalog::Catalog;
 use crate::protocol::Message;
 
 pub struct Standalone {
     node_id: NodeId,
+    name: String,
     catalog: Arc<Catalog>,
 }
 
 impl Standalone {
-    pub fn new(node_id: NodeId, catalog: Arc<Catalog>) -> Self {
-        Self { node_id, catalog }
+    pub fn new(node_id: NodeId, name: String, catalog: Arc<Catalog>) -> Self {
+        Self { node_id, name, catalog }
     }
 }
 
@@ -30,7 +33,15 @@ impl Cluster for Standalone {
         Box::pin(async move { r })
     }
 
-    fn forward(&self, _msg: &Arc<Message>, _nodes: &[NodeId]) {}
+    fn submit(&self, cmd: CatalogCmd) {
+        if let Err(e) = self.catalog.apply(&cmd) {
+            tracing::error!("catalog write failed: {e}");
+        }
+    }
+
+    fn forward(&self, _msg: &Arc<Message>, _nodes: &[NodeId]) -> BoxFuture<'static, Result<(), ClusterError>> {
+        Box::pin(async { Ok(()) })
+    }
 
     fn route_nodes(&self, _topic: &str) -> Vec<NodeId> {
         Vec::new()
@@ -54,5 +65,30 @@ impl Cluster for Standalone {
 
     fn durable_clients(&self) -> Vec<String> {
         self.catalog.durable_clients()
+    }
+
+    fn ready(&self) -> bool {
+        true
+    }
+
+    fn metrics(&self) -> ClusterMetrics {
+        ClusterMetrics { nodes: vec![("core".into(), "up".into(), 1)], is_leader: true, ..Default::default() }
+    }
+
+    fn status(&self) -> BoxFuture<'_, ClusterStatus> {
+        Box::pin(async move {
+            ClusterStatus {
+                mode: "standalone".into(),
+                node_id: self.node_id,
+                name: self.name.clone(),
+                role: "core".into(),
+                leader: Some(self.node_id),
+                term: 0,
+                applied: 0,
+                last_log: 0,
+                members: Vec::new(),
+                warnings: Vec::new(),
+            }
+        })
     }
 }

@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 pub mod cluster;
-pub use cluster::{ClusterConfig, DiscoveryKind, Role};
+pub use cluster::{ClusterConfig, DiscoveryConfig, DiscoveryKind, Role};
 
 /// Where the TOML file is looked for when `--config` is not given.
 pub const DEFAULT_CONFIG_PATH: &str = "/etc/starling/starling.toml";

@@ -110,6 +110,15 @@ impl Store {
         }
     }
 
+    /// Commit and fsync whatever the sync policy: Raft's vote and log must be on disk before
+    /// the node answers a vote or acknowledges an append.
+    pub fn commit_durable(&self, batch: Batch) -> Result<(), StorageError> {
+        if !batch.is_empty() {
+            batch.commit().map_err(StorageError::Write)?;
+        }
+        self.db.persist(PersistMode::SyncData).map_err(StorageError::Write)
+    }
+
     /// fsync the journal (interval task, shutdown).
     pub fn sync_now(&self) -> Result<(), StorageError> {
         self.db.persist(PersistMode::SyncAll).map_err(StorageError::Write)

@@ -13,6 +13,7 @@ mod basic;
 mod cli_config;
 mod cli_serve;
 mod cli_util;
+mod cluster_basic;
 mod ctl_cli;
 mod mosquitto_clients;
 mod mosquitto_rumqttc;

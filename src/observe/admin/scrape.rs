@@ -57,8 +57,7 @@ pub fn render(broker: &Arc<Broker>) -> String {
             ConstGauge::new(clamp(t.routes as u64)),
         );
         s.register("sessions", "Sessions on this node, connected or not", ConstGauge::new(clamp(t.sessions as u64)));
-        // A standalone node is a cluster of one; the Raft cluster will report its membership.
-        s.register("cluster_nodes", "Nodes in the cluster as this node sees it", ConstGauge::new(1i64));
+        cluster_metrics(s, &broker.cluster.metrics());
         let dir = broker.store.data_dir();
         s.register(
             "data_dir_bytes",
@@ -78,6 +77,69 @@ pub fn render(broker: &Arc<Broker>) -> String {
         out.push_str(EOF);
     }
     out
+}
+
+/// The cluster as this node sees it (a standalone node is a cluster of one core).
+fn cluster_metrics(s: &mut Registry, c: &crate::broker::cluster::ClusterMetrics) {
+    use prometheus_client::metrics::family::Family;
+    use prometheus_client::metrics::gauge::Gauge;
+    let nodes = Family::<Vec<(String, String)>, Gauge>::default();
+    for (role, state, n) in &c.nodes {
+        nodes.get_or_create(&vec![("role".into(), role.clone()), ("state".into(), state.clone())]).set(clamp(*n));
+    }
+    s.register("cluster_nodes", "Members of the cluster by role and state, as this node sees them", nodes);
+    s.register("raft_is_leader", "1 when this node is the Raft leader", ConstGauge::new(i64::from(c.is_leader)));
+    s.register("raft_term", "Current Raft term", ConstGauge::new(clamp(c.term)));
+    s.register("raft_leader_changes", "Leader changes seen by this node", ConstCounter::new(c.leader_changes));
+    s.register(
+        "raft_last_log_index",
+        "Index of the last entry in this node's Raft log",
+        ConstGauge::new(clamp(c.last_log_index)),
+    );
+    s.register(
+        "raft_applied_index",
+        "Index of the last catalog entry applied on this node",
+        ConstGauge::new(clamp(c.applied_index)),
+    );
+    let lag = Family::<Vec<(String, String)>, Gauge>::default();
+    for (peer, l) in &c.replication_lag {
+        lag.get_or_create(&vec![("peer".into(), peer.clone())]).set(clamp(*l));
+    }
+    s.register(
+        "raft_replication_lag_entries",
+        "Log entries a member is behind the leader (reported by the leader)",
+        lag,
+    );
+    s.register(
+        "raft_pending_writes",
+        "Catalog writes submitted on this node and not yet committed",
+        ConstGauge::new(clamp(c.pending_writes)),
+    );
+    s.register(
+        "cluster_forwarded_messages",
+        "Publishes forwarded to other nodes",
+        ConstCounter::new(c.forwarded_messages),
+    );
+    s.register(
+        "cluster_forwarded_bytes",
+        "Bytes of publishes forwarded to other nodes",
+        ConstCounter::new(c.forwarded_bytes),
+    );
+    s.register(
+        "cluster_received_messages",
+        "Publishes received from other nodes",
+        ConstCounter::new(c.received_messages),
+    );
+    s.register(
+        "cluster_link_errors",
+        "Cluster link connections that failed or broke",
+        ConstCounter::new(c.link_errors),
+    );
+    s.register(
+        "cluster_refused_peers",
+        "Cluster peers refused (wrong secret, cluster name or version)",
+        ConstCounter::new(c.refused_peers),
+    );
 }
 
 /// Space available to unprivileged users (what the broker can still write), via statvfs.

@@ -1,0 +1,762 @@
+//! The Raft-replicated implementation of [`Cluster`]: core nodes are openraft voters, replicants
+//! learners. Reads come from the local catalog replica; writes go to the leader (directly when
+//! this node leads, else forwarded over the link); publishes go node-to-node over the link and
+//! never through Raft.
+//!
+//! Membership is driven by [`RaftCluster::run_membership`], one tick per discovery interval:
+//! - not in a cluster yet: ask the discovered peers; if one is, join through its leader; if none
+//!   is and `bootstrap_expect` cores are visible, the lowest-named core initialises a cluster of
+//!   itself and the others join it;
+//! - in a cluster and leader: promote caught-up core learners to voters, and remove replicants
+//!   unreachable for longer than `replicant_timeout`. Cores are only removed explicitly: a
+//!   restart never changes the membership.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock, Weak};
+
+use std::time::{Duration, Instant};
+
+use openraft::ChangeMembers;
+use openraft::error::{ClientWriteError, RaftError};
+use parking_lot::Mutex;
+use tokio::sync::watch;
+
+use crate::broker::Broker;
+use crate::broker::cluster::{
+    BoxFuture, CatalogCmd, CatalogResp, Cluster, ClusterError, ClusterMetrics, ClusterStatus, MemberStatus, NodeId,
+};
+use crate::broker::subs::SubOptions;
+use crate::cluster::catalog::Catalog;
+use crate::cluster::discovery::Discovery;
+use crate::cluster::link::{Identity, Link, LinkHandler};
+use crate::cluster::raft::log_store::LogStore;
+use crate::cluster::raft::network::Network;
+use crate::cluster::raft::state_machine::StateMachine;
+use crate::cluster::raft::{CatalogWrite, Member, Raft};
+use crate::cluster::rpc::{self, NodeStatus, Reply, Rpc};
+use crate::config::{ClusterConfig, Role};
+use crate::protocol::Message;
+use crate::storage::Store;
+
+/// How long a catalog write waits for a leader before failing.
+const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
+const STATUS_TIMEOUT: Duration = Duration::from_secs(2);
+/// Joining waits for the new node to catch up (`add_learner` blocks until it has).
+const JOIN_TIMEOUT: Duration = Duration::from_secs(60);
+
+pub struct RaftCluster {
+    me: NodeId,
+    member: Member,
+    cfg: ClusterConfig,
+    raft: Raft,
+    catalog: Arc<Catalog>,
+    link: Link,
+    log: LogStore,
+    applied: Arc<AtomicU64>,
+    discovery: Discovery,
+    broker: OnceLock<Weak<Broker>>,
+    /// Submitted catalog writes, committed in order by [`RaftCluster::run_writer`].
+    queue: tokio::sync::mpsc::UnboundedSender<CatalogCmd>,
+    queue_rx: Mutex<Option<tokio::sync::mpsc::UnboundedReceiver<CatalogCmd>>>,
+    /// Submitted writes not yet committed (metric, readiness).
+    pub pending_writes: AtomicU64,
+    /// Last time each member answered (replicant expiry).
+    last_seen: Mutex<HashMap<NodeId, Instant>>,
+    joined: AtomicBool,
+    pub leader_changes: AtomicU64,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("cluster: {0}")]
+    Config(String),
+    #[error("cluster: cannot bind the cluster link on {addr}: {source}")]
+    Bind { addr: std::net::SocketAddr, source: std::io::Error },
+    #[error("cluster: raft: {0}")]
+    Raft(String),
+}
+
+impl RaftCluster {
+    /// Open the Raft node on `store`, bind the cluster link and start serving it. Membership
+    /// work starts with [`RaftCluster::run_membership`].
+    pub async fn start(
+        node_id: NodeId,
+        name: String,
+        cfg: &ClusterConfig,
+        store: Store,
+        catalog: Arc<Catalog>,
+        stop: watch::Receiver<bool>,
+    ) -> Result<Arc<RaftCluster>, StartError> {
+        let secret = cfg.load_secret().map_err(StartError::Config)?;
+        let discovery = Discovery::new(&cfg.discovery).map_err(StartError::Config)?;
+        let listener = tokio::net::TcpListener::bind(cfg.bind)
+            .await
+            .map_err(|source| StartError::Bind { addr: cfg.bind, source })?;
+        let addr = cfg.advertise_addr(&name);
+        let member = Member { name: name.clone(), addr: addr.clone(), role: cfg.role };
+        let link = Link::new(
+            Identity { node_id, name: name.clone(), role: cfg.role, advertise: addr },
+            cfg.name.clone(),
+            &secret,
+            stop,
+        );
+        let heartbeat = cfg.heartbeat_interval.as_millis() as u64;
+        let election = cfg.election_timeout.as_millis() as u64;
+        let raft_cfg = openraft::Config {
+            cluster_name: cfg.name.clone(),
+            heartbeat_interval: heartbeat,
+            election_timeout_min: election,
+            election_timeout_max: election * 2,
+            install_snapshot_timeout: 10_000,
+            snapshot_policy: openraft::SnapshotPolicy::LogsSinceLast(cfg.snapshot_every),
+            max_in_snapshot_log_to_keep: 1_000,
+            ..Default::default()
+        }
+        .validate()
+        .map_err(|e| StartError::Raft(e.to_string()))?;
+        let log = LogStore::new(store.clone());
+        let sm = StateMachine::new(catalog.clone(), store);
+        let applied = sm.applied_index();
+        let raft = Raft::new(node_id, Arc::new(raft_cfg), Network { link: link.clone() }, log.clone(), sm)
+            .await
+            .map_err(|e| StartError::Raft(e.to_string()))?;
+        let (queue, queue_rx) = tokio::sync::mpsc::unbounded_channel();
+        let cluster = Arc::new(RaftCluster {
+            me: node_id,
+            member,
+            cfg: cfg.clone(),
+            raft,
+            catalog,
+            link: link.clone(),
+            log,
+            applied,
+            discovery,
+            broker: OnceLock::new(),
+            queue,
+            queue_rx: Mutex::new(Some(queue_rx)),
+            pending_writes: AtomicU64::new(0),
+            last_seen: Mutex::new(HashMap::new()),
+            joined: AtomicBool::new(false),
+            leader_changes: AtomicU64::new(0),
+        });
+        link.serve(listener, Arc::new(Handler(Arc::downgrade(&cluster))));
+        tracing::info!(
+            node = %name, id = node_id, role = cfg.role.as_str(), link = %cfg.bind,
+            discovery = %cluster.discovery.describe(), "cluster link listening"
+        );
+        Ok(cluster)
+    }
+
+    /// Where forwarded publishes are delivered. Set once by the node wiring.
+    pub fn set_broker(&self, broker: &Arc<Broker>) {
+        let _ = self.broker.set(Arc::downgrade(broker));
+    }
+
+    pub fn link(&self) -> &Link {
+        &self.link
+    }
+
+    pub fn raft_metrics(&self) -> openraft::RaftMetrics<NodeId, Member> {
+        self.raft.metrics().borrow().clone()
+    }
+
+    pub async fn shutdown(&self) {
+        if let Err(e) = self.raft.shutdown().await {
+            tracing::warn!("raft shutdown: {e}");
+        }
+    }
+
+    fn in_membership(&self) -> bool {
+        let m = self.raft.metrics();
+        let m = m.borrow();
+        m.membership_config.nodes().any(|(id, _)| *id == self.me)
+    }
+
+    fn member_addr(&self, id: NodeId) -> Option<String> {
+        let m = self.raft.metrics();
+        let m = m.borrow();
+        m.membership_config.nodes().find(|(i, _)| **i == id).map(|(_, n)| n.addr.clone())
+    }
+
+    // ------------------------------------------------------------------ writes
+
+    /// Commit catalog commands through the leader, retrying while there is none (an election,
+    /// a partition) for up to [`WRITE_TIMEOUT`].
+    pub async fn write(&self, cmds: Vec<CatalogCmd>) -> Result<Vec<CatalogResp>, ClusterError> {
+        let deadline = Instant::now() + WRITE_TIMEOUT;
+        loop {
+            let leader = self.raft.metrics().borrow().current_leader;
+            let attempt = match leader {
+                Some(l) if l == self.me => match self.raft.client_write(CatalogWrite(cmds.clone())).await {
+                    Ok(r) => Ok(r.data.0),
+                    Err(e) => Err(e.to_string()),
+                },
+                Some(l) => match self.member_addr(l) {
+                    Some(addr) => self.forward_write(&addr, &cmds).await,
+                    None => Err(format!("leader {l} has no address")),
+                },
+                None => Err("no leader elected".to_string()),
+            };
+            let err = match attempt {
+                Ok(r) => return Ok(r),
+                Err(e) => e,
+            };
+            if Instant::now() >= deadline {
+                tracing::warn!("catalog write not committed: {err}");
+                return Err(ClusterError::NoLeader);
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    async fn forward_write(&self, addr: &str, cmds: &[CatalogCmd]) -> Result<Vec<CatalogResp>, String> {
+        let body = rpc::encode(&Rpc::Write(CatalogWrite(cmds.to_vec())));
+        let answer = self.link.request(addr, body, WRITE_TIMEOUT).await.map_err(|e| e.to_string())?;
+        match serde_json::from_slice::<Reply>(&answer) {
+            Ok(Reply::Write(Ok(r))) => Ok(r.0),
+            Ok(Reply::Write(Err(e))) => Err(e),
+            Ok(other) => Err(format!("unexpected answer {other:?}")),
+            Err(e) => Err(e.to_string()),
+        }
+    }
+
+    /// Commit submitted writes in order, batching whatever queued up meanwhile; a batch that
+    /// cannot be committed (no leader: election, partition) is retried until it is.
+    pub async fn run_writer(self: Arc<Self>, mut stop: watch::Receiver<bool>) {
+        let Some(mut rx) = self.queue_rx.lock().take() else { return };
+        let mut outage_logged = false;
+        loop {
+            let first = tokio::select! {
+                c = rx.recv() => match c { Some(c) => c, None => return },
+                _ = stop.changed() => return,
+            };
+            let mut batch = vec![first];
+            while batch.len() < 1000 {
+                match rx.try_recv() {
+                    Ok(c) => batch.push(c),
+                    Err(_) => break,
+                }
+            }
+            let n = batch.len() as u64;
+            loop {
+                match self.write(batch.clone()).await {
+                    Ok(_) => {
+                        if outage_logged {
+                            tracing::info!("catalog writes committed again");
+                            outage_logged = false;
+                        }
+                        break;
+                    }
+                    Err(e) => {
+                        if !outage_logged {
+                            tracing::warn!(pending = n, "catalog writes waiting for a leader: {e}");
+                            outage_logged = true;
+                        }
+                        if *stop.borrow() {
+                            return;
+                        }
+                    }
+                }
+            }
+            self.pending_writes.fetch_sub(n, Ordering::Relaxed);
+        }
+    }
+
+    // ------------------------------------------------------------------ membership
+
+    /// Discovery and membership upkeep, until `stop`.
+    pub async fn run_membership(self: Arc<Self>, mut stop: watch::Receiver<bool>) {
+        if self.cfg.role == Role::Core && self.cfg.bootstrap_expect.is_multiple_of(2) {
+            tracing::warn!(
+                bootstrap_expect = self.cfg.bootstrap_expect,
+                "an even number of cores tolerates no more failures than one core fewer; use an odd number"
+            );
+        }
+        let mut leader_seen = None;
+        loop {
+            let cur = self.raft.metrics().borrow().current_leader;
+            if cur != leader_seen {
+                if cur.is_some() {
+                    self.leader_changes.fetch_add(1, Ordering::Relaxed);
+                }
+                tracing::info!(leader = ?cur, "cluster leader changed");
+                leader_seen = cur;
+            }
+            if let Err(e) = self.tick().await {
+                tracing::debug!("membership: {e}");
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(self.cfg.discovery.interval.min(Duration::from_secs(1))) => {}
+                _ = stop.changed() => return,
+            }
+        }
+    }
+
+    async fn tick(&self) -> Result<(), String> {
+        if self.in_membership() {
+            if !self.joined.swap(true, Ordering::Relaxed) {
+                tracing::info!(node = %self.member.name, "member of the cluster");
+            }
+            let is_leader = self.raft.metrics().borrow().current_leader == Some(self.me);
+            if is_leader {
+                self.upkeep().await;
+            }
+            return Ok(());
+        }
+        let peers = self.discovery.peers().await;
+        let mut statuses = Vec::new();
+        for addr in &peers {
+            if let Some(s) = self.status_of(addr).await {
+                statuses.push((addr.clone(), s));
+            }
+        }
+        // Someone is in a cluster: join it through its leader.
+        let leader = statuses.iter().find_map(|(_, s)| {
+            let l = s.leader?;
+            s.members.iter().find(|(id, _, _)| *id == l).map(|(_, m, _)| m.addr.clone())
+        });
+        if let Some(leader_addr) = leader {
+            return self.join_via(&leader_addr).await;
+        }
+        if statuses.iter().any(|(_, s)| s.initialized && s.id != self.me) {
+            return Err("peers are in a cluster but no leader is known yet".into());
+        }
+        if self.cfg.role != Role::Core || self.log.is_initialized() {
+            return Err("waiting for a cluster to join".into());
+        }
+        let mut cores: BTreeMap<String, NodeId> = statuses
+            .iter()
+            .filter(|(_, s)| s.member.role == Role::Core)
+            .map(|(_, s)| (s.member.name.clone(), s.id))
+            .collect();
+        cores.insert(self.member.name.clone(), self.me);
+        if cores.len() < self.cfg.bootstrap_expect {
+            return Err(format!(
+                "bootstrap: {} of {} cores visible ({})",
+                cores.len(),
+                self.cfg.bootstrap_expect,
+                cores.keys().cloned().collect::<Vec<_>>().join(", ")
+            ));
+        }
+        if cores.keys().next() != Some(&self.member.name) {
+            return Err("bootstrap: waiting for the lowest-named core to initialise".into());
+        }
+        tracing::info!(node = %self.member.name, cores = cores.len(), "initialising a new cluster");
+        let mut members = BTreeMap::new();
+        members.insert(self.me, self.member.clone());
+        self.raft.initialize(members).await.map_err(|e| e.to_string())
+    }
+
+    async fn join_via(&self, leader_addr: &str) -> Result<(), String> {
+        tracing::info!(leader = %leader_addr, role = self.member.role.as_str(), "asking the leader to join");
+        let body = rpc::encode(&Rpc::Join { id: self.me, member: self.member.clone() });
+        let answer = self.link.request(leader_addr, body, JOIN_TIMEOUT).await.map_err(|e| e.to_string())?;
+        match serde_json::from_slice::<Reply>(&answer) {
+            Ok(Reply::Join(Ok(()))) => Ok(()),
+            Ok(Reply::Join(Err(e))) => Err(format!("join refused: {e}")),
+            other => Err(format!("unexpected join answer {other:?}")),
+        }
+    }
+
+    async fn status_of(&self, addr: &str) -> Option<NodeStatus> {
+        let answer = self.link.request(addr, rpc::encode(&Rpc::Status), STATUS_TIMEOUT).await.ok()?;
+        match serde_json::from_slice::<Reply>(&answer) {
+            Ok(Reply::Status(s)) => Some(s),
+            _ => None,
+        }
+    }
+
+    /// Leader: admit a node. A core with a name already in the membership under another id (it
+    /// came back with an empty data dir) replaces that entry.
+    async fn handle_join(&self, id: NodeId, member: Member) -> Result<(), String> {
+        let metrics = self.raft_metrics();
+        if metrics.current_leader != Some(self.me) {
+            return Err("not the leader".into());
+        }
+        let membership = metrics.membership_config.membership().clone();
+        let voters: BTreeSet<NodeId> = membership.voter_ids().collect();
+        if let Some((&old, _)) = membership.nodes().find(|(i, m)| m.name == member.name && **i != id) {
+            tracing::warn!(node = %member.name, old, new = id, "node rejoined with a new identity; replacing its old entry");
+            self.raft
+                .change_membership(ChangeMembers::RemoveNodes(BTreeSet::from([old])), false)
+                .await
+                .map_err(|e| e.to_string())?;
+            self.write(vec![CatalogCmd::ClearNodeRoutes { node: old }]).await.map_err(|e| e.to_string())?;
+        }
+        let known = membership.get_node(&id) == Some(&member);
+        if !known {
+            tracing::info!(node = %member, id, "adding node as learner");
+            self.raft.add_learner(id, member.clone(), true).await.map_err(|e| e.to_string())?;
+        }
+        if member.role == Role::Core && !voters.contains(&id) {
+            tracing::info!(node = %member, id, "promoting caught-up core to voter");
+            self.raft
+                .change_membership(ChangeMembers::AddVoterIds(BTreeSet::from([id])), true)
+                .await
+                .map_err(|e| e.to_string())?;
+        }
+        self.last_seen.lock().insert(id, Instant::now());
+        Ok(())
+    }
+
+    /// Leader upkeep: promote core learners that are caught up, expire gone replicants.
+    async fn upkeep(&self) {
+        let m = self.raft_metrics();
+        let membership = m.membership_config.membership().clone();
+        let voters: BTreeSet<NodeId> = membership.voter_ids().collect();
+        let last = m.last_log_index.unwrap_or(0);
+        let matched: BTreeMap<NodeId, u64> = m
+            .replication
+            .as_ref()
+            .map(|r| r.iter().map(|(id, l)| (*id, l.map_or(0, |l| l.index))).collect())
+            .unwrap_or_default();
+        let now = Instant::now();
+        for (id, node) in membership.nodes() {
+            let caught_up = matched.get(id).is_some_and(|i| last.saturating_sub(*i) < 100);
+            if caught_up || *id == self.me {
+                self.last_seen.lock().insert(*id, now);
+            }
+            if node.role == Role::Core && !voters.contains(id) && caught_up {
+                tracing::info!(node = %node, "promoting caught-up core to voter");
+                if let Err(e) =
+                    self.raft.change_membership(ChangeMembers::AddVoterIds(BTreeSet::from([*id])), true).await
+                {
+                    tracing::debug!("promotion deferred: {e}");
+                }
+            }
+            if node.role == Role::Replicant {
+                let seen = *self.last_seen.lock().entry(*id).or_insert(now);
+                if now.duration_since(seen) > self.cfg.replicant_timeout {
+                    tracing::warn!(node = %node, gone = ?now.duration_since(seen), "removing replicant gone longer than cluster.replicant_timeout");
+                    if self.remove_node(*id).await.is_ok() {
+                        self.last_seen.lock().remove(id);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Remove a node from the membership and its routes from the catalog (leader only).
+    pub async fn remove_node(&self, id: NodeId) -> Result<(), String> {
+        self.raft
+            .change_membership(ChangeMembers::RemoveNodes(BTreeSet::from([id])), false)
+            .await
+            .map_err(|e| e.to_string())?;
+        self.write(vec![CatalogCmd::ClearNodeRoutes { node: id }]).await.map_err(|e| e.to_string())?;
+        Ok(())
+    }
+
+    /// Ask the leader to remove a node (`ctl cluster leave|forget`).
+    pub async fn request_remove(&self, id: NodeId) -> Result<(), String> {
+        let leader = self.raft.metrics().borrow().current_leader.ok_or("no leader")?;
+        if leader == self.me {
+            return self.remove_node(id).await;
+        }
+        let addr = self.member_addr(leader).ok_or("leader has no address")?;
+        let answer = self
+            .link
+            .request(&addr, rpc::encode(&Rpc::Remove { id }), WRITE_TIMEOUT)
+            .await
+            .map_err(|e| e.to_string())?;
+        match serde_json::from_slice::<Reply>(&answer) {
+            Ok(Reply::Remove(r)) => r,
+            other => Err(format!("unexpected answer {other:?}")),
+        }
+    }
+
+    /// A node id by name, from the membership.
+    pub fn id_of(&self, name: &str) -> Option<NodeId> {
+        let m = self.raft.metrics();
+        let m = m.borrow();
+        m.membership_config.nodes().find(|(_, n)| n.name == name).map(|(id, _)| *id)
+    }
+
+    fn local_status(&self) -> NodeStatus {
+        let m = self.raft_metrics();
+        let voters: BTreeSet<NodeId> = m.membership_config.voter_ids().collect();
+        NodeStatus {
+            id: self.me,
+            member: self.member.clone(),
+            initialized: self.log.is_initialized() || m.membership_config.nodes().next().is_some(),
+            leader: m.current_leader,
+            term: m.current_term,
+            applied: m.last_applied.map_or(0, |l| l.index),
+            last_log: m.last_log_index.unwrap_or(0),
+            members: m.membership_config.nodes().map(|(id, n)| (*id, n.clone(), voters.contains(id))).collect(),
+        }
+    }
+
+    async fn handle(&self, body: Vec<u8>) -> Reply {
+        let rpc: Rpc = match serde_json::from_slice(&body) {
+            Ok(r) => r,
+            Err(e) => return Reply::Error(format!("undecodable request: {e}")),
+        };
+        match rpc {
+            Rpc::AppendEntries(r) => Reply::AppendEntries(self.raft.append_entries(r).await),
+            Rpc::Vote(r) => Reply::Vote(self.raft.vote(r).await),
+            Rpc::InstallSnapshot(r) => Reply::InstallSnapshot(self.raft.install_snapshot(r).await),
+            Rpc::Write(w) => Reply::Write(match self.raft.client_write(w).await {
+                Ok(r) => Ok(r.data),
+                Err(RaftError::APIError(ClientWriteError::ForwardToLeader(f))) => {
+                    Err(format!("not the leader (leader: {:?})", f.leader_id))
+                }
+                Err(e) => Err(e.to_string()),
+            }),
+            Rpc::Join { id, member } => Reply::Join(self.handle_join(id, member).await),
+            Rpc::Remove { id } => Reply::Remove(self.remove_node(id).await),
+            Rpc::Status => Reply::Status(self.local_status()),
+        }
+    }
+}
+
+/// The link's view of the cluster (held weakly: the link must not keep a stopped node alive).
+struct Handler(Weak<RaftCluster>);
+
+impl LinkHandler for Handler {
+    fn request(&self, _from: Identity, body: Vec<u8>) -> BoxFuture<'static, Vec<u8>> {
+        let c = self.0.upgrade();
+        Box::pin(async move {
+            match c {
+                Some(c) => rpc::encode(&c.handle(body).await),
+                None => rpc::encode(&Reply::Error("node is stopping".into())),
+            }
+        })
+    }
+
+    fn publish(&self, from: Identity, message: Vec<u8>) -> BoxFuture<'static, bool> {
+        let broker = self.0.upgrade().and_then(|c| c.broker.get().and_then(|b| b.upgrade()));
+        Box::pin(async move {
+            let Some(broker) = broker else { return false };
+            let msg = match Message::decode(&message) {
+                Ok(m) => m,
+                Err(e) => {
+                    tracing::warn!(peer = %from.name, "undecodable forwarded message: {e}");
+                    return false;
+                }
+            };
+            match broker.deliver_forwarded(Arc::new(msg)).await {
+                Ok(o) => o.refused == 0,
+                Err(e) => {
+                    tracing::warn!(peer = %from.name, "forwarded message not delivered: {e}");
+                    false
+                }
+            }
+        })
+    }
+}
+
+impl Cluster for RaftCluster {
+    fn node_id(&self) -> NodeId {
+        self.me
+    }
+
+    fn propose(&self, cmd: CatalogCmd) -> BoxFuture<'_, Result<CatalogResp, ClusterError>> {
+        Box::pin(async move {
+            let mut r = self.write(vec![cmd]).await?;
+            Ok(r.pop().unwrap_or(CatalogResp::Ok))
+        })
+    }
+
+    fn submit(&self, cmd: CatalogCmd) {
+        self.pending_writes.fetch_add(1, Ordering::Relaxed);
+        if self.queue.send(cmd).is_err() {
+            self.pending_writes.fetch_sub(1, Ordering::Relaxed);
+            tracing::warn!("catalog write dropped: the node is stopping");
+        }
+    }
+
+    fn forward(&self, msg: &Arc<Message>, nodes: &[NodeId]) -> BoxFuture<'static, Result<(), ClusterError>> {
+        let targets: Vec<(NodeId, Option<String>)> = nodes.iter().map(|n| (*n, self.member_addr(*n))).collect();
+        let link = self.link.clone();
+        let encoded = msg.encode();
+        let ack = msg.qos > 0;
+        let timeout = self.cfg.forward_timeout;
+        Box::pin(async move {
+            let mut waits = Vec::new();
+            for (node, addr) in targets {
+                let Some(addr) = addr else {
+                    // A route of a node no longer in the membership: nothing to send it to.
+                    continue;
+                };
+                match link.publish(&addr, encoded.clone(), ack).await {
+                    Some(rx) => waits.push((addr, rx)),
+                    None if ack => {
+                        return Err(ClusterError::Forward { node: addr, reason: "link closed".into() });
+                    }
+                    None => {
+                        let _ = node;
+                    }
+                }
+            }
+            for (addr, rx) in waits {
+                match tokio::time::timeout(timeout, rx).await {
+                    Ok(Ok(true)) => {}
+                    Ok(Ok(false)) => {
+                        return Err(ClusterError::Forward { node: addr, reason: "not queued there".into() });
+                    }
+                    Ok(Err(_)) => return Err(ClusterError::Forward { node: addr, reason: "link lost".into() }),
+                    Err(_) => {
+                        return Err(ClusterError::Forward {
+                            node: addr,
+                            reason: format!("no confirmation within {timeout:?}"),
+                        });
+                    }
+                }
+            }
+            Ok(())
+        })
+    }
+
+    fn route_nodes(&self, topic: &str) -> Vec<NodeId> {
+        self.catalog.route_nodes(topic, self.me)
+    }
+
+    fn owner_of(&self, client: &str) -> Option<NodeId> {
+        self.catalog.owner_of(client)
+    }
+
+    fn retained_matching(&self, filter: &str) -> Vec<Arc<Message>> {
+        self.catalog.retained_matching(filter)
+    }
+
+    fn retained_count(&self) -> usize {
+        self.catalog.retained_count()
+    }
+
+    fn durable_subscriptions(&self, client: &str) -> Vec<(String, SubOptions)> {
+        self.catalog.durable_subscriptions(client)
+    }
+
+    fn durable_clients(&self) -> Vec<String> {
+        self.catalog.durable_clients()
+    }
+
+    fn ready(&self) -> bool {
+        let m = self.raft.metrics();
+        let m = m.borrow();
+        let member = m.membership_config.nodes().any(|(id, _)| *id == self.me);
+        let applied = self.applied.load(Ordering::Relaxed);
+        member && m.current_leader.is_some() && m.last_log_index.unwrap_or(0).saturating_sub(applied) < 1000
+    }
+
+    fn metrics(&self) -> ClusterMetrics {
+        let m = self.raft_metrics();
+        let last = m.last_log_index.unwrap_or(0);
+        let matched: BTreeMap<NodeId, u64> = m
+            .replication
+            .as_ref()
+            .map(|r| r.iter().map(|(id, l)| (*id, l.map_or(0, |l| l.index))).collect())
+            .unwrap_or_default();
+        let is_leader = m.current_leader == Some(self.me);
+        let mut counts: BTreeMap<(String, String), u64> = BTreeMap::new();
+        let mut lag = Vec::new();
+        for (id, n) in m.membership_config.nodes() {
+            let up = if *id == self.me || !is_leader {
+                true
+            } else {
+                matched.get(id).is_some_and(|i| last.saturating_sub(*i) < 1000)
+            };
+            let state = if up { "up" } else { "unreachable" };
+            *counts.entry((n.role.as_str().to_string(), state.to_string())).or_default() += 1;
+            if is_leader && *id != self.me {
+                lag.push((n.name.clone(), last.saturating_sub(matched.get(id).copied().unwrap_or(0))));
+            }
+        }
+        let st = self.link.stats();
+        ClusterMetrics {
+            nodes: counts.into_iter().map(|((r, s), c)| (r, s, c)).collect(),
+            is_leader,
+            term: m.current_term,
+            leader_changes: self.leader_changes.load(Ordering::Relaxed),
+            last_log_index: last,
+            applied_index: self.applied.load(Ordering::Relaxed),
+            replication_lag: lag,
+            forwarded_messages: st.forwarded_messages.load(Ordering::Relaxed),
+            forwarded_bytes: st.forwarded_bytes.load(Ordering::Relaxed),
+            received_messages: st.received_messages.load(Ordering::Relaxed),
+            link_errors: st.errors.load(Ordering::Relaxed),
+            refused_peers: st.refused_peers.load(Ordering::Relaxed),
+            pending_writes: self.pending_writes.load(Ordering::Relaxed),
+        }
+    }
+
+    fn status(&self) -> BoxFuture<'_, ClusterStatus> {
+        Box::pin(async move {
+            let mine = self.local_status();
+            // Replication progress is known on the leader: ask it when this node is not.
+            let leader_view = match mine.leader {
+                Some(l) if l == self.me => None,
+                Some(l) => match self.member_addr(l) {
+                    Some(addr) => self.status_of(&addr).await,
+                    None => None,
+                },
+                None => None,
+            };
+            let m = self.raft_metrics();
+            let matched: BTreeMap<NodeId, u64> = m
+                .replication
+                .as_ref()
+                .map(|r| r.iter().map(|(id, l)| (*id, l.map_or(0, |l| l.index))).collect())
+                .unwrap_or_default();
+            let leader_last = leader_view.as_ref().map_or(mine.last_log, |s| s.last_log);
+            let members = mine
+                .members
+                .iter()
+                .map(|(id, n, voter)| {
+                    let state = if Some(*id) == mine.leader {
+                        "leader"
+                    } else if *voter {
+                        "follower"
+                    } else {
+                        "learner"
+                    };
+                    let matched = if mine.leader == Some(self.me) {
+                        if *id == self.me { Some(mine.last_log) } else { matched.get(id).copied() }
+                    } else if *id == self.me {
+                        Some(mine.applied)
+                    } else {
+                        None
+                    };
+                    MemberStatus {
+                        id: *id,
+                        name: n.name.clone(),
+                        addr: n.addr.clone(),
+                        role: n.role.as_str().into(),
+                        voter: *voter,
+                        state: if mine.leader == Some(self.me) && *id != self.me && matched.is_none() {
+                            "unreachable".into()
+                        } else {
+                            state.into()
+                        },
+                        matched,
+                        lag: matched.map(|i| leader_last.saturating_sub(i)),
+                    }
+                })
+                .collect::<Vec<_>>();
+            let voters = members.iter().filter(|m| m.voter).count();
+            let mut warnings = Vec::new();
+            if voters > 0 && voters.is_multiple_of(2) {
+                warnings.push(format!(
+                    "{voters} voting cores: an even number tolerates no more failures than {} cores",
+                    voters - 1
+                ));
+            }
+            if mine.leader.is_none() {
+                warnings.push("no leader: catalog writes are paused (quorum lost or election running)".into());
+            }
+            ClusterStatus {
+                mode: "raft".into(),
+                node_id: self.me,
+                name: self.member.name.clone(),
+                role: self.member.role.as_str().into(),
+                leader: mine.leader,
+                term: mine.term,
+                applied: mine.applied,
+                last_log: mine.last_log,
+                members,
+                warnings,
+            }
+        })
+    }
+}

@@ -1,0 +1,65 @@
+//! The requests nodes send each other over the cluster link, and their answers. Encoded as JSON
+//! (openraft's types are serde types; the catalog is small next to message traffic, which uses
+//! the binary message format instead).
+
+use serde::{Deserialize, Serialize};
+
+use crate::broker::cluster::NodeId;
+use crate::cluster::raft::{CatalogReply, CatalogWrite, Member, TypeConfig};
+use openraft::error::{InstallSnapshotError, RaftError};
+use openraft::raft::{
+    AppendEntriesRequest, AppendEntriesResponse, InstallSnapshotRequest, InstallSnapshotResponse, VoteRequest,
+    VoteResponse,
+};
+
+#[derive(Debug, Serialize, Deserialize)]
+pub enum Rpc {
+    AppendEntries(AppendEntriesRequest<TypeConfig>),
+    Vote(VoteRequest<NodeId>),
+    InstallSnapshot(InstallSnapshotRequest<TypeConfig>),
+    /// A catalog write forwarded by a follower or replicant to the leader.
+    Write(CatalogWrite),
+    /// Add a node to the membership (learner; cores are promoted to voters once caught up).
+    Join {
+        id: NodeId,
+        member: Member,
+    },
+    /// Remove a node from the membership.
+    Remove {
+        id: NodeId,
+    },
+    /// Who are you, and what do you know of the cluster (discovery, bootstrap, `ctl`).
+    Status,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub enum Reply {
+    AppendEntries(Result<AppendEntriesResponse<NodeId>, RaftError<NodeId>>),
+    Vote(Result<VoteResponse<NodeId>, RaftError<NodeId>>),
+    InstallSnapshot(Result<InstallSnapshotResponse<NodeId>, RaftError<NodeId, InstallSnapshotError>>),
+    Write(Result<CatalogReply, String>),
+    Join(Result<(), String>),
+    Remove(Result<(), String>),
+    Status(NodeStatus),
+    /// The request could not be decoded or is not served by this node.
+    Error(String),
+}
+
+/// One node's view, as `Rpc::Status` reports it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct NodeStatus {
+    pub id: NodeId,
+    pub member: Member,
+    /// Part of a cluster (has a Raft vote or log).
+    pub initialized: bool,
+    pub leader: Option<NodeId>,
+    pub term: u64,
+    pub applied: u64,
+    pub last_log: u64,
+    /// The membership as this node knows it: (id, member, voter).
+    pub members: Vec<(NodeId, Member, bool)>,
+}
+
+pub fn encode<T: Serialize>(v: &T) -> Vec<u8> {
+    serde_json::to_vec(v).unwrap_or_default()
+}

@@ -1,0 +1,207 @@
+//! Cluster formation and cross-node routing through real sockets: 3 cores + 2 replicants on
+//! 127.x.y.z addresses, static discovery, raw MQTT clients on every node.
+
+use std::time::Duration;
+
+use mqtt_protocol_core::mqtt::packet::Packet;
+
+use crate::harness::cluster::{TestCluster, node_config, random_base};
+use crate::harness::{Probe, TestNode, wait_for};
+use starling::config::Role;
+
+/// Subscribe on node `sub`, publish on node `publ`, expect delivery, for every ordered pair and
+/// every QoS.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pub_sub_between_every_pair_of_nodes() {
+    let c = TestCluster::start(3, 2).await;
+    let n = c.nodes.len();
+    // One subscriber per node, subscribed to its own topic at every QoS.
+    let mut subs = Vec::new();
+    for j in 0..n {
+        let (mut p, ack) = Probe::connect_v5(c.mqtt(j), &format!("sub-{j}"), true, vec![]).await;
+        assert!(crate::harness::probe::connack_ok(&ack));
+        let codes = p
+            .subscribe_v5(
+                1,
+                &[(&format!("to/{j}/q0"), 0), (&format!("to/{j}/q1"), 1), (&format!("to/{j}/q2"), 2)],
+                vec![],
+            )
+            .await;
+        assert_eq!(codes, vec![0, 1, 2]);
+        subs.push(p);
+    }
+    // Routes are local-first: wait until every node's catalog has every route.
+    c.wait_applied(Duration::from_secs(10)).await;
+    for (i, node) in c.nodes.iter().enumerate() {
+        wait_for("routes replicated", Duration::from_secs(10), || {
+            node.broker().cluster.route_nodes("to/0/q0").len() == usize::from(i != 0)
+        })
+        .await;
+    }
+    let mut pubs = Vec::new();
+    for i in 0..n {
+        let (p, _) = Probe::connect_v5(c.mqtt(i), &format!("pub-{i}"), true, vec![]).await;
+        pubs.push(p);
+    }
+    let mut pid = 1u16;
+    for i in 0..n {
+        for j in 0..n {
+            if i == j {
+                continue;
+            }
+            for q in 0..3u8 {
+                let topic = format!("to/{j}/q{q}");
+                let payload = format!("from {i} to {j} qos {q}");
+                pubs[i].publish_v5(&topic, payload.as_bytes(), q, false, (q > 0).then_some(pid), vec![]).await;
+                if q == 1 {
+                    match pubs[i].expect().await {
+                        Packet::V5_0Puback(a) => {
+                            assert_eq!(a.reason_code().map_or(0, |c| c as u8), 0, "PUBACK after remote queued")
+                        }
+                        other => panic!("expected PUBACK, got {other:?}"),
+                    }
+                } else if q == 2 {
+                    match pubs[i].expect().await {
+                        Packet::V5_0Pubrec(r) => assert_eq!(r.reason_code().map_or(0, |c| c as u8), 0),
+                        other => panic!("expected PUBREC, got {other:?}"),
+                    }
+                    pubs[i]
+                        .send(
+                            mqtt_protocol_core::mqtt::packet::v5_0::Pubrel::builder()
+                                .packet_id(pid)
+                                .build()
+                                .expect("pubrel"),
+                        )
+                        .await;
+                    match pubs[i].expect().await {
+                        Packet::V5_0Pubcomp(_) => {}
+                        other => panic!("expected PUBCOMP, got {other:?}"),
+                    }
+                }
+                pid += 1;
+                let got = subs[j].expect_publish_v5().await;
+                assert_eq!(got.topic_name(), topic);
+                assert_eq!(got.payload().as_slice(), payload.as_bytes());
+                if q == 2 {
+                    let p = got.packet_id().expect("pid");
+                    subs[j]
+                        .send(
+                            mqtt_protocol_core::mqtt::packet::v5_0::Pubrec::builder()
+                                .packet_id(p)
+                                .build()
+                                .expect("pubrec"),
+                        )
+                        .await;
+                    match subs[j].expect().await {
+                        Packet::V5_0Pubrel(_) => {}
+                        other => panic!("expected PUBREL, got {other:?}"),
+                    }
+                    subs[j]
+                        .send(
+                            mqtt_protocol_core::mqtt::packet::v5_0::Pubcomp::builder()
+                                .packet_id(p)
+                                .build()
+                                .expect("pubcomp"),
+                        )
+                        .await;
+                } else if q == 1 {
+                    let p = got.packet_id().expect("pid");
+                    subs[j]
+                        .send(
+                            mqtt_protocol_core::mqtt::packet::v5_0::Puback::builder()
+                                .packet_id(p)
+                                .build()
+                                .expect("puback"),
+                        )
+                        .await;
+                }
+            }
+        }
+    }
+    // Exactly once: nothing more arrives anywhere.
+    for s in &mut subs {
+        s.expect_silence(Duration::from_millis(300)).await;
+    }
+    let voters = c.nodes[0]
+        .handle
+        .as_ref()
+        .and_then(|h| h.raft.as_ref())
+        .map(|r| r.raft_metrics().membership_config.voter_ids().count());
+    assert_eq!(voters, Some(3), "cores vote, replicants stay learners");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retained_message_set_on_one_node_is_read_on_another() {
+    let c = TestCluster::start(3, 1).await;
+    let (mut p, _) = Probe::connect_v5(c.mqtt(3), "retainer", true, vec![]).await;
+    p.publish_v5("state/lamp", b"on", 1, true, Some(1), vec![]).await;
+    let _ = p.expect().await;
+    c.wait_applied(Duration::from_secs(10)).await;
+    for i in 0..3 {
+        let (mut s, _) = Probe::connect_v5(c.mqtt(i), &format!("reader-{i}"), true, vec![]).await;
+        s.subscribe_v5(1, &[("state/+", 0)], vec![]).await;
+        let m = s.expect_publish_v5().await;
+        assert_eq!(m.payload().as_slice(), b"on");
+        assert!(m.retain());
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn node_with_wrong_secret_is_refused() {
+    let base = random_base();
+    let good = TestNode::start_with(|cfg| node_config(cfg, base, 1, Role::Core, 1)).await;
+    let bad = TestNode::start_with(|cfg| {
+        node_config(cfg, base, 2, Role::Replicant, 1);
+        if let Some(c) = cfg.cluster.as_mut() {
+            c.secret = Some("a-completely-different-secret".into());
+        }
+    })
+    .await;
+    wait_for("refusal counted", Duration::from_secs(10), || good.broker().cluster.metrics().refused_peers > 0).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(!bad.broker().cluster.ready(), "a node with the wrong secret never joins");
+    let members =
+        good.handle.as_ref().and_then(|h| h.raft.as_ref()).map(|r| r.raft_metrics().membership_config.nodes().count());
+    assert_eq!(members, Some(1));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn late_replicant_receives_the_catalog_by_snapshot() {
+    let base = random_base();
+    let tweak = |cfg: &mut starling::config::Config| {
+        if let Some(c) = cfg.cluster.as_mut() {
+            c.snapshot_every = 100;
+        }
+    };
+    let core = TestNode::start_with(|cfg| {
+        node_config(cfg, base, 1, Role::Core, 1);
+        tweak(cfg);
+    })
+    .await;
+    wait_for("core ready", Duration::from_secs(10), || core.broker().cluster.ready()).await;
+    let (mut p, _) = Probe::connect_v5(core.addr, "many", true, vec![]).await;
+    // One committed entry per subscription (waiting for each), so the log outgrows
+    // `snapshot_every` and the catalog is snapshotted and the log purged.
+    for k in 0..300u16 {
+        p.subscribe_v5(k + 1, &[(&format!("many/{k}/+"), 0)], vec![]).await;
+        wait_for("route committed", Duration::from_secs(5), || core.broker().cluster.metrics().pending_writes == 0)
+            .await;
+    }
+    p.publish_v5("kept/one", b"1", 0, true, None, vec![]).await;
+    let r = core.handle.as_ref().and_then(|h| h.raft.clone()).expect("raft");
+    wait_for("snapshot taken", Duration::from_secs(20), || r.raft_metrics().snapshot.is_some_and(|s| s.index >= 200))
+        .await;
+    let late = TestNode::start_with(|cfg| {
+        node_config(cfg, base, 2, Role::Replicant, 1);
+        tweak(cfg);
+    })
+    .await;
+    wait_for("replicant joined", Duration::from_secs(20), || late.broker().cluster.ready()).await;
+    wait_for("routes on the replicant", Duration::from_secs(10), || {
+        late.broker().cluster.route_nodes("many/299/x").len() == 1
+    })
+    .await;
+    assert_eq!(late.broker().cluster.retained_count(), 1);
+    let lr = late.handle.as_ref().and_then(|h| h.raft.clone()).expect("raft");
+    assert!(lr.raft_metrics().snapshot.is_some(), "the replicant installed a snapshot");
+}
