@@ -194,4 +194,15 @@ pub trait Cluster: Send + Sync + 'static {
     /// Members, roles, leader and replication state.
     fn status(&self) -> BoxFuture<'_, ClusterStatus>;
     fn metrics(&self) -> ClusterMetrics;
+    /// Change the membership on an operator's request (`ctl cluster join|leave|forget`).
+    fn membership(&self, op: MembershipOp) -> BoxFuture<'_, Result<String, String>>;
+}
+
+/// An operator's membership change.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MembershipOp {
+    /// Join the cluster the node at this cluster-link address (`host:port`) belongs to.
+    Join(String),
+    /// Remove the named node (this node itself: leave).
+    Remove(String),
 }

@@ -24,7 +24,8 @@ use tokio::sync::watch;
 
 use crate::broker::Broker;
 use crate::broker::cluster::{
-    BoxFuture, CatalogCmd, CatalogResp, Cluster, ClusterError, ClusterMetrics, ClusterStatus, MemberStatus, NodeId,
+    BoxFuture, CatalogCmd, CatalogResp, Cluster, ClusterError, ClusterMetrics, ClusterStatus, MemberStatus,
+    MembershipOp, NodeId,
 };
 use crate::broker::subs::SubOptions;
 use crate::cluster::catalog::Catalog;
@@ -64,6 +65,8 @@ pub struct RaftCluster {
     /// Last time each member answered (replicant expiry).
     last_seen: Mutex<HashMap<NodeId, Instant>>,
     joined: AtomicBool,
+    /// This node was a member and has been removed: it does not rejoin by itself.
+    removed: AtomicBool,
     pub leader_changes: AtomicU64,
 }
 
@@ -138,6 +141,7 @@ impl RaftCluster {
             pending_writes: AtomicU64::new(0),
             last_seen: Mutex::new(HashMap::new()),
             joined: AtomicBool::new(false),
+            removed: AtomicBool::new(false),
             leader_changes: AtomicU64::new(0),
         });
         link.serve(listener, Arc::new(Handler(Arc::downgrade(&cluster))));
@@ -167,10 +171,26 @@ impl RaftCluster {
         }
     }
 
+    /// In the membership as this node knows it, and not told it was removed.
     fn in_membership(&self) -> bool {
+        if self.removed.load(Ordering::Relaxed) {
+            return false;
+        }
         let m = self.raft.metrics();
         let m = m.borrow();
         m.membership_config.nodes().any(|(id, _)| *id == self.me)
+    }
+
+    /// This node is no longer a member: stop calling elections, stay out until told to join.
+    fn mark_removed(&self) {
+        if !self.removed.swap(true, Ordering::Relaxed) {
+            self.raft.runtime_config().elect(false);
+            tracing::warn!(
+                node = %self.member.name,
+                "this node was removed from the cluster; it will not rejoin by itself \
+                 (`starling ctl cluster join ADDR`, or start it with an empty data dir)"
+            );
+        }
     }
 
     fn member_addr(&self, id: NodeId) -> Option<String> {
@@ -298,10 +318,29 @@ impl RaftCluster {
             if !self.joined.swap(true, Ordering::Relaxed) {
                 tracing::info!(node = %self.member.name, "member of the cluster");
             }
-            let is_leader = self.raft.metrics().borrow().current_leader == Some(self.me);
-            if is_leader {
+            let leader = self.raft.metrics().borrow().current_leader;
+            if leader == Some(self.me) {
                 self.upkeep().await;
+            } else if let Some(addr) = leader.and_then(|l| self.member_addr(l)) {
+                // A node removed while unreachable never hears of it through the log: the
+                // leader's membership is the authority.
+                if let Some(s) = self.status_of(&addr).await
+                    && s.leader == leader
+                    && !s.members.is_empty()
+                    && !s.members.iter().any(|(id, _, _)| *id == self.me)
+                {
+                    self.mark_removed();
+                }
             }
+            return Ok(());
+        }
+        let knows_cluster = self.raft.metrics().borrow().membership_config.nodes().next().is_some();
+        if self.removed.load(Ordering::Relaxed)
+            || self.joined.load(Ordering::Relaxed)
+            || (self.log.is_initialized() && knows_cluster)
+        {
+            // Leaving is explicit and sticks: a removed node must not come back on its own.
+            self.mark_removed();
             return Ok(());
         }
         let peers = self.discovery.peers().await;
@@ -439,11 +478,20 @@ impl RaftCluster {
 
     /// Remove a node from the membership and its routes from the catalog (leader only).
     pub async fn remove_node(&self, id: NodeId) -> Result<(), String> {
+        let addr = self.member_addr(id);
         self.raft
             .change_membership(ChangeMembers::RemoveNodes(BTreeSet::from([id])), false)
             .await
             .map_err(|e| e.to_string())?;
         self.write(vec![CatalogCmd::ClearNodeRoutes { node: id }]).await.map_err(|e| e.to_string())?;
+        if let Some(addr) = addr
+            && id != self.me
+        {
+            // Best effort: the node also finds out by asking the leader.
+            let _ = self.link.request(&addr, rpc::encode(&Rpc::Removed), STATUS_TIMEOUT).await;
+        } else if id == self.me {
+            self.mark_removed();
+        }
         Ok(())
     }
 
@@ -506,6 +554,10 @@ impl RaftCluster {
             Rpc::Join { id, member } => Reply::Join(self.handle_join(id, member).await),
             Rpc::Remove { id } => Reply::Remove(self.remove_node(id).await),
             Rpc::Status => Reply::Status(self.local_status()),
+            Rpc::Removed => {
+                self.mark_removed();
+                Reply::Removed
+            }
         }
     }
 }
@@ -633,11 +685,37 @@ impl Cluster for RaftCluster {
     }
 
     fn ready(&self) -> bool {
+        let member = self.in_membership();
         let m = self.raft.metrics();
         let m = m.borrow();
-        let member = m.membership_config.nodes().any(|(id, _)| *id == self.me);
         let applied = self.applied.load(Ordering::Relaxed);
         member && m.current_leader.is_some() && m.last_log_index.unwrap_or(0).saturating_sub(applied) < 1000
+    }
+
+    fn membership(&self, op: MembershipOp) -> BoxFuture<'_, Result<String, String>> {
+        Box::pin(async move {
+            match op {
+                MembershipOp::Join(addr) => {
+                    if self.in_membership() {
+                        return Err("this node is already a member".into());
+                    }
+                    let s = self.status_of(&addr).await.ok_or_else(|| format!("no answer from {addr}"))?;
+                    let leader = s
+                        .leader
+                        .and_then(|l| s.members.iter().find(|(id, _, _)| *id == l).map(|(_, m, _)| m.addr.clone()))
+                        .ok_or_else(|| format!("{addr} ({}) knows no leader", s.member.name))?;
+                    self.join_via(&leader).await?;
+                    self.removed.store(false, Ordering::Relaxed);
+                    self.raft.runtime_config().elect(true);
+                    Ok(format!("joined through {leader}"))
+                }
+                MembershipOp::Remove(name) => {
+                    let id = self.id_of(&name).ok_or_else(|| format!("no member named {name}"))?;
+                    self.request_remove(id).await?;
+                    Ok(format!("removed {name} (id {id})"))
+                }
+            }
+        })
     }
 
     fn metrics(&self) -> ClusterMetrics {

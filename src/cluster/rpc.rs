@@ -28,6 +28,9 @@ pub enum Rpc {
     Remove {
         id: NodeId,
     },
+    /// Sent by the leader to a node it removed: a removed node gets no more log entries, so it
+    /// would not learn of its removal otherwise (and a removed voter would call elections).
+    Removed,
     /// Who are you, and what do you know of the cluster (discovery, bootstrap, `ctl`).
     Status,
 }
@@ -40,6 +43,7 @@ pub enum Reply {
     Write(Result<CatalogReply, String>),
     Join(Result<(), String>),
     Remove(Result<(), String>),
+    Removed,
     Status(NodeStatus),
     /// The request could not be decoded or is not served by this node.
     Error(String),

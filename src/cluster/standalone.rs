@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use crate::broker::cluster::{
-    BoxFuture, CatalogCmd, CatalogResp, Cluster, ClusterError, ClusterMetrics, ClusterStatus, NodeId,
+    BoxFuture, CatalogCmd, CatalogResp, Cluster, ClusterError, ClusterMetrics, ClusterStatus, MembershipOp, NodeId,
 };
 use crate::broker::subs::SubOptions;
 use crate::cluster::catalog::Catalog;
@@ -69,6 +69,10 @@ impl Cluster for Standalone {
 
     fn ready(&self) -> bool {
         true
+    }
+
+    fn membership(&self, _op: MembershipOp) -> BoxFuture<'_, Result<String, String>> {
+        Box::pin(async { Err("this node is not clustered (its configuration has no [cluster] section)".into()) })
     }
 
     fn metrics(&self) -> ClusterMetrics {

@@ -66,6 +66,23 @@ pub enum CtlCmd {
         #[command(subcommand)]
         cmd: RetainedCmd,
     },
+    /// Cluster membership.
+    Cluster {
+        #[command(subcommand)]
+        cmd: ClusterCmd,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ClusterCmd {
+    /// Every member's role, address, state, replicated index and lag, and the leader.
+    Status,
+    /// Join the cluster of the node with this cluster-link address (`host:port`).
+    Join { addr: String },
+    /// Take this node out of the cluster (it will not rejoin by itself).
+    Leave,
+    /// Remove another node from the membership (the only way a core is ever removed).
+    Forget { node: String },
 }
 
 #[derive(Subcommand, Debug)]
@@ -161,6 +178,28 @@ pub async fn run(args: CtlArgs) -> anyhow::Result<()> {
         }
         CtlCmd::Retained { cmd: RetainedCmd::Show { topic } } => {
             out.retained_one(&get(&client, &format!("/api/v1/retained/{}", encode(&topic))).await?)
+        }
+        CtlCmd::Cluster { cmd: ClusterCmd::Status } => out.cluster(&get(&client, "/api/v1/cluster").await?),
+        CtlCmd::Cluster { cmd: ClusterCmd::Join { addr } } => {
+            let r =
+                client.request_json(Method::POST, "/api/v1/cluster/join", &serde_json::json!({ "addr": addr })).await?;
+            check(&client, &r)?;
+            let v = r.json()?;
+            out.done(v.clone(), &s(&v["result"]))
+        }
+        CtlCmd::Cluster { cmd: ClusterCmd::Leave } => {
+            let me = get(&client, "/api/v1/cluster").await?;
+            let name = s(&me["name"]);
+            let r = client.request(Method::DELETE, &format!("/api/v1/cluster/members/{}", encode(&name))).await?;
+            check(&client, &r)?;
+            let v = r.json()?;
+            out.done(v.clone(), &s(&v["result"]))
+        }
+        CtlCmd::Cluster { cmd: ClusterCmd::Forget { node } } => {
+            let r = client.request(Method::DELETE, &format!("/api/v1/cluster/members/{}", encode(&node))).await?;
+            check(&client, &r)?;
+            let v = r.json()?;
+            out.done(v.clone(), &s(&v["result"]))
         }
         CtlCmd::Retained { cmd: RetainedCmd::Delete { topic } } => {
             delete(&client, &format!("/api/v1/retained/{}", encode(&topic))).await?;
@@ -444,6 +483,52 @@ impl Output {
         self.page(v, "routes", &["FILTER", "NODE", "SUBSCRIPTIONS"], |x| {
             vec![s(&x["filter"]), s(&x["node"]), s(&x["local_subscriptions"])]
         })
+    }
+
+    fn cluster(&self, v: &Value) -> anyhow::Result<()> {
+        if self.json {
+            return self.print_json(v);
+        }
+        let leader = v["leader"].as_u64();
+        let leader_name = v["members"]
+            .as_array()
+            .and_then(|m| m.iter().find(|x| x["id"].as_u64() == leader))
+            .map(|x| s(&x["name"]))
+            .unwrap_or_else(|| if v["mode"] == "standalone" { s(&v["name"]) } else { "none".into() });
+        println!(
+            "node {} ({}, {}), leader {}, term {}, applied {}",
+            s(&v["name"]),
+            s(&v["role"]),
+            s(&v["mode"]),
+            leader_name,
+            s(&v["term"]),
+            s(&v["applied"])
+        );
+        let rows: Vec<Vec<String>> = v["members"]
+            .as_array()
+            .map(|m| {
+                m.iter()
+                    .map(|x| {
+                        vec![
+                            s(&x["name"]),
+                            s(&x["role"]),
+                            s(&x["addr"]),
+                            s(&x["state"]),
+                            s(&x["voter"]),
+                            s(&x["matched"]),
+                            s(&x["lag"]),
+                        ]
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        if !rows.is_empty() {
+            print!("{}", table(&["NODE", "ROLE", "ADDRESS", "STATE", "VOTER", "APPLIED", "LAG"], rows));
+        }
+        for w in v["warnings"].as_array().into_iter().flatten() {
+            println!("warning: {}", s(w));
+        }
+        Ok(())
     }
 
     fn retained(&self, v: &Value) -> anyhow::Result<()> {

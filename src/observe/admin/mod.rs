@@ -11,6 +11,7 @@
 //! the broker's read accessors (`broker::inspect`), which take short snapshots.
 
 mod api;
+mod cluster_api;
 pub mod keys;
 mod scrape;
 
@@ -121,6 +122,9 @@ fn router(state: AdminState) -> Router {
         .route("/clients/{*client_id}", get(api::client).delete(api::kick))
         .route("/subscriptions", get(api::subscriptions))
         .route("/routes", get(api::routes))
+        .route("/cluster", get(cluster_api::status))
+        .route("/cluster/join", axum::routing::post(cluster_api::join))
+        .route("/cluster/members/{name}", axum::routing::delete(cluster_api::remove))
         .route("/retained", get(api::retained_list))
         .route("/retained/{*topic}", get(api::retained_get).delete(api::retained_delete))
         .route("/bans", get(api::bans_not_implemented).post(api::bans_not_implemented))
@@ -162,12 +166,14 @@ async fn healthz() -> Response {
 async fn readyz(State(s): State<AdminState>) -> Response {
     let listeners = s.ready.load(Ordering::Acquire);
     let storage = s.broker.storage_readable();
-    let ok = listeners && storage.is_ok();
+    let cluster = s.broker.cluster.ready();
+    let ok = listeners && storage.is_ok() && cluster;
     let body = serde_json::json!({
         "status": if ok { "ready" } else { "not ready" },
         "checks": {
             "listeners": if listeners { "ok".to_string() } else { "not bound, or draining".to_string() },
             "storage": match &storage { Ok(()) => "ok".to_string(), Err(e) => format!("error: {e}") },
+            "cluster": if cluster { "ok".to_string() } else { "not joined or not caught up".to_string() },
         }
     });
     let status = if ok { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
