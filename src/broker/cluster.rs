@@ -137,8 +137,10 @@ pub struct ClusterMetrics {
     pub leader_changes: u64,
     pub last_log_index: u64,
     pub applied_index: u64,
-    /// Per member (name): entries behind the leader's log (leader only).
-    pub replication_lag: Vec<(String, u64)>,
+    /// Log entries this node's applied catalog is behind the leader's log.
+    pub replication_lag_entries: u64,
+    /// How long this node has been more than a few entries behind (0 when caught up).
+    pub replication_lag_seconds: f64,
     pub forwarded_messages: u64,
     pub forwarded_bytes: u64,
     pub received_messages: u64,

@@ -67,6 +67,10 @@ pub struct RaftCluster {
     joined: AtomicBool,
     /// This node was a member and has been removed: it does not rejoin by itself.
     removed: AtomicBool,
+    /// The leader's last log index, as last heard (followers and learners ask every tick).
+    leader_last_log: AtomicU64,
+    /// When this node was last within a few entries of the leader.
+    caught_up_at: Mutex<Instant>,
     pub leader_changes: AtomicU64,
 }
 
@@ -142,6 +146,8 @@ impl RaftCluster {
             last_seen: Mutex::new(HashMap::new()),
             joined: AtomicBool::new(false),
             removed: AtomicBool::new(false),
+            leader_last_log: AtomicU64::new(0),
+            caught_up_at: Mutex::new(Instant::now()),
             leader_changes: AtomicU64::new(0),
         });
         link.serve(listener, Arc::new(Handler(Arc::downgrade(&cluster))));
@@ -326,10 +332,11 @@ impl RaftCluster {
                 // leader's membership is the authority.
                 if let Some(s) = self.status_of(&addr).await
                     && s.leader == leader
-                    && !s.members.is_empty()
-                    && !s.members.iter().any(|(id, _, _)| *id == self.me)
                 {
-                    self.mark_removed();
+                    self.leader_last_log.store(s.last_log, Ordering::Relaxed);
+                    if !s.members.is_empty() && !s.members.iter().any(|(id, _, _)| *id == self.me) {
+                        self.mark_removed();
+                    }
                 }
             }
             return Ok(());
@@ -728,7 +735,6 @@ impl Cluster for RaftCluster {
             .unwrap_or_default();
         let is_leader = m.current_leader == Some(self.me);
         let mut counts: BTreeMap<(String, String), u64> = BTreeMap::new();
-        let mut lag = Vec::new();
         for (id, n) in m.membership_config.nodes() {
             let up = if *id == self.me || !is_leader {
                 true
@@ -737,10 +743,19 @@ impl Cluster for RaftCluster {
             };
             let state = if up { "up" } else { "unreachable" };
             *counts.entry((n.role.as_str().to_string(), state.to_string())).or_default() += 1;
-            if is_leader && *id != self.me {
-                lag.push((n.name.clone(), last.saturating_sub(matched.get(id).copied().unwrap_or(0))));
-            }
         }
+        let applied = self.applied.load(Ordering::Relaxed);
+        let leader_last = if is_leader { last } else { self.leader_last_log.load(Ordering::Relaxed) };
+        let lag = leader_last.saturating_sub(applied);
+        let lag_seconds = {
+            let mut at = self.caught_up_at.lock();
+            if lag < 10 {
+                *at = Instant::now();
+                0.0
+            } else {
+                at.elapsed().as_secs_f64()
+            }
+        };
         let st = self.link.stats();
         ClusterMetrics {
             nodes: counts.into_iter().map(|((r, s), c)| (r, s, c)).collect(),
@@ -748,8 +763,9 @@ impl Cluster for RaftCluster {
             term: m.current_term,
             leader_changes: self.leader_changes.load(Ordering::Relaxed),
             last_log_index: last,
-            applied_index: self.applied.load(Ordering::Relaxed),
-            replication_lag: lag,
+            applied_index: applied,
+            replication_lag_entries: lag,
+            replication_lag_seconds: lag_seconds,
             forwarded_messages: st.forwarded_messages.load(Ordering::Relaxed),
             forwarded_bytes: st.forwarded_bytes.load(Ordering::Relaxed),
             received_messages: st.received_messages.load(Ordering::Relaxed),

@@ -69,7 +69,10 @@ async fn admin_metrics_names_match_docs_and_monitoring() {
     assert!(text.ends_with("# EOF\n") && text.matches("# EOF").count() == 1, "one EOF, at the end");
     let exported = exported_names(&text);
     let doc = documented("## Exported metrics");
-    let planned = documented("## Not exported yet");
+    // Metrics the dashboard and alerts may use before the broker exports them (none right now).
+    let doc_text = std::fs::read_to_string(root().join("docs/metrics.md")).expect("docs/metrics.md");
+    let planned =
+        if doc_text.contains("## Not exported yet") { documented("## Not exported yet") } else { BTreeSet::new() };
     let undocumented: Vec<&String> = exported.difference(&doc).collect();
     assert!(undocumented.is_empty(), "exported but not in docs/metrics.md: {undocumented:?}");
     let stale: Vec<&String> = doc.difference(&exported).collect();
@@ -100,7 +103,7 @@ async fn admin_metrics_follow_the_broker() {
     assert_eq!(value(&text, "starling_subscriptions"), 1.0);
     assert_eq!(value(&text, "starling_routes"), 1.0);
     assert_eq!(value(&text, "starling_connections"), 0.0);
-    assert_eq!(value(&text, "starling_cluster_nodes"), 1.0);
+    assert_eq!(value(&text, "starling_cluster_nodes{role=\"core\",state=\"up\"}"), 1.0);
     assert!(value(&text, "starling_data_dir_bytes") > 0.0);
     assert!(value(&text, "starling_disk_free_bytes") > 0.0);
     assert!(value(&text, "process_resident_memory_bytes") > 1e6);

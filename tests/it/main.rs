@@ -14,6 +14,7 @@ mod cli_config;
 mod cli_serve;
 mod cli_util;
 mod cluster_basic;
+mod cluster_discovery;
 mod cluster_ops;
 mod ctl_cli;
 mod mosquitto_clients;

@@ -29,7 +29,12 @@ pub(super) async fn join(State(s): State<AdminState>, body: Result<Json<JoinBody
         Ok(b) => b,
         Err(e) => return error(StatusCode::BAD_REQUEST, format!("invalid body: {}", e.body_text())),
     };
-    if b.addr.is_empty() || !b.addr.contains(':') || b.addr.len() > 255 {
+    // The document's pattern: no whitespace, a port after the last colon.
+    let well_formed = !b.addr.chars().any(char::is_whitespace)
+        && b.addr
+            .rsplit_once(':')
+            .is_some_and(|(h, p)| !h.is_empty() && !p.is_empty() && p.bytes().all(|c| c.is_ascii_digit()));
+    if !well_formed {
         return error(StatusCode::BAD_REQUEST, "addr must be host:port");
     }
     outcome(s.broker.cluster.membership(MembershipOp::Join(b.addr)).await)

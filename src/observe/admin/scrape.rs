@@ -101,14 +101,15 @@ fn cluster_metrics(s: &mut Registry, c: &crate::broker::cluster::ClusterMetrics)
         "Index of the last catalog entry applied on this node",
         ConstGauge::new(clamp(c.applied_index)),
     );
-    let lag = Family::<Vec<(String, String)>, Gauge>::default();
-    for (peer, l) in &c.replication_lag {
-        lag.get_or_create(&vec![("peer".into(), peer.clone())]).set(clamp(*l));
-    }
     s.register(
         "raft_replication_lag_entries",
-        "Log entries a member is behind the leader (reported by the leader)",
-        lag,
+        "Catalog log entries this node's applied state is behind the leader's log",
+        ConstGauge::new(clamp(c.replication_lag_entries)),
+    );
+    s.register(
+        "raft_replication_lag_seconds",
+        "How long this node has been more than a few entries behind the leader",
+        ConstGauge::new(c.replication_lag_seconds),
     );
     s.register(
         "raft_pending_writes",

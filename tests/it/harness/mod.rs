@@ -5,6 +5,7 @@
 #![allow(dead_code)]
 
 pub mod cluster;
+pub mod dns;
 pub mod probe;
 
 use std::net::SocketAddr;
