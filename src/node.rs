@@ -33,6 +33,8 @@ pub enum NodeError {
     Broker(#[from] BrokerError),
     #[error(transparent)]
     Admin(#[from] AdminError),
+    #[error(transparent)]
+    Auth(#[from] crate::auth::AuthError),
     #[error("node id file in {path}")]
     NodeId { path: String, source: std::io::Error },
 }
@@ -76,7 +78,9 @@ impl Node {
         let cluster = Arc::new(Standalone::new(node_id, catalog));
         let metrics = Arc::new(Metrics::new());
         let settings = Settings::from_config(&cfg);
-        let broker = Broker::new(settings.clone(), cfg.effective_node_name(), cluster, store.clone(), metrics);
+        // The password and ACL files are read before anything binds: a bad file fails start-up.
+        let auth = Arc::new(crate::auth::Auth::new(&cfg, cluster.clone(), metrics.clone())?);
+        let broker = Broker::new(settings.clone(), cfg.effective_node_name(), cluster, store.clone(), metrics, auth);
         let restored = broker.restore().await?;
         if restored > 0 {
             tracing::info!(sessions = restored, "restored persistent sessions");
@@ -194,9 +198,15 @@ impl NodeHandle {
                 .map_err(|e| format!("{e}; the previous keys stay in use"));
             out.push(Reloaded { what: "admin API keys", outcome });
         }
-        // Hooks for what does not exist yet: TLS certificates and keys (rebuild with
-        // `transport::tls::build` and swap the listener's acceptor), the password file and
-        // the ACL file each get an entry here, with the same rule (a bad file keeps the old state).
+        if let Some(outcome) = self.broker.auth.reload_passwords() {
+            out.push(Reloaded { what: "password file", outcome });
+        }
+        if let Some(outcome) = self.broker.auth.reload_acl() {
+            out.push(Reloaded { what: "ACL file", outcome });
+        }
+        // Hook for what does not exist yet: TLS certificates and keys (rebuild with
+        // `transport::tls::build` and swap the listener's acceptor), with the same rule (a bad
+        // file keeps the old state).
         out
     }
 

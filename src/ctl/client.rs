@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use anyhow::{Context, anyhow, bail};
 use bytes::Bytes;
-use http_body_util::{BodyExt, Empty, Limited};
+use http_body_util::{BodyExt, Full, Limited};
 use hyper::http::{Method, Request, StatusCode, Uri, header};
 use hyper_util::rt::TokioIo;
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
@@ -97,6 +97,15 @@ impl Client {
 
     /// Send one request (`path` starts with `/`, query included) and read the whole response.
     pub async fn request(&self, method: Method, path: &str) -> anyhow::Result<Reply> {
+        self.send(method, path, None).await
+    }
+
+    /// Send a request with a JSON body.
+    pub async fn request_json(&self, method: Method, path: &str, body: &serde_json::Value) -> anyhow::Result<Reply> {
+        self.send(method, path, Some(serde_json::to_vec(body)?)).await
+    }
+
+    async fn send(&self, method: Method, path: &str, body: Option<Vec<u8>>) -> anyhow::Result<Reply> {
         let unreachable = |why: String| anyhow!("cannot reach the admin API at {}: {why}", self.url);
         let connect = tokio::net::TcpStream::connect((self.host.as_str(), self.port));
         let stream = match tokio::time::timeout(CONNECT_TIMEOUT, connect).await {
@@ -104,7 +113,7 @@ impl Client {
             Ok(Err(e)) => return Err(unreachable(describe_io(&e))),
             Err(_) => return Err(unreachable(format!("no answer within {}s", CONNECT_TIMEOUT.as_secs()))),
         };
-        let (mut sender, conn) = hyper::client::conn::http1::handshake::<_, Empty<Bytes>>(TokioIo::new(stream))
+        let (mut sender, conn) = hyper::client::conn::http1::handshake::<_, Full<Bytes>>(TokioIo::new(stream))
             .await
             .map_err(|e| unreachable(e.to_string()))?;
         // Drives the connection; it ends when the response is read and `sender` is dropped.
@@ -120,7 +129,10 @@ impl Client {
         if let Some(k) = &self.key {
             req = req.header(header::AUTHORIZATION, format!("Bearer {k}"));
         }
-        let req = req.body(Empty::new()).context("building the request")?;
+        if body.is_some() {
+            req = req.header(header::CONTENT_TYPE, "application/json");
+        }
+        let req = req.body(Full::new(Bytes::from(body.unwrap_or_default()))).context("building the request")?;
         let resp = match tokio::time::timeout(RESPONSE_TIMEOUT, sender.send_request(req)).await {
             Ok(Ok(r)) => r,
             Ok(Err(e)) => return Err(unreachable(e.to_string())),
