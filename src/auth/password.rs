@@ -55,6 +55,9 @@ pub fn hash(password: &[u8], alg: HashAlgorithm) -> Result<String, PasswordError
 /// at start-up instead of as a failed login).
 pub fn check_phc(phc: &str) -> Result<(), String> {
     let h = PasswordHash::new(phc).map_err(|e| format!("not a PHC hash string: {e}"))?;
+    if h.salt.is_none() || h.hash.is_none() {
+        return Err("not a complete PHC hash string (expected $alg$params$salt$hash)".into());
+    }
     match h.algorithm.as_str() {
         "argon2id" | "argon2i" | "argon2d" | "pbkdf2-sha256" => Ok(()),
         other => Err(format!("unsupported algorithm {other:?} (argon2id or pbkdf2-sha256)")),
@@ -238,6 +241,7 @@ mod tests {
         assert!(!verify(b"x", "$md5$abc"));
         assert!(check_phc("$md5$v=1$abc$def").is_err());
         assert!(check_phc("plain").is_err());
+        assert!(check_phc("$argon2id$broken").is_err());
     }
 
     #[test]

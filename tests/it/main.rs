@@ -9,6 +9,8 @@ mod admin_metrics;
 mod admin_prometheus;
 mod admin_schemathesis;
 mod admin_util;
+mod auth_login;
+mod auth_util;
 mod basic;
 mod cli_config;
 mod cli_serve;
