@@ -51,7 +51,8 @@ async fn acl_node(acl: &str) -> (TestNode, tempfile::TempDir) {
 }
 
 async fn publish5(p: &mut Probe, topic: &str, q: u8, pid: u16, retain: bool) {
-    let mut b = v5_0::Publish::builder().topic_name(topic).expect("topic").qos(qos(q)).retain(retain).payload(b"x".to_vec());
+    let mut b =
+        v5_0::Publish::builder().topic_name(topic).expect("topic").qos(qos(q)).retain(retain).payload(b"x".to_vec());
     if q > 0 {
         b = b.packet_id(pid);
     }
@@ -127,7 +128,8 @@ async fn acl_publish_denied_v311_is_acknowledged_and_dropped() {
 async fn acl_subscribe_denied_gets_0x87_v5_and_0x80_v311() {
     let (node, _d) = acl_node(ACL).await;
     let (mut a5, _) = login5(node.addr, "s5", Some("alice"), Some("pa"), None).await;
-    let codes = a5.subscribe_v5(1, &[("users/alice/#", 1), ("users/bob/#", 1), ("#", 0), ("public/+/x", 0)], vec![]).await;
+    let codes =
+        a5.subscribe_v5(1, &[("users/alice/#", 1), ("users/bob/#", 1), ("#", 0), ("public/+/x", 0)], vec![]).await;
     assert_eq!(codes, vec![1, 0x87, 0x87, 0x87], "public/+/x overlaps the deny of public/secret/#");
     assert_eq!(a5.subscribe_v5(2, &[("public/news/#", 0)], vec![]).await, vec![0]);
     let (mut a3, _) = login3(node.addr, "s3", Some("alice"), Some("pa"), None).await;
@@ -142,7 +144,10 @@ async fn acl_subscribe_denied_gets_0x87_v5_and_0x80_v311() {
 async fn acl_shared_subscriptions_are_checked_on_their_filter() {
     let (node, _d) = acl_node(ACL).await;
     let (mut a, _) = login5(node.addr, "sh", Some("alice"), Some("pa"), None).await;
-    assert_eq!(a.subscribe_v5(1, &[("$share/g/users/alice/#", 1), ("$share/g/users/bob/#", 1)], vec![]).await, vec![1, 0x87]);
+    assert_eq!(
+        a.subscribe_v5(1, &[("$share/g/users/alice/#", 1), ("$share/g/users/bob/#", 1)], vec![]).await,
+        vec![1, 0x87]
+    );
 }
 
 #[tokio::test]
@@ -212,8 +217,11 @@ async fn acl_reload_applies_to_connected_clients_and_bad_files_keep_the_old_rule
     let (mut a, _) = login5(node.addr, "rl", Some("alice"), Some("pa"), None).await;
     assert_eq!(subscribe5(&mut a, "open/#").await, 0x87);
     let f = d.path().join("acl.toml");
-    std::fs::write(&f, format!("{ACL}\n[[rules]]\npermission = \"allow\"\naction = \"subscribe\"\ntopics = [\"open/#\"]\n"))
-        .expect("write");
+    std::fs::write(
+        &f,
+        format!("{ACL}\n[[rules]]\npermission = \"allow\"\naction = \"subscribe\"\ntopics = [\"open/#\"]\n"),
+    )
+    .expect("write");
     let h = node.handle.as_ref().expect("running");
     let r = h.reload(&node.cfg);
     let item = r.iter().find(|r| r.what == "ACL file").expect("ACL reloaded");

@@ -528,7 +528,8 @@ pub(super) async fn bans_delete(
     let (kind, value) = p.map(|Path(v)| v).map_err(|e| bad_request(format!("invalid path: {}", e.body_text())))?;
     let kind = BanKind::parse(&kind)
         .ok_or_else(|| bad_request(format!("kind {kind:?}: expected client_id, username or network")))?;
-    let value = bans::normalize(kind, &value).map_err(|e| bad_request(format!("value: {e}")))?;
+    // A value that is not a valid ban value (a malformed network) is simply not banned: 404.
+    let value = bans::normalize(kind, &value).unwrap_or(value);
     let auth = &s.broker.auth;
     let in_catalog = s.broker.cluster.ban(kind, &value).is_some();
     let temporary = auth.bans.remove_temporary(kind, &value);
