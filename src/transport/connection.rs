@@ -191,6 +191,11 @@ struct Conn {
     byte_bucket: Option<TokenBucket>,
     /// Over a rate limit: the socket is not read until then (back-pressure, not a disconnect).
     throttle_until: Option<Instant>,
+    /// Set when a PUBLISH went over the message rate: the rest of the bytes already read are
+    /// held back (in `held`, frame-checked, with any frame error after them) until the
+    /// throttle ends, so one large read cannot carry a burst past the limit.
+    hold: bool,
+    held: Option<(Vec<u8>, Option<crate::protocol::frame::FrameError>)>,
     end: Option<End>,
 }
 
@@ -255,6 +260,8 @@ pub async fn serve_as<S>(
         msg_bucket: broker.auth.message_bucket(),
         byte_bucket: broker.auth.byte_bucket(),
         throttle_until: None,
+        hold: false,
+        held: None,
         end: None,
     };
     let end = c.run(stream, shutdown).await;
@@ -342,7 +349,15 @@ impl Conn {
                     }
                     Err(_) => return End::IoError,
                 },
-                _ = throttled => self.throttle_until = None,
+                _ = throttled => {
+                    self.throttle_until = None;
+                    if let Some((bytes, bad)) = self.held.take() {
+                        Box::pin(self.feed_checked(&bytes, bad)).await;
+                        if self.session.is_some() {
+                            self.pump();
+                        }
+                    }
+                }
                 _ = wake => self.pump(),
                 _ = timer => {
                     if self.session.is_none() {
@@ -425,6 +440,11 @@ impl Conn {
             Ok(()) => (data, None),
             Err(e) => (data.get(..e.offset).unwrap_or(&[]), Some(e)),
         };
+        self.feed_checked(good, bad).await;
+    }
+
+    /// Feed frame-checked bytes; `bad` is the frame error right after them, if any.
+    async fn feed_checked(&mut self, good: &[u8], bad: Option<crate::protocol::frame::FrameError>) {
         let mut cur = Cursor::new(good);
         while (cur.position() as usize) < good.len() && self.end.is_none() {
             let before = cur.position();
@@ -444,6 +464,13 @@ impl Conn {
             }
             if cur.position() == before {
                 break;
+            }
+            if std::mem::take(&mut self.hold) && self.end.is_none() {
+                let rest = good.get(cur.position() as usize..).unwrap_or(&[]);
+                if !rest.is_empty() || bad.is_some() {
+                    self.held = Some((rest.to_vec(), bad));
+                    return;
+                }
             }
         }
         if let Some(e) = bad.filter(|_| self.end.is_none()) {
@@ -955,6 +982,7 @@ impl Conn {
         }
         if let Some(b) = &mut self.msg_bucket {
             let wait = b.take_with_debt(1.0, Instant::now().into_std());
+            self.hold |= !wait.is_zero();
             self.throttle(wait, "messages");
         }
         if let Some(acl) = &mut self.acl
