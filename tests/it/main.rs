@@ -10,6 +10,7 @@ mod admin_prometheus;
 mod admin_schemathesis;
 mod admin_util;
 mod auth_acl;
+mod auth_api;
 mod auth_bans;
 mod auth_limits;
 mod auth_login;
