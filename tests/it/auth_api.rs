@@ -123,7 +123,8 @@ async fn ctl_users_add_list_delete() {
 #[tokio::test]
 async fn ctl_bans_add_list_delete() {
     let (node, _d) = node_with_users().await;
-    let out = ctl_ok(&node, &["bans", "add", "network", "192.0.2.0/24", "--reason", "lab", "--duration", "1h"], None).await;
+    let out =
+        ctl_ok(&node, &["bans", "add", "network", "192.0.2.0/24", "--reason", "lab", "--duration", "1h"], None).await;
     assert!(out.starts_with("banned network 192.0.2.0/24 until "), "{out}");
     ctl_ok(&node, &["bans", "add", "client_id", "bad-one"], None).await;
     let table = ctl_ok(&node, &["bans", "list"], None).await;
@@ -133,7 +134,8 @@ async fn ctl_bans_add_list_delete() {
     let net: Vec<&str> = lines[2].split_whitespace().collect();
     assert_eq!((net[0], net[1], net[2], net[4]), ("network", "192.0.2.0/24", "api", "lab"));
     assert_eq!(login5(node.addr, "bad-one", Some("filed"), Some("file-pw"), None).await.1, 0x8A);
-    let json: serde_json::Value = serde_json::from_str(&ctl_ok(&node, &["--json", "bans", "list"], None).await).expect("json");
+    let json: serde_json::Value =
+        serde_json::from_str(&ctl_ok(&node, &["--json", "bans", "list"], None).await).expect("json");
     assert_eq!(json["meta"]["total"], 2);
     assert_eq!(
         ctl_ok(&node, &["bans", "delete", "network", "192.0.2.0/24"], None).await.trim(),

@@ -64,8 +64,9 @@ async fn bans_through_the_api_add_list_expire_delete() {
     assert_eq!(d.reason_code().map(|c| c as u8), Some(0x98), "administrative action");
     assert_eq!(login5(node.addr, "target", None, None, None).await.1, 0x8A);
 
-    let r = post_json(&node, "/api/v1/bans", &json!({"kind": "network", "value": "127.0.0.9/24", "duration_seconds": 2}))
-        .await;
+    let r =
+        post_json(&node, "/api/v1/bans", &json!({"kind": "network", "value": "127.0.0.9/24", "duration_seconds": 2}))
+            .await;
     assert_eq!(r.status, 201, "{}", r.text());
     assert_eq!(r.json()["value"], "127.0.0.0/24", "stored normalized");
     assert!(r.json()["expires_at"].as_u64().is_some());
@@ -76,13 +77,22 @@ async fn bans_through_the_api_add_list_expire_delete() {
         .as_array()
         .expect("data")
         .iter()
-        .map(|b| (b["kind"].as_str().unwrap_or("").into(), b["value"].as_str().unwrap_or("").into(), b["source"].as_str().unwrap_or("").into()))
+        .map(|b| {
+            (
+                b["kind"].as_str().unwrap_or("").into(),
+                b["value"].as_str().unwrap_or("").into(),
+                b["source"].as_str().unwrap_or("").into(),
+            )
+        })
         .collect();
-    assert_eq!(rows, vec![
-        ("client_id".into(), "target".into(), "api".into()),
-        ("username".into(), "from-config".into(), "config".into()),
-        ("network".into(), "127.0.0.0/24".into(), "api".into()),
-    ]);
+    assert_eq!(
+        rows,
+        vec![
+            ("client_id".into(), "target".into(), "api".into()),
+            ("username".into(), "from-config".into(), "config".into()),
+            ("network".into(), "127.0.0.0/24".into(), "api".into()),
+        ]
+    );
     assert_eq!(list["meta"]["total"], 3);
 
     // The network ban expires by itself.

@@ -12,6 +12,7 @@ mod admin_util;
 mod auth_acl;
 mod auth_api;
 mod auth_bans;
+mod auth_docs;
 mod auth_limits;
 mod auth_login;
 mod auth_util;
