@@ -51,7 +51,7 @@ CONFIG_SCHEMA = {
     "storage": {"sync": {"always", "interval", "never"}, "sync_interval": ANY, "compression": ANY, "cache_size": ANY},
     "sys": {"enabled": ANY, "interval": ANY},
     "log": {"level": ANY, "format": {"text", "json"}},
-    "auth": {"chain": ANY, "password_file": ANY, "acl_file": ANY, "hash": {"argon2id", "pbkdf2_sha256"}},
+    "auth": {"chain": ANY, "allow_anonymous": ANY, "password_file": ANY, "acl_file": ANY, "hash": {"argon2id", "pbkdf2_sha256"}},
     "limits": {
         "max_messages_per_second": ANY,
         "messages_burst": ANY,

@@ -100,7 +100,7 @@ impl Node {
             let tcp = listener::bind(name, l.bind).await?;
             let addr =
                 tcp.local_addr().map_err(|source| ListenerError::Bind { name: name.clone(), addr: l.bind, source })?;
-            let info = Arc::new(ListenerInfo { name: name.clone(), allow_anonymous: l.anonymous_allowed() });
+            let info = Arc::new(ListenerInfo { name: name.clone(), allow_anonymous: cfg.anonymous_allowed(l) });
             let kind = match tls_setups.get(name) {
                 None => {
                     tokio::spawn(listener::run_tcp(

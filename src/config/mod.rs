@@ -397,6 +397,9 @@ pub enum AuthMethod {
 pub struct AuthConfig {
     /// Methods tried in order; the first that decides wins (see docs/security.md).
     pub chain: Vec<AuthMethod>,
+    /// Default of `listeners.<name>.allow_anonymous` for listeners that do not set it. Unset =
+    /// anonymous access only on loopback binds.
+    pub allow_anonymous: Option<bool>,
     /// `user:phc-hash` lines, as written by `starling passwd`; reloaded on SIGHUP.
     pub password_file: Option<PathBuf>,
     /// ACL rules (TOML); none = everything allowed. Reloaded on SIGHUP.
@@ -409,6 +412,7 @@ impl Default for AuthConfig {
     fn default() -> Self {
         Self {
             chain: vec![AuthMethod::Cert, AuthMethod::Password, AuthMethod::Anonymous],
+            allow_anonymous: None,
             password_file: None,
             acl_file: None,
             hash: crate::auth::password::HashAlgorithm::Argon2id,
@@ -662,6 +666,12 @@ impl Config {
         Ok(())
     }
 
+    /// Whether listener `l` admits clients without credentials: its own setting, else
+    /// `auth.allow_anonymous`, else only on a loopback bind.
+    pub fn anonymous_allowed(&self, l: &ListenerConfig) -> bool {
+        l.allow_anonymous.or(self.auth.allow_anonymous).unwrap_or_else(|| l.bind.ip().is_loopback())
+    }
+
     /// The node name to use: configured, else the host name.
     pub fn effective_node_name(&self) -> String {
         if !self.node_name.is_empty() {
@@ -723,6 +733,11 @@ mod tests {
         let c = Config::load_with_env(None, &Overrides::default(), no_env()).expect("defaults");
         assert_eq!(c.listeners["tcp"].bind, "127.0.0.1:1883".parse().expect("addr"));
         assert!(c.listeners["tcp"].anonymous_allowed());
+        let mut off = c.clone();
+        off.auth.allow_anonymous = Some(false);
+        assert!(!off.anonymous_allowed(&off.listeners["tcp"]), "auth.allow_anonymous is the default");
+        off.listeners.get_mut("tcp").expect("tcp").allow_anonymous = Some(true);
+        assert!(off.anonymous_allowed(&off.listeners["tcp"]), "the listener's own setting wins");
         assert_eq!(c.data_dir, PathBuf::from("./starling-data"));
     }
 

@@ -221,3 +221,42 @@ async fn pipe(mut c: tokio::process::Command, input: &str) -> std::process::Outp
     drop(stdin);
     tokio::time::timeout(T, child.wait_with_output()).await.expect("finished").expect("output")
 }
+
+#[tokio::test]
+async fn auth_real_sighup_reloads_the_password_file() {
+    use crate::cli_util::{Server, free_port, local};
+    let dir = tempfile::tempdir().expect("tempdir");
+    let f = password_file(dir.path(), &[("first", "pw1")]);
+    let port = free_port();
+    let cfg = dir.path().join("starling.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "data_dir = \"{}\"\n[listeners.tcp]\nbind = \"127.0.0.1:{port}\"\nallow_anonymous = false\n\
+             [auth]\npassword_file = \"{}\"\n",
+            dir.path().join("data").display(),
+            f.display()
+        ),
+    )
+    .expect("write config");
+    let mut c = starling(dir.path());
+    c.arg("serve").arg("--config").arg(&cfg);
+    let server = Server::spawn(c, 1).await;
+    let addr = local(port);
+    assert_eq!(login5(addr, "s1", Some("first"), Some("pw1"), None).await.1, 0);
+    assert_eq!(login5(addr, "s2", Some("second"), Some("pw2"), None).await.1, 0x86);
+    let mut c = starling(dir.path());
+    c.arg("passwd").arg(&f).arg("second");
+    assert!(pipe(c, "pw2\n").await.status.success());
+    server.signal("HUP");
+    let mut ok = false;
+    for _ in 0..100 {
+        if login5(addr, "s3", Some("second"), Some("pw2"), None).await.1 == 0 {
+            ok = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(ok, "the user added with starling passwd logs in after SIGHUP");
+    server.terminate().await;
+}
