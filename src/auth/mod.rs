@@ -193,21 +193,16 @@ impl Auth {
     // ------------------------------------------------------------------ CONNECT
 
     /// Bans and flapping for a CONNECT (before the password is checked: a banned or flapping
-    /// client costs no hash). `username` is the presented or certificate username.
+    /// client costs no hash). `username` is the presented or certificate username. The caller
+    /// counts and logs the refusal.
     pub fn check_connect(&self, client_id: &str, username: Option<&str>, peer: IpAddr) -> Result<(), ConnectBan> {
         let c = &*self.cluster;
         if self.bans.banned(BanKind::ClientId, client_id, c) {
-            self.refused("banned_client_id", client_id, || {
-                format!("banned client id {client_id:?} from {peer} refused")
-            });
             return Err(ConnectBan::ClientId);
         }
         if let Some(u) = username
             && self.bans.banned(BanKind::Username, u, c)
         {
-            self.refused("banned_username", u, || {
-                format!("banned username {u:?} (client {client_id:?}, {peer}) refused")
-            });
             return Err(ConnectBan::Username);
         }
         if let Some((f, ban_time)) = &self.flapping {
@@ -225,7 +220,6 @@ impl Auth {
                     let rec = BanRecord { reason: Some("flapping".into()), created_ms: now, until_ms: Some(until) };
                     self.bans.add_temporary(kind, value, rec);
                 }
-                self.metrics.refused("flapping");
                 return Err(ConnectBan::Flapping);
             }
         }

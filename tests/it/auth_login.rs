@@ -260,3 +260,28 @@ async fn auth_real_sighup_reloads_the_password_file() {
     assert!(ok, "the user added with starling passwd logs in after SIGHUP");
     server.terminate().await;
 }
+
+/// Password checks run on the blocking pool, a few at a time: a flood of CONNECTs with
+/// passwords (each an argon2id hash) does not stop an established client from being served.
+#[tokio::test]
+async fn auth_connect_flood_does_not_starve_established_clients() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let f = password_file(dir.path(), &[("flood", "right")]);
+    let node = TestNode::start_with(|c| c.auth.password_file = Some(f.clone())).await;
+    let (mut live, rc) = login5(node.addr, "live", None, None, None).await;
+    assert_eq!(rc, 0);
+    let addr = node.addr;
+    let flood: Vec<_> = (0..40)
+        .map(|i| {
+            tokio::spawn(async move { login5(addr, &format!("f{i}"), Some("flood"), Some("wrong"), None).await.1 })
+        })
+        .collect();
+    // Served while the hashes are computed (sync5 fails the test if no PINGRESP comes in 5 s).
+    for _ in 0..5 {
+        assert!(crate::proto_util::sync5(&mut live).await.is_empty());
+    }
+    for h in flood {
+        assert_eq!(h.await.expect("join"), 0x86);
+    }
+    assert_eq!(metric(&node, "starling_auth_failures_total{reason=\"bad_credentials\"}"), 40);
+}

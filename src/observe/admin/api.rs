@@ -512,6 +512,12 @@ pub(super) async fn bans_add(State(s): State<AdminState>, b: Result<Json<NewBan>
         Some(_) => return Err(bad_request(format!("duration_seconds must be between 1 and {MAX_BAN_SECONDS}"))),
     };
     let record = BanRecord { reason: b.reason, created_ms: now, until_ms };
+    // Housekeeping with the write: expired bans leave the catalog.
+    for (k, v, r) in s.broker.cluster.bans() {
+        if !r.active(now) {
+            let _ = s.broker.cluster.propose(CatalogCmd::SetBan { kind: k, value: v, ban: None }).await;
+        }
+    }
     let cmd = CatalogCmd::SetBan { kind, value: value.clone(), ban: Some(record.clone()) };
     s.broker.cluster.propose(cmd).await.map_err(|e| broker_error(e.into()))?;
     tracing::info!(kind = kind.as_str(), %value, "ban added through the admin API");
