@@ -712,11 +712,6 @@ impl ListenerConfig {
             None
         }
     }
-
-    /// Anonymous access: explicit setting, else only on loopback binds.
-    pub fn anonymous_allowed(&self) -> bool {
-        self.allow_anonymous.unwrap_or_else(|| self.bind.ip().is_loopback())
-    }
 }
 
 #[cfg(test)]
@@ -732,7 +727,7 @@ mod tests {
     fn defaults_are_a_working_loopback_broker() {
         let c = Config::load_with_env(None, &Overrides::default(), no_env()).expect("defaults");
         assert_eq!(c.listeners["tcp"].bind, "127.0.0.1:1883".parse().expect("addr"));
-        assert!(c.listeners["tcp"].anonymous_allowed());
+        assert!(c.anonymous_allowed(&c.listeners["tcp"]));
         let mut off = c.clone();
         off.auth.allow_anonymous = Some(false);
         assert!(!off.anonymous_allowed(&off.listeners["tcp"]), "auth.allow_anonymous is the default");
@@ -757,7 +752,7 @@ mod tests {
             assert_eq!(c.mqtt.max_qos, 1);
             assert_eq!(c.mqtt.receive_maximum, 7);
             assert_eq!(c.listeners["tcp"].bind.to_string(), "0.0.0.0:1901");
-            assert!(!c.listeners["tcp"].anonymous_allowed());
+            assert!(!c.anonymous_allowed(&c.listeners["tcp"]));
             let o = Overrides { data_dir: Some("/flag".into()), bind: Some("127.0.0.1:1902".parse().expect("addr")) };
             let c = Config::load_with_env(Some(Path::new("s.toml")), &o, env).map_err(|e| e.to_string())?;
             assert_eq!(c.data_dir, PathBuf::from("/flag"));
