@@ -38,6 +38,9 @@ LISTENER = {
     "verify": {"none", "optional", "required"},
     "crl": ANY,
     "path": ANY,
+    "cert_identity": {"none", "cn", "san_dns", "san_email"},
+    "max_connection_rate": ANY,
+    "connection_rate_burst": ANY,
 }
 CONFIG_SCHEMA = {
     "node_name": ANY,
@@ -48,7 +51,16 @@ CONFIG_SCHEMA = {
     "storage": {"sync": {"always", "interval", "never"}, "sync_interval": ANY, "compression": ANY, "cache_size": ANY},
     "sys": {"enabled": ANY, "interval": ANY},
     "log": {"level": ANY, "format": {"text", "json"}},
-    "auth": {"password_file": ANY, "acl_file": ANY, "allow_anonymous": ANY},
+    "auth": {"chain": ANY, "allow_anonymous": ANY, "password_file": ANY, "acl_file": ANY, "hash": {"argon2id", "pbkdf2_sha256"}},
+    "limits": {
+        "max_messages_per_second": ANY,
+        "messages_burst": ANY,
+        "max_bytes_per_second": ANY,
+        "bytes_burst": ANY,
+        "max_subscriptions": ANY,
+    },
+    "bans": {"client_ids": ANY, "usernames": ANY, "networks": ANY},
+    "flapping": {"enabled": ANY, "max_connects": ANY, "window": ANY, "ban_time": ANY},
     "admin": {"enabled": ANY, "bind": ANY, "api_keys": ANY, "api_keys_file": ANY},
     "cluster": {
         "role": {"core", "replicant"},
@@ -89,6 +101,8 @@ METRICS = {
     "starling_inflight_messages",
     "starling_auth_failures_total",
     "starling_tls_handshake_failures_total",
+    "starling_refused_total",
+    "starling_throttled_total",
     "starling_data_dir_bytes",
     "starling_disk_free_bytes",
     "starling_cluster_nodes",

@@ -8,11 +8,13 @@
 //!   [`broker::cluster::Cluster`] seam the cluster layer implements.
 //! - [`cluster`]: the catalog state machine and its standalone (cluster-of-one) implementation.
 //! - [`storage`]: fjall keyspaces and key layout.
+//! - [`auth`]: authentication chain, ACL, bans, rate limits and flapping detection.
 //! - [`protocol`]: topic rules and the message format, no I/O.
 //! - [`observe`]: metrics, logging, and the HTTP admin listener (`/metrics`, probes, `/api/v1`).
 //! - [`ctl`]: `starling ctl`, the command-line client of the admin API.
 //! - [`bench`]: the load generator behind `starling bench`.
 
+pub mod auth;
 pub mod bench;
 pub mod broker;
 pub mod cluster;

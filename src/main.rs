@@ -45,8 +45,30 @@ enum Cmd {
     },
     /// Load generator (in the spirit of emqtt_bench).
     Bench(Box<starling::bench::BenchArgs>),
-    /// Operate a running node through its admin API: status, clients, subscriptions, retained.
+    /// Operate a running node through its admin API: status, clients, subscriptions, retained,
+    /// bans, users.
     Ctl(Box<starling::ctl::CtlArgs>),
+    /// Add, change or delete a user of a password file (`auth.password_file`), like
+    /// mosquitto_passwd. The password is read from standard input when it is not a terminal,
+    /// else asked for twice. The file is created if missing and written atomically, mode 0600;
+    /// send the broker SIGHUP to load it.
+    Passwd {
+        /// The password file.
+        file: PathBuf,
+        username: String,
+        /// Delete the user instead.
+        #[arg(long, short = 'D')]
+        delete: bool,
+        /// Hash algorithm for the new hash.
+        #[arg(long, value_enum, default_value = "argon2id")]
+        hash: HashArg,
+    },
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum HashArg {
+    Argon2id,
+    Pbkdf2Sha256,
 }
 
 #[derive(Subcommand)]
@@ -96,6 +118,17 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Cmd::Bench(args) => starling::bench::run(*args).await,
         Cmd::Ctl(args) => starling::ctl::run(*args).await,
+        Cmd::Passwd { file, username, delete, hash } => {
+            use starling::auth::password::{self, HashAlgorithm};
+            let alg = match hash {
+                HashArg::Argon2id => HashAlgorithm::Argon2id,
+                HashArg::Pbkdf2Sha256 => HashAlgorithm::Pbkdf2Sha256,
+            };
+            let pw = if delete { None } else { Some(password::read_new_password(&username)?) };
+            let done = password::set_user(&file, &username, pw.as_deref().map(str::as_bytes), alg)?;
+            eprintln!("{}: {done}", file.display());
+            Ok(())
+        }
     }
 }
 

@@ -37,6 +37,8 @@ pub enum NodeError {
     Admin(#[from] AdminError),
     #[error(transparent)]
     Cluster(#[from] crate::cluster::replicated::StartError),
+    #[error(transparent)]
+    Auth(#[from] crate::auth::AuthError),
     #[error("node id file in {path}")]
     NodeId { path: String, source: std::io::Error },
 }
@@ -93,7 +95,9 @@ impl Node {
         };
         let metrics = Arc::new(Metrics::new());
         let settings = Settings::from_config(&cfg);
-        let broker = Broker::new(settings.clone(), node_name, cluster, store.clone(), metrics);
+        // The password and ACL files are read before anything binds: a bad file fails start-up.
+        let auth = Arc::new(crate::auth::Auth::new(&cfg, cluster.clone(), metrics.clone())?);
+        let broker = Broker::new(settings.clone(), node_name, cluster, store.clone(), metrics, auth);
         if let Some(r) = &raft {
             r.set_broker(&broker);
             tokio::spawn(r.clone().run_membership(shutdown_rx.clone()));
@@ -116,7 +120,7 @@ impl Node {
             let tcp = listener::bind(name, l.bind).await?;
             let addr =
                 tcp.local_addr().map_err(|source| ListenerError::Bind { name: name.clone(), addr: l.bind, source })?;
-            let info = Arc::new(ListenerInfo { name: name.clone(), allow_anonymous: l.anonymous_allowed() });
+            let info = Arc::new(ListenerInfo { name: name.clone(), allow_anonymous: cfg.anonymous_allowed(l) });
             let kind = match tls_setups.get(name) {
                 None => {
                     tokio::spawn(listener::run_tcp(
@@ -215,9 +219,15 @@ impl NodeHandle {
                 .map_err(|e| format!("{e}; the previous keys stay in use"));
             out.push(Reloaded { what: "admin API keys", outcome });
         }
-        // Hooks for what does not exist yet: TLS certificates and keys (rebuild with
-        // `transport::tls::build` and swap the listener's acceptor), the password file and
-        // the ACL file each get an entry here, with the same rule (a bad file keeps the old state).
+        if let Some(outcome) = self.broker.auth.reload_passwords() {
+            out.push(Reloaded { what: "password file", outcome });
+        }
+        if let Some(outcome) = self.broker.auth.reload_acl() {
+            out.push(Reloaded { what: "ACL file", outcome });
+        }
+        // Hook for what does not exist yet: TLS certificates and keys (rebuild with
+        // `transport::tls::build` and swap the listener's acceptor), with the same rule (a bad
+        // file keeps the old state).
         out
     }
 

@@ -14,6 +14,7 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
+use crate::auth::bans::{BanKind, BanRecord};
 use crate::broker::subs::SubOptions;
 use crate::protocol::Message;
 
@@ -56,6 +57,18 @@ pub enum CatalogCmd {
     SetDurableSubs {
         client: String,
         subs: Vec<(String, SubOptionsWire)>,
+    },
+    /// Add or replace (`Some`: a PHC hash string, never a password) or delete (`None`) a user
+    /// of the API user store.
+    SetUser {
+        username: String,
+        hash: Option<String>,
+    },
+    /// Add or replace (`Some`) or delete (`None`) a ban.
+    SetBan {
+        kind: BanKind,
+        value: String,
+        ban: Option<BanRecord>,
     },
 }
 
@@ -198,6 +211,17 @@ pub trait Cluster: Send + Sync + 'static {
     fn metrics(&self) -> ClusterMetrics;
     /// Change the membership on an operator's request (`ctl cluster join|leave|forget`).
     fn membership(&self, op: MembershipOp) -> BoxFuture<'_, Result<String, String>>;
+    /// The PHC hash of a user of the API user store.
+    fn user_hash(&self, username: &str) -> Option<String>;
+    /// Users of the API user store, sorted.
+    fn usernames(&self) -> Vec<String>;
+    fn user_count(&self) -> usize;
+    /// The ban of `kind`/`value`, if any (expired ones included: the caller checks).
+    fn ban(&self, kind: BanKind, value: &str) -> Option<BanRecord>;
+    /// Every ban, sorted by kind and value.
+    fn bans(&self) -> Vec<(BanKind, String, BanRecord)>;
+    /// Changes whenever a ban is added or deleted, so callers can cache what they derive.
+    fn bans_version(&self) -> u64;
 }
 
 /// An operator's membership change.

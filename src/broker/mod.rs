@@ -124,6 +124,8 @@ pub struct Broker {
     pub cluster: Arc<dyn Cluster>,
     pub store: Store,
     pub metrics: Arc<Metrics>,
+    /// Authentication, ACL, bans and limits (the connection task asks it).
+    pub auth: Arc<crate::auth::Auth>,
     sessions: Mutex<HashMap<ClientKey, Arc<Session>>>,
     subs: RwLock<SubIndex>,
     /// Local subscriber count per plain filter; the cluster route changes on 0↔1.
@@ -151,6 +153,7 @@ impl Broker {
         cluster: Arc<dyn Cluster>,
         store: Store,
         metrics: Arc<Metrics>,
+        auth: Arc<crate::auth::Auth>,
     ) -> Arc<Broker> {
         Arc::new(Broker {
             settings,
@@ -158,6 +161,7 @@ impl Broker {
             cluster,
             store,
             metrics,
+            auth,
             sessions: Mutex::new(HashMap::new()),
             subs: RwLock::new(SubIndex::new()),
             local_filters: Mutex::new(HashMap::new()),

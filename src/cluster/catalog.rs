@@ -3,16 +3,19 @@
 //! tests exercise the replicated logic too.
 //!
 //! Persisted in the `catalog` keyspace under one-byte table prefixes (`r` routes, `c` clients,
-//! `t` retained, `s` durable subscriptions, `m` metadata of whoever drives the catalog — the Raft
-//! state machine keeps its applied log id and membership there, written in the same atomic batch
-//! as the commands, so a crash can never apply an entry twice); read-mostly in-memory indexes
-//! mirror it. A snapshot is simply every key of the keyspace ([`Catalog::export`]).
+//! `t` retained, `s` durable subscriptions, `u` API users, `b` bans, `m` metadata of whoever
+//! drives the catalog — the Raft state machine keeps its applied log id and membership there,
+//! written in the same atomic batch as the commands, so a crash can never apply an entry twice);
+//! read-mostly in-memory indexes mirror it. A snapshot is simply every key of the keyspace
+//! ([`Catalog::export`]).
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use parking_lot::RwLock;
 
+use crate::auth::bans::{BanKind, BanRecord};
 use crate::broker::cluster::{CatalogCmd, CatalogResp, NodeId, SubOptionsWire};
 use crate::broker::subs::SubOptions;
 use crate::protocol::message::now_ms;
@@ -24,6 +27,29 @@ const CLIENTS: u8 = b'c';
 const RETAINED: u8 = b't';
 const SUBS: u8 = b's';
 const META: u8 = b'm';
+const USERS: u8 = b'u';
+const BANS: u8 = b'b';
+
+/// Ban keys: the kind as one character, then the value.
+fn ban_name(kind: BanKind, value: &str) -> String {
+    let k = match kind {
+        BanKind::ClientId => 'c',
+        BanKind::Username => 'u',
+        BanKind::Network => 'n',
+    };
+    format!("{k}{value}")
+}
+
+fn parse_ban_name(name: &str) -> Option<(BanKind, String)> {
+    let mut chars = name.chars();
+    let kind = match chars.next()? {
+        'c' => BanKind::ClientId,
+        'u' => BanKind::Username,
+        'n' => BanKind::Network,
+        _ => return None,
+    };
+    Some((kind, chars.as_str().to_string()))
+}
 
 fn key(table: u8, name: &str) -> Vec<u8> {
     let mut k = Vec::with_capacity(1 + name.len());
@@ -40,6 +66,9 @@ struct Mem {
     clients: HashMap<String, (NodeId, u64)>,
     retained: BTreeMap<String, Arc<Message>>,
     subs: HashMap<String, Vec<(String, SubOptions)>>,
+    /// API users: username → PHC hash.
+    users: BTreeMap<String, String>,
+    bans: BTreeMap<(BanKind, String), BanRecord>,
 }
 
 /// A snapshot and the metadata values found in it.
@@ -49,6 +78,7 @@ pub type Export = (Vec<u8>, Vec<Option<Vec<u8>>>);
 pub struct Catalog {
     store: Store,
     mem: RwLock<Mem>,
+    bans_version: AtomicU64,
 }
 
 fn corrupt(reason: impl ToString) -> StorageError {
@@ -59,7 +89,7 @@ impl Catalog {
     /// Load the catalog from the store.
     pub fn open(store: Store) -> Result<Catalog, StorageError> {
         let mem = load(&store)?;
-        Ok(Catalog { store, mem: RwLock::new(mem) })
+        Ok(Catalog { store, mem: RwLock::new(mem), bans_version: AtomicU64::new(0) })
     }
 
     /// Apply one committed command. Deterministic: the same sequence of commands yields the same
@@ -75,7 +105,7 @@ impl Catalog {
         let mut batch = self.store.batch();
         let mut out = Vec::with_capacity(cmds.len());
         for cmd in cmds {
-            out.push(apply_one(&mut mem, &mut batch, &self.store, cmd)?);
+            out.push(apply_one(&mut mem, &mut batch, &self.store, &self.bans_version, cmd)?);
         }
         for (name, value) in meta {
             batch.insert(&self.store.catalog, key(META, name), value.clone());
@@ -131,6 +161,7 @@ impl Catalog {
         }
         self.store.commit(batch)?;
         *mem = load(&self.store)?;
+        self.bans_version.fetch_add(1, Ordering::Release);
         Ok(())
     }
 
@@ -148,6 +179,7 @@ fn apply_one(
     mem: &mut Mem,
     batch: &mut crate::storage::Batch,
     store: &Store,
+    bans_version: &AtomicU64,
     cmd: &CatalogCmd,
 ) -> Result<CatalogResp, StorageError> {
     let cat = &store.catalog;
@@ -232,6 +264,34 @@ fn apply_one(
             }
             CatalogResp::Ok
         }
+        CatalogCmd::SetUser { username, hash } => {
+            match hash {
+                Some(h) => {
+                    mem.users.insert(username.clone(), h.clone());
+                    batch.insert(cat, key(USERS, username), json(h));
+                }
+                None => {
+                    mem.users.remove(username);
+                    batch.remove(cat, key(USERS, username));
+                }
+            }
+            CatalogResp::Ok
+        }
+        CatalogCmd::SetBan { kind, value, ban } => {
+            let k = key(BANS, &ban_name(*kind, value));
+            match ban {
+                Some(r) => {
+                    mem.bans.insert((*kind, value.clone()), r.clone());
+                    batch.insert(cat, k, json(r));
+                }
+                None => {
+                    mem.bans.remove(&(*kind, value.clone()));
+                    batch.remove(cat, k);
+                }
+            }
+            bans_version.fetch_add(1, Ordering::Release);
+            CatalogResp::Ok
+        }
     };
     Ok(resp)
 }
@@ -286,6 +346,34 @@ impl Catalog {
     pub fn route_count(&self) -> usize {
         self.mem.read().routes.len()
     }
+
+    pub fn user_hash(&self, username: &str) -> Option<String> {
+        self.mem.read().users.get(username).cloned()
+    }
+
+    pub fn usernames(&self) -> Vec<String> {
+        self.mem.read().users.keys().cloned().collect()
+    }
+
+    pub fn user_count(&self) -> usize {
+        self.mem.read().users.len()
+    }
+
+    pub fn ban(&self, kind: BanKind, value: &str) -> Option<BanRecord> {
+        let mem = self.mem.read();
+        if mem.bans.is_empty() {
+            return None;
+        }
+        mem.bans.get(&(kind, value.to_string())).cloned()
+    }
+
+    pub fn bans(&self) -> Vec<(BanKind, String, BanRecord)> {
+        self.mem.read().bans.iter().map(|((k, v), r)| (*k, v.clone(), r.clone())).collect()
+    }
+
+    pub fn bans_version(&self) -> u64 {
+        self.bans_version.load(Ordering::Acquire)
+    }
 }
 
 /// Read every table of the catalog keyspace into memory.
@@ -313,6 +401,15 @@ fn load(store: &Store) -> Result<Mem, StorageError> {
             SUBS => {
                 let s: Vec<(String, SubOptionsWire)> = serde_json::from_slice(&v).map_err(corrupt)?;
                 mem.subs.insert(name, s.into_iter().map(|(f, o)| (f, o.into())).collect());
+            }
+            USERS => {
+                let h: String = serde_json::from_slice(&v).map_err(corrupt)?;
+                mem.users.insert(name, h);
+            }
+            BANS => {
+                let r: BanRecord = serde_json::from_slice(&v).map_err(corrupt)?;
+                let key = parse_ban_name(&name).ok_or_else(|| corrupt(format!("bad ban key {name:?}")))?;
+                mem.bans.insert(key, r);
             }
             META => {}
             _ => return Err(corrupt(format!("unknown table byte {table}"))),
@@ -393,6 +490,17 @@ mod tests {
         cat.apply(&CatalogCmd::SetRetained { topic: "x/z".into(), message: None }).expect("apply");
         let subs = vec![("a/#".to_string(), SubOptionsWire::from(SubOptions { qos: 1, ..Default::default() }))];
         cat.apply(&CatalogCmd::SetDurableSubs { client: "c".into(), subs }).expect("apply");
+        cat.apply(&CatalogCmd::SetUser { username: "u1".into(), hash: Some("$h1".into()) }).expect("apply");
+        cat.apply(&CatalogCmd::SetUser { username: "u2".into(), hash: Some("$h2".into()) }).expect("apply");
+        cat.apply(&CatalogCmd::SetUser { username: "u2".into(), hash: None }).expect("apply");
+        let rec = BanRecord { reason: Some("r".into()), created_ms: 5, until_ms: Some(9) };
+        let v0 = cat.bans_version();
+        let ban = CatalogCmd::SetBan { kind: BanKind::Network, value: "10.0.0.0/8".into(), ban: Some(rec.clone()) };
+        cat.apply(&ban).expect("apply");
+        cat.apply(&CatalogCmd::SetBan { kind: BanKind::ClientId, value: "x".into(), ban: Some(rec.clone()) })
+            .expect("apply");
+        cat.apply(&CatalogCmd::SetBan { kind: BanKind::ClientId, value: "x".into(), ban: None }).expect("apply");
+        assert_ne!(cat.bans_version(), v0, "ban changes are visible to caches");
         drop(cat);
 
         let cat = Catalog::open(store).expect("reload");
@@ -402,5 +510,9 @@ mod tests {
         assert_eq!(cat.retained_count(), 1);
         assert_eq!(cat.durable_subscriptions("c")[0].1.qos, 1);
         assert_eq!(cat.durable_clients(), vec!["c".to_string()]);
+        assert_eq!(cat.usernames(), vec!["u1".to_string()]);
+        assert_eq!(cat.user_hash("u1").as_deref(), Some("$h1"));
+        assert_eq!(cat.bans(), vec![(BanKind::Network, "10.0.0.0/8".to_string(), rec)]);
+        assert!(cat.ban(BanKind::ClientId, "x").is_none());
     }
 }

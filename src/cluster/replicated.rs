@@ -22,6 +22,7 @@ use openraft::error::{ClientWriteError, RaftError};
 use parking_lot::Mutex;
 use tokio::sync::watch;
 
+use crate::auth::bans::{BanKind, BanRecord};
 use crate::broker::Broker;
 use crate::broker::cluster::{
     BoxFuture, CatalogCmd, CatalogResp, Cluster, ClusterError, ClusterMetrics, ClusterStatus, MemberStatus,
@@ -689,6 +690,30 @@ impl Cluster for RaftCluster {
 
     fn durable_clients(&self) -> Vec<String> {
         self.catalog.durable_clients()
+    }
+
+    fn user_hash(&self, username: &str) -> Option<String> {
+        self.catalog.user_hash(username)
+    }
+
+    fn usernames(&self) -> Vec<String> {
+        self.catalog.usernames()
+    }
+
+    fn user_count(&self) -> usize {
+        self.catalog.user_count()
+    }
+
+    fn ban(&self, kind: BanKind, value: &str) -> Option<BanRecord> {
+        self.catalog.ban(kind, value)
+    }
+
+    fn bans(&self) -> Vec<(BanKind, String, BanRecord)> {
+        self.catalog.bans()
+    }
+
+    fn bans_version(&self) -> u64 {
+        self.catalog.bans_version()
     }
 
     fn ready(&self) -> bool {

@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 
+use crate::auth::bans::{BanKind, BanRecord};
 use crate::broker::cluster::{
     BoxFuture, CatalogCmd, CatalogResp, Cluster, ClusterError, ClusterMetrics, ClusterStatus, MembershipOp, NodeId,
 };
@@ -94,5 +95,29 @@ impl Cluster for Standalone {
                 warnings: Vec::new(),
             }
         })
+    }
+
+    fn user_hash(&self, username: &str) -> Option<String> {
+        self.catalog.user_hash(username)
+    }
+
+    fn usernames(&self) -> Vec<String> {
+        self.catalog.usernames()
+    }
+
+    fn user_count(&self) -> usize {
+        self.catalog.user_count()
+    }
+
+    fn ban(&self, kind: BanKind, value: &str) -> Option<BanRecord> {
+        self.catalog.ban(kind, value)
+    }
+
+    fn bans(&self) -> Vec<(BanKind, String, BanRecord)> {
+        self.catalog.bans()
+    }
+
+    fn bans_version(&self) -> u64 {
+        self.catalog.bans_version()
     }
 }

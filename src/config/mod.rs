@@ -87,6 +87,10 @@ pub struct Config {
     pub admin: AdminConfig,
     /// `[cluster]`; absent = a cluster of one.
     pub cluster: Option<ClusterConfig>,
+    pub auth: AuthConfig,
+    pub limits: LimitsConfig,
+    pub bans: BansConfig,
+    pub flapping: FlappingConfig,
 }
 
 impl Default for Config {
@@ -104,6 +108,10 @@ impl Default for Config {
             log: LogConfig::default(),
             admin: AdminConfig::default(),
             cluster: None,
+            auth: AuthConfig::default(),
+            limits: LimitsConfig::default(),
+            bans: BansConfig::default(),
+            flapping: FlappingConfig::default(),
         }
     }
 }
@@ -163,6 +171,12 @@ pub struct ListenerConfig {
     pub verify: TlsVerify,
     /// TLS only: use the verified client certificate's identity as the MQTT username.
     pub cert_identity: CertIdentity,
+    /// New connections per second from one source address (token bucket); 0 = no limit.
+    /// Connections over the rate are closed before CONNECT is read.
+    pub max_connection_rate: f64,
+    /// Connections one address may open at once before the rate applies; 0 = the rate
+    /// rounded up (at least 1).
+    pub connection_rate_burst: u32,
 }
 
 impl Default for ListenerConfig {
@@ -177,6 +191,8 @@ impl Default for ListenerConfig {
             ca: None,
             verify: TlsVerify::None,
             cert_identity: CertIdentity::None,
+            max_connection_rate: 0.0,
+            connection_rate_burst: 0,
         }
     }
 }
@@ -369,6 +385,105 @@ impl Default for AdminConfig {
     }
 }
 
+/// One step of the authentication chain.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum AuthMethod {
+    /// A verified client certificate's identity (`listeners.<name>.cert_identity`).
+    Cert,
+    /// Username and password against the password file and the users added through the API.
+    Password,
+    /// No credentials, where the listener allows it (`listeners.<name>.allow_anonymous`).
+    Anonymous,
+}
+
+/// `[auth]`: who may connect (the chain) and what they may do (the ACL file).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuthConfig {
+    /// Methods tried in order; the first that decides wins (see docs/security.md).
+    pub chain: Vec<AuthMethod>,
+    /// Default of `listeners.<name>.allow_anonymous` for listeners that do not set it. Unset =
+    /// anonymous access only on loopback binds.
+    pub allow_anonymous: Option<bool>,
+    /// `user:phc-hash` lines, as written by `starling passwd`; reloaded on SIGHUP.
+    pub password_file: Option<PathBuf>,
+    /// ACL rules (TOML); none = everything allowed. Reloaded on SIGHUP.
+    pub acl_file: Option<PathBuf>,
+    /// Algorithm for hashes the broker makes (`starling passwd`, users added through the API).
+    pub hash: crate::auth::password::HashAlgorithm,
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        Self {
+            chain: vec![AuthMethod::Cert, AuthMethod::Password, AuthMethod::Anonymous],
+            allow_anonymous: None,
+            password_file: None,
+            acl_file: None,
+            hash: crate::auth::password::HashAlgorithm::Argon2id,
+        }
+    }
+}
+
+/// `[limits]`: what one client may use. 0 = no limit.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct LimitsConfig {
+    /// PUBLISH packets per second from one client; over it the connection is read more slowly.
+    pub max_messages_per_second: f64,
+    /// PUBLISH packets a client may send at once before the rate applies (0 = the rate).
+    pub messages_burst: u32,
+    /// Bytes per second read from one client; over it the connection is read more slowly.
+    pub max_bytes_per_second: u64,
+    /// Bytes a client may send at once before the rate applies (0 = one second's worth).
+    pub bytes_burst: u64,
+    /// Subscriptions one client may hold; more are refused (SUBACK 0x97 / 0x80).
+    pub max_subscriptions: usize,
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        Self {
+            max_messages_per_second: 0.0,
+            messages_burst: 0,
+            max_bytes_per_second: 0,
+            bytes_burst: 0,
+            max_subscriptions: 0,
+        }
+    }
+}
+
+/// `[bans]`: clients refused at CONNECT (CONNACK 0x8A / 5) and networks closed before CONNECT.
+/// More can be added at run time through the admin API (`/api/v1/bans`).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct BansConfig {
+    pub client_ids: Vec<String>,
+    pub usernames: Vec<String>,
+    /// Addresses or CIDR networks (`10.0.0.0/8`, `2001:db8::/32`, `192.0.2.7`).
+    pub networks: Vec<String>,
+}
+
+/// `[flapping]`: a client id, username or source address that connects `max_connects` times
+/// within `window` is banned for `ban_time`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct FlappingConfig {
+    pub enabled: bool,
+    pub max_connects: u32,
+    #[serde(with = "humantime_serde")]
+    pub window: Duration,
+    #[serde(with = "humantime_serde")]
+    pub ban_time: Duration,
+}
+
+impl Default for FlappingConfig {
+    fn default() -> Self {
+        Self { enabled: false, max_connects: 15, window: Duration::from_secs(60), ban_time: Duration::from_secs(300) }
+    }
+}
+
 /// Serialize secrets as placeholders (one per key, so their number still shows). The placeholder
 /// contains a space, so a printed configuration fed back in is rejected rather than accepting it
 /// as a key.
@@ -472,6 +587,9 @@ impl Config {
             if l.max_connections == 0 {
                 return bad(format!("listeners.{name}.max_connections must be at least 1"));
             }
+            if !l.max_connection_rate.is_finite() || l.max_connection_rate < 0.0 {
+                return bad(format!("listeners.{name}.max_connection_rate must be a number >= 0 (0 = no limit)"));
+            }
         }
         let m = &self.mqtt;
         if m.max_qos > 2 {
@@ -513,6 +631,7 @@ impl Config {
         if self.admin.api_keys.iter().any(|k| !valid_api_key(k)) {
             return bad("admin.api_keys: a key must be non-empty visible ASCII without spaces".into());
         }
+        self.validate_security()?;
         if self.data_dir.as_os_str().is_empty() {
             return bad("data_dir must not be empty".into());
         }
@@ -523,6 +642,46 @@ impl Config {
             }
         }
         Ok(())
+    }
+
+    /// `[auth]`, `[limits]`, `[bans]`, `[flapping]`.
+    fn validate_security(&self) -> Result<(), ConfigError> {
+        let bad = |m: String| Err(ConfigError::Invalid(m));
+        let a = &self.auth;
+        if a.chain.is_empty() {
+            return bad("auth.chain must name at least one method (cert, password, anonymous)".into());
+        }
+        if let Some(m) = a.chain.iter().enumerate().find_map(|(i, m)| a.chain[..i].contains(m).then_some(m)) {
+            return bad(format!("auth.chain lists {m:?} twice"));
+        }
+        let l = &self.limits;
+        if !l.max_messages_per_second.is_finite() || l.max_messages_per_second < 0.0 {
+            return bad("limits.max_messages_per_second must be a number >= 0 (0 = no limit)".into());
+        }
+        for n in &self.bans.networks {
+            if let Err(e) = crate::auth::bans::parse_network(n) {
+                return bad(format!("bans.networks: {e}"));
+            }
+        }
+        if self.bans.client_ids.iter().chain(&self.bans.usernames).any(|v| v.is_empty()) {
+            return bad("bans.client_ids and bans.usernames: an entry must not be empty".into());
+        }
+        let f = &self.flapping;
+        if f.enabled {
+            if f.max_connects < 2 {
+                return bad("flapping.max_connects must be at least 2".into());
+            }
+            if f.window.is_zero() || f.ban_time.is_zero() {
+                return bad("flapping.window and flapping.ban_time must be positive".into());
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether listener `l` admits clients without credentials: its own setting, else
+    /// `auth.allow_anonymous`, else only on a loopback bind.
+    pub fn anonymous_allowed(&self, l: &ListenerConfig) -> bool {
+        l.allow_anonymous.or(self.auth.allow_anonymous).unwrap_or_else(|| l.bind.ip().is_loopback())
     }
 
     /// The node name to use: configured, else the host's fully qualified name (stable for a
@@ -566,11 +725,6 @@ impl ListenerConfig {
             None
         }
     }
-
-    /// Anonymous access: explicit setting, else only on loopback binds.
-    pub fn anonymous_allowed(&self) -> bool {
-        self.allow_anonymous.unwrap_or_else(|| self.bind.ip().is_loopback())
-    }
 }
 
 #[cfg(test)]
@@ -586,7 +740,12 @@ mod tests {
     fn defaults_are_a_working_loopback_broker() {
         let c = Config::load_with_env(None, &Overrides::default(), no_env()).expect("defaults");
         assert_eq!(c.listeners["tcp"].bind, "127.0.0.1:1883".parse().expect("addr"));
-        assert!(c.listeners["tcp"].anonymous_allowed());
+        assert!(c.anonymous_allowed(&c.listeners["tcp"]));
+        let mut off = c.clone();
+        off.auth.allow_anonymous = Some(false);
+        assert!(!off.anonymous_allowed(&off.listeners["tcp"]), "auth.allow_anonymous is the default");
+        off.listeners.get_mut("tcp").expect("tcp").allow_anonymous = Some(true);
+        assert!(off.anonymous_allowed(&off.listeners["tcp"]), "the listener's own setting wins");
         assert_eq!(c.data_dir, PathBuf::from("./starling-data"));
     }
 
@@ -606,7 +765,7 @@ mod tests {
             assert_eq!(c.mqtt.max_qos, 1);
             assert_eq!(c.mqtt.receive_maximum, 7);
             assert_eq!(c.listeners["tcp"].bind.to_string(), "0.0.0.0:1901");
-            assert!(!c.listeners["tcp"].anonymous_allowed());
+            assert!(!c.anonymous_allowed(&c.listeners["tcp"]));
             let o = Overrides { data_dir: Some("/flag".into()), bind: Some("127.0.0.1:1902".parse().expect("addr")) };
             let c = Config::load_with_env(Some(Path::new("s.toml")), &o, env).map_err(|e| e.to_string())?;
             assert_eq!(c.data_dir, PathBuf::from("/flag"));

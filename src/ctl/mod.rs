@@ -1,4 +1,5 @@
-//! `starling ctl`: operate a running node through its admin API.
+//! `starling ctl`: operate a running node through its admin API (status, clients,
+//! subscriptions, routes, retained messages, bans, users).
 //!
 //! Tables for people, `--json` (the API's own JSON, unchanged) for scripts. Where to connect
 //! and which key to send: `--url`/`--api-key` (or `STARLING_ADMIN_URL`/`STARLING_API_KEY`),
@@ -71,6 +72,16 @@ pub enum CtlCmd {
         #[command(subcommand)]
         cmd: ClusterCmd,
     },
+    /// Banned client ids, usernames and networks.
+    Bans {
+        #[command(subcommand)]
+        cmd: BansCmd,
+    },
+    /// Users of the password file (read-only here) and of the API user store.
+    Users {
+        #[command(subcommand)]
+        cmd: UsersCmd,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -83,6 +94,48 @@ pub enum ClusterCmd {
     Leave,
     /// Remove another node from the membership (the only way a core is ever removed).
     Forget { node: String },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum BansCmd {
+    /// List the bans in force (configuration, API and flapping).
+    List {
+        #[command(flatten)]
+        page: PageArgs,
+    },
+    /// Ban a client id, username or network (on every node).
+    Add {
+        #[arg(value_parser = ["client_id", "username", "network"])]
+        kind: String,
+        /// Client id, username, or an address or CIDR network.
+        value: String,
+        /// Why (shown in listings).
+        #[arg(long)]
+        reason: Option<String>,
+        /// How long, e.g. `30m`, `2h`, `7d` [default: until deleted].
+        #[arg(long, value_parser = humantime::parse_duration)]
+        duration: Option<std::time::Duration>,
+    },
+    /// Lift a ban added through the API (or a flapping ban).
+    Delete {
+        #[arg(value_parser = ["client_id", "username", "network"])]
+        kind: String,
+        value: String,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum UsersCmd {
+    /// List users, by username.
+    List {
+        #[command(flatten)]
+        page: PageArgs,
+    },
+    /// Add a user to the API user store, or change its password. The password is read from
+    /// standard input when it is not a terminal, else asked for twice.
+    Add { username: String },
+    /// Delete a user of the API user store.
+    Delete { username: String },
 }
 
 #[derive(Subcommand, Debug)]
@@ -201,6 +254,47 @@ pub async fn run(args: CtlArgs) -> anyhow::Result<()> {
             let v = r.json()?;
             out.done(v.clone(), &s(&v["result"]))
         }
+        CtlCmd::Bans { cmd: BansCmd::List { page } } => {
+            out.bans(&get(&client, &format!("/api/v1/bans?{}", page.query())).await?)
+        }
+        CtlCmd::Bans { cmd: BansCmd::Add { kind, value, reason, duration } } => {
+            let mut body = serde_json::json!({ "kind": kind, "value": value });
+            if let Some(r) = reason {
+                body["reason"] = r.into();
+            }
+            if let Some(d) = duration {
+                body["duration_seconds"] = d.as_secs().max(1).into();
+            }
+            let v = send(&client, Method::POST, "/api/v1/bans", &body).await?;
+            let until = match v["expires_at"].as_u64() {
+                Some(_) => format!(" until {}", unix_ms(&v["expires_at"])),
+                None => String::new(),
+            };
+            let text = format!("banned {} {}{until}", s(&v["kind"]), s(&v["value"]));
+            out.done(v, &text)
+        }
+        CtlCmd::Bans { cmd: BansCmd::Delete { kind, value } } => {
+            delete(&client, &format!("/api/v1/bans/{}/{}", encode(&kind), encode(&value))).await?;
+            out.done(
+                serde_json::json!({ "kind": kind, "value": value, "deleted": true }),
+                &format!("lifted the ban of {kind} {value}"),
+            )
+        }
+        CtlCmd::Users { cmd: UsersCmd::List { page } } => {
+            out.users(&get(&client, &format!("/api/v1/users?{}", page.query())).await?)
+        }
+        CtlCmd::Users { cmd: UsersCmd::Add { username } } => {
+            let password = crate::auth::password::read_new_password(&username)?;
+            let body = serde_json::json!({ "username": username, "password": password });
+            let r = client.request_json(Method::POST, "/api/v1/users", &body).await?;
+            check(&client, &r)?;
+            let verb = if r.status == StatusCode::CREATED { "added" } else { "changed the password of" };
+            out.done(r.json()?, &format!("{verb} {username}"))
+        }
+        CtlCmd::Users { cmd: UsersCmd::Delete { username } } => {
+            delete(&client, &format!("/api/v1/users/{}", encode(&username))).await?;
+            out.done(serde_json::json!({ "username": username, "deleted": true }), &format!("deleted {username}"))
+        }
         CtlCmd::Retained { cmd: RetainedCmd::Delete { topic } } => {
             delete(&client, &format!("/api/v1/retained/{}", encode(&topic))).await?;
             out.done(
@@ -250,6 +344,12 @@ fn admin_url(c: &Config) -> String {
 
 async fn get(client: &Client, path: &str) -> anyhow::Result<Value> {
     let r = client.request(Method::GET, path).await?;
+    check(client, &r)?;
+    r.json()
+}
+
+async fn send(client: &Client, method: Method, path: &str, body: &Value) -> anyhow::Result<Value> {
+    let r = client.request_json(method, path, body).await?;
     check(client, &r)?;
     r.json()
 }
@@ -534,6 +634,19 @@ impl Output {
     fn retained(&self, v: &Value) -> anyhow::Result<()> {
         self.page(v, "retained messages", &["TOPIC", "QOS", "BYTES", "PUBLISHER", "EXPIRES"], |x| {
             vec![s(&x["topic"]), s(&x["qos"]), s(&x["payload_size"]), s(&x["publisher"]), unix_ms(&x["expires_at"])]
+        })
+    }
+
+    fn bans(&self, v: &Value) -> anyhow::Result<()> {
+        self.page(v, "bans", &["KIND", "VALUE", "SOURCE", "EXPIRES", "REASON"], |x| {
+            let expires = if x["expires_at"].is_null() { "never".into() } else { unix_ms(&x["expires_at"]) };
+            vec![s(&x["kind"]), s(&x["value"]), s(&x["source"]), expires, s(&x["reason"])]
+        })
+    }
+
+    fn users(&self, v: &Value) -> anyhow::Result<()> {
+        self.page(v, "users", &["USERNAME", "SOURCE", "WRITABLE"], |x| {
+            vec![s(&x["username"]), s(&x["source"]), s(&x["writable"])]
         })
     }
 

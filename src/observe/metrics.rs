@@ -84,7 +84,10 @@ pub struct Metrics {
     pub sessions_persistent: Gauge,
     pub queued: Gauge,
     pub inflight: Gauge,
-    pub auth_failures: Counter,
+    /// Failed authentications by reason (`bad_credentials`, `not_authorized`).
+    pub auth_failures: Family<ReasonLabel, Counter>,
+    /// Times a client was read more slowly because it went over a rate limit, by limit.
+    pub throttled: Family<ReasonLabel, Counter>,
     /// TLS handshakes that failed or timed out.
     pub tls_handshake_failures: Counter,
     pub refused: Family<ReasonLabel, Counter>,
@@ -129,7 +132,8 @@ impl Metrics {
             sessions_persistent: Gauge::default(),
             queued: Gauge::default(),
             inflight: Gauge::default(),
-            auth_failures: Counter::default(),
+            auth_failures: Family::default(),
+            throttled: Family::default(),
             tls_handshake_failures: Counter::default(),
             refused: Family::default(),
             storage_errors: Counter::default(),
@@ -150,7 +154,12 @@ impl Metrics {
         r.register("sessions_persistent", "Sessions with a non-zero expiry", m.sessions_persistent.clone());
         r.register("queued_messages", "Messages queued for sessions", m.queued.clone());
         r.register("inflight_messages", "QoS 1/2 messages sent and not yet acknowledged", m.inflight.clone());
-        r.register("auth_failures", "Failed authentications", m.auth_failures.clone());
+        r.register("auth_failures", "Failed authentications by reason", m.auth_failures.clone());
+        r.register(
+            "throttled",
+            "Times a client's reads were paused for going over a rate limit, by limit",
+            m.throttled.clone(),
+        );
         r.register(
             "tls_handshake_failures",
             "TLS handshakes that failed (bad certificate, protocol mismatch, timeout)",
@@ -168,6 +177,14 @@ impl Metrics {
 
     pub fn refused(&self, reason: &str) {
         self.refused.get_or_create(&ReasonLabel { reason: reason.into() }).inc();
+    }
+
+    pub fn auth_failed(&self, reason: &str) {
+        self.auth_failures.get_or_create(&ReasonLabel { reason: reason.into() }).inc();
+    }
+
+    pub fn throttled(&self, limit: &str) {
+        self.throttled.get_or_create(&ReasonLabel { reason: limit.into() }).inc();
     }
 
     pub fn disconnected(&self, reason: &str) {

@@ -30,6 +30,9 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::watch;
 use tokio::time::Instant;
 
+use crate::auth::acl::Action;
+use crate::auth::limits::TokenBucket;
+use crate::auth::{AuthOutcome, ConnAcl, ConnectBan};
 use crate::broker::session::{Delivery, Kick, Phase, Session};
 use crate::broker::subs::SubOptions;
 use crate::broker::{Broker, CloseKind, PublishOutcome, Will};
@@ -179,6 +182,20 @@ struct Conn {
     frames: crate::protocol::frame::FrameCheck,
     /// The username from the transport (a verified client certificate); overrides CONNECT's.
     cert_user: Option<String>,
+    /// The authenticated username (`None` for an anonymous client).
+    username: Option<String>,
+    /// The ACL rules that apply to this client; set at CONNECT.
+    acl: Option<ConnAcl>,
+    /// Per-client rate limits (`[limits]`), `None` when off.
+    msg_bucket: Option<TokenBucket>,
+    byte_bucket: Option<TokenBucket>,
+    /// Over a rate limit: the socket is not read until then (back-pressure, not a disconnect).
+    throttle_until: Option<Instant>,
+    /// Set when a PUBLISH went over the message rate: the rest of the bytes already read are
+    /// held back (in `held`, frame-checked, with any frame error after them) until the
+    /// throttle ends, so one large read cannot carry a burst past the limit.
+    hold: bool,
+    held: Option<(Vec<u8>, Option<crate::protocol::frame::FrameError>)>,
     end: Option<End>,
 }
 
@@ -208,6 +225,10 @@ pub async fn serve_as<S>(
 ) where
     S: MqttIo,
 {
+    // Banned networks and the per-address connection rate: close before reading anything.
+    if broker.auth.admit_peer(&info.name, peer.ip()).is_err() {
+        return;
+    }
     let s = &broker.settings;
     let opts = ConnectionOptions::new().maximum_packet_size_recv(s.max_packet_size).receive_maximum(s.receive_maximum);
     let mut mqtt = Connection::<role::Server>::with_options(Version::Undetermined, opts);
@@ -234,6 +255,13 @@ pub async fn serve_as<S>(
         keepalive_deadline: None,
         frames: crate::protocol::frame::FrameCheck::new(),
         cert_user: identity,
+        username: None,
+        acl: None,
+        msg_bucket: broker.auth.message_bucket(),
+        byte_bucket: broker.auth.byte_bucket(),
+        throttle_until: None,
+        hold: false,
+        held: None,
         end: None,
     };
     let end = c.run(stream, shutdown).await;
@@ -286,11 +314,22 @@ impl Conn {
                     None => std::future::pending().await,
                 }
             };
+            let throttle = self.throttle_until;
+            let throttled = async {
+                match throttle {
+                    Some(t) => tokio::time::sleep_until(t).await,
+                    None => std::future::pending().await,
+                }
+            };
             tokio::select! {
-                r = stream.read_some(&mut rbuf) => match r {
+                r = stream.read_some(&mut rbuf), if throttle.is_none() => match r {
                     Ok(0) => return End::PeerClosed,
                     Ok(n) => {
                         self.broker.metrics.bytes_received.inc_by(n as u64);
+                        if let Some(b) = &mut self.byte_bucket {
+                            let wait = b.take_with_debt(n as f64, Instant::now().into_std());
+                            self.throttle(wait, "bytes");
+                        }
                         let data = std::mem::take(&mut rbuf);
                         // Boxed: packet handling is a large future, and an idle connection's task
                         // should not carry it inline.
@@ -310,6 +349,15 @@ impl Conn {
                     }
                     Err(_) => return End::IoError,
                 },
+                _ = throttled => {
+                    self.throttle_until = None;
+                    if let Some((bytes, bad)) = self.held.take() {
+                        Box::pin(self.feed_checked(&bytes, bad)).await;
+                        if self.session.is_some() {
+                            self.pump();
+                        }
+                    }
+                }
                 _ = wake => self.pump(),
                 _ = timer => {
                     if self.session.is_none() {
@@ -327,6 +375,25 @@ impl Conn {
                     self.end = Some(End::Shutdown);
                 }
             }
+        }
+    }
+
+    /// Over a rate limit: stop reading for `wait` (the client's packets queue in its socket
+    /// and its TCP window closes). The keep-alive deadline moves along, since packets the
+    /// broker does not read cannot keep the connection alive.
+    fn throttle(&mut self, wait: Duration, limit: &'static str) {
+        if wait.is_zero() {
+            return;
+        }
+        let until = Instant::now() + wait;
+        if self.throttle_until.is_none_or(|t| t < until) {
+            if self.throttle_until.is_none() {
+                self.broker.metrics.throttled(limit);
+            }
+            self.throttle_until = Some(until);
+        }
+        if let Some(d) = &mut self.keepalive_deadline {
+            *d += wait;
         }
     }
 
@@ -373,6 +440,11 @@ impl Conn {
             Ok(()) => (data, None),
             Err(e) => (data.get(..e.offset).unwrap_or(&[]), Some(e)),
         };
+        self.feed_checked(good, bad).await;
+    }
+
+    /// Feed frame-checked bytes; `bad` is the frame error right after them, if any.
+    async fn feed_checked(&mut self, good: &[u8], bad: Option<crate::protocol::frame::FrameError>) {
         let mut cur = Cursor::new(good);
         while (cur.position() as usize) < good.len() && self.end.is_none() {
             let before = cur.position();
@@ -392,6 +464,13 @@ impl Conn {
             }
             if cur.position() == before {
                 break;
+            }
+            if std::mem::take(&mut self.hold) && self.end.is_none() {
+                let rest = good.get(cur.position() as usize..).unwrap_or(&[]);
+                if !rest.is_empty() || bad.is_some() {
+                    self.held = Some((rest.to_vec(), bad));
+                    return;
+                }
             }
         }
         if let Some(e) = bad.filter(|_| self.end.is_none()) {
@@ -595,7 +674,8 @@ impl Conn {
             client_id: c.client_id().to_string(),
             clean: c.clean_start(),
             keep_alive: c.keep_alive(),
-            has_user: c.user_name().is_some(),
+            username: c.user_name().map(str::to_string),
+            password: c.password().map(<[u8]>::to_vec),
             expiry: 0,
             enhanced_auth: false,
             will: None,
@@ -623,7 +703,8 @@ impl Conn {
             client_id: c.client_id().to_string(),
             clean: c.clean_session(),
             keep_alive: c.keep_alive(),
-            has_user: c.user_name().is_some(),
+            username: c.user_name().map(str::to_string),
+            password: c.password().map(<[u8]>::to_vec),
             // 3.1.1 has no expiry: a persistent session lasts until `session.max_session_expiry`.
             expiry: if c.clean_session() { 0 } else { u32::MAX },
             enhanced_auth: false,
@@ -656,14 +737,55 @@ impl Conn {
         if let Some(user) = &self.cert_user {
             tracing::debug!(client = %client_id, peer = %self.peer, username = %user, "username from client certificate");
         }
-        if !req.has_user && self.cert_user.is_none() && !self.info.allow_anonymous {
-            self.broker.metrics.auth_failures.inc();
-            return self.refuse(Refusal::NotAuthorized, "anonymous access is not allowed on this listener");
+        // Bans and flapping first: a banned client costs no password hash.
+        let auth = self.broker.auth.clone();
+        let presented = self.cert_user.as_deref().or(req.username.as_deref());
+        if let Err(b) = auth.check_connect(&client_id, presented, self.peer.ip()) {
+            let (r, what) = match b {
+                ConnectBan::ClientId => (Refusal::BannedClientId, "client id is banned"),
+                ConnectBan::Username => (Refusal::BannedUsername, "username is banned"),
+                ConnectBan::Flapping => (Refusal::Flapping, "connects too often (flapping); banned for a while"),
+            };
+            return self.refuse(r, &format!("client {client_id:?}, username {presented:?}: {what}"));
+        }
+        let outcome = auth
+            .authenticate(
+                req.username.as_deref(),
+                req.password.as_deref(),
+                self.cert_user.as_deref(),
+                self.info.allow_anonymous,
+            )
+            .await;
+        match outcome {
+            AuthOutcome::Accepted { username, method } => {
+                tracing::debug!(client = %client_id, peer = %self.peer, username = ?username, method, "authenticated");
+                self.username = username;
+            }
+            AuthOutcome::BadCredentials => {
+                self.broker.metrics.auth_failed("bad_credentials");
+                let user = req.username.as_deref().unwrap_or("");
+                let why = format!("client {client_id:?}, username {user:?}: bad username or password");
+                return self.refuse(Refusal::BadCredentials, &why);
+            }
+            AuthOutcome::NotAuthorized => {
+                self.broker.metrics.auth_failed("not_authorized");
+                let why = format!("client {client_id:?}: no credentials, and anonymous access is not allowed here");
+                return self.refuse(Refusal::NotAuthorized, &why);
+            }
         }
         let will = match req.will.map(|w| self.will_from(w, &client_id)).transpose() {
             Ok(w) => w,
             Err(r) => return self.refuse(r, "will message refused"),
         };
+        // A will the ACL would not let the client publish is refused now, when the client can
+        // still hear about it, rather than dropped silently when it fires.
+        if let Some(w) = &will
+            && !auth.will_allowed(self.username.as_deref(), &client_id, &w.msg.topic)
+        {
+            let why = format!("client {client_id:?}: the ACL denies its will topic {:?}", &*w.msg.topic);
+            return self.refuse(Refusal::WillNotAuthorized, &why);
+        }
+        self.acl = Some(auth.conn_acl(self.username.as_deref(), &client_id));
         let connected = match self.attach(&client_id, req.clean, req.expiry).await {
             Ok(x) => x,
             Err(e) => {
@@ -744,9 +866,12 @@ impl Conn {
     }
 
     /// Refuse a CONNECT with the CONNACK code of the connection's version, then close.
+    /// Counted by reason; logged once per reason, address and message per period.
     fn refuse(&mut self, r: Refusal, why: &str) -> Vec<Event> {
-        tracing::info!(peer = %self.peer, reason = ?r, "CONNECT refused: {why}");
-        self.broker.metrics.refused(r.label());
+        let peer = self.peer;
+        self.broker.auth.refused(r.label(), &format!("{}|{why}", peer.ip()), || {
+            format!("CONNECT from {peer} refused ({r:?}): {why}")
+        });
         self.end = Some(End::Refused);
         let p = if self.v5() {
             v5_0::Connack::builder().session_present(false).reason_code(r.v5()).build().map(Packet::from)
@@ -834,6 +959,7 @@ impl Conn {
     ) -> Vec<Event> {
         let s = &self.broker.settings;
         if let Err(e) = topic::validate_topic_name(topic_name, s.topic_limits) {
+            self.broker.metrics.refused("publish_topic_invalid");
             return self
                 .protocol_violation(DisconnectReasonCode::TopicNameInvalid, &format!("bad topic name: {e}"))
                 .await;
@@ -853,6 +979,32 @@ impl Conn {
         };
         if let Some(c) = self.broker.metrics.messages_received.get(usize::from(qos)) {
             c.inc();
+        }
+        if let Some(b) = &mut self.msg_bucket {
+            let wait = b.take_with_debt(1.0, Instant::now().into_std());
+            self.hold |= !wait.is_zero();
+            self.throttle(wait, "messages");
+        }
+        if let Some(acl) = &mut self.acl
+            && !acl.allows(&self.broker.auth, Action::Publish, topic_name)
+        {
+            // 5.0: PUBACK/PUBREC 0x87. 3.1.1 has no way to say no: acknowledged and dropped.
+            let user = self.username.as_deref().unwrap_or("");
+            self.broker.auth.refused("acl_publish", &format!("{client}|{topic_name}"), || {
+                format!("client {client:?} (username {user:?}) may not publish to {topic_name:?}; dropped")
+            });
+            let rc = if self.v5() { 0x87 } else { 0x00 };
+            return match (qos, pid) {
+                (1, Some(pid)) => self.send_ack(Ack::Puback, pid, rc),
+                (2, Some(pid)) => {
+                    if rc == 0 {
+                        // 3.1.1: the exchange continues to PUBREL/PUBCOMP as usual.
+                        self.broker.incoming_qos2(&session, pid, true);
+                    }
+                    self.send_ack(Ack::Pubrec, pid, rc)
+                }
+                _ => Vec::new(),
+            };
         }
         let msg = Arc::new(Message {
             topic: topic_name.into(),
@@ -982,10 +1134,38 @@ impl Conn {
                 Ok(p) => p,
                 Err(e) => {
                     tracing::debug!(client = ?self.client_id, filter = %full, "subscription refused: {e}");
+                    self.broker.metrics.refused("subscribe_filter_invalid");
                     codes.push(0x8F);
                     continue;
                 }
             };
+            if let Some(acl) = &mut self.acl
+                && !acl.allows(&self.broker.auth, Action::Subscribe, parsed.filter)
+            {
+                let client = self.client_id.as_deref().unwrap_or("");
+                let user = self.username.as_deref().unwrap_or("");
+                self.broker.auth.refused("acl_subscribe", &format!("{client}|{full}"), || {
+                    format!("client {client:?} (username {user:?}) may not subscribe to {full:?}")
+                });
+                codes.push(0x87);
+                continue;
+            }
+            let max = self.broker.auth.limits.max_subscriptions;
+            if max > 0 {
+                let st = session.state.lock();
+                let over = !st.subscriptions.contains_key(&full) && st.subscriptions.len() >= max;
+                drop(st);
+                if over {
+                    let client = self.client_id.as_deref().unwrap_or("");
+                    self.broker.auth.refused("subscription_quota", client, || {
+                        format!(
+                            "client {client:?} has {max} subscriptions (limits.max_subscriptions); {full:?} refused"
+                        )
+                    });
+                    codes.push(0x97);
+                    continue;
+                }
+            }
             if parsed.group.is_some() && opts.no_local {
                 // MQTT-3.8.3-4
                 return self
@@ -1199,7 +1379,8 @@ struct ConnectRequest {
     client_id: String,
     clean: bool,
     keep_alive: u16,
-    has_user: bool,
+    username: Option<String>,
+    password: Option<Vec<u8>>,
     expiry: u32,
     /// 5.0 Authentication Method present (enhanced authentication, not supported yet).
     enhanced_auth: bool,
@@ -1243,6 +1424,11 @@ impl WillRequest {
 enum Refusal {
     ClientIdNotValid,
     NotAuthorized,
+    BadCredentials,
+    BannedClientId,
+    BannedUsername,
+    Flapping,
+    WillNotAuthorized,
     BadAuthenticationMethod,
     ServerUnavailable,
     TopicNameInvalid,
@@ -1254,7 +1440,9 @@ impl Refusal {
     fn v5(self) -> ConnectReasonCode {
         match self {
             Refusal::ClientIdNotValid => ConnectReasonCode::ClientIdentifierNotValid,
-            Refusal::NotAuthorized => ConnectReasonCode::NotAuthorized,
+            Refusal::NotAuthorized | Refusal::WillNotAuthorized => ConnectReasonCode::NotAuthorized,
+            Refusal::BadCredentials => ConnectReasonCode::BadUserNameOrPassword,
+            Refusal::BannedClientId | Refusal::BannedUsername | Refusal::Flapping => ConnectReasonCode::Banned,
             Refusal::BadAuthenticationMethod => ConnectReasonCode::BadAuthenticationMethod,
             Refusal::ServerUnavailable => ConnectReasonCode::ServerUnavailable,
             Refusal::TopicNameInvalid => ConnectReasonCode::TopicNameInvalid,
@@ -1268,6 +1456,7 @@ impl Refusal {
         match self {
             Refusal::ClientIdNotValid => ConnectReturnCode::IdentifierRejected,
             Refusal::ServerUnavailable => ConnectReturnCode::ServerUnavailable,
+            Refusal::BadCredentials => ConnectReturnCode::BadUserNameOrPassword,
             _ => ConnectReturnCode::NotAuthorized,
         }
     }
@@ -1276,6 +1465,11 @@ impl Refusal {
         match self {
             Refusal::ClientIdNotValid => "connect_client_id",
             Refusal::NotAuthorized => "connect_not_authorized",
+            Refusal::BadCredentials => "connect_bad_credentials",
+            Refusal::BannedClientId => "connect_banned_client_id",
+            Refusal::BannedUsername => "connect_banned_username",
+            Refusal::Flapping => "connect_flapping",
+            Refusal::WillNotAuthorized => "connect_will_not_authorized",
             Refusal::BadAuthenticationMethod => "connect_auth_method",
             Refusal::ServerUnavailable => "connect_server_unavailable",
             Refusal::TopicNameInvalid => "connect_will_topic",
@@ -1402,6 +1596,8 @@ fn suback_v5(c: u8) -> SubackReasonCode {
         1 => SubackReasonCode::GrantedQos1,
         2 => SubackReasonCode::GrantedQos2,
         0x8F => SubackReasonCode::TopicFilterInvalid,
+        0x87 => SubackReasonCode::NotAuthorized,
+        0x97 => SubackReasonCode::QuotaExceeded,
         _ => SubackReasonCode::UnspecifiedError,
     }
 }

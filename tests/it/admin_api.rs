@@ -1,7 +1,7 @@
 //! The admin HTTP listener endpoint by endpoint, over real HTTP to a node started like the binary
 //! starts it: probes, bearer keys, clients (paging, filters, kick → DISCONNECT 0x98),
 //! subscriptions, routes, retained messages (URL-encoded topics, delete through the catalog),
-//! the 501s for what does not exist yet, and JSON errors everywhere.
+//! and JSON errors everywhere (bans and users: tests/it/auth_api.rs).
 
 use std::time::Duration;
 
@@ -71,7 +71,7 @@ async fn admin_api_refuses_missing_and_wrong_keys() {
     assert_eq!(basic.status, 401, "only the Bearer scheme");
     let lower = request_with(a, Method::GET, "/api/v1/status", Some(format!("bearer {KEY}"))).await;
     assert_eq!(lower.status, 200, "the scheme is case-insensitive (RFC 7235)");
-    // Every data endpoint is behind the key, including the 501s.
+    // Every data endpoint is behind the key.
     for path in [
         "/api/v1/clients",
         "/api/v1/clients/x",
@@ -334,19 +334,6 @@ async fn admin_retained_list_get_and_delete() {
     s.subscribe_v5(1, &[("r/#", 0)], vec![]).await;
     assert_eq!(s.expect_publish_v5().await.topic_name(), "r/bin");
     s.expect_silence(Duration::from_millis(300)).await;
-}
-
-#[tokio::test]
-async fn admin_bans_and_users_are_not_implemented() {
-    let node = node_with_key().await;
-    for path in ["/api/v1/bans", "/api/v1/users"] {
-        let r = get(&node, path).await;
-        assert_eq!(r.status, 501, "{path}");
-        assert!(r.error().contains("not implemented"), "{}", r.text());
-    }
-    for path in ["/api/v1/bans", "/api/v1/users"] {
-        assert_eq!(request(admin_addr(&node), Method::POST, path, Some(KEY)).await.status, 501, "{path}");
-    }
 }
 
 #[tokio::test]

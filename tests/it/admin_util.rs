@@ -7,7 +7,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use bytes::Bytes;
-use http_body_util::{BodyExt, Empty};
+use http_body_util::{BodyExt, Full};
 use hyper::http::{HeaderMap, Method, Request};
 use hyper_util::rt::TokioIo;
 
@@ -56,16 +56,36 @@ pub async fn request(addr: SocketAddr, method: Method, path: &str, key: Option<&
 }
 
 pub async fn request_with(addr: SocketAddr, method: Method, path: &str, authorization: Option<String>) -> Resp {
+    send(addr, method, path, authorization, None).await
+}
+
+/// POST a JSON body with [`KEY`].
+pub async fn post_json(node: &TestNode, path: &str, body: &serde_json::Value) -> Resp {
+    let a = admin_addr(node);
+    send(a, Method::POST, path, Some(format!("Bearer {KEY}")), Some(body.to_string())).await
+}
+
+async fn send(
+    addr: SocketAddr,
+    method: Method,
+    path: &str,
+    authorization: Option<String>,
+    body: Option<String>,
+) -> Resp {
     let fut = async {
         let stream = tokio::net::TcpStream::connect(addr).await.expect("connect to the admin listener");
         let (mut tx, conn) =
-            hyper::client::conn::http1::handshake::<_, Empty<Bytes>>(TokioIo::new(stream)).await.expect("handshake");
+            hyper::client::conn::http1::handshake::<_, Full<Bytes>>(TokioIo::new(stream)).await.expect("handshake");
         tokio::spawn(conn);
         let mut req = Request::builder().method(method).uri(path).header("host", addr.to_string());
         if let Some(a) = authorization {
             req = req.header("authorization", a);
         }
-        let resp = tx.send_request(req.body(Empty::new()).expect("request")).await.expect("response");
+        if body.is_some() {
+            req = req.header("content-type", "application/json");
+        }
+        let body = Full::new(Bytes::from(body.unwrap_or_default()));
+        let resp = tx.send_request(req.body(body).expect("request")).await.expect("response");
         let status = resp.status().as_u16();
         let headers = resp.headers().clone();
         let body = resp.into_body().collect().await.expect("body").to_bytes();

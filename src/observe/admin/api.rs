@@ -7,15 +7,17 @@
 //! every response against it, so change both together.
 
 use axum::Json;
-use axum::extract::rejection::{PathRejection, QueryRejection};
+use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 
 use super::{AdminState, error};
+use crate::auth::bans::{self, BanKind, BanRecord, BanSource};
+use crate::auth::password;
 use crate::broker::BrokerError;
-use crate::broker::cluster::ClusterError;
+use crate::broker::cluster::{CatalogCmd, ClusterError};
 use crate::broker::inspect::{ClientQuery, ClientSummary, KickOutcome, Page};
 use crate::broker::subs::SubOptions;
 use crate::protocol::Message;
@@ -442,16 +444,191 @@ pub(super) async fn retained_delete(State(s): State<AdminState>, t: Result<Path<
     }
 }
 
-// ------------------------------------------------------------------------------- not yet
+// ------------------------------------------------------------------------------- bans
 
-/// Bans and users need their stores (the auth issue); answering 501 says so plainly instead of
-/// pretending with an empty list.
-pub(super) async fn bans_not_implemented() -> Response {
-    error(StatusCode::NOT_IMPLEMENTED, "bans are not implemented yet: this node has no ban store")
+fn body<T>(b: Result<Json<T>, JsonRejection>) -> Result<T, ApiError> {
+    b.map(|Json(v)| v).map_err(|e| bad_request(format!("invalid request body: {}", e.body_text())))
 }
 
-pub(super) async fn users_not_implemented() -> Response {
-    error(StatusCode::NOT_IMPLEMENTED, "users are not implemented yet: this node has no user store")
+/// Longest ban the API accepts (ten years); longer is "until deleted" (no duration).
+const MAX_BAN_SECONDS: u64 = 315_360_000;
+const MAX_REASON: usize = 1024;
+
+#[derive(Serialize)]
+struct BanJson {
+    kind: &'static str,
+    value: String,
+    source: BanSource,
+    reason: Option<String>,
+    /// Unix ms; null for bans from the configuration.
+    created_at: Option<u64>,
+    /// Unix ms; null = until deleted.
+    expires_at: Option<u64>,
+}
+
+fn ban_json(kind: BanKind, value: String, source: BanSource, r: BanRecord) -> BanJson {
+    BanJson {
+        kind: kind.as_str(),
+        value,
+        source,
+        reason: r.reason,
+        created_at: (source != BanSource::Config).then_some(r.created_ms),
+        expires_at: r.until_ms,
+    }
+}
+
+pub(super) async fn bans_list(State(s): State<AdminState>, q: Result<Query<PageParams>, QueryRejection>) -> Reply {
+    let p = query(q)?;
+    let (limit, offset) = paging(p.limit, p.offset)?;
+    let all = s.broker.auth.bans.list(&*s.broker.cluster);
+    let page = Page { total: all.len(), items: all.into_iter().skip(offset).take(limit).collect() };
+    Ok(listing(page, limit, offset, |b| ban_json(b.kind, b.value, b.source, b.record)))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct NewBan {
+    kind: String,
+    value: String,
+    reason: Option<String>,
+    /// Seconds from now; absent = until deleted.
+    duration_seconds: Option<u64>,
+}
+
+/// Add (or replace) a ban through the catalog. A banned client id that is connected is
+/// disconnected at once; other bans apply from the next CONNECT (or accept, for networks).
+pub(super) async fn bans_add(State(s): State<AdminState>, b: Result<Json<NewBan>, JsonRejection>) -> Reply {
+    let b = body(b)?;
+    let kind = BanKind::parse(&b.kind)
+        .ok_or_else(|| bad_request(format!("kind {:?}: expected client_id, username or network", b.kind)))?;
+    let value = bans::normalize(kind, &b.value).map_err(|e| bad_request(format!("value: {e}")))?;
+    if b.reason.as_ref().is_some_and(|r| r.len() > MAX_REASON) {
+        return Err(bad_request(format!("reason is longer than {MAX_REASON} bytes")));
+    }
+    let now = now_ms();
+    let until_ms = match b.duration_seconds {
+        None => None,
+        Some(d) if (1..=MAX_BAN_SECONDS).contains(&d) => Some(now + d * 1000),
+        Some(_) => return Err(bad_request(format!("duration_seconds must be between 1 and {MAX_BAN_SECONDS}"))),
+    };
+    let record = BanRecord { reason: b.reason, created_ms: now, until_ms };
+    // Housekeeping with the write: expired bans leave the catalog.
+    for (k, v, r) in s.broker.cluster.bans() {
+        if !r.active(now) {
+            let _ = s.broker.cluster.propose(CatalogCmd::SetBan { kind: k, value: v, ban: None }).await;
+        }
+    }
+    let cmd = CatalogCmd::SetBan { kind, value: value.clone(), ban: Some(record.clone()) };
+    s.broker.cluster.propose(cmd).await.map_err(|e| broker_error(e.into()))?;
+    tracing::info!(kind = kind.as_str(), %value, "ban added through the admin API");
+    if kind == BanKind::ClientId {
+        let _ = s.broker.kick_client(&value);
+    }
+    Ok((StatusCode::CREATED, Json(ban_json(kind, value, BanSource::Api, record))).into_response())
+}
+
+pub(super) async fn bans_delete(
+    State(s): State<AdminState>,
+    p: Result<Path<(String, String)>, PathRejection>,
+) -> Reply {
+    let (kind, value) = p.map(|Path(v)| v).map_err(|e| bad_request(format!("invalid path: {}", e.body_text())))?;
+    let kind = BanKind::parse(&kind)
+        .ok_or_else(|| bad_request(format!("kind {kind:?}: expected client_id, username or network")))?;
+    // A value that is not a valid ban value (a malformed network) is simply not banned: 404.
+    let value = bans::normalize(kind, &value).unwrap_or(value);
+    let auth = &s.broker.auth;
+    let in_catalog = s.broker.cluster.ban(kind, &value).is_some();
+    let temporary = auth.bans.remove_temporary(kind, &value);
+    if in_catalog {
+        let cmd = CatalogCmd::SetBan { kind, value: value.clone(), ban: None };
+        s.broker.cluster.propose(cmd).await.map_err(|e| broker_error(e.into()))?;
+    }
+    if in_catalog || temporary {
+        tracing::info!(kind = kind.as_str(), %value, "ban deleted through the admin API");
+        return Ok(StatusCode::NO_CONTENT.into_response());
+    }
+    if auth.bans.in_config(kind, &value) {
+        return Err(fail(
+            StatusCode::CONFLICT,
+            format!("the ban of {} {value:?} is in the configuration ([bans]); remove it there", kind.as_str()),
+        ));
+    }
+    Err(fail(StatusCode::NOT_FOUND, format!("no ban of {} {value:?}", kind.as_str())))
+}
+
+// ------------------------------------------------------------------------------- users
+
+#[derive(Serialize)]
+struct UserJson {
+    username: String,
+    /// `file` (the password file, read-only here) or `api`.
+    source: &'static str,
+    writable: bool,
+}
+
+pub(super) async fn users_list(State(s): State<AdminState>, q: Result<Query<PageParams>, QueryRejection>) -> Reply {
+    let p = query(q)?;
+    let (limit, offset) = paging(p.limit, p.offset)?;
+    let all = s.broker.auth.users();
+    let page = Page { total: all.len(), items: all.into_iter().skip(offset).take(limit).collect() };
+    Ok(listing(page, limit, offset, |(username, source, writable)| UserJson { username, source, writable }))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct NewUser {
+    username: String,
+    password: String,
+}
+
+const MAX_PASSWORD: usize = 65535;
+
+/// Add a user to the API store or change its password. Only the hash is stored (and
+/// replicated); the password is not logged.
+pub(super) async fn users_add(State(s): State<AdminState>, b: Result<Json<NewUser>, JsonRejection>) -> Reply {
+    let u = body(b)?;
+    if !password::valid_username(&u.username) || u.username.len() > 65535 {
+        return Err(bad_request("username must be 1..=65535 bytes without ':', NUL or line breaks"));
+    }
+    if u.password.is_empty() || u.password.len() > MAX_PASSWORD {
+        return Err(bad_request(format!("password must be 1..={MAX_PASSWORD} bytes")));
+    }
+    let auth = &s.broker.auth;
+    if auth.file_user(&u.username) {
+        return Err(fail(
+            StatusCode::CONFLICT,
+            format!(
+                "user {:?} is in the password file, which the API does not change (use starling passwd)",
+                u.username
+            ),
+        ));
+    }
+    let existed = auth.api_user(&u.username);
+    let hash =
+        auth.hash_password(u.password).await.map_err(|e| fail(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+    let cmd = CatalogCmd::SetUser { username: u.username.clone(), hash: Some(hash) };
+    s.broker.cluster.propose(cmd).await.map_err(|e| broker_error(e.into()))?;
+    tracing::info!(username = %u.username, "user {} through the admin API", if existed { "updated" } else { "added" });
+    let status = if existed { StatusCode::OK } else { StatusCode::CREATED };
+    Ok((status, Json(UserJson { username: u.username, source: "api", writable: true })).into_response())
+}
+
+pub(super) async fn users_delete(State(s): State<AdminState>, p: Result<Path<String>, PathRejection>) -> Reply {
+    let name = path(p)?;
+    let auth = &s.broker.auth;
+    if auth.api_user(&name) {
+        let cmd = CatalogCmd::SetUser { username: name.clone(), hash: None };
+        s.broker.cluster.propose(cmd).await.map_err(|e| broker_error(e.into()))?;
+        tracing::info!(username = %name, "user deleted through the admin API");
+        return Ok(StatusCode::NO_CONTENT.into_response());
+    }
+    if auth.file_user(&name) {
+        return Err(fail(
+            StatusCode::CONFLICT,
+            format!("user {name:?} is in the password file, which the API does not change (use starling passwd)"),
+        ));
+    }
+    Err(fail(StatusCode::NOT_FOUND, format!("no user {name:?}")))
 }
 
 pub(super) async fn openapi() -> Response {

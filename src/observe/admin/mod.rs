@@ -27,7 +27,7 @@ use axum::extract::{Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{delete, get};
 use thiserror::Error;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
@@ -127,8 +127,10 @@ fn router(state: AdminState) -> Router {
         .route("/cluster/members/{name}", axum::routing::delete(cluster_api::remove))
         .route("/retained", get(api::retained_list))
         .route("/retained/{*topic}", get(api::retained_get).delete(api::retained_delete))
-        .route("/bans", get(api::bans_not_implemented).post(api::bans_not_implemented))
-        .route("/users", get(api::users_not_implemented).post(api::users_not_implemented))
+        .route("/bans", get(api::bans_list).post(api::bans_add))
+        .route("/bans/{kind}/{*value}", delete(api::bans_delete))
+        .route("/users", get(api::users_list).post(api::users_add))
+        .route("/users/{*username}", delete(api::users_delete))
         // Everything above needs a key; the document below does not.
         .route_layer(middleware::from_fn_with_state(state.clone(), require_key))
         .route("/openapi.json", get(api::openapi));

@@ -1,0 +1,399 @@
+//! Security: who may connect (authentication), what they may do (authorization), and how much
+//! (abuse limits). One concern per file:
+//!
+//! - [`password`]: PHC hashes (argon2id, PBKDF2-SHA256) and the password file.
+//! - [`users`]: the [`users::UserStore`] interface, the password file and catalog sources.
+//! - [`acl`]: ACL rules, first match wins.
+//! - [`limits`]: token buckets (connection rate per address, message and byte rates).
+//! - [`bans`]: client id, username and network bans (configuration, API, flapping).
+//! - [`flapping`]: too many connects in a window → a temporary ban.
+//!
+//! [`Auth`] ties them together for the connection task, which calls it at three points: when a
+//! socket is accepted ([`Auth::admit_peer`], before anything is read), at CONNECT
+//! ([`Auth::check_connect`] and [`Auth::authenticate`]), and per PUBLISH/SUBSCRIBE (the
+//! connection's [`ConnAcl`]). See docs/security.md for the operator's view.
+
+pub mod acl;
+pub mod bans;
+pub mod flapping;
+pub mod limits;
+pub mod password;
+pub mod users;
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use parking_lot::RwLock;
+use thiserror::Error;
+use tokio::sync::Semaphore;
+
+use crate::broker::cluster::Cluster;
+use crate::config::{AuthMethod, Config};
+use crate::observe::Metrics;
+use crate::protocol::message::now_ms;
+use acl::{Acl, Action, Who};
+use bans::{BanKind, BanRecord, Bans};
+use flapping::Flapping;
+use limits::{ConnRate, LogOnce, TokenBucket};
+use users::{CatalogUsers, FileUsers, UserStore};
+
+#[derive(Debug, Error)]
+pub enum AuthError {
+    #[error(transparent)]
+    Password(#[from] password::PasswordError),
+    #[error(transparent)]
+    Acl(#[from] acl::AclError),
+}
+
+/// How often the same refusal (reason + key) is logged.
+const LOG_PERIOD: Duration = Duration::from_secs(60);
+
+/// Per-client limits, resolved from `[limits]`.
+#[derive(Debug, Clone, Copy)]
+pub struct ClientLimits {
+    /// (rate per second, burst) or `None` = no limit.
+    pub messages: Option<(f64, f64)>,
+    pub bytes: Option<(f64, f64)>,
+    /// 0 = no limit.
+    pub max_subscriptions: usize,
+}
+
+/// What the chain decided.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AuthOutcome {
+    /// Let in; `username` is the authenticated one (`None` for anonymous clients).
+    Accepted { username: Option<String>, method: &'static str },
+    /// A username was given and its password did not match (or the user is unknown).
+    BadCredentials,
+    /// No method accepted the client (no credentials where anonymous access is off).
+    NotAuthorized,
+}
+
+/// Why a CONNECT is refused before authentication.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConnectBan {
+    ClientId,
+    Username,
+    Flapping,
+}
+
+/// The security layer of a node.
+pub struct Auth {
+    cluster: Arc<dyn Cluster>,
+    metrics: Arc<Metrics>,
+    chain: Vec<AuthMethod>,
+    file_users: FileUsers,
+    api_users: CatalogUsers,
+    pub hash_algorithm: password::HashAlgorithm,
+    acl_path: Option<PathBuf>,
+    acl: RwLock<Arc<Acl>>,
+    acl_generation: AtomicU64,
+    pub bans: Bans,
+    flapping: Option<(Flapping, Duration)>,
+    /// Listener name → connection rate limiter (listeners without a limit are absent).
+    conn_rate: HashMap<String, ConnRate>,
+    pub limits: ClientLimits,
+    log: LogOnce,
+    /// Password hashes verified at once: bounded so that a flood of CONNECTs queues (fairly,
+    /// first come first served) instead of taking every blocking thread and core.
+    verify_slots: Semaphore,
+}
+
+impl Auth {
+    /// Load the password and ACL files named in `cfg`; errors name the file.
+    pub fn new(cfg: &Config, cluster: Arc<dyn Cluster>, metrics: Arc<Metrics>) -> Result<Auth, AuthError> {
+        let file_users = FileUsers::open(cfg.auth.password_file.clone())?;
+        let acl = match &cfg.auth.acl_file {
+            Some(p) => Acl::load(p)?,
+            None => Acl::default(),
+        };
+        let conn_rate = cfg
+            .listeners
+            .iter()
+            .filter(|(_, l)| l.max_connection_rate > 0.0)
+            .map(|(name, l)| {
+                let burst = if l.connection_rate_burst > 0 {
+                    f64::from(l.connection_rate_burst)
+                } else {
+                    l.max_connection_rate.ceil()
+                };
+                (name.clone(), ConnRate::new(l.max_connection_rate, burst))
+            })
+            .collect();
+        let l = &cfg.limits;
+        let messages = (l.max_messages_per_second > 0.0).then(|| {
+            let burst =
+                if l.messages_burst > 0 { f64::from(l.messages_burst) } else { l.max_messages_per_second.ceil() };
+            (l.max_messages_per_second, burst)
+        });
+        let bytes = (l.max_bytes_per_second > 0).then(|| {
+            let rate = l.max_bytes_per_second as f64;
+            (rate, if l.bytes_burst > 0 { l.bytes_burst as f64 } else { rate })
+        });
+        let f = &cfg.flapping;
+        let slots = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
+        Ok(Auth {
+            api_users: CatalogUsers::new(cluster.clone()),
+            cluster,
+            metrics,
+            chain: cfg.auth.chain.clone(),
+            file_users,
+            hash_algorithm: cfg.auth.hash,
+            acl_path: cfg.auth.acl_file.clone(),
+            acl: RwLock::new(Arc::new(acl)),
+            acl_generation: AtomicU64::new(0),
+            bans: Bans::new(&cfg.bans),
+            flapping: f.enabled.then(|| (Flapping::new(f.max_connects, f.window), f.ban_time)),
+            conn_rate,
+            limits: ClientLimits { messages, bytes, max_subscriptions: l.max_subscriptions },
+            log: LogOnce::new(LOG_PERIOD),
+            verify_slots: Semaphore::new(slots),
+        })
+    }
+
+    /// Count a refusal under `reason` and log it once per `key` per period.
+    pub fn refused(&self, reason: &'static str, key: &str, detail: impl FnOnce() -> String) {
+        self.metrics.refused(reason);
+        if self.log.should_log(&format!("{reason}\u{0}{key}"), Instant::now()) {
+            tracing::warn!(
+                reason,
+                "{} (further refusals of this kind for this key are counted, not logged, for {}s)",
+                detail(),
+                LOG_PERIOD.as_secs()
+            );
+        }
+    }
+
+    // ------------------------------------------------------------------ accept
+
+    /// A new socket from `peer` on `listener`: banned networks and the connection rate.
+    /// `Err(reason)` = close it without reading.
+    pub fn admit_peer(&self, listener: &str, peer: IpAddr) -> Result<(), &'static str> {
+        if self.bans.network_banned(peer, &*self.cluster) {
+            self.refused("banned_network", &peer.to_string(), || {
+                format!("connection from banned address {peer} closed")
+            });
+            return Err("banned_network");
+        }
+        if let Some(r) = self.conn_rate.get(listener)
+            && !r.admit(peer.to_canonical(), Instant::now())
+        {
+            self.refused("connection_rate", &format!("{listener}/{peer}"), || {
+                format!("listener {listener}: {peer} opens connections faster than max_connection_rate; closing")
+            });
+            return Err("connection_rate");
+        }
+        Ok(())
+    }
+
+    // ------------------------------------------------------------------ CONNECT
+
+    /// Bans and flapping for a CONNECT (before the password is checked: a banned or flapping
+    /// client costs no hash). `username` is the presented or certificate username. The caller
+    /// counts and logs the refusal.
+    pub fn check_connect(&self, client_id: &str, username: Option<&str>, peer: IpAddr) -> Result<(), ConnectBan> {
+        let c = &*self.cluster;
+        if self.bans.banned(BanKind::ClientId, client_id, c) {
+            return Err(ConnectBan::ClientId);
+        }
+        if let Some(u) = username
+            && self.bans.banned(BanKind::Username, u, c)
+        {
+            return Err(ConnectBan::Username);
+        }
+        if let Some((f, ban_time)) = &self.flapping {
+            let addr = ipnet::IpNet::from(peer.to_canonical()).to_string();
+            let mut keys = vec![(BanKind::ClientId, client_id), (BanKind::Network, addr.as_str())];
+            if let Some(u) = username {
+                keys.push((BanKind::Username, u));
+            }
+            let tripped = f.record(&keys, Instant::now());
+            if !tripped.is_empty() {
+                let now = now_ms();
+                let until = now + u64::try_from(ban_time.as_millis()).unwrap_or(u64::MAX / 2);
+                for (kind, value) in tripped {
+                    tracing::warn!(kind = kind.as_str(), %value, ban_seconds = ban_time.as_secs(), "flapping: banned for a while");
+                    let rec = BanRecord { reason: Some("flapping".into()), created_ms: now, until_ms: Some(until) };
+                    self.bans.add_temporary(kind, value, rec);
+                }
+                return Err(ConnectBan::Flapping);
+            }
+        }
+        Ok(())
+    }
+
+    /// Run the authentication chain. Password checks run on the blocking pool, a few at a time.
+    pub async fn authenticate(
+        &self,
+        username: Option<&str>,
+        password: Option<&[u8]>,
+        cert_user: Option<&str>,
+        allow_anonymous: bool,
+    ) -> AuthOutcome {
+        for m in &self.chain {
+            match m {
+                AuthMethod::Cert => {
+                    if let Some(u) = cert_user {
+                        return AuthOutcome::Accepted { username: Some(u.to_string()), method: "cert" };
+                    }
+                }
+                AuthMethod::Password => {
+                    let Some(u) = username else { continue };
+                    match self.hash_of(u) {
+                        Some(hash) => {
+                            let ok = match password {
+                                Some(p) => self.verify(p.to_vec(), hash).await,
+                                None => false,
+                            };
+                            return if ok {
+                                AuthOutcome::Accepted { username: Some(u.to_string()), method: "password" }
+                            } else {
+                                AuthOutcome::BadCredentials
+                            };
+                        }
+                        None if self.stores().iter().any(|s| s.active()) => return AuthOutcome::BadCredentials,
+                        None => {}
+                    }
+                }
+                AuthMethod::Anonymous => {
+                    if allow_anonymous {
+                        return AuthOutcome::Accepted { username: None, method: "anonymous" };
+                    }
+                }
+            }
+        }
+        if username.is_some() { AuthOutcome::BadCredentials } else { AuthOutcome::NotAuthorized }
+    }
+
+    async fn verify(&self, password: Vec<u8>, hash: String) -> bool {
+        let Ok(_slot) = self.verify_slots.acquire().await else { return false };
+        match tokio::task::spawn_blocking(move || password::verify(&password, &hash)).await {
+            Ok(ok) => ok,
+            Err(e) => {
+                tracing::error!("password check failed to run: {e}");
+                false
+            }
+        }
+    }
+
+    fn stores(&self) -> [&dyn UserStore; 2] {
+        [&self.file_users, &self.api_users]
+    }
+
+    fn hash_of(&self, username: &str) -> Option<String> {
+        self.stores().iter().find_map(|s| s.hash_of(username))
+    }
+
+    // ------------------------------------------------------------------ users
+
+    /// Every user with its source and whether the API may change it.
+    pub fn users(&self) -> Vec<(String, &'static str, bool)> {
+        let mut out: Vec<(String, &'static str, bool)> = Vec::new();
+        for s in self.stores() {
+            out.extend(s.usernames().into_iter().map(|u| (u, s.source(), s.writable())));
+        }
+        out.sort();
+        out
+    }
+
+    /// A user of the password file (read-only to the API).
+    pub fn file_user(&self, username: &str) -> bool {
+        self.file_users.contains(username)
+    }
+
+    pub fn api_user(&self, username: &str) -> bool {
+        self.api_users.hash_of(username).is_some()
+    }
+
+    /// Hash a password for the API user store (on the blocking pool).
+    pub async fn hash_password(&self, password: String) -> Result<String, password::PasswordError> {
+        let alg = self.hash_algorithm;
+        let _slot = self.verify_slots.acquire().await;
+        tokio::task::spawn_blocking(move || password::hash(password.as_bytes(), alg))
+            .await
+            .map_err(|e| password::PasswordError::Hash(e.to_string()))?
+    }
+
+    // ------------------------------------------------------------------ ACL
+
+    /// The ACL view for a connection that was just accepted.
+    pub fn conn_acl(&self, username: Option<&str>, client_id: &str) -> ConnAcl {
+        let acl = self.acl.read().clone();
+        let generation = self.acl_generation.load(Ordering::Acquire);
+        let rules = acl.applicable(Who { username, client_id });
+        ConnAcl { generation, acl, rules, username: username.map(Into::into), client_id: client_id.into() }
+    }
+
+    /// A will, before the session is attached (no [`ConnAcl`] yet).
+    pub fn will_allowed(&self, username: Option<&str>, client_id: &str, topic: &str) -> bool {
+        self.acl.read().check(Who { username, client_id }, Action::Publish, topic)
+    }
+
+    // ------------------------------------------------------------------ reload
+
+    /// SIGHUP: the password file. `None` when none is configured.
+    pub fn reload_passwords(&self) -> Option<Result<String, String>> {
+        let path = self.file_users_path()?;
+        Some(match self.file_users.reload()? {
+            Ok(n) => Ok(format!("{n} users from {path}")),
+            Err(e) => Err(format!("{e}; the previous users stay in use")),
+        })
+    }
+
+    fn file_users_path(&self) -> Option<String> {
+        self.file_users.path().map(|p| p.display().to_string())
+    }
+
+    /// SIGHUP: the ACL file. Connections pick the new rules up at their next check.
+    pub fn reload_acl(&self) -> Option<Result<String, String>> {
+        let path = self.acl_path.as_ref()?;
+        Some(match Acl::load(path) {
+            Ok(acl) => {
+                let n = acl.rule_count();
+                *self.acl.write() = Arc::new(acl);
+                self.acl_generation.fetch_add(1, Ordering::AcqRel);
+                Ok(format!("{n} rules from {}", path.display()))
+            }
+            Err(e) => Err(format!("{e}; the previous rules stay in use")),
+        })
+    }
+
+    /// A per-client token bucket for the configured message rate.
+    pub fn message_bucket(&self) -> Option<TokenBucket> {
+        self.limits.messages.map(|(r, b)| TokenBucket::new(r, b, Instant::now()))
+    }
+
+    pub fn byte_bucket(&self) -> Option<TokenBucket> {
+        self.limits.bytes.map(|(r, b)| TokenBucket::new(r, b, Instant::now()))
+    }
+}
+
+/// A connection's view of the ACL: the rules that can apply to it, refreshed when the file
+/// is reloaded.
+pub struct ConnAcl {
+    generation: u64,
+    acl: Arc<Acl>,
+    rules: Vec<u32>,
+    username: Option<Box<str>>,
+    client_id: Box<str>,
+}
+
+impl ConnAcl {
+    /// Whether the client may publish to `topic` or subscribe to the plain filter `topic`.
+    pub fn allows(&mut self, auth: &Auth, action: Action, topic: &str) -> bool {
+        let current = auth.acl_generation.load(Ordering::Acquire);
+        if current != self.generation {
+            let fresh = auth.conn_acl(self.username.as_deref(), &self.client_id);
+            *self = fresh;
+        }
+        if self.acl.allows_everything() {
+            return true;
+        }
+        let who = Who { username: self.username.as_deref(), client_id: &self.client_id };
+        self.acl.allows(&self.rules, who, action, topic)
+    }
+}
