@@ -29,11 +29,12 @@ pub(super) async fn join(State(s): State<AdminState>, body: Result<Json<JoinBody
         Ok(b) => b,
         Err(e) => return error(StatusCode::BAD_REQUEST, format!("invalid body: {}", e.body_text())),
     };
-    // The document's pattern: no whitespace, a port after the last colon.
-    let well_formed = !b.addr.chars().any(char::is_whitespace)
-        && b.addr
-            .rsplit_once(':')
-            .is_some_and(|(h, p)| !h.is_empty() && !p.is_empty() && p.bytes().all(|c| c.is_ascii_digit()));
+    // No stricter than the document's pattern (a port after the last colon); a host that cannot
+    // be reached is answered by the join attempt itself.
+    let well_formed = b
+        .addr
+        .rsplit_once(':')
+        .is_some_and(|(h, p)| !h.is_empty() && !p.is_empty() && p.bytes().all(|c| c.is_ascii_digit()));
     if !well_formed {
         return error(StatusCode::BAD_REQUEST, "addr must be host:port");
     }
