@@ -19,7 +19,8 @@ use crate::observe::admin::{AdminError, AdminServer};
 use crate::storage::{StorageError, Store};
 use crate::transport::connection::ListenerInfo;
 use crate::transport::listener::{self, ListenerError};
-use crate::transport::tls::{self, TlsError};
+use crate::transport::tls::{self, TlsError, TlsListener};
+use crate::transport::ws::WsOptions;
 
 #[derive(Debug, Error)]
 pub enum NodeError {
@@ -62,6 +63,8 @@ pub struct NodeHandle {
     /// Readiness as `/readyz` reports it: set once everything is bound, cleared on shutdown.
     ready: Arc<AtomicBool>,
     admin: Option<AdminServer>,
+    /// The TLS material of each `tls`/`wss` listener, by listener name (reloaded on SIGHUP).
+    tls: std::collections::BTreeMap<String, Arc<TlsListener>>,
 }
 
 pub struct Node;
@@ -88,41 +91,40 @@ impl Node {
         // TLS files are read before anything binds, so a bad file fails start-up cleanly.
         let mut tls_setups = std::collections::BTreeMap::new();
         for (name, l) in &cfg.listeners {
-            if l.kind_for(name) == ListenerKind::Tls {
-                tls_setups.insert(name.clone(), Arc::new(tls::build(name, l)?));
+            if l.kind_for(name).is_tls() {
+                let t = Arc::new(tls::TlsListener::load(name, l)?);
+                t.record_expiry(&broker.metrics);
+                tls_setups.insert(name.clone(), t);
             }
         }
         for (name, l) in &cfg.listeners {
-            let tcp = listener::bind(name, l.bind).await?;
+            let kind = l.kind_for(name);
+            let bind = l.bind_addr(name);
+            let tcp = listener::bind(name, bind).await?;
             let addr =
-                tcp.local_addr().map_err(|source| ListenerError::Bind { name: name.clone(), addr: l.bind, source })?;
+                tcp.local_addr().map_err(|source| ListenerError::Bind { name: name.clone(), addr: bind, source })?;
             let info = Arc::new(ListenerInfo { name: name.clone(), allow_anonymous: l.anonymous_allowed() });
-            let kind = match tls_setups.get(name) {
-                None => {
-                    tokio::spawn(listener::run_tcp(
-                        tcp,
-                        broker.clone(),
-                        info,
-                        l.max_connections,
-                        shutdown_rx.clone(),
-                        drain_tx.clone(),
-                    ));
-                    "mqtt"
-                }
-                Some(t) => {
-                    tokio::spawn(listener::run_tls(
-                        tcp,
-                        t.clone(),
-                        broker.clone(),
-                        info,
-                        l.max_connections,
-                        shutdown_rx.clone(),
-                        drain_tx.clone(),
-                    ));
-                    "mqtts"
-                }
+            let tls = tls_setups.get(name).cloned();
+            if let Some(t) = &tls
+                && !l.reload_interval.is_zero()
+            {
+                t.clone().spawn_watch(broker.metrics.clone(), l.reload_interval, shutdown_rx.clone());
+            }
+            let setup = listener::Setup {
+                info,
+                tls,
+                ws: kind.is_websocket().then(|| WsOptions::new(&l.path, settings.max_packet_size)),
+                proxy_protocol: l.proxy_protocol,
+                max_connections: l.max_connections,
             };
-            bound.push(BoundListener { name: name.clone(), kind, addr });
+            tokio::spawn(listener::run(tcp, Arc::new(setup), broker.clone(), shutdown_rx.clone(), drain_tx.clone()));
+            let scheme = match kind {
+                ListenerKind::Tcp => "mqtt",
+                ListenerKind::Tls => "mqtts",
+                ListenerKind::Ws => "ws",
+                ListenerKind::Wss => "wss",
+            };
+            bound.push(BoundListener { name: name.clone(), kind: scheme, addr });
         }
         // The admin listener comes last, so that it reports "ready" only once the MQTT
         // listeners are up (and `readyz` answers 503 until then).
@@ -150,6 +152,7 @@ impl Node {
             store,
             ready,
             admin,
+            tls: tls_setups,
         })
     }
 }
@@ -194,9 +197,14 @@ impl NodeHandle {
                 .map_err(|e| format!("{e}; the previous keys stay in use"));
             out.push(Reloaded { what: "admin API keys", outcome });
         }
-        // Hooks for what does not exist yet: TLS certificates and keys (rebuild with
-        // `transport::tls::build` and swap the listener's acceptor), the password file and
-        // the ACL file each get an entry here, with the same rule (a bad file keeps the old state).
+        // Each TLS listener's certificate, key, CA bundle and CRL, all or nothing.
+        for t in self.tls.values() {
+            let outcome =
+                t.reload(&self.broker.metrics).map_err(|e| format!("{e}; the previous certificate stays in use"));
+            out.push(Reloaded { what: "TLS certificates", outcome });
+        }
+        // Hooks for what does not exist yet: the password file and the ACL file each get an
+        // entry here, with the same rule (a bad file keeps the old state).
         out
     }
 
