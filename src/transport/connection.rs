@@ -745,6 +745,7 @@ impl Conn {
         self.broker.metrics.connections.inc();
         self.broker.connections.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         tracing::debug!(client = ?self.client_id, peer = %self.peer, version = ?self.version, "client connected");
+        session.state.lock().peer = Some(self.peer);
         self.session = Some(session);
     }
 
