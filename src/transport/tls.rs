@@ -32,6 +32,8 @@ use crate::observe::Metrics;
 
 /// The ALPN protocol id offered for MQTT over TLS.
 pub const ALPN_MQTT: &[u8] = b"mqtt";
+/// The ALPN protocol id offered on `wss` listeners: the WebSocket upgrade is HTTP/1.1.
+pub const ALPN_HTTP11: &[u8] = b"http/1.1";
 
 #[derive(Debug, Error)]
 pub enum TlsError {
@@ -57,6 +59,9 @@ struct Files {
     ca: Option<PathBuf>,
     crl: Option<PathBuf>,
     verify: TlsVerify,
+    /// ALPN ids offered: `mqtt` for MQTT over TLS, `http/1.1` for WebSocket over TLS
+    /// (browsers offer only HTTP ids, and rustls refuses a client whose offers all differ).
+    alpn: Vec<Vec<u8>>,
 }
 
 impl Files {
@@ -225,7 +230,7 @@ fn load(listener: &str, f: &Files) -> Result<Material, TlsError> {
     };
     let mut cfg = builder.with_cert_resolver(Arc::new(rustls::sign::SingleCertAndKey::from(certified)));
     // Offered, not required: a client that sends no ALPN extension is still accepted.
-    cfg.alpn_protocols = vec![ALPN_MQTT.to_vec()];
+    cfg.alpn_protocols = f.alpn.clone();
     Ok(Material { config: Arc::new(cfg), not_after, subject })
 }
 
@@ -240,6 +245,11 @@ impl TlsListener {
             ca: l.ca.clone(),
             crl: l.crl.clone(),
             verify: l.verify,
+            alpn: if l.kind_for(listener).is_websocket() {
+                vec![ALPN_HTTP11.to_vec()]
+            } else {
+                vec![ALPN_MQTT.to_vec()]
+            },
         };
         let seen = stamps(&files);
         let material = load(listener, &files)?;

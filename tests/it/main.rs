@@ -40,5 +40,6 @@ mod systemd_notify;
 mod tls_listener;
 mod tls_reload;
 mod tls_util;
+mod ws_browser;
 
 mod ws_listener;

@@ -95,7 +95,12 @@ async fn wss_rumqttc_round_trip() {
     let mut out = Vec::new();
     let _ = tokio::time::timeout(T, s.read_to_end(&mut out)).await.expect("closed in time");
     assert!(!out.starts_with(b"HTTP/"), "{}", String::from_utf8_lossy(&out));
-    let tls = tls_connect(addr, client_config(&ca.pem(), None)).await.expect("handshake");
+    // Browsers offer only HTTP ALPN ids on a WebSocket connection: wss negotiates http/1.1
+    // (offering `mqtt` alone there would make rustls refuse every browser).
+    let mut cfg = (*client_config(&ca.pem(), None)).clone();
+    cfg.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    let tls = tls_connect(addr, std::sync::Arc::new(cfg)).await.expect("handshake");
+    assert_eq!(tls.get_ref().1.alpn_protocol(), Some(&b"http/1.1"[..]));
     let (ws, resp) = ws_client_over(tls, addr, "/mqtt/secure", "mqtt").await;
     assert_eq!(resp, "mqtt");
     drop(ws);
