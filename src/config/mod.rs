@@ -550,7 +550,8 @@ impl Config {
                 return bad(format!("listeners.{name}.path only applies to ws and wss listeners"));
             }
             let bind = l.bind_addr(name);
-            if !seen.insert(bind) {
+            // Port 0 asks the OS for a free port each time: never a clash.
+            if bind.port() != 0 && !seen.insert(bind) {
                 return bad(format!("listeners.{name}.bind: {bind} is used by another listener"));
             }
             if l.max_connections == 0 {
@@ -741,6 +742,56 @@ mod tests {
             .expect_err("must fail")
             .to_string();
         assert!(err.contains("/nonexistent/s.toml"), "{err}");
+    }
+
+    #[test]
+    fn listener_kinds_default_ports_and_keys() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file(
+                "l.toml",
+                "[listeners.ws]\n[listeners.wss]\ncert = \"c.pem\"\nkey = \"k.pem\"\n\
+                 [listeners.edge]\nkind = \"tls\"\ncert = \"c.pem\"\nkey = \"k.pem\"\nproxy_protocol = true\n",
+            )?;
+            let c = Config::load_with_env(Some(Path::new("l.toml")), &Overrides::default(), no_env())
+                .map_err(|e| e.to_string())?;
+            let port = |n: &str| c.listeners[n].bind_addr(n).port();
+            assert_eq!((port("tcp"), port("edge"), port("ws"), port("wss")), (1883, 8883, 8083, 8084));
+            assert_eq!(c.listeners["wss"].kind_for("wss"), ListenerKind::Wss);
+            assert_eq!(c.listeners["ws"].path, "/mqtt");
+            assert!(c.listeners["edge"].proxy_protocol);
+            assert!(c.listeners["ws"].anonymous_allowed(), "an unset bind is loopback");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn listener_validation_names_the_key() {
+        let with = |name: &str, l: ListenerConfig| {
+            let mut c = Config::default();
+            c.listeners.insert(name.into(), l);
+            c.validate().err().map(|e| e.to_string()).unwrap_or_default()
+        };
+        let tls = || ListenerConfig { cert: Some("c".into()), key: Some("k".into()), ..ListenerConfig::default() };
+        let e = with("web", ListenerConfig { kind: Some(ListenerKind::Ws), path: "mqtt".into(), ..Default::default() });
+        assert!(e.contains("listeners.web.path"), "{e}");
+        let e =
+            with("plain", ListenerConfig { kind: Some(ListenerKind::Tcp), path: "/ws".into(), ..Default::default() });
+        assert!(e.contains("listeners.plain.path only applies"), "{e}");
+        let e = with("wss", ListenerConfig { crl: Some("crl.pem".into()), ..tls() });
+        assert!(e.contains("listeners.wss.crl needs"), "{e}");
+        let e = with("ws", ListenerConfig { cert: Some("c".into()), ..Default::default() });
+        assert!(e.contains("listeners.ws.cert only applies to tls and wss"), "{e}");
+        let e = with("wss", ListenerConfig::default());
+        assert!(e.contains("listeners.wss.cert is required on a wss listener"), "{e}");
+        let e = with(
+            "other",
+            ListenerConfig { bind: Some(SocketAddr::from(([127, 0, 0, 1], 1883))), ..Default::default() },
+        );
+        assert!(e.contains("listeners.other.kind is required"), "{e}");
+        let e =
+            with("ws", ListenerConfig { bind: Some(SocketAddr::from(([127, 0, 0, 1], 1883))), ..Default::default() });
+        assert!(e.contains("1883 is used by another listener"), "{e}");
+        assert_eq!(with("ws", ListenerConfig::default()), "", "ws on its default port 8083");
     }
 
     #[test]

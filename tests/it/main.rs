@@ -40,6 +40,7 @@ mod systemd_notify;
 mod tls_listener;
 mod tls_reload;
 mod tls_util;
+mod transport_docs;
 mod ws_browser;
 
 mod ws_listener;
