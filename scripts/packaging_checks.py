@@ -221,7 +221,7 @@ def config_errors(cfg, where, schema=CONFIG_SCHEMA, prefix=""):
                 errors.append(f"{where}: {kind} listener `{name}` needs `cert` and `key`")
             if "bind" in listener and not re.fullmatch(r".+:\d+", str(listener["bind"])):
                 errors.append(f"{where}: listener `{name}`: `bind` must be \"HOST:PORT\"")
-            if "path" in listener and kind not in ("ws", "wss"):
+            if listener.get("path", "/mqtt") != "/mqtt" and kind not in ("ws", "wss"):
                 errors.append(f"{where}: listener `{name}`: `path` only applies to ws and wss listeners")
         disc = (cfg.get("cluster") or {}).get("discovery")
         if disc:

@@ -643,6 +643,8 @@ impl ListenerConfig {
             Some("cert_identity")
         } else if self.crl.is_some() {
             Some("crl")
+        } else if self.reload_interval != ListenerConfig::default().reload_interval {
+            Some("reload_interval")
         } else {
             None
         }

@@ -340,11 +340,6 @@ impl TlsListener {
     }
 }
 
-/// Build a `tls`/`wss` listener's material (see [`TlsListener::load`]).
-pub fn build(listener: &str, l: &ListenerConfig) -> Result<TlsListener, TlsError> {
-    TlsListener::load(listener, l)
-}
-
 /// The identity `which` names in a (verified) client certificate, if it has one.
 pub fn identity(cert: &CertificateDer<'_>, which: CertIdentity) -> Option<String> {
     use x509_parser::prelude::{FromDer, GeneralName, X509Certificate};

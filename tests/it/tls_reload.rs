@@ -200,8 +200,7 @@ async fn tls_sighup_reload_through_node_handle() {
 }
 
 fn startup_cfg(data: &Path, l: ListenerConfig) -> Config {
-    let mut cfg = Config::default();
-    cfg.data_dir = data.to_path_buf();
+    let mut cfg = Config { data_dir: data.to_path_buf(), ..Config::default() };
     cfg.listeners.clear();
     cfg.listeners.insert("secure".into(), l);
     cfg.admin.enabled = false;
