@@ -82,9 +82,26 @@ async fn serve_page() -> (SocketAddr, tokio::task::JoinHandle<()>) {
     (addr, task)
 }
 
-/// Headless chromium on `url`; killed when dropped. Its stderr (with the page's console
-/// messages) goes to `log`.
-fn launch_chromium(url: &str, profile: &Path, log: &Path) -> tokio::process::Child {
+/// A running chromium in its own process group; the whole group (browser, renderer, GPU and
+/// zygote processes) is killed when this is dropped, also when the test panics.
+struct Browser {
+    child: tokio::process::Child,
+}
+
+impl Drop for Browser {
+    fn drop(&mut self) {
+        if let Some(pid) = self.child.id() {
+            let _ = std::process::Command::new("kill")
+                .args(["-KILL", "--", &format!("-{pid}")])
+                .stderr(Stdio::null())
+                .status();
+        }
+        let _ = self.child.start_kill();
+    }
+}
+
+/// Headless chromium on `url`. Its stderr (with the page's console messages) goes to `log`.
+fn launch_chromium(url: &str, profile: &Path, log: &Path) -> Browser {
     let stderr = std::fs::File::create(log).expect("chromium log file");
     tokio::process::Command::new(chromium())
         .args([
@@ -112,7 +129,9 @@ fn launch_chromium(url: &str, profile: &Path, log: &Path) -> tokio::process::Chi
         .stdout(Stdio::null())
         .stderr(Stdio::from(stderr))
         .kill_on_drop(true)
+        .process_group(0)
         .spawn()
+        .map(|child| Browser { child })
         .unwrap_or_else(|e| panic!("cannot start chromium: {e}"))
 }
 
@@ -178,13 +197,12 @@ async fn browser_round_trip(node: &TestNode, broker_url: &str, prefix: &str) {
                     Ok(_) => {}
                     Err(e) => return Err(format!("Rust client failed: {e}")),
                 },
-                status = browser.wait() => return Err(format!("chromium exited early: {status:?}")),
+                status = browser.child.wait() => return Err(format!("chromium exited early: {status:?}")),
             }
         }
     })
     .await;
-    let _ = browser.kill().await;
-    let _ = tokio::time::timeout(Duration::from_secs(10), browser.wait()).await;
+    drop(browser);
     server.abort();
     match outcome {
         Ok(Ok((hello, echo))) => {
