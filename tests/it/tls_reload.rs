@@ -235,3 +235,48 @@ async fn tls_bad_crl_or_wss_files_fail_startup_naming_the_file() {
     let err = Node::start(startup_cfg(data.path(), l)).await.err().expect("a missing cert must fail").to_string();
     assert!(err.contains(missing.to_str().expect("utf-8")), "{err}");
 }
+
+/// The real binary: `kill -HUP` makes `starling serve` load rotated files (the watch is off
+/// here, so only the signal can have done it), and the reload is logged.
+#[tokio::test]
+async fn tls_sighup_to_the_binary_reloads_certificates() {
+    use crate::cli_util::{Server, free_port, listener_addr, starling};
+    let ca = Ca::new("Starling binary SIGHUP CA");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (c1, k1) = ca.server("generation-1");
+    let (crt, key) = (write(dir.path(), "s.pem", &c1), write(dir.path(), "s.key", &k1));
+    let cfg = write(
+        dir.path(),
+        "s.toml",
+        &format!(
+            "data_dir = {:?}\n[listeners.tcp]\nbind = \"127.0.0.1:{}\"\n[listeners.secure]\nkind = \"tls\"\n\
+             bind = \"127.0.0.1:{}\"\ncert = {:?}\nkey = {:?}\nreload_interval = \"0s\"\n",
+            dir.path().join("data").display().to_string(),
+            free_port(),
+            free_port(),
+            crt.display().to_string(),
+            key.display().to_string(),
+        ),
+    );
+    let mut c = starling(dir.path());
+    c.arg("serve").arg("--config").arg(&cfg);
+    let server = Server::spawn(c, 2).await;
+    let line = server.listeners.iter().find(|l| l.contains("secure")).expect("tls listener line");
+    let addr = listener_addr(line);
+    assert_eq!(cn_now(addr, &ca).await, "generation-1");
+    let (c2, k2) = ca.server("generation-2");
+    std::fs::write(&crt, &c2).expect("write");
+    std::fs::write(&key, &k2).expect("write");
+    server.signal("HUP");
+    let deadline = tokio::time::Instant::now() + T;
+    while cn_now(addr, &ca).await != "generation-2" {
+        assert!(tokio::time::Instant::now() < deadline, "SIGHUP did not reload the certificate");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let mut server = server;
+    server.signal("TERM");
+    let (status, _) = server.wait_exit(T).await;
+    assert!(status.success(), "{status:?}");
+    let err = server.stderr().await;
+    assert!(err.contains("TLS certificates") && err.contains("generation-2"), "reload logged:\n{err}");
+}
