@@ -303,8 +303,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> MqttIo for WsIo<S> {
                     let _ = tokio::time::timeout(Duration::from_secs(1), self.ws.close(Some(frame))).await;
                     return Err(std::io::Error::new(std::io::ErrorKind::InvalidData, "text WebSocket frame"));
                 }
-                // The close reply is queued by tungstenite; the connection ends here.
-                Some(Ok(Message::Close(_))) => return Ok(0),
+                Some(Ok(Message::Close(_))) => {
+                    // tungstenite queued the close reply; send it (bounded) so the client sees
+                    // a clean close rather than a dropped connection.
+                    let _ =
+                        tokio::time::timeout(Duration::from_secs(1), futures_util::SinkExt::flush(&mut self.ws)).await;
+                    return Ok(0);
+                }
                 // Pings are answered by tungstenite itself; pongs and raw frames carry nothing.
                 Some(Ok(Message::Ping(_) | Message::Pong(_) | Message::Frame(_))) => continue,
             }

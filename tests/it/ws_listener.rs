@@ -315,3 +315,27 @@ async fn ws_upgrade_is_bounded_by_the_connect_timeout() {
     let b = node.broker().clone();
     wait_for("the timeout to be counted", T, || b.metrics.encode().contains("reason=\"timeout\"} 1")).await;
 }
+
+#[tokio::test]
+async fn ws_client_close_gets_a_close_reply() {
+    let (node, addr) = start_ws(ws_listener(ListenerKind::Ws)).await;
+    let tcp = TcpStream::connect(addr).await.expect("connect");
+    let (mut ws, _) = ws_client_over(tcp, addr, "/mqtt", "mqtt").await;
+    ws.send(Message::binary(connect_bytes("closer"))).await.expect("send");
+    assert_eq!(read_mqtt(&mut ws, 4).await[..2], [0x20, 0x02]);
+    ws.close(None).await.expect("send close");
+    let reply = tokio::time::timeout(T, async {
+        loop {
+            match ws.next().await {
+                Some(Ok(Message::Close(_))) => return true,
+                None | Some(Err(_)) => return false,
+                Some(Ok(_)) => continue,
+            }
+        }
+    })
+    .await
+    .expect("closed in time");
+    assert!(reply, "the broker answers a close frame with one");
+    let b = node.broker().clone();
+    wait_for("the connection to end", T, || b.metrics.connections.get() == 0).await;
+}
