@@ -36,12 +36,16 @@ LISTENER = {
     "key": ANY,
     "ca": ANY,
     "verify": {"none", "optional", "required"},
+    "cert_identity": {"none", "cn", "san_dns", "san_email"},
     "crl": ANY,
+    "reload_interval": ANY,
     "path": ANY,
     "cert_identity": {"none", "cn", "san_dns", "san_email"},
     "max_connection_rate": ANY,
     "connection_rate_burst": ANY,
 }
+# The port a listener binds when `bind` is left out (src/config: ListenerKind::default_port).
+DEFAULT_PORTS = {"tcp": 1883, "tls": 8883, "ws": 8083, "wss": 8084}
 CONFIG_SCHEMA = {
     "node_name": ANY,
     "data_dir": ANY,
@@ -103,6 +107,10 @@ METRICS = {
     "starling_tls_handshake_failures_total",
     "starling_refused_total",
     "starling_throttled_total",
+    "starling_tls_reloads_total",
+    "starling_tls_certificate_expiry_timestamp_seconds",
+    "starling_proxy_protocol_errors_total",
+    "starling_websocket_upgrade_failures_total",
     "starling_data_dir_bytes",
     "starling_disk_free_bytes",
     "starling_cluster_nodes",
@@ -231,8 +239,10 @@ def config_errors(cfg, where, schema=CONFIG_SCHEMA, prefix=""):
                 errors.append(f"{where}: listener `{name}` needs `kind`")
             if kind in ("tls", "wss") and not ("cert" in listener and "key" in listener):
                 errors.append(f"{where}: {kind} listener `{name}` needs `cert` and `key`")
-            if "bind" not in listener or not re.fullmatch(r".+:\d+", str(listener["bind"])):
-                errors.append(f"{where}: listener `{name}` needs `bind = \"HOST:PORT\"`")
+            if "bind" in listener and not re.fullmatch(r".+:\d+", str(listener["bind"])):
+                errors.append(f"{where}: listener `{name}`: `bind` must be \"HOST:PORT\"")
+            if listener.get("path", "/mqtt") != "/mqtt" and kind not in ("ws", "wss"):
+                errors.append(f"{where}: listener `{name}`: `path` only applies to ws and wss listeners")
         disc = (cfg.get("cluster") or {}).get("discovery")
         if disc:
             if disc.get("kind") == "static" and not disc.get("seeds"):
@@ -241,7 +251,13 @@ def config_errors(cfg, where, schema=CONFIG_SCHEMA, prefix=""):
 
 
 def listener_ports(cfg):
-    return {int(str(l["bind"]).rsplit(":", 1)[1]) for l in (cfg.get("listeners") or {}).values()}
+    ports = set()
+    for name, l in (cfg.get("listeners") or {}).items():
+        if "bind" in l:
+            ports.add(int(str(l["bind"]).rsplit(":", 1)[1]))
+        else:
+            ports.add(DEFAULT_PORTS.get(l.get("kind", name), 1883))
+    return ports
 
 
 def cmd_config(args):

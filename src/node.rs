@@ -21,7 +21,8 @@ use crate::observe::admin::{AdminError, AdminServer};
 use crate::storage::{StorageError, Store};
 use crate::transport::connection::ListenerInfo;
 use crate::transport::listener::{self, ListenerError};
-use crate::transport::tls::{self, TlsError};
+use crate::transport::tls::{self, TlsError, TlsListener};
+use crate::transport::ws::WsOptions;
 
 #[derive(Debug, Error)]
 pub enum NodeError {
@@ -70,6 +71,8 @@ pub struct NodeHandle {
     admin: Option<AdminServer>,
     /// The replicated cluster, when `[cluster]` is configured.
     pub raft: Option<Arc<RaftCluster>>,
+    /// The TLS material of each `tls`/`wss` listener, by listener name (reloaded on SIGHUP).
+    tls: std::collections::BTreeMap<String, Arc<TlsListener>>,
 }
 
 pub struct Node;
@@ -112,41 +115,40 @@ impl Node {
         // TLS files are read before anything binds, so a bad file fails start-up cleanly.
         let mut tls_setups = std::collections::BTreeMap::new();
         for (name, l) in &cfg.listeners {
-            if l.kind_for(name) == ListenerKind::Tls {
-                tls_setups.insert(name.clone(), Arc::new(tls::build(name, l)?));
+            if l.kind_for(name).is_tls() {
+                let t = Arc::new(tls::TlsListener::load(name, l)?);
+                t.record_expiry(&broker.metrics);
+                tls_setups.insert(name.clone(), t);
             }
         }
         for (name, l) in &cfg.listeners {
-            let tcp = listener::bind(name, l.bind).await?;
+            let kind = l.kind_for(name);
+            let bind = l.bind_addr(name);
+            let tcp = listener::bind(name, bind).await?;
             let addr =
-                tcp.local_addr().map_err(|source| ListenerError::Bind { name: name.clone(), addr: l.bind, source })?;
+                tcp.local_addr().map_err(|source| ListenerError::Bind { name: name.clone(), addr: bind, source })?;
             let info = Arc::new(ListenerInfo { name: name.clone(), allow_anonymous: cfg.anonymous_allowed(l) });
-            let kind = match tls_setups.get(name) {
-                None => {
-                    tokio::spawn(listener::run_tcp(
-                        tcp,
-                        broker.clone(),
-                        info,
-                        l.max_connections,
-                        shutdown_rx.clone(),
-                        drain_tx.clone(),
-                    ));
-                    "mqtt"
-                }
-                Some(t) => {
-                    tokio::spawn(listener::run_tls(
-                        tcp,
-                        t.clone(),
-                        broker.clone(),
-                        info,
-                        l.max_connections,
-                        shutdown_rx.clone(),
-                        drain_tx.clone(),
-                    ));
-                    "mqtts"
-                }
+            let tls = tls_setups.get(name).cloned();
+            if let Some(t) = &tls
+                && !l.reload_interval.is_zero()
+            {
+                t.clone().spawn_watch(broker.metrics.clone(), l.reload_interval, shutdown_rx.clone());
+            }
+            let setup = listener::Setup {
+                info,
+                tls,
+                ws: kind.is_websocket().then(|| WsOptions::new(&l.path, settings.max_packet_size)),
+                proxy_protocol: l.proxy_protocol,
+                max_connections: l.max_connections,
             };
-            bound.push(BoundListener { name: name.clone(), kind, addr });
+            tokio::spawn(listener::run(tcp, Arc::new(setup), broker.clone(), shutdown_rx.clone(), drain_tx.clone()));
+            let scheme = match kind {
+                ListenerKind::Tcp => "mqtt",
+                ListenerKind::Tls => "mqtts",
+                ListenerKind::Ws => "ws",
+                ListenerKind::Wss => "wss",
+            };
+            bound.push(BoundListener { name: name.clone(), kind: scheme, addr });
         }
         // The admin listener comes last, so that it reports "ready" only once the MQTT
         // listeners are up (and `readyz` answers 503 until then).
@@ -175,6 +177,7 @@ impl Node {
             ready,
             admin,
             raft,
+            tls: tls_setups,
         })
     }
 }
@@ -225,9 +228,12 @@ impl NodeHandle {
         if let Some(outcome) = self.broker.auth.reload_acl() {
             out.push(Reloaded { what: "ACL file", outcome });
         }
-        // Hook for what does not exist yet: TLS certificates and keys (rebuild with
-        // `transport::tls::build` and swap the listener's acceptor), with the same rule (a bad
-        // file keeps the old state).
+        // Each TLS listener's certificate, key, CA bundle and CRL, all or nothing.
+        for t in self.tls.values() {
+            let outcome =
+                t.reload(&self.broker.metrics).map_err(|e| format!("{e}; the previous certificate stays in use"));
+            out.push(Reloaded { what: "TLS certificates", outcome });
+        }
         out
     }
 

@@ -37,6 +37,8 @@ pub struct ClientQuery {
 pub struct ClientSummary {
     pub client_id: ClientKey,
     pub connected: bool,
+    /// The connected client's address.
+    pub peer: Option<std::net::SocketAddr>,
     pub persistent: bool,
     /// Session Expiry Interval granted, seconds (`u32::MAX` = never).
     pub expiry: u32,
@@ -107,6 +109,7 @@ fn summary(s: &Session) -> ClientSummary {
     ClientSummary {
         client_id: s.client_id.clone(),
         connected: st.conn.is_some(),
+        peer: st.conn.and(st.peer),
         persistent: st.persistent(),
         expiry: st.expiry,
         subscriptions: st.subscriptions.len(),

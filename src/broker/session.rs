@@ -171,6 +171,9 @@ pub struct SessionState {
     pub expiry: u32,
     /// The connection that drives this session now.
     pub conn: Option<u64>,
+    /// That connection's client address (the PROXY protocol source when the listener uses
+    /// it); meaningful only while `conn` is set.
+    pub peer: Option<std::net::SocketAddr>,
     /// Bumped at every connect and disconnect; timers check it before acting.
     pub epoch: u64,
     pub subscriptions: BTreeMap<String, SubOptions>,
@@ -241,6 +244,7 @@ impl Session {
             state: Mutex::new(SessionState {
                 expiry,
                 conn: None,
+                peer: None,
                 epoch: 0,
                 subscriptions: BTreeMap::new(),
                 queue: VecDeque::new(),

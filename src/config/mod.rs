@@ -96,7 +96,9 @@ pub struct Config {
 impl Default for Config {
     fn default() -> Self {
         let mut listeners = BTreeMap::new();
-        listeners.insert("tcp".to_string(), ListenerConfig::default());
+        // Spelled out so `config check` shows where the default broker listens.
+        let tcp = ListenerConfig { bind: Some(SocketAddr::from(([127, 0, 0, 1], 1883))), ..ListenerConfig::default() };
+        listeners.insert("tcp".to_string(), tcp);
         Self {
             node_name: String::new(),
             data_dir: PathBuf::from("./starling-data"),
@@ -119,8 +121,55 @@ impl Default for Config {
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "lowercase")]
 pub enum ListenerKind {
+    /// MQTT over plain TCP (default port 1883).
     Tcp,
+    /// MQTT over TLS (8883).
     Tls,
+    /// MQTT over WebSocket (8083), MQTT spec section 6.
+    Ws,
+    /// MQTT over WebSocket over TLS (8084).
+    Wss,
+}
+
+impl ListenerKind {
+    /// The port a listener of this kind binds when `bind` is not given.
+    pub fn default_port(self) -> u16 {
+        match self {
+            ListenerKind::Tcp => 1883,
+            ListenerKind::Tls => 8883,
+            ListenerKind::Ws => 8083,
+            ListenerKind::Wss => 8084,
+        }
+    }
+
+    /// Whether the connection runs over TLS (`tls`, `wss`).
+    pub fn is_tls(self) -> bool {
+        matches!(self, ListenerKind::Tls | ListenerKind::Wss)
+    }
+
+    /// Whether MQTT is carried in WebSocket frames (`ws`, `wss`).
+    pub fn is_websocket(self) -> bool {
+        matches!(self, ListenerKind::Ws | ListenerKind::Wss)
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ListenerKind::Tcp => "tcp",
+            ListenerKind::Tls => "tls",
+            ListenerKind::Ws => "ws",
+            ListenerKind::Wss => "wss",
+        }
+    }
+
+    fn from_table_name(name: &str) -> Option<ListenerKind> {
+        match name {
+            "tcp" => Some(ListenerKind::Tcp),
+            "tls" => Some(ListenerKind::Tls),
+            "ws" => Some(ListenerKind::Ws),
+            "wss" => Some(ListenerKind::Wss),
+            _ => None,
+        }
+    }
 }
 
 /// Client certificates on a TLS listener.
@@ -155,7 +204,9 @@ pub enum CertIdentity {
 pub struct ListenerConfig {
     /// Listener type; may be left out when the table's name is the type (`[listeners.tcp]`).
     pub kind: Option<ListenerKind>,
-    pub bind: SocketAddr,
+    /// Address to listen on. Unset = 127.0.0.1 on the kind's port (1883 tcp, 8883 tls,
+    /// 8083 ws, 8084 wss).
+    pub bind: Option<SocketAddr>,
     /// Connections accepted at once; more are closed right after accept (and counted).
     pub max_connections: usize,
     /// Clients without credentials. Unset = allowed only when bound to a loopback address.
@@ -177,13 +228,25 @@ pub struct ListenerConfig {
     /// Connections one address may open at once before the rate applies; 0 = the rate
     /// rounded up (at least 1).
     pub connection_rate_burst: u32,
+    /// TLS only: certificate revocation lists (PEM, one or more) checked against client
+    /// certificates; needs `verify`.
+    pub crl: Option<PathBuf>,
+    /// TLS only: how often the cert/key/ca/crl files are checked for changes (and reloaded
+    /// when they change); 0 turns the watch off (SIGHUP still reloads).
+    #[serde(with = "humantime_serde")]
+    pub reload_interval: Duration,
+    /// WebSocket only: the HTTP path the upgrade is accepted on; other paths get 404.
+    pub path: String,
+    /// Expect a PROXY protocol v1 or v2 header before anything else (before the TLS
+    /// handshake); its source address becomes the client's address.
+    pub proxy_protocol: bool,
 }
 
 impl Default for ListenerConfig {
     fn default() -> Self {
         Self {
             kind: None,
-            bind: SocketAddr::from(([127, 0, 0, 1], 1883)),
+            bind: None,
             max_connections: 1_000_000,
             allow_anonymous: None,
             cert: None,
@@ -193,6 +256,10 @@ impl Default for ListenerConfig {
             cert_identity: CertIdentity::None,
             max_connection_rate: 0.0,
             connection_rate_burst: 0,
+            crl: None,
+            reload_interval: Duration::from_secs(5),
+            path: "/mqtt".into(),
+            proxy_protocol: false,
         }
     }
 }
@@ -556,17 +623,24 @@ impl Config {
         }
         let mut seen = std::collections::HashSet::new();
         for (name, l) in &self.listeners {
-            if l.kind.is_none() && name != "tcp" && name != "tls" {
+            if l.kind.is_none() && ListenerKind::from_table_name(name).is_none() {
                 return bad(format!(
-                    "listeners.{name}.kind is required (tcp or tls) when the table name is not the kind"
+                    "listeners.{name}.kind is required (tcp, tls, ws or wss) when the table name is not the kind"
                 ));
             }
-            if l.kind_for(name) == ListenerKind::Tls {
+            let kind = l.kind_for(name);
+            if kind.is_tls() {
                 if l.cert.is_none() {
-                    return bad(format!("listeners.{name}.cert is required on a tls listener (a PEM chain)"));
+                    return bad(format!(
+                        "listeners.{name}.cert is required on a {} listener (a PEM chain)",
+                        kind.as_str()
+                    ));
                 }
                 if l.key.is_none() {
-                    return bad(format!("listeners.{name}.key is required on a tls listener (a PEM private key)"));
+                    return bad(format!(
+                        "listeners.{name}.key is required on a {} listener (a PEM private key)",
+                        kind.as_str()
+                    ));
                 }
                 if l.verify != TlsVerify::None && l.ca.is_none() {
                     return bad(format!(
@@ -578,11 +652,28 @@ impl Config {
                         "listeners.{name}.cert_identity needs listeners.{name}.verify = \"optional\" or \"required\""
                     ));
                 }
+                if l.crl.is_some() && l.verify == TlsVerify::None {
+                    return bad(format!(
+                        "listeners.{name}.crl needs listeners.{name}.verify = \"optional\" or \"required\""
+                    ));
+                }
             } else if let Some(key) = l.tls_key_set() {
-                return bad(format!("listeners.{name}.{key} only applies to tls listeners"));
+                return bad(format!("listeners.{name}.{key} only applies to tls and wss listeners"));
             }
-            if !seen.insert(l.bind) {
-                return bad(format!("listeners.{name}.bind: {} is used by another listener", l.bind));
+            if kind.is_websocket() {
+                if !l.path.starts_with('/') || l.path.contains(char::is_whitespace) {
+                    return bad(format!(
+                        "listeners.{name}.path must be an absolute HTTP path such as \"/mqtt\", not {:?}",
+                        l.path
+                    ));
+                }
+            } else if l.path != ListenerConfig::default().path {
+                return bad(format!("listeners.{name}.path only applies to ws and wss listeners"));
+            }
+            let bind = l.bind_addr(name);
+            // Port 0 asks the OS for a free port each time: never a clash.
+            if bind.port() != 0 && !seen.insert(bind) {
+                return bad(format!("listeners.{name}.bind: {bind} is used by another listener"));
             }
             if l.max_connections == 0 {
                 return bad(format!("listeners.{name}.max_connections must be at least 1"));
@@ -624,7 +715,7 @@ impl Config {
             return bad("sys.interval must be at least 1s".into());
         }
         if self.admin.enabled
-            && let Some((name, _)) = self.listeners.iter().find(|(_, l)| l.bind == self.admin.bind)
+            && let Some((name, _)) = self.listeners.iter().find(|(n, l)| l.bind_addr(n) == self.admin.bind)
         {
             return bad(format!("admin.bind: {} is used by listeners.{name}", self.admin.bind));
         }
@@ -637,7 +728,7 @@ impl Config {
         }
         if let Some(c) = &self.cluster {
             c.validate().map_err(ConfigError::Invalid)?;
-            if let Some((name, _)) = self.listeners.iter().find(|(_, l)| l.bind == c.bind) {
+            if let Some((name, _)) = self.listeners.iter().find(|(n, l)| l.bind_addr(n) == c.bind) {
                 return bad(format!("cluster.bind: {} is used by listeners.{name}", c.bind));
             }
         }
@@ -681,7 +772,8 @@ impl Config {
     /// Whether listener `l` admits clients without credentials: its own setting, else
     /// `auth.allow_anonymous`, else only on a loopback bind.
     pub fn anonymous_allowed(&self, l: &ListenerConfig) -> bool {
-        l.allow_anonymous.or(self.auth.allow_anonymous).unwrap_or_else(|| l.bind.ip().is_loopback())
+        // An unset `bind` is loopback.
+        l.allow_anonymous.or(self.auth.allow_anonymous).unwrap_or_else(|| l.bind.is_none_or(|b| b.ip().is_loopback()))
     }
 
     /// The node name to use: configured, else the host's fully qualified name (stable for a
@@ -700,13 +792,14 @@ impl Config {
 }
 
 impl ListenerConfig {
-    /// The kind: explicit, else inferred from the table name (`[listeners.tls]`), else tcp.
+    /// The kind: explicit, else inferred from the table name (`[listeners.wss]`), else tcp.
     pub fn kind_for(&self, name: &str) -> ListenerKind {
-        match self.kind {
-            Some(k) => k,
-            None if name == "tls" => ListenerKind::Tls,
-            None => ListenerKind::Tcp,
-        }
+        self.kind.or_else(|| ListenerKind::from_table_name(name)).unwrap_or(ListenerKind::Tcp)
+    }
+
+    /// The address to bind: explicit, else loopback on the kind's default port.
+    pub fn bind_addr(&self, name: &str) -> SocketAddr {
+        self.bind.unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], self.kind_for(name).default_port())))
     }
 
     /// The first TLS-only key set on this listener, if any.
@@ -721,6 +814,10 @@ impl ListenerConfig {
             Some("verify")
         } else if self.cert_identity != CertIdentity::None {
             Some("cert_identity")
+        } else if self.crl.is_some() {
+            Some("crl")
+        } else if self.reload_interval != ListenerConfig::default().reload_interval {
+            Some("reload_interval")
         } else {
             None
         }
@@ -739,7 +836,7 @@ mod tests {
     #[test]
     fn defaults_are_a_working_loopback_broker() {
         let c = Config::load_with_env(None, &Overrides::default(), no_env()).expect("defaults");
-        assert_eq!(c.listeners["tcp"].bind, "127.0.0.1:1883".parse().expect("addr"));
+        assert_eq!(c.listeners["tcp"].bind, Some("127.0.0.1:1883".parse().expect("addr")));
         assert!(c.anonymous_allowed(&c.listeners["tcp"]));
         let mut off = c.clone();
         off.auth.allow_anonymous = Some(false);
@@ -764,12 +861,12 @@ mod tests {
             assert_eq!(c.data_dir, PathBuf::from("/from/file"));
             assert_eq!(c.mqtt.max_qos, 1);
             assert_eq!(c.mqtt.receive_maximum, 7);
-            assert_eq!(c.listeners["tcp"].bind.to_string(), "0.0.0.0:1901");
+            assert_eq!(c.listeners["tcp"].bind_addr("tcp").to_string(), "0.0.0.0:1901");
             assert!(!c.anonymous_allowed(&c.listeners["tcp"]));
             let o = Overrides { data_dir: Some("/flag".into()), bind: Some("127.0.0.1:1902".parse().expect("addr")) };
             let c = Config::load_with_env(Some(Path::new("s.toml")), &o, env).map_err(|e| e.to_string())?;
             assert_eq!(c.data_dir, PathBuf::from("/flag"));
-            assert_eq!(c.listeners["tcp"].bind.to_string(), "127.0.0.1:1902");
+            assert_eq!(c.listeners["tcp"].bind_addr("tcp").to_string(), "127.0.0.1:1902");
             Ok(())
         });
     }
@@ -819,6 +916,56 @@ mod tests {
             .expect_err("must fail")
             .to_string();
         assert!(err.contains("/nonexistent/s.toml"), "{err}");
+    }
+
+    #[test]
+    fn listener_kinds_default_ports_and_keys() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file(
+                "l.toml",
+                "[listeners.ws]\n[listeners.wss]\ncert = \"c.pem\"\nkey = \"k.pem\"\n\
+                 [listeners.edge]\nkind = \"tls\"\ncert = \"c.pem\"\nkey = \"k.pem\"\nproxy_protocol = true\n",
+            )?;
+            let c = Config::load_with_env(Some(Path::new("l.toml")), &Overrides::default(), no_env())
+                .map_err(|e| e.to_string())?;
+            let port = |n: &str| c.listeners[n].bind_addr(n).port();
+            assert_eq!((port("tcp"), port("edge"), port("ws"), port("wss")), (1883, 8883, 8083, 8084));
+            assert_eq!(c.listeners["wss"].kind_for("wss"), ListenerKind::Wss);
+            assert_eq!(c.listeners["ws"].path, "/mqtt");
+            assert!(c.listeners["edge"].proxy_protocol);
+            assert!(c.anonymous_allowed(&c.listeners["ws"]), "an unset bind is loopback");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn listener_validation_names_the_key() {
+        let with = |name: &str, l: ListenerConfig| {
+            let mut c = Config::default();
+            c.listeners.insert(name.into(), l);
+            c.validate().err().map(|e| e.to_string()).unwrap_or_default()
+        };
+        let tls = || ListenerConfig { cert: Some("c".into()), key: Some("k".into()), ..ListenerConfig::default() };
+        let e = with("web", ListenerConfig { kind: Some(ListenerKind::Ws), path: "mqtt".into(), ..Default::default() });
+        assert!(e.contains("listeners.web.path"), "{e}");
+        let e =
+            with("plain", ListenerConfig { kind: Some(ListenerKind::Tcp), path: "/ws".into(), ..Default::default() });
+        assert!(e.contains("listeners.plain.path only applies"), "{e}");
+        let e = with("wss", ListenerConfig { crl: Some("crl.pem".into()), ..tls() });
+        assert!(e.contains("listeners.wss.crl needs"), "{e}");
+        let e = with("ws", ListenerConfig { cert: Some("c".into()), ..Default::default() });
+        assert!(e.contains("listeners.ws.cert only applies to tls and wss"), "{e}");
+        let e = with("wss", ListenerConfig::default());
+        assert!(e.contains("listeners.wss.cert is required on a wss listener"), "{e}");
+        let e = with(
+            "other",
+            ListenerConfig { bind: Some(SocketAddr::from(([127, 0, 0, 1], 1883))), ..Default::default() },
+        );
+        assert!(e.contains("listeners.other.kind is required"), "{e}");
+        let e =
+            with("ws", ListenerConfig { bind: Some(SocketAddr::from(([127, 0, 0, 1], 1883))), ..Default::default() });
+        assert!(e.contains("1883 is used by another listener"), "{e}");
+        assert_eq!(with("ws", ListenerConfig::default()), "", "ws on its default port 8083");
     }
 
     #[test]

@@ -14,6 +14,23 @@ pub struct ReasonLabel {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ListenerLabel {
+    pub listener: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ListenerReasonLabel {
+    pub listener: String,
+    pub reason: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ListenerResultLabel {
+    pub listener: String,
+    pub result: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct QosLabel {
     pub qos: String,
 }
@@ -90,6 +107,14 @@ pub struct Metrics {
     pub throttled: Family<ReasonLabel, Counter>,
     /// TLS handshakes that failed or timed out.
     pub tls_handshake_failures: Counter,
+    /// TLS material reloads (file change or SIGHUP) by listener and result (`ok`, `error`).
+    pub tls_reloads: Family<ListenerResultLabel, Counter>,
+    /// When the certificate a TLS listener serves expires (Unix seconds).
+    pub tls_cert_expiry: Family<ListenerLabel, Gauge>,
+    /// Connections closed because their PROXY protocol header was missing or bad.
+    pub proxy_protocol_errors: Family<ListenerReasonLabel, Counter>,
+    /// WebSocket upgrades refused (wrong path, no MQTT subprotocol, bad HTTP, timeout).
+    pub websocket_upgrade_failures: Family<ListenerReasonLabel, Counter>,
     pub refused: Family<ReasonLabel, Counter>,
     pub storage_errors: Counter,
 }
@@ -135,6 +160,10 @@ impl Metrics {
             auth_failures: Family::default(),
             throttled: Family::default(),
             tls_handshake_failures: Counter::default(),
+            tls_reloads: Family::default(),
+            tls_cert_expiry: Family::default(),
+            proxy_protocol_errors: Family::default(),
+            websocket_upgrade_failures: Family::default(),
             refused: Family::default(),
             storage_errors: Counter::default(),
         };
@@ -165,6 +194,26 @@ impl Metrics {
             "TLS handshakes that failed (bad certificate, protocol mismatch, timeout)",
             m.tls_handshake_failures.clone(),
         );
+        r.register(
+            "tls_reloads",
+            "Reloads of a TLS listener's certificate, key, CA and CRL files, by result",
+            m.tls_reloads.clone(),
+        );
+        r.register(
+            "tls_certificate_expiry_timestamp_seconds",
+            "When the certificate a TLS listener serves expires (Unix time)",
+            m.tls_cert_expiry.clone(),
+        );
+        r.register(
+            "proxy_protocol_errors",
+            "Connections closed because the PROXY protocol header was missing, malformed or late",
+            m.proxy_protocol_errors.clone(),
+        );
+        r.register(
+            "websocket_upgrade_failures",
+            "WebSocket upgrades refused: wrong path, no MQTT subprotocol, bad request, timeout",
+            m.websocket_upgrade_failures.clone(),
+        );
         r.register("refused", "Connections, packets or messages refused by a limit, by reason", m.refused.clone());
         r.register("storage_errors", "Failed storage writes", m.storage_errors.clone());
         *m.registry.lock() = r;
@@ -185,6 +234,28 @@ impl Metrics {
 
     pub fn throttled(&self, limit: &str) {
         self.throttled.get_or_create(&ReasonLabel { reason: limit.into() }).inc();
+    }
+
+    pub fn proxy_protocol_error(&self, listener: &str, reason: &str) {
+        self.proxy_protocol_errors
+            .get_or_create(&ListenerReasonLabel { listener: listener.into(), reason: reason.into() })
+            .inc();
+    }
+
+    pub fn websocket_upgrade_failure(&self, listener: &str, reason: &str) {
+        self.websocket_upgrade_failures
+            .get_or_create(&ListenerReasonLabel { listener: listener.into(), reason: reason.into() })
+            .inc();
+    }
+
+    pub fn tls_reload(&self, listener: &str, ok: bool) {
+        let result = if ok { "ok" } else { "error" };
+        self.tls_reloads.get_or_create(&ListenerResultLabel { listener: listener.into(), result: result.into() }).inc();
+    }
+
+    pub fn tls_reload_count(&self, listener: &str, ok: bool) -> u64 {
+        let result = if ok { "ok" } else { "error" };
+        self.tls_reloads.get_or_create(&ListenerResultLabel { listener: listener.into(), result: result.into() }).get()
     }
 
     pub fn disconnected(&self, reason: &str) {

@@ -414,7 +414,12 @@ impl Conn {
             return Ok(());
         }
         let n = self.wbuf.len();
-        match tokio::time::timeout(self.broker.settings.write_timeout, stream.write_all(&self.wbuf)).await {
+        // Flushed too: TLS and WebSocket streams may hold back the tail of a write.
+        let write = async {
+            stream.write_all(&self.wbuf).await?;
+            stream.flush().await
+        };
+        match tokio::time::timeout(self.broker.settings.write_timeout, write).await {
             Ok(Ok(())) => {
                 self.broker.metrics.bytes_sent.inc_by(n as u64);
                 self.wbuf.clear();
@@ -862,6 +867,7 @@ impl Conn {
         self.broker.metrics.connections.inc();
         self.broker.connections.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         tracing::debug!(client = ?self.client_id, peer = %self.peer, version = ?self.version, "client connected");
+        session.state.lock().peer = Some(self.peer);
         self.session = Some(session);
     }
 

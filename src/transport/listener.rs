@@ -2,17 +2,25 @@
 //!
 //! A connection holds an owned semaphore permit (the listener's `max_connections`) for its
 //! whole life, and a clone of the drain sender, so shutdown can wait for the last one to end.
+//!
+//! Everything before MQTT runs in the connection's task, never in the accept loop, and all of
+//! it together is bounded by the connect timeout: the PROXY protocol header (which comes
+//! first, before TLS), the TLS handshake, the WebSocket upgrade. Then every kind of listener
+//! runs the same MQTT connection code over an [`MqttIo`](connection::MqttIo).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 
 use thiserror::Error;
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Semaphore, mpsc, watch};
+use tokio::time::Instant;
 
 use crate::broker::Broker;
 use crate::transport::connection::{self, ListenerInfo, Plain};
+use crate::transport::proxy::{self, ProxyError};
 use crate::transport::tls::{self, TlsListener};
+use crate::transport::ws::{self, WsOptions};
 
 #[derive(Debug, Error)]
 pub enum ListenerError {
@@ -25,44 +33,30 @@ pub async fn bind(name: &str, addr: SocketAddr) -> Result<TcpListener, ListenerE
     TcpListener::bind(addr).await.map_err(|source| ListenerError::Bind { name: name.into(), addr, source })
 }
 
-/// Accept MQTT connections on `listener` until `shutdown` flips.
-pub async fn run_tcp(
-    listener: TcpListener,
-    broker: Arc<Broker>,
-    info: Arc<ListenerInfo>,
-    max_connections: usize,
-    shutdown: watch::Receiver<bool>,
-    drain: mpsc::Sender<()>,
-) {
-    run(listener, None, broker, info, max_connections, shutdown, drain).await
+/// How a listener's connections get from TCP to MQTT.
+pub struct Setup {
+    pub info: Arc<ListenerInfo>,
+    /// `tls`, `wss`: the TLS material.
+    pub tls: Option<Arc<TlsListener>>,
+    /// `ws`, `wss`: the upgrade's path and limits.
+    pub ws: Option<WsOptions>,
+    /// A PROXY protocol header comes first.
+    pub proxy_protocol: bool,
+    pub max_connections: usize,
 }
 
-/// Accept MQTT-over-TLS connections on `listener` until `shutdown` flips. The handshake runs in
-/// each connection's own task, under the connect timeout, never in the accept loop.
-pub async fn run_tls(
+/// Accept connections on `listener` until `shutdown` flips.
+pub async fn run(
     listener: TcpListener,
-    tls: Arc<TlsListener>,
+    setup: Arc<Setup>,
     broker: Arc<Broker>,
-    info: Arc<ListenerInfo>,
-    max_connections: usize,
     shutdown: watch::Receiver<bool>,
     drain: mpsc::Sender<()>,
 ) {
-    run(listener, Some(tls), broker, info, max_connections, shutdown, drain).await
-}
-
-async fn run(
-    listener: TcpListener,
-    tls: Option<Arc<TlsListener>>,
-    broker: Arc<Broker>,
-    info: Arc<ListenerInfo>,
-    max_connections: usize,
-    shutdown: watch::Receiver<bool>,
-    drain: mpsc::Sender<()>,
-) {
-    let permits = Arc::new(Semaphore::new(max_connections));
+    let permits = Arc::new(Semaphore::new(setup.max_connections));
     let mut stop = shutdown.clone();
     let mut refused_logged = false;
+    let name = setup.info.name.clone();
     loop {
         let accepted = tokio::select! {
             r = listener.accept() => r,
@@ -72,7 +66,7 @@ async fn run(
             Ok(x) => x,
             Err(e) => {
                 // EMFILE and friends: back off briefly instead of spinning.
-                tracing::warn!(listener = %info.name, "accept failed: {e}");
+                tracing::warn!(listener = %name, "accept failed: {e}");
                 tokio::time::sleep(std::time::Duration::from_millis(50)).await;
                 continue;
             }
@@ -80,7 +74,11 @@ async fn run(
         let Ok(permit) = permits.clone().try_acquire_owned() else {
             broker.metrics.refused("max_connections");
             if !refused_logged {
-                tracing::warn!(listener = %info.name, max_connections, "connection limit reached; refusing new connections");
+                tracing::warn!(
+                    listener = %name,
+                    max_connections = setup.max_connections,
+                    "connection limit reached; refusing new connections"
+                );
                 refused_logged = true;
             }
             drop(stream);
@@ -89,42 +87,85 @@ async fn run(
         refused_logged = false;
         let _ = stream.set_nodelay(true);
         let broker = broker.clone();
-        let info = info.clone();
+        let setup = setup.clone();
         let shutdown = shutdown.clone();
         let drain = drain.clone();
-        let tls = tls.clone();
         tokio::spawn(async move {
-            match tls {
-                None => connection::serve(stream, peer, broker, info, shutdown).await,
-                Some(tls) => serve_tls(stream, peer, &tls, broker, info, shutdown).await,
-            }
+            serve(stream, peer, &setup, broker, shutdown).await;
             drop(permit);
             drop(drain);
         });
     }
 }
 
-/// Complete the TLS handshake (bounded by the connect timeout), then serve MQTT over it.
-async fn serve_tls(
-    stream: tokio::net::TcpStream,
-    peer: SocketAddr,
-    tls: &TlsListener,
+/// One connection: PROXY header, TLS, WebSocket as configured, then MQTT.
+async fn serve(
+    mut stream: TcpStream,
+    tcp_peer: SocketAddr,
+    setup: &Setup,
     broker: Arc<Broker>,
-    info: Arc<ListenerInfo>,
     shutdown: watch::Receiver<bool>,
 ) {
     let timeout = broker.settings.connect_timeout;
-    let stream = match tokio::time::timeout(timeout, tls.acceptor.accept(stream)).await {
+    let deadline = Instant::now() + timeout;
+    let info = setup.info.clone();
+    let peer = if setup.proxy_protocol {
+        let header = match tokio::time::timeout_at(deadline, proxy::read_header(&mut stream)).await {
+            Ok(r) => r,
+            Err(_) => Err(ProxyError::Timeout),
+        };
+        match header {
+            Ok(h) => {
+                let peer = h.peer(tcp_peer);
+                tracing::trace!(listener = %info.name, %tcp_peer, %peer, header = ?h, "PROXY header");
+                peer
+            }
+            Err(e) => {
+                broker.metrics.proxy_protocol_error(&info.name, e.reason());
+                tracing::info!(listener = %info.name, peer = %tcp_peer, reason = e.reason(), "closing connection: {e}");
+                return;
+            }
+        }
+    } else {
+        tcp_peer
+    };
+    match (&setup.tls, &setup.ws) {
+        (None, None) => connection::serve(stream, peer, broker, info, shutdown).await,
+        (None, Some(ws)) => serve_ws(stream, peer, ws, deadline, None, broker, info, shutdown).await,
+        (Some(tls), ws) => {
+            let Some((stream, identity)) = handshake(stream, peer, tls, deadline, &broker, &info).await else {
+                return;
+            };
+            match ws {
+                None => connection::serve_as(Plain(stream), peer, broker, info, identity, shutdown).await,
+                Some(ws) => serve_ws(stream, peer, ws, deadline, identity, broker, info, shutdown).await,
+            }
+        }
+    }
+}
+
+/// Complete the TLS handshake by `deadline`; the stream and the client certificate's identity.
+async fn handshake(
+    stream: TcpStream,
+    peer: SocketAddr,
+    tls: &TlsListener,
+    deadline: Instant,
+    broker: &Broker,
+    info: &ListenerInfo,
+) -> Option<(tokio_rustls::server::TlsStream<TcpStream>, Option<String>)> {
+    // The acceptor is taken per connection, so a reloaded certificate is used from the next
+    // handshake on.
+    let stream = match tokio::time::timeout_at(deadline, tls.acceptor().accept(stream)).await {
         Ok(Ok(s)) => s,
         Ok(Err(e)) => {
             broker.metrics.tls_handshake_failures.inc();
             tracing::debug!(listener = %info.name, %peer, "TLS handshake failed: {e}");
-            return;
+            return None;
         }
         Err(_) => {
             broker.metrics.tls_handshake_failures.inc();
-            tracing::debug!(listener = %info.name, %peer, "TLS handshake timed out after {timeout:?}");
-            return;
+            tracing::debug!(listener = %info.name, %peer, "TLS handshake timed out");
+            return None;
         }
     };
     let conn = stream.get_ref().1;
@@ -137,5 +178,36 @@ async fn serve_tls(
         version = ?conn.protocol_version(),
         "TLS established"
     );
-    connection::serve_as(Plain(stream), peer, broker, info, identity, shutdown).await;
+    Some((stream, identity))
+}
+
+/// Upgrade to WebSocket by `deadline`, then serve MQTT over it.
+#[allow(clippy::too_many_arguments)]
+async fn serve_ws<S>(
+    stream: S,
+    peer: SocketAddr,
+    opts: &WsOptions,
+    deadline: Instant,
+    identity: Option<String>,
+    broker: Arc<Broker>,
+    info: Arc<ListenerInfo>,
+    shutdown: watch::Receiver<bool>,
+) where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send,
+{
+    let ws = match tokio::time::timeout_at(deadline, ws::upgrade(stream, opts)).await {
+        Ok(Ok(ws)) => ws,
+        Ok(Err(e)) => {
+            broker.metrics.websocket_upgrade_failure(&info.name, e.reason());
+            ws::describe_refusal(&info.name, peer, &e);
+            return;
+        }
+        Err(_) => {
+            broker.metrics.websocket_upgrade_failure(&info.name, "timeout");
+            tracing::info!(listener = %info.name, %peer, "WebSocket upgrade not completed within the connect timeout");
+            return;
+        }
+    };
+    tracing::trace!(listener = %info.name, %peer, subprotocol = ws.subprotocol(), "WebSocket established");
+    connection::serve_as(ws, peer, broker, info, identity, shutdown).await;
 }

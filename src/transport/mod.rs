@@ -2,4 +2,6 @@
 
 pub mod connection;
 pub mod listener;
+pub mod proxy;
 pub mod tls;
+pub mod ws;

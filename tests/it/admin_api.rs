@@ -114,7 +114,7 @@ async fn admin_api_keys_come_from_a_key_file() {
 async fn admin_missing_key_file_stops_start_up_naming_it() {
     let dir = tempfile::tempdir().expect("tempdir");
     let mut cfg = starling::config::Config { data_dir: dir.path().join("data"), ..Default::default() };
-    cfg.listeners.get_mut("tcp").expect("tcp").bind = "127.0.0.1:0".parse().expect("addr");
+    cfg.listeners.get_mut("tcp").expect("tcp").bind = Some("127.0.0.1:0".parse().expect("addr"));
     cfg.admin.bind = "127.0.0.1:0".parse().expect("addr");
     cfg.admin.api_keys_file = Some(dir.path().join("no-such-keys"));
     let err = starling::node::Node::start(cfg).await.err().expect("start must fail").to_string();

@@ -90,7 +90,7 @@ async fn auth_startup_fails_on_a_broken_password_file_naming_it() {
     std::fs::write(&f, "alice:$argon2id$broken\n").expect("write");
     let mut cfg = starling::config::Config::default();
     cfg.data_dir = dir.path().join("data");
-    cfg.listeners.get_mut("tcp").expect("tcp").bind = "127.0.0.1:0".parse().expect("addr");
+    cfg.listeners.get_mut("tcp").expect("tcp").bind = Some("127.0.0.1:0".parse().expect("addr"));
     cfg.admin.enabled = false;
     cfg.auth.password_file = Some(f.clone());
     let err = starling::node::Node::start(cfg).await.err().expect("must fail").to_string();

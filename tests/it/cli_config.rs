@@ -75,7 +75,7 @@ async fn cli_config_check_shows_env_layer() {
     let out = run(c).await;
     assert!(out.status.success(), "stderr: {}", text(&out.stderr));
     let eff = effective(&out.stdout);
-    assert_eq!(eff.listeners["tcp"].bind, local(port), "from the environment");
+    assert_eq!(eff.listeners["tcp"].bind, Some(local(port)), "from the environment");
     assert_eq!(eff.mqtt.max_qos, 1, "environment beats the file");
     assert_eq!(eff.mqtt.receive_maximum, 7, "file beats the defaults");
 

@@ -43,7 +43,14 @@ mod proto_subopts;
 mod proto_sys;
 mod proto_util;
 mod proto_will;
+mod proxy_protocol;
 mod robust_corpus;
 mod robust_slow;
 mod systemd_notify;
 mod tls_listener;
+mod tls_reload;
+mod tls_util;
+mod transport_docs;
+mod ws_browser;
+
+mod ws_listener;

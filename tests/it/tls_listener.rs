@@ -71,7 +71,7 @@ fn pki() -> Pki {
 
 fn tls_listener(p: &Pki) -> ListenerConfig {
     ListenerConfig {
-        bind: "127.0.0.1:0".parse().expect("addr"),
+        bind: Some("127.0.0.1:0".parse().expect("addr")),
         cert: Some(p.cert.clone()),
         key: Some(p.key.clone()),
         ..ListenerConfig::default()

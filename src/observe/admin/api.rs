@@ -167,6 +167,9 @@ pub(super) struct ClientParams {
 struct ClientJson {
     client_id: String,
     connected: bool,
+    /// `ip:port` of the connected client (the PROXY protocol source address behind a load
+    /// balancer); null when not connected.
+    peer: Option<String>,
     persistent: bool,
     /// Seconds; 4294967295 means the session never expires (as in MQTT).
     session_expiry_interval: u32,
@@ -180,6 +183,7 @@ impl From<ClientSummary> for ClientJson {
         ClientJson {
             client_id: c.client_id.to_string(),
             connected: c.connected,
+            peer: c.peer.map(|p| p.to_string()),
             persistent: c.persistent,
             session_expiry_interval: c.expiry,
             subscription_count: c.subscriptions,

@@ -29,7 +29,7 @@ pub fn random_base() -> [u8; 2] {
 pub fn node_config(cfg: &mut Config, base: [u8; 2], n: u8, role: Role, cores: u8) {
     let ip = node_ip(base, n);
     if let Some(l) = cfg.listeners.get_mut("tcp") {
-        l.bind = SocketAddr::new(ip, 1883);
+        l.bind = Some(SocketAddr::new(ip, 1883));
         l.allow_anonymous = Some(true);
     }
     cfg.admin.bind = SocketAddr::new(ip, 18083);

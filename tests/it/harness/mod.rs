@@ -37,7 +37,7 @@ impl TestNode {
         let mut cfg = Config::default();
         cfg.data_dir = dir.path().to_path_buf();
         if let Some(l) = cfg.listeners.get_mut("tcp") {
-            l.bind = "127.0.0.1:0".parse().expect("addr");
+            l.bind = Some("127.0.0.1:0".parse().expect("addr"));
         }
         cfg.sys.enabled = false;
         // The admin listener too: tests run in parallel, 18083 can be bound only once.
@@ -47,7 +47,7 @@ impl TestNode {
         let addr = handle.mqtt_addr();
         // Restarts reuse the port the OS picked.
         if let Some(l) = cfg.listeners.get_mut("tcp") {
-            l.bind = addr;
+            l.bind = Some(addr);
         }
         if let Some(a) = handle.admin_addr() {
             cfg.admin.bind = a;

@@ -33,6 +33,11 @@ impl Probe {
         Probe { stream, v5, buf: Vec::new() }
     }
 
+    /// A probe on a connection the test opened itself (after writing a PROXY header, say).
+    pub fn from_stream(stream: TcpStream, v5: bool) -> Probe {
+        Probe { stream, v5, buf: Vec::new() }
+    }
+
     /// Open a connection and complete CONNECT/CONNACK (5.0) with the given builder tweaks.
     pub async fn connect_v5(
         addr: std::net::SocketAddr,
