@@ -119,6 +119,7 @@ METRICS = {
     "starling_raft_leader_changes_total",
     "starling_raft_last_log_index",
     "starling_raft_pending_writes",
+    "starling_cluster_outbox_messages",
     "starling_cluster_forwarded_messages_total",
     "starling_cluster_forwarded_bytes_total",
     "starling_cluster_received_messages_total",

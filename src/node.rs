@@ -93,6 +93,7 @@ impl Node {
                 let r = RaftCluster::start(node_id, node_name.clone(), c, store.clone(), catalog, shutdown_rx.clone())
                     .await?;
                 tokio::spawn(r.clone().run_writer(shutdown_rx.clone()));
+                tokio::spawn(r.clone().run_outbox(shutdown_rx.clone()));
                 (r.clone(), Some(r))
             }
         };
@@ -104,6 +105,7 @@ impl Node {
         if let Some(r) = &raft {
             r.set_broker(&broker);
             tokio::spawn(r.clone().run_membership(shutdown_rx.clone()));
+            broker.spawn_hand_back(Duration::from_secs(2));
         }
         let restored = broker.restore().await?;
         if restored > 0 {

@@ -15,6 +15,7 @@ use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 use crate::auth::bans::{BanKind, BanRecord};
+use crate::broker::handover::SessionTransfer;
 use crate::broker::subs::SubOptions;
 use crate::protocol::Message;
 
@@ -161,6 +162,8 @@ pub struct ClusterMetrics {
     pub refused_peers: u64,
     /// Catalog writes submitted and not yet committed.
     pub pending_writes: u64,
+    /// QoS ≥ 1 messages kept for peers that did not confirm them.
+    pub outbox_messages: u64,
 }
 
 /// The cluster as this node sees it.
@@ -209,6 +212,13 @@ pub trait Cluster: Send + Sync + 'static {
     /// Members, roles, leader and replication state.
     fn status(&self) -> BoxFuture<'_, ClusterStatus>;
     fn metrics(&self) -> ClusterMetrics;
+    /// Ask `owner` to give up its session of `client` (see `broker::handover`).
+    fn take_session(&self, client: &str, owner: NodeId)
+    -> BoxFuture<'_, Result<Option<SessionTransfer>, ClusterError>>;
+    /// Give a session (or the messages held for it) to the node that owns it now.
+    fn give_session(&self, owner: NodeId, t: SessionTransfer) -> BoxFuture<'_, Result<(), ClusterError>>;
+    /// Whether `node` is in the membership.
+    fn is_member(&self, node: NodeId) -> bool;
     /// Change the membership on an operator's request (`ctl cluster join|leave|forget`).
     fn membership(&self, op: MembershipOp) -> BoxFuture<'_, Result<String, String>>;
     /// The PHC hash of a user of the API user store.

@@ -6,6 +6,7 @@
 //! lookups; each session has its own short mutex. No lock is held across an `.await`.
 
 pub mod cluster;
+pub mod handover;
 pub mod inspect;
 pub mod session;
 pub mod subs;
@@ -57,6 +58,8 @@ pub struct Settings {
     /// queue to drain before the publish is refused with 0x97.
     pub full_wait: Duration,
     pub sys_interval: Option<Duration>,
+    /// How long a node waits for a session's previous owner to hand it over.
+    pub takeover_timeout: Duration,
 }
 
 impl Settings {
@@ -78,6 +81,7 @@ impl Settings {
             write_timeout: c.mqtt.write_timeout,
             full_wait: c.session.publisher_wait,
             sys_interval: c.sys.enabled.then_some(c.sys.interval),
+            takeover_timeout: c.cluster.as_ref().map_or(Duration::from_secs(3), |k| k.takeover_timeout),
         }
     }
 }
@@ -133,6 +137,8 @@ pub struct Broker {
     /// `$SYS` topics: retained locally, never written to the catalog.
     sys_retained: RwLock<BTreeMap<String, Arc<Message>>>,
     started: Instant,
+    /// Sessions taken or restored here recently (see `handover`).
+    claims: handover::Claims,
     next_conn_id: AtomicU64,
     pub connections: AtomicU64,
 }
@@ -167,6 +173,7 @@ impl Broker {
             local_filters: Mutex::new(HashMap::new()),
             sys_retained: RwLock::new(BTreeMap::new()),
             started: Instant::now(),
+            claims: handover::Claims::default(),
             next_conn_id: AtomicU64::new(1),
             connections: AtomicU64::new(0),
         })
@@ -201,6 +208,8 @@ impl Broker {
         conn_id: u64,
     ) -> Result<Connected, BrokerError> {
         let expiry = requested_expiry.min(self.settings.max_session_expiry);
+        // A session held by another node comes here first (or, clean start, ends there).
+        self.fetch_remote_session(&client, clean_start, expiry).await;
         let (session, present, was_persistent, ended) = self.attach(&client, clean_start, expiry, conn_id);
         if let Some(old) = ended {
             // A clean start ends the previous session: its state goes, its pending will fires.
@@ -1145,7 +1154,7 @@ fn take_shared(st: &mut session::SessionState) -> Vec<Delivery> {
     out
 }
 
-fn inflight_row(seq: u64, phase: Phase) -> Vec<u8> {
+pub(crate) fn inflight_row(seq: u64, phase: Phase) -> Vec<u8> {
     let mut v = seq.to_be_bytes().to_vec();
     v.push(match phase {
         Phase::Published => 0,

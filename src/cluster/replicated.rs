@@ -28,10 +28,12 @@ use crate::broker::cluster::{
     BoxFuture, CatalogCmd, CatalogResp, Cluster, ClusterError, ClusterMetrics, ClusterStatus, MemberStatus,
     MembershipOp, NodeId,
 };
+use crate::broker::handover::SessionTransfer;
 use crate::broker::subs::SubOptions;
 use crate::cluster::catalog::Catalog;
 use crate::cluster::discovery::Discovery;
 use crate::cluster::link::{Identity, Link, LinkHandler};
+use crate::cluster::outbox::Outbox;
 use crate::cluster::raft::log_store::LogStore;
 use crate::cluster::raft::network::Network;
 use crate::cluster::raft::state_machine::StateMachine;
@@ -61,6 +63,8 @@ pub struct RaftCluster {
     /// Submitted catalog writes, committed in order by [`RaftCluster::run_writer`].
     queue: tokio::sync::mpsc::UnboundedSender<CatalogCmd>,
     queue_rx: Mutex<Option<tokio::sync::mpsc::UnboundedReceiver<CatalogCmd>>>,
+    /// QoS ≥ 1 messages for peers that did not confirm them.
+    outbox: Arc<Outbox>,
     /// Submitted writes not yet committed (metric, readiness).
     pub pending_writes: AtomicU64,
     /// Last time each member answered (replicant expiry).
@@ -123,6 +127,7 @@ impl RaftCluster {
         }
         .validate()
         .map_err(|e| StartError::Raft(e.to_string()))?;
+        let store_for_outbox = store.clone();
         let log = LogStore::new(store.clone());
         let sm = StateMachine::new(catalog.clone(), store);
         let applied = sm.applied_index();
@@ -130,6 +135,7 @@ impl RaftCluster {
             .await
             .map_err(|e| StartError::Raft(e.to_string()))?;
         let (queue, queue_rx) = tokio::sync::mpsc::unbounded_channel();
+        let outbox = Arc::new(Outbox::open(store_for_outbox).map_err(|e| StartError::Raft(format!("outbox: {e}")))?);
         let cluster = Arc::new(RaftCluster {
             me: node_id,
             member,
@@ -143,6 +149,7 @@ impl RaftCluster {
             broker: OnceLock::new(),
             queue,
             queue_rx: Mutex::new(Some(queue_rx)),
+            outbox,
             pending_writes: AtomicU64::new(0),
             last_seen: Mutex::new(HashMap::new()),
             joined: AtomicBool::new(false),
@@ -162,6 +169,22 @@ impl RaftCluster {
     /// Where forwarded publishes are delivered. Set once by the node wiring.
     pub fn set_broker(&self, broker: &Arc<Broker>) {
         let _ = self.broker.set(Arc::downgrade(broker));
+    }
+
+    fn broker(&self) -> Option<Arc<Broker>> {
+        self.broker.get().and_then(Weak::upgrade)
+    }
+
+    async fn session_rpc(&self, node: NodeId, rpc: Rpc) -> Result<Reply, ClusterError> {
+        let addr = self
+            .member_addr(node)
+            .ok_or_else(|| ClusterError::Forward { node: node.to_string(), reason: "not a member".into() })?;
+        let answer = self
+            .link
+            .request(&addr, rpc::encode(&rpc), self.cfg.takeover_timeout)
+            .await
+            .map_err(|e| ClusterError::Forward { node: addr.clone(), reason: e.to_string() })?;
+        serde_json::from_slice(&answer).map_err(|e| ClusterError::Forward { node: addr, reason: e.to_string() })
     }
 
     pub fn link(&self) -> &Link {
@@ -287,6 +310,54 @@ impl RaftCluster {
                 }
             }
             self.pending_writes.fetch_sub(n, Ordering::Relaxed);
+        }
+    }
+
+    /// Send each peer's outbox backlog, oldest first, whenever the peer answers again.
+    pub async fn run_outbox(self: Arc<Self>, mut stop: watch::Receiver<bool>) {
+        loop {
+            tokio::select! {
+                _ = tokio::time::sleep(Duration::from_millis(500)) => {}
+                _ = stop.changed() => return,
+            }
+            for node in self.outbox.nodes() {
+                let Some(addr) = self.member_addr(node) else {
+                    // It left the cluster: its sessions were restored elsewhere from the catalog.
+                    match self.outbox.forget(node) {
+                        Ok(n) => tracing::warn!(node, dropped = n, "outbox of a node that left the cluster discarded"),
+                        Err(e) => tracing::error!(node, "cannot discard an outbox: {e}"),
+                    }
+                    continue;
+                };
+                if let Err(e) = self.flush_outbox(node, &addr).await {
+                    tracing::debug!(node, "outbox not flushed yet: {e}");
+                }
+            }
+        }
+    }
+
+    async fn flush_outbox(&self, node: NodeId, addr: &str) -> Result<(), String> {
+        loop {
+            let batch = self.outbox.peek(node, 256).map_err(|e| e.to_string())?;
+            if batch.is_empty() {
+                return Ok(());
+            }
+            let mut waits = Vec::with_capacity(batch.len());
+            for (_, msg) in &batch {
+                match self.link.publish(addr, msg.clone(), true).await {
+                    Some(rx) => waits.push(rx),
+                    None => return Err("link closed".into()),
+                }
+            }
+            for rx in waits {
+                match tokio::time::timeout(self.cfg.forward_timeout, rx).await {
+                    Ok(Ok(true)) => {}
+                    _ => return Err("peer did not confirm".into()),
+                }
+            }
+            let keys: Vec<Vec<u8>> = batch.into_iter().map(|(k, _)| k).collect();
+            self.outbox.remove(node, &keys).map_err(|e| e.to_string())?;
+            tracing::info!(node, sent = keys.len(), "outbox backlog delivered");
         }
     }
 
@@ -425,10 +496,7 @@ impl RaftCluster {
         let voters: BTreeSet<NodeId> = membership.voter_ids().collect();
         if let Some((&old, _)) = membership.nodes().find(|(i, m)| m.name == member.name && **i != id) {
             tracing::warn!(node = %member.name, old, new = id, "node rejoined with a new identity; replacing its old entry");
-            self.raft
-                .change_membership(ChangeMembers::RemoveNodes(BTreeSet::from([old])), false)
-                .await
-                .map_err(|e| e.to_string())?;
+            self.change_membership(ChangeMembers::RemoveNodes(BTreeSet::from([old])), false).await?;
             self.write(vec![CatalogCmd::ClearNodeRoutes { node: old }]).await.map_err(|e| e.to_string())?;
         }
         let known = membership.get_node(&id) == Some(&member);
@@ -438,13 +506,25 @@ impl RaftCluster {
         }
         if member.role == Role::Core && !voters.contains(&id) {
             tracing::info!(node = %member, id, "promoting caught-up core to voter");
-            self.raft
-                .change_membership(ChangeMembers::AddVoterIds(BTreeSet::from([id])), true)
-                .await
-                .map_err(|e| e.to_string())?;
+            self.change_membership(ChangeMembers::AddVoterIds(BTreeSet::from([id])), true).await?;
         }
         self.last_seen.lock().insert(id, Instant::now());
         Ok(())
+    }
+
+    /// A membership change, retried while another one (a promotion, a join) is still being
+    /// committed: openraft runs one at a time.
+    async fn change_membership(&self, change: ChangeMembers<NodeId, Member>, retain: bool) -> Result<(), String> {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            match self.raft.change_membership(change.clone(), retain).await {
+                Ok(_) => return Ok(()),
+                Err(RaftError::APIError(ClientWriteError::ChangeMembershipError(
+                    openraft::error::ChangeMembershipError::InProgress(_),
+                ))) if Instant::now() < deadline => tokio::time::sleep(Duration::from_millis(100)).await,
+                Err(e) => return Err(e.to_string()),
+            }
+        }
     }
 
     /// Leader upkeep: promote core learners that are caught up, expire gone replicants.
@@ -487,10 +567,7 @@ impl RaftCluster {
     /// Remove a node from the membership and its routes from the catalog (leader only).
     pub async fn remove_node(&self, id: NodeId) -> Result<(), String> {
         let addr = self.member_addr(id);
-        self.raft
-            .change_membership(ChangeMembers::RemoveNodes(BTreeSet::from([id])), false)
-            .await
-            .map_err(|e| e.to_string())?;
+        self.change_membership(ChangeMembers::RemoveNodes(BTreeSet::from([id])), false).await?;
         self.write(vec![CatalogCmd::ClearNodeRoutes { node: id }]).await.map_err(|e| e.to_string())?;
         if let Some(addr) = addr
             && id != self.me
@@ -562,6 +639,14 @@ impl RaftCluster {
             Rpc::Join { id, member } => Reply::Join(self.handle_join(id, member).await),
             Rpc::Remove { id } => Reply::Remove(self.remove_node(id).await),
             Rpc::Status => Reply::Status(self.local_status()),
+            Rpc::TakeSession { client } => Reply::TakeSession(match self.broker() {
+                Some(b) => b.export_session(&client).await.map_err(|e| e.to_string()),
+                None => Err("node is stopping".into()),
+            }),
+            Rpc::GiveSession(t) => Reply::GiveSession(match self.broker() {
+                Some(b) => b.import_session(t).await.map_err(|e| e.to_string()),
+                None => Err("node is stopping".into()),
+            }),
             Rpc::Removed => {
                 self.mark_removed();
                 Reply::Removed
@@ -629,39 +714,49 @@ impl Cluster for RaftCluster {
     fn forward(&self, msg: &Arc<Message>, nodes: &[NodeId]) -> BoxFuture<'static, Result<(), ClusterError>> {
         let targets: Vec<(NodeId, Option<String>)> = nodes.iter().map(|n| (*n, self.member_addr(*n))).collect();
         let link = self.link.clone();
+        let outbox = self.outbox.clone();
         let encoded = msg.encode();
         let ack = msg.qos > 0;
         let timeout = self.cfg.forward_timeout;
         Box::pin(async move {
+            let keep = |node: NodeId, why: &str| -> Result<(), ClusterError> {
+                tracing::debug!(node, "peer did not confirm a forwarded message ({why}); kept in the outbox");
+                outbox
+                    .push(node, &encoded)
+                    .map_err(|e| ClusterError::Forward { node: node.to_string(), reason: format!("outbox: {e}") })
+            };
             let mut waits = Vec::new();
             for (node, addr) in targets {
                 let Some(addr) = addr else {
                     // A route of a node no longer in the membership: nothing to send it to.
                     continue;
                 };
+                if outbox.has(node) {
+                    // Behind the backlog, to keep the order; QoS 0 is not kept (at most once).
+                    if ack {
+                        keep(node, "backlog")?;
+                    }
+                    continue;
+                }
                 match link.publish(&addr, encoded.clone(), ack).await {
-                    Some(rx) => waits.push((addr, rx)),
-                    None if ack => {
-                        return Err(ClusterError::Forward { node: addr, reason: "link closed".into() });
-                    }
-                    None => {
-                        let _ = node;
-                    }
+                    Some(rx) => waits.push((node, rx)),
+                    None if ack => keep(node, "link closed")?,
+                    None => {}
                 }
             }
-            for (addr, rx) in waits {
+            for (node, rx) in waits {
                 match tokio::time::timeout(timeout, rx).await {
                     Ok(Ok(true)) => {}
+                    // Reachable but refused (its subscribers' queues are full): the publisher
+                    // hears about it and may retry.
                     Ok(Ok(false)) => {
-                        return Err(ClusterError::Forward { node: addr, reason: "not queued there".into() });
-                    }
-                    Ok(Err(_)) => return Err(ClusterError::Forward { node: addr, reason: "link lost".into() }),
-                    Err(_) => {
                         return Err(ClusterError::Forward {
-                            node: addr,
-                            reason: format!("no confirmation within {timeout:?}"),
+                            node: node.to_string(),
+                            reason: "not queued there".into(),
                         });
                     }
+                    Ok(Err(_)) => keep(node, "link lost")?,
+                    Err(_) => keep(node, "no confirmation in time")?,
                 }
             }
             Ok(())
@@ -722,6 +817,37 @@ impl Cluster for RaftCluster {
         let m = m.borrow();
         let applied = self.applied.load(Ordering::Relaxed);
         member && m.current_leader.is_some() && m.last_log_index.unwrap_or(0).saturating_sub(applied) < 1000
+    }
+
+    fn take_session(
+        &self,
+        client: &str,
+        owner: NodeId,
+    ) -> BoxFuture<'_, Result<Option<SessionTransfer>, ClusterError>> {
+        let rpc = Rpc::TakeSession { client: client.to_string() };
+        Box::pin(async move {
+            match self.session_rpc(owner, rpc).await? {
+                Reply::TakeSession(r) => r.map_err(|e| ClusterError::Forward { node: owner.to_string(), reason: e }),
+                other => {
+                    Err(ClusterError::Forward { node: owner.to_string(), reason: format!("unexpected {other:?}") })
+                }
+            }
+        })
+    }
+
+    fn give_session(&self, owner: NodeId, t: SessionTransfer) -> BoxFuture<'_, Result<(), ClusterError>> {
+        Box::pin(async move {
+            match self.session_rpc(owner, Rpc::GiveSession(t)).await? {
+                Reply::GiveSession(r) => r.map_err(|e| ClusterError::Forward { node: owner.to_string(), reason: e }),
+                other => {
+                    Err(ClusterError::Forward { node: owner.to_string(), reason: format!("unexpected {other:?}") })
+                }
+            }
+        })
+    }
+
+    fn is_member(&self, node: NodeId) -> bool {
+        self.member_addr(node).is_some()
     }
 
     fn membership(&self, op: MembershipOp) -> BoxFuture<'_, Result<String, String>> {
@@ -797,6 +923,7 @@ impl Cluster for RaftCluster {
             link_errors: st.errors.load(Ordering::Relaxed),
             refused_peers: st.refused_peers.load(Ordering::Relaxed),
             pending_writes: self.pending_writes.load(Ordering::Relaxed),
+            outbox_messages: self.outbox.total(),
         }
     }
 

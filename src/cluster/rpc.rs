@@ -5,6 +5,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::broker::cluster::NodeId;
+use crate::broker::handover::SessionTransfer;
 use crate::cluster::raft::{CatalogReply, CatalogWrite, Member, TypeConfig};
 use openraft::error::{InstallSnapshotError, RaftError};
 use openraft::raft::{
@@ -31,6 +32,12 @@ pub enum Rpc {
     /// Sent by the leader to a node it removed: a removed node gets no more log entries, so it
     /// would not learn of its removal otherwise (and a removed voter would call elections).
     Removed,
+    /// Give up your session of this client (takeover by the sender).
+    TakeSession {
+        client: String,
+    },
+    /// Take this session, or merge its held messages into yours (hand-back).
+    GiveSession(SessionTransfer),
     /// Who are you, and what do you know of the cluster (discovery, bootstrap, `ctl`).
     Status,
 }
@@ -45,6 +52,8 @@ pub enum Reply {
     Remove(Result<(), String>),
     Removed,
     Status(NodeStatus),
+    TakeSession(Result<Option<SessionTransfer>, String>),
+    GiveSession(Result<(), String>),
     /// The request could not be decoded or is not served by this node.
     Error(String),
 }

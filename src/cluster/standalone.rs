@@ -7,6 +7,7 @@ use crate::auth::bans::{BanKind, BanRecord};
 use crate::broker::cluster::{
     BoxFuture, CatalogCmd, CatalogResp, Cluster, ClusterError, ClusterMetrics, ClusterStatus, MembershipOp, NodeId,
 };
+use crate::broker::handover::SessionTransfer;
 use crate::broker::subs::SubOptions;
 use crate::cluster::catalog::Catalog;
 use crate::protocol::Message;
@@ -70,6 +71,22 @@ impl Cluster for Standalone {
 
     fn ready(&self) -> bool {
         true
+    }
+
+    fn take_session(
+        &self,
+        _client: &str,
+        _owner: NodeId,
+    ) -> BoxFuture<'_, Result<Option<SessionTransfer>, ClusterError>> {
+        Box::pin(async { Ok(None) })
+    }
+
+    fn give_session(&self, _owner: NodeId, _t: SessionTransfer) -> BoxFuture<'_, Result<(), ClusterError>> {
+        Box::pin(async { Ok(()) })
+    }
+
+    fn is_member(&self, node: NodeId) -> bool {
+        node == self.node_id
     }
 
     fn membership(&self, _op: MembershipOp) -> BoxFuture<'_, Result<String, String>> {

@@ -104,6 +104,14 @@ pub struct ClusterConfig {
     /// How long a QoS 1/2 publish waits for remote nodes to confirm they queued it.
     #[serde(with = "humantime_serde")]
     pub forward_timeout: Duration,
+    /// How long a node waits for a reconnecting client's previous node to hand its session
+    /// over; past it, the subscriptions are restored from the catalog and the messages the old
+    /// node holds follow when it is back.
+    #[serde(with = "humantime_serde")]
+    pub takeover_timeout: Duration,
+    /// Server Reference sent with DISCONNECT 0x9C ("use another server") when this node drains:
+    /// e.g. the client Service's name. Unset: 0x9C without a reference.
+    pub server_reference: Option<String>,
 }
 
 impl Default for ClusterConfig {
@@ -122,6 +130,8 @@ impl Default for ClusterConfig {
             election_timeout: Duration::from_millis(1500),
             snapshot_every: 10_000,
             forward_timeout: Duration::from_secs(5),
+            takeover_timeout: Duration::from_secs(3),
+            server_reference: None,
         }
     }
 }

@@ -9,6 +9,7 @@
 //! | `catalog`  | see `cluster::catalog`                | the replicated catalog        |
 //! | `raft_log` | log index (u64 BE)                    | a Raft log entry (JSON)       |
 //! | `raft_meta`| `vote`, `committed`, `purged`         | Raft's own state (JSON)       |
+//! | `outbox`   | node id (u64 BE) ++ seq (u64 BE)      | encoded message for a peer that was unreachable |
 //!
 //! A "client key" is the client id prefixed with its u16 length, so a prefix scan for client
 //! `ab` never returns client `abc`'s rows. Writes that belong together go in one atomic batch.
@@ -47,6 +48,7 @@ pub struct Store {
     pub catalog: Keyspace,
     pub raft_log: Keyspace,
     pub raft_meta: Keyspace,
+    pub outbox: Keyspace,
     sync: SyncPolicy,
     path: Arc<PathBuf>,
 }
@@ -80,6 +82,7 @@ impl Store {
             catalog: ks("catalog")?,
             raft_log: ks("raft_log")?,
             raft_meta: ks("raft_meta")?,
+            outbox: ks("outbox")?,
             sync: cfg.sync,
             path: Arc::new(dir.to_path_buf()),
             db,

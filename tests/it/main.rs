@@ -22,6 +22,7 @@ mod cli_serve;
 mod cli_util;
 mod cluster_basic;
 mod cluster_discovery;
+mod cluster_failover;
 mod cluster_ops;
 mod ctl_cli;
 mod mosquitto_clients;

@@ -112,6 +112,11 @@ fn cluster_metrics(s: &mut Registry, c: &crate::broker::cluster::ClusterMetrics)
         ConstGauge::new(c.replication_lag_seconds),
     );
     s.register(
+        "cluster_outbox_messages",
+        "QoS 1/2 messages kept on this node for peers that did not confirm them",
+        ConstGauge::new(clamp(c.outbox_messages)),
+    );
+    s.register(
         "raft_pending_writes",
         "Catalog writes submitted on this node and not yet committed",
         ConstGauge::new(clamp(c.pending_writes)),

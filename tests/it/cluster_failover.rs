@@ -1,0 +1,137 @@
+//! Sessions across nodes: takeover by another node (0x8E to the old connection, queued and
+//! unacknowledged messages follow), and an owner that is down while its client moves: nothing
+//! acknowledged is lost once it is back (outbox on the publishing node, hand-back by the old
+//! owner).
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use mqtt_protocol_core::mqtt::packet::v5_0;
+use mqtt_protocol_core::mqtt::packet::{Packet, Property, SessionExpiryInterval};
+use mqtt_protocol_core::mqtt::result_code::DisconnectReasonCode;
+
+use crate::harness::cluster::TestCluster;
+use crate::harness::{Probe, wait_for};
+
+fn persistent() -> Vec<Property> {
+    vec![Property::SessionExpiryInterval(SessionExpiryInterval::new(300).expect("expiry"))]
+}
+
+async fn publish_acked(p: &mut Probe, topic: &str, payload: &str, pid: u16) {
+    p.publish_v5(topic, payload.as_bytes(), 1, false, Some(pid), vec![]).await;
+    match p.expect().await {
+        Packet::V5_0Puback(a) => {
+            assert!(a.reason_code().is_none_or(|c| (c as u8) < 0x80), "publish {payload} refused: {a:?}")
+        }
+        other => panic!("expected PUBACK, got {other:?}"),
+    }
+}
+
+/// Receive QoS 1 publishes (acknowledging each) until `want` distinct payloads arrived.
+async fn receive_all(p: &mut Probe, want: &BTreeSet<String>, wait: Duration) -> BTreeSet<String> {
+    let mut got = BTreeSet::new();
+    let deadline = tokio::time::Instant::now() + wait;
+    while !want.is_subset(&got) {
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        assert!(!left.is_zero(), "missing {:?}", want.difference(&got).collect::<Vec<_>>());
+        match p.recv_within(left).await {
+            crate::harness::probe::Read::Packet(Packet::V5_0Publish(m)) => {
+                got.insert(String::from_utf8_lossy(m.payload().as_slice()).into_owned());
+                if let Some(pid) = m.packet_id() {
+                    p.send(v5_0::Puback::builder().packet_id(pid).build().expect("puback")).await;
+                }
+            }
+            crate::harness::probe::Read::Packet(_) => {}
+            other => panic!("connection ended while waiting: {other:?}"),
+        }
+    }
+    got
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn session_moves_to_another_node_with_its_queue() {
+    let c = TestCluster::start(3, 0).await;
+    let (mut dev, ack) = Probe::connect_v5(c.mqtt(0), "mover", false, persistent()).await;
+    assert!(!ack.session_present());
+    dev.subscribe_v5(1, &[("move/#", 1)], vec![]).await;
+    c.wait_applied(Duration::from_secs(10)).await;
+    wait_for("route on node 1", Duration::from_secs(10), || {
+        c.nodes[1].broker().cluster.route_nodes("move/x").len() == 1
+    })
+    .await;
+    // Queued while connected but not reading: two messages sit at node 0.
+    let (mut publ, _) = Probe::connect_v5(c.mqtt(1), "mover-pub", true, vec![]).await;
+    publish_acked(&mut publ, "move/a", "m1", 1).await;
+    publish_acked(&mut publ, "move/a", "m2", 2).await;
+    // The same client id on node 2: node 0's connection is told it was taken over.
+    let (mut dev2, ack) = Probe::connect_v5(c.mqtt(2), "mover", false, persistent()).await;
+    assert!(ack.session_present(), "the session came along");
+    match dev.expect_close().await {
+        Some(d) => assert_eq!(d.reason_code(), Some(DisconnectReasonCode::SessionTakenOver)),
+        None => panic!("expected DISCONNECT 0x8E on the old connection"),
+    }
+    // m1/m2 were either delivered on the old connection unacknowledged (→ DUP on the new one)
+    // or still queued: both arrive here.
+    let want: BTreeSet<String> = ["m1", "m2"].iter().map(|s| s.to_string()).collect();
+    receive_all(&mut dev2, &want, Duration::from_secs(10)).await;
+    // And the route follows the session: a new publish on node 1 reaches node 2.
+    wait_for("route moved", Duration::from_secs(10), || {
+        c.nodes[1].broker().cluster.route_nodes("move/x") == vec![c.nodes[2].broker().cluster.node_id()]
+    })
+    .await;
+    publish_acked(&mut publ, "move/b", "m3", 3).await;
+    let want: BTreeSet<String> = ["m3"].iter().map(|s| s.to_string()).collect();
+    receive_all(&mut dev2, &want, Duration::from_secs(10)).await;
+    assert_eq!(c.nodes[0].broker().session_count(), 0, "one live session per client id");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nothing_acknowledged_is_lost_while_the_owner_is_down() {
+    let mut c = TestCluster::start_with(3, 0, |_, cfg| {
+        if let Some(k) = cfg.cluster.as_mut() {
+            k.takeover_timeout = Duration::from_secs(1);
+            k.forward_timeout = Duration::from_secs(1);
+        }
+    })
+    .await;
+    // Node 2 (index 2) will go down; make sure it is not the leader so writes keep flowing.
+    let down = (0..3).find(|i| Some(*i) != c.leader()).expect("a follower");
+    let publ_node = (0..3).find(|i| *i != down).expect("another");
+    let move_to = (0..3).find(|i| *i != down && *i != publ_node).expect("a third");
+    let (mut dev, _) = Probe::connect_v5(c.mqtt(down), "survivor", false, persistent()).await;
+    dev.subscribe_v5(1, &[("keep/#", 1)], vec![]).await;
+    c.wait_applied(Duration::from_secs(10)).await;
+    wait_for("route replicated", Duration::from_secs(10), || {
+        c.nodes[publ_node].broker().cluster.route_nodes("keep/x").len() == 1
+    })
+    .await;
+    dev.disconnect_v5(DisconnectReasonCode::NormalDisconnection).await;
+    let (mut publ, _) = Probe::connect_v5(c.mqtt(publ_node), "survivor-pub", true, vec![]).await;
+    publish_acked(&mut publ, "keep/a", "before-1", 1).await;
+    publish_acked(&mut publ, "keep/a", "before-2", 2).await;
+    // The owner goes down holding two messages.
+    c.nodes[down].stop().await;
+    // Published while it is down: acknowledged (kept in node publ_node's outbox).
+    publish_acked(&mut publ, "keep/a", "during-1", 3).await;
+    publish_acked(&mut publ, "keep/a", "during-2", 4).await;
+    assert!(c.nodes[publ_node].broker().cluster.metrics().outbox_messages >= 2);
+    // The client comes back on a third node: the owner does not answer, subscriptions are
+    // restored from the catalog.
+    let (mut dev2, ack) = Probe::connect_v5(c.mqtt(move_to), "survivor", false, persistent()).await;
+    assert!(ack.session_present(), "subscriptions restored from the catalog");
+    wait_for("route at the new node", Duration::from_secs(10), || {
+        c.nodes[publ_node].broker().cluster.route_nodes("keep/x").contains(&c.nodes[move_to].broker().cluster.node_id())
+    })
+    .await;
+    publish_acked(&mut publ, "keep/a", "after-1", 5).await;
+    // The old owner returns: the outbox drains into it, and it hands everything it holds for
+    // the moved session to the new owner.
+    c.nodes[down].restart().await;
+    let want: BTreeSet<String> =
+        ["before-1", "before-2", "during-1", "during-2", "after-1"].iter().map(|s| s.to_string()).collect();
+    receive_all(&mut dev2, &want, Duration::from_secs(30)).await;
+    wait_for("outbox drained", Duration::from_secs(10), || {
+        c.nodes[publ_node].broker().cluster.metrics().outbox_messages == 0
+    })
+    .await;
+}
