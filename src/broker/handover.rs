@@ -261,8 +261,8 @@ impl Broker {
         let candidates: Vec<(String, u64)> = self
             .sessions
             .lock()
-            .iter()
-            .filter_map(|(c, _)| self.cluster.owner_of(c).filter(|o| *o != me).map(|o| (c.to_string(), o)))
+            .keys()
+            .filter_map(|c| self.cluster.owner_of(c).filter(|o| *o != me).map(|o| (c.to_string(), o)))
             .collect();
         let mut moved = 0;
         for (client, owner) in candidates {

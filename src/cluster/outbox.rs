@@ -13,6 +13,9 @@ use parking_lot::Mutex;
 use crate::broker::cluster::NodeId;
 use crate::storage::{StorageError, Store};
 
+/// A stored message: its key and the encoded message.
+pub type Entry = (Vec<u8>, Vec<u8>);
+
 pub struct Outbox {
     store: Store,
     /// Messages waiting per peer.
@@ -66,7 +69,7 @@ impl Outbox {
     }
 
     /// The oldest `max` messages for `node`, with their keys.
-    pub fn peek(&self, node: NodeId, max: usize) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StorageError> {
+    pub fn peek(&self, node: NodeId, max: usize) -> Result<Vec<Entry>, StorageError> {
         let mut out = Vec::new();
         for item in self.store.outbox.prefix(node.to_be_bytes()) {
             let (k, v) = item.into_inner().map_err(StorageError::Read)?;
