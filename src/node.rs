@@ -244,6 +244,32 @@ impl NodeHandle {
     /// listener stays up while connections drain (reporting "not ready") and closes last.
     pub async fn shutdown(mut self, grace: Duration) {
         self.ready.store(false, Ordering::Release);
+        if self.raft.is_some() {
+            // In a cluster: send clients to the other nodes first (0x9C), and keep the cluster
+            // link up while they reconnect there and take their sessions from here.
+            let started = tokio::time::Instant::now();
+            self.broker.drain();
+            let b = self.broker.clone();
+            let gone = async move {
+                while b.connections.load(Ordering::Acquire) > 0 {
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+            };
+            let _ = tokio::time::timeout(grace / 2, gone).await;
+            let window = (grace / 4).min(Duration::from_secs(5));
+            let b = self.broker.clone();
+            let taken = async move {
+                while b.session_count() > 0 {
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            };
+            let _ = tokio::time::timeout(window, taken).await;
+            tracing::info!(
+                sessions_left = self.broker.session_count(),
+                elapsed = ?started.elapsed(),
+                "drained; sessions not taken by other nodes stay on disk here"
+            );
+        }
         let _ = self.shutdown_tx.send(true);
         self.broker.kick_all(Kick::Shutdown);
         self.drain_tx.take();

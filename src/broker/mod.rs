@@ -60,6 +60,8 @@ pub struct Settings {
     pub sys_interval: Option<Duration>,
     /// How long a node waits for a session's previous owner to hand it over.
     pub takeover_timeout: Duration,
+    /// Sent with DISCONNECT 0x9C when the node drains.
+    pub server_reference: Option<String>,
 }
 
 impl Settings {
@@ -82,6 +84,7 @@ impl Settings {
             full_wait: c.session.publisher_wait,
             sys_interval: c.sys.enabled.then_some(c.sys.interval),
             takeover_timeout: c.cluster.as_ref().map_or(Duration::from_secs(3), |k| k.takeover_timeout),
+            server_reference: c.cluster.as_ref().and_then(|k| k.server_reference.clone()),
         }
     }
 }
@@ -139,6 +142,8 @@ pub struct Broker {
     started: Instant,
     /// Sessions taken or restored here recently (see `handover`).
     claims: handover::Claims,
+    /// Set by [`Broker::drain`]: listeners refuse new connections.
+    draining: std::sync::atomic::AtomicBool,
     next_conn_id: AtomicU64,
     pub connections: AtomicU64,
 }
@@ -174,6 +179,7 @@ impl Broker {
             sys_retained: RwLock::new(BTreeMap::new()),
             started: Instant::now(),
             claims: handover::Claims::default(),
+            draining: std::sync::atomic::AtomicBool::new(false),
             next_conn_id: AtomicU64::new(1),
             connections: AtomicU64::new(0),
         })
@@ -1115,6 +1121,19 @@ impl Broker {
     }
 
     /// Kick every connection (shutdown).
+    /// Stop taking connections and send every client elsewhere (DISCONNECT 0x9C, 5.0). The
+    /// membership does not change: draining is what a restart starts with, not a leave.
+    pub fn drain(&self) {
+        if !self.draining.swap(true, Ordering::AcqRel) {
+            tracing::info!("draining: new connections are refused and clients are sent to other nodes");
+        }
+        self.kick_all(Kick::Drain);
+    }
+
+    pub fn is_draining(&self) -> bool {
+        self.draining.load(Ordering::Acquire)
+    }
+
     pub fn kick_all(&self, why: Kick) {
         for s in self.sessions.lock().values() {
             if s.owner.load(Ordering::Acquire) != 0 {

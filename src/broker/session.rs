@@ -31,6 +31,9 @@ pub enum Kick {
     Administrative = 1,
     /// The node is shutting down (0x8B).
     Shutdown = 2,
+    /// The node is draining in a cluster: reconnect to another node (0x9C, with the configured
+    /// Server Reference).
+    Drain = 3,
 }
 
 impl Kick {
@@ -42,6 +45,7 @@ impl Kick {
         match c {
             1 => Some(Kick::Administrative),
             2 => Some(Kick::Shutdown),
+            3 => Some(Kick::Drain),
             _ => None,
         }
     }

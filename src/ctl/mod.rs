@@ -72,6 +72,11 @@ pub enum CtlCmd {
         #[command(subcommand)]
         cmd: ClusterCmd,
     },
+    /// This node.
+    Node {
+        #[command(subcommand)]
+        cmd: NodeCmd,
+    },
     /// Banned client ids, usernames and networks.
     Bans {
         #[command(subcommand)]
@@ -82,6 +87,13 @@ pub enum CtlCmd {
         #[command(subcommand)]
         cmd: UsersCmd,
     },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum NodeCmd {
+    /// Refuse new connections and send clients to other nodes (DISCONNECT 0x9C); readiness turns
+    /// false. The membership does not change: restart the node afterwards.
+    Drain,
 }
 
 #[derive(Subcommand, Debug)]
@@ -231,6 +243,12 @@ pub async fn run(args: CtlArgs) -> anyhow::Result<()> {
         }
         CtlCmd::Retained { cmd: RetainedCmd::Show { topic } } => {
             out.retained_one(&get(&client, &format!("/api/v1/retained/{}", encode(&topic))).await?)
+        }
+        CtlCmd::Node { cmd: NodeCmd::Drain } => {
+            let r = client.request_json(Method::POST, "/api/v1/node/drain", &serde_json::json!({})).await?;
+            check(&client, &r)?;
+            let v = r.json()?;
+            out.done(v.clone(), &s(&v["result"]))
         }
         CtlCmd::Cluster { cmd: ClusterCmd::Status } => out.cluster(&get(&client, "/api/v1/cluster").await?),
         CtlCmd::Cluster { cmd: ClusterCmd::Join { addr } } => {

@@ -406,6 +406,7 @@ impl Conn {
         match Kick::from_code(s.kick.load(std::sync::atomic::Ordering::Acquire))? {
             Kick::Administrative => Some((End::Kicked, DisconnectReasonCode::AdministrativeAction)),
             Kick::Shutdown => Some((End::Shutdown, DisconnectReasonCode::ServerShuttingDown)),
+            Kick::Drain => Some((End::Shutdown, DisconnectReasonCode::UseAnotherServer)),
         }
     }
 
@@ -534,9 +535,16 @@ impl Conn {
     }
 
     async fn send_disconnect(&mut self, reason: DisconnectReasonCode) {
+        let mut b = v5_0::Disconnect::builder().reason_code(reason);
+        if reason == DisconnectReasonCode::UseAnotherServer
+            && let Some(r) = &self.broker.settings.server_reference
+            && let Ok(p) = mqtt_protocol_core::mqtt::packet::ServerReference::new(r.as_str())
+        {
+            b = b.props(vec![Property::ServerReference(p)]);
+        }
         if self.v5()
             && self.session.is_some()
-            && let Ok(d) = v5_0::Disconnect::builder().reason_code(reason).build()
+            && let Ok(d) = b.build()
         {
             let ev = self.mqtt.send(d.into());
             self.process(ev).await;

@@ -71,6 +71,12 @@ pub async fn run(
                 continue;
             }
         };
+        if broker.is_draining() {
+            // Clients are being sent to other nodes; a new one must not land here.
+            broker.metrics.refused("draining");
+            drop(stream);
+            continue;
+        }
         let Ok(permit) = permits.clone().try_acquire_owned() else {
             broker.metrics.refused("max_connections");
             if !refused_logged {

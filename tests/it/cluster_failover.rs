@@ -42,7 +42,7 @@ async fn receive_all(p: &mut Probe, want: &BTreeSet<String>, wait: Duration) -> 
                 }
             }
             crate::harness::probe::Read::Packet(_) => {}
-            other => panic!("connection ended while waiting: {other:?}"),
+            other => panic!("{other:?} while waiting; missing {:?}", want.difference(&got).collect::<Vec<_>>()),
         }
     }
     got
@@ -134,4 +134,112 @@ async fn nothing_acknowledged_is_lost_while_the_owner_is_down() {
         c.nodes[publ_node].broker().cluster.metrics().outbox_messages == 0
     })
     .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn drain_sends_clients_elsewhere_and_keeps_the_membership() {
+    let c = TestCluster::start_with(3, 0, |_, cfg| {
+        if let Some(k) = cfg.cluster.as_mut() {
+            k.server_reference = Some("mqtt.example.test:1883".into());
+        }
+    })
+    .await;
+    let (mut dev, _) = Probe::connect_v5(c.mqtt(0), "drained", false, persistent()).await;
+    dev.subscribe_v5(1, &[("drain/#", 1)], vec![]).await;
+    c.wait_applied(Duration::from_secs(10)).await;
+    let url = format!("http://{}", c.nodes[0].handle.as_ref().and_then(|h| h.admin_addr()).expect("admin"));
+    let out = crate::harness::run_tool(
+        env!("CARGO_BIN_EXE_starling"),
+        &["ctl", "--url", &url, "--api-key", "test-key", "node", "drain"],
+        Duration::from_secs(20),
+    )
+    .await;
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let d = dev.expect_close().await.expect("DISCONNECT");
+    assert_eq!(d.reason_code(), Some(DisconnectReasonCode::UseAnotherServer));
+    let reference = d.props().iter().flatten().find_map(|p| match p {
+        Property::ServerReference(r) => Some(r.val().to_string()),
+        _ => None,
+    });
+    assert_eq!(reference.as_deref(), Some("mqtt.example.test:1883"));
+    // New connections are refused while draining; readiness says so.
+    let mut p = Probe::tcp(c.mqtt(0), true).await;
+    p.expect_close().await;
+    let ready = crate::harness::run_tool(
+        "curl",
+        &["-s", "-o", "/dev/null", "-w", "%{http_code}", &format!("{url}/readyz")],
+        Duration::from_secs(10),
+    )
+    .await;
+    assert_eq!(String::from_utf8_lossy(&ready.stdout), "503");
+    // The client goes elsewhere and its session follows; the membership did not change.
+    let (mut dev2, ack) = Probe::connect_v5(c.mqtt(1), "drained", false, persistent()).await;
+    assert!(ack.session_present());
+    let (mut publ, _) = Probe::connect_v5(c.mqtt(2), "drain-pub", true, vec![]).await;
+    wait_for("route moved", Duration::from_secs(10), || {
+        c.nodes[2].broker().cluster.route_nodes("drain/x") == vec![c.nodes[1].broker().cluster.node_id()]
+    })
+    .await;
+    publish_acked(&mut publ, "drain/x", "after-drain", 1).await;
+    let want: BTreeSet<String> = ["after-drain"].iter().map(|s| s.to_string()).collect();
+    receive_all(&mut dev2, &want, Duration::from_secs(10)).await;
+    let members = c.nodes[1]
+        .handle
+        .as_ref()
+        .and_then(|h| h.raft.as_ref())
+        .map(|r| r.raft_metrics().membership_config.nodes().count());
+    assert_eq!(members, Some(3), "draining is not leaving");
+}
+
+/// Restart every node in turn (graceful stop, start on the same data dir) while a publisher
+/// sends QoS 1 messages and a persistent subscriber follows its session around: every
+/// acknowledged message arrives, and the membership never changes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rolling_restart_loses_nothing() {
+    let mut c = TestCluster::start_with(3, 0, |_, cfg| {
+        if let Some(k) = cfg.cluster.as_mut() {
+            k.takeover_timeout = Duration::from_secs(1);
+            k.forward_timeout = Duration::from_secs(1);
+        }
+    })
+    .await;
+    let mut pid = 1u16;
+    for round in 0..3usize {
+        let mut acked = BTreeSet::new();
+        // Subscriber and publisher sit on the nodes that stay up this round.
+        let sub_node = (round + 1) % 3;
+        let pub_node = (round + 2) % 3;
+        let (mut dev, _) = Probe::connect_v5(c.mqtt(sub_node), "roller", false, persistent()).await;
+        if round == 0 {
+            dev.subscribe_v5(1, &[("roll/#", 1)], vec![]).await;
+        }
+        wait_for("route to the subscriber's node", Duration::from_secs(15), || {
+            c.nodes[pub_node]
+                .broker()
+                .cluster
+                .route_nodes("roll/x")
+                .contains(&c.nodes[sub_node].broker().cluster.node_id())
+        })
+        .await;
+        let (mut publ, _) = Probe::connect_v5(c.mqtt(pub_node), &format!("roll-pub-{round}"), true, vec![]).await;
+        for k in 0..5 {
+            let payload = format!("r{round}-{k}");
+            publish_acked(&mut publ, "roll/x", &payload, pid).await;
+            acked.insert(payload);
+            pid += 1;
+            if k == 2 {
+                // Restart the third node mid-stream.
+                c.nodes[round].stop().await;
+                c.nodes[round].restart().await;
+            }
+        }
+        receive_all(&mut dev, &acked, Duration::from_secs(30)).await;
+        dev.disconnect_v5(DisconnectReasonCode::NormalDisconnection).await;
+    }
+    c.wait_formed(Duration::from_secs(30)).await;
+    for n in &c.nodes {
+        let m =
+            n.handle.as_ref().and_then(|h| h.raft.as_ref()).map(|r| r.raft_metrics().membership_config.nodes().count());
+        assert_eq!(m, Some(3), "a restart never changes the membership");
+    }
 }

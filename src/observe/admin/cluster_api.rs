@@ -58,3 +58,12 @@ fn outcome(r: Result<String, String>) -> Response {
         Err(e) => error(StatusCode::CONFLICT, e),
     }
 }
+
+/// POST: drain this node — refuse new connections, send clients to other nodes (0x9C), report
+/// not ready. The membership is unchanged; a restart brings the node back.
+pub(super) async fn drain(State(s): State<AdminState>) -> Response {
+    s.ready.store(false, std::sync::atomic::Ordering::Release);
+    s.broker.drain();
+    Json(serde_json::json!({ "result": "draining: new connections are refused, clients are sent to other nodes" }))
+        .into_response()
+}

@@ -125,6 +125,7 @@ fn router(state: AdminState) -> Router {
         .route("/cluster", get(cluster_api::status))
         .route("/cluster/join", axum::routing::post(cluster_api::join))
         .route("/cluster/members/{name}", axum::routing::delete(cluster_api::remove))
+        .route("/node/drain", axum::routing::post(cluster_api::drain))
         .route("/retained", get(api::retained_list))
         .route("/retained/{*topic}", get(api::retained_get).delete(api::retained_delete))
         .route("/bans", get(api::bans_list).post(api::bans_add))
@@ -169,11 +170,11 @@ async fn readyz(State(s): State<AdminState>) -> Response {
     let listeners = s.ready.load(Ordering::Acquire);
     let storage = s.broker.storage_readable();
     let cluster = s.broker.cluster.ready();
-    let ok = listeners && storage.is_ok() && cluster;
+    let ok = listeners && !s.broker.is_draining() && storage.is_ok() && cluster;
     let body = serde_json::json!({
         "status": if ok { "ready" } else { "not ready" },
         "checks": {
-            "listeners": if listeners { "ok".to_string() } else { "not bound, or draining".to_string() },
+            "listeners": if listeners && !s.broker.is_draining() { "ok".to_string() } else { "not bound, or draining".to_string() },
             "storage": match &storage { Ok(()) => "ok".to_string(), Err(e) => format!("error: {e}") },
             "cluster": if cluster { "ok".to_string() } else { "not joined or not caught up".to_string() },
         }

@@ -33,6 +33,7 @@ impl TestNode {
 
     /// Start with a configuration tweak applied to the test defaults.
     pub async fn start_with(tweak: impl FnOnce(&mut Config)) -> TestNode {
+        init_test_logging();
         let dir = tempfile::tempdir().expect("tempdir");
         let mut cfg = Config::default();
         cfg.data_dir = dir.path().to_path_buf();
@@ -96,6 +97,13 @@ impl TestNode {
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
         panic!("restart failed: {last:?}");
+    }
+}
+
+/// `STARLING_TEST_LOG=starling=debug` shows the nodes' logs in a test's output.
+pub fn init_test_logging() {
+    if let Ok(filter) = std::env::var("STARLING_TEST_LOG") {
+        let _ = tracing_subscriber::fmt().with_env_filter(filter).with_test_writer().try_init();
     }
 }
 
