@@ -461,8 +461,9 @@ impl Broker {
             self.metrics.retained.set(self.cluster.retained_count() as i64);
         }
         let targets = self.targets(&msg);
-        // `$SYS` topics are per node: never forwarded.
-        let remote = if msg.topic.starts_with("$SYS") { Vec::new() } else { self.cluster.route_nodes(&msg.topic) };
+        // `$SYS/broker/...` is per node: never forwarded (`$SYS/brokers/<node>/...` is).
+        let remote =
+            if msg.topic.starts_with("$SYS/broker/") { Vec::new() } else { self.cluster.route_nodes(&msg.topic) };
         if targets.is_empty() {
             if remote.is_empty() {
                 // $SYS topics are published whether or not anyone listens; not a drop.
@@ -1099,23 +1100,27 @@ impl Broker {
             ("subscriptions/count", self.subscription_count().to_string()),
             ("retained messages/count", self.cluster.retained_count().to_string()),
         ];
+        // `$SYS/broker/...` is this node's view (as mosquitto names it); the same values under
+        // `$SYS/brokers/<node>/...` are forwarded, so one subscriber sees every node.
+        let node = self.node_name.replace(['+', '#', '/'], "_");
         for (name, value) in values {
-            let topic = format!("$SYS/broker/{name}");
-            let bytes: Arc<[u8]> = Arc::from(value.into_bytes());
-            let len = bytes.len();
-            let msg = Arc::new(Message {
-                topic: topic.as_str().into(),
-                payload: mqtt_protocol_core::mqtt::ArcPayload::new(bytes, 0, len),
-                qos: 0,
-                retain: true,
-                props: PublishProps::default(),
-                expires_at_ms: None,
-                origin: "$SYS".into(),
-                wire: Default::default(),
-            });
-            self.sys_retained.write().insert(topic, msg.clone());
-            if let Err(e) = self.publish(msg).await {
-                tracing::debug!("$SYS publish failed: {e}");
+            for topic in [format!("$SYS/broker/{name}"), format!("$SYS/brokers/{node}/{name}")] {
+                let bytes: Arc<[u8]> = Arc::from(value.clone().into_bytes());
+                let len = bytes.len();
+                let msg = Arc::new(Message {
+                    topic: topic.as_str().into(),
+                    payload: mqtt_protocol_core::mqtt::ArcPayload::new(bytes, 0, len),
+                    qos: 0,
+                    retain: true,
+                    props: PublishProps::default(),
+                    expires_at_ms: None,
+                    origin: "$SYS".into(),
+                    wire: Default::default(),
+                });
+                self.sys_retained.write().insert(topic, msg.clone());
+                if let Err(e) = self.publish(msg).await {
+                    tracing::debug!("$SYS publish failed: {e}");
+                }
             }
         }
     }

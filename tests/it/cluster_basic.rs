@@ -205,3 +205,26 @@ async fn late_replicant_receives_the_catalog_by_snapshot() {
     let lr = late.handle.as_ref().and_then(|h| h.raft.clone()).expect("raft");
     assert!(lr.raft_metrics().snapshot.is_some(), "the replicant installed a snapshot");
 }
+
+/// `$SYS/brokers/<node>/...` of every node reaches a subscriber on any node; `$SYS/broker/...`
+/// stays the local node's own view.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sys_topics_of_every_node_are_seen_from_one() {
+    let c = TestCluster::start_with(3, 0, |_, cfg| {
+        cfg.sys.enabled = true;
+        cfg.sys.interval = Duration::from_secs(1);
+    })
+    .await;
+    let (mut s, _) = Probe::connect_v5(c.mqtt(0), "sys-watcher", true, vec![]).await;
+    s.subscribe_v5(1, &[("$SYS/brokers/+/uptime", 0)], vec![]).await;
+    let mut seen = std::collections::BTreeSet::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    while seen.len() < 3 && tokio::time::Instant::now() < deadline {
+        let m = s.expect_publish_v5().await;
+        seen.insert(m.topic_name().to_string());
+    }
+    assert_eq!(
+        seen.into_iter().collect::<Vec<_>>(),
+        vec!["$SYS/brokers/core-1/uptime", "$SYS/brokers/core-2/uptime", "$SYS/brokers/core-3/uptime"]
+    );
+}
