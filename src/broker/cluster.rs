@@ -125,6 +125,14 @@ pub enum ClusterError {
     Forward { node: String, reason: String },
 }
 
+/// A node a publish goes to, and the shared groups (group, filter) it serves for that message:
+/// plain subscribers there always get it, a shared group only when it is listed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ForwardTarget {
+    pub node: NodeId,
+    pub groups: Vec<(String, String)>,
+}
+
 /// One member as `ctl cluster status` shows it.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct MemberStatus {
@@ -195,9 +203,11 @@ pub trait Cluster: Send + Sync + 'static {
     /// Send a publish to the other nodes that have matching subscribers, in order with the
     /// caller's earlier publishes. For QoS ≥ 1 it resolves once every node confirmed the message
     /// is queued there. Standalone: nothing to do.
-    fn forward(&self, msg: &Arc<Message>, nodes: &[NodeId]) -> BoxFuture<'static, Result<(), ClusterError>>;
+    fn forward(&self, msg: &Arc<Message>, targets: &[ForwardTarget]) -> BoxFuture<'static, Result<(), ClusterError>>;
     /// Nodes other than this one with a route matching `topic`.
     fn route_nodes(&self, topic: &str) -> Vec<NodeId>;
+    /// Shared groups matching `topic` and the nodes that have members (this one included).
+    fn shared_routes(&self, topic: &str) -> Vec<(String, String, Vec<NodeId>)>;
     /// Which node owns a client's session, if any.
     fn owner_of(&self, client: &str) -> Option<NodeId>;
     /// Retained messages whose topic matches `filter` (expired ones excluded).

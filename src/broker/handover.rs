@@ -232,7 +232,7 @@ impl Broker {
                 let opts = (*o).into();
                 session.state.lock().subscriptions.insert(full.clone(), opts);
                 self.subs.write().insert(p.filter, p.group, session.client_id.clone(), opts);
-                self.ref_filter(p.filter).await?;
+                self.ref_filter(&p.route_key()).await?;
             }
         }
         self.save_durable_subs(session).await?;

@@ -25,7 +25,7 @@ use crate::protocol::message::now_ms;
 use crate::protocol::topic::{self, TopicLimits};
 use crate::protocol::{Message, PublishProps};
 use crate::storage::{self, StorageError, Store};
-use cluster::{CatalogCmd, Cluster, ClusterError, SubOptionsWire};
+use cluster::{CatalogCmd, Cluster, ClusterError, ForwardTarget, NodeId, SubOptionsWire};
 use session::{Delivery, InflightOut, Kick, Offer, PendingWill, Phase, QueueLimits, Session, SessionMeta};
 use subs::{ClientKey, SharedGroup, SubIndex, SubOptions};
 
@@ -142,6 +142,8 @@ pub struct Broker {
     started: Instant,
     /// Sessions taken or restored here recently (see `handover`).
     claims: handover::Claims,
+    /// Round-robin position per shared group across nodes (`plan_remote`).
+    group_cursors: Mutex<HashMap<String, usize>>,
     /// Set by [`Broker::drain`]: listeners refuse new connections.
     draining: std::sync::atomic::AtomicBool,
     next_conn_id: AtomicU64,
@@ -180,6 +182,7 @@ impl Broker {
             started: Instant::now(),
             claims: handover::Claims::default(),
             draining: std::sync::atomic::AtomicBool::new(false),
+            group_cursors: Mutex::new(HashMap::new()),
             next_conn_id: AtomicU64::new(1),
             connections: AtomicU64::new(0),
         })
@@ -420,7 +423,7 @@ impl Broker {
         for full in subs {
             if let Ok(p) = topic::parse_filter(&full, self.settings.topic_limits) {
                 self.subs.write().remove(p.filter, p.group, &session.client_id);
-                self.unref_filter(p.filter).await;
+                self.unref_filter(&p.route_key()).await;
             }
         }
     }
@@ -460,10 +463,8 @@ impl Broker {
             self.cluster.submit(CatalogCmd::SetRetained { topic: msg.topic.to_string(), message });
             self.metrics.retained.set(self.cluster.retained_count() as i64);
         }
-        let targets = self.targets(&msg);
-        // `$SYS/broker/...` is per node: never forwarded (`$SYS/brokers/<node>/...` is).
-        let remote =
-            if msg.topic.starts_with("$SYS/broker/") { Vec::new() } else { self.cluster.route_nodes(&msg.topic) };
+        let (remote, elsewhere) = self.plan_remote(&msg);
+        let targets = self.targets(&msg, |g, f| !elsewhere.iter().any(|(a, b)| a == g && b == f));
         if targets.is_empty() {
             if remote.is_empty() {
                 // $SYS topics are published whether or not anyone listens; not a drop.
@@ -483,10 +484,56 @@ impl Broker {
         Ok(outcome)
     }
 
+    /// Which other nodes get a publish, and the shared groups (group, filter) another node
+    /// serves for it. A shared group with members on several nodes gets the message on one node
+    /// only, chosen by the shared-subscription strategy among the nodes with members.
+    fn plan_remote(&self, msg: &Message) -> (Vec<ForwardTarget>, Vec<(String, String)>) {
+        // `$SYS/broker/...` is per node: never forwarded (`$SYS/brokers/<node>/...` is).
+        if msg.topic.starts_with("$SYS/broker/") {
+            return (Vec::new(), Vec::new());
+        }
+        let me = self.cluster.node_id();
+        let mut by_node: BTreeMap<NodeId, Vec<(String, String)>> =
+            self.cluster.route_nodes(&msg.topic).into_iter().map(|n| (n, Vec::new())).collect();
+        let mut elsewhere = Vec::new();
+        for (g, f, nodes) in self.cluster.shared_routes(&msg.topic) {
+            if nodes.is_empty() || nodes == [me] {
+                continue;
+            }
+            let i = match self.settings.shared_strategy {
+                SharedStrategy::RoundRobin => {
+                    let mut cur = self.group_cursors.lock();
+                    let c = cur.entry(format!("{g}/{f}")).or_insert(0);
+                    *c = c.wrapping_add(1);
+                    *c % nodes.len()
+                }
+                SharedStrategy::Random => rand::random_range(0..nodes.len()),
+                SharedStrategy::HashClientid => {
+                    use std::hash::{Hash, Hasher};
+                    let mut h = std::collections::hash_map::DefaultHasher::new();
+                    msg.origin.hash(&mut h);
+                    (h.finish() % nodes.len() as u64) as usize
+                }
+            };
+            let Some(&pick) = nodes.get(i) else { continue };
+            if pick == me {
+                continue;
+            }
+            by_node.entry(pick).or_default().push((g.clone(), f.clone()));
+            elsewhere.push((g, f));
+        }
+        (by_node.into_iter().map(|(node, groups)| ForwardTarget { node, groups }).collect(), elsewhere)
+    }
+
     /// Deliver a publish forwarded by another node to this node's sessions only (it is never
-    /// forwarded again, and its retained flag was already recorded by the origin).
-    pub async fn deliver_forwarded(self: &Arc<Self>, msg: Arc<Message>) -> Result<PublishOutcome, BrokerError> {
-        let targets = self.targets(&msg);
+    /// forwarded again, and its retained flag was already recorded by the origin): plain
+    /// subscribers, and the shared groups the origin chose this node for.
+    pub async fn deliver_forwarded(
+        self: &Arc<Self>,
+        msg: Arc<Message>,
+        groups: &[(String, String)],
+    ) -> Result<PublishOutcome, BrokerError> {
+        let targets = self.targets(&msg, |g, f| groups.iter().any(|(a, b)| a == g && b == f));
         if targets.is_empty() {
             return Ok(PublishOutcome::default());
         }
@@ -495,7 +542,7 @@ impl Broker {
 
     /// Match a topic and merge overlapping subscriptions: one delivery per session, at the
     /// highest granted QoS, carrying every matching subscription identifier.
-    fn targets(&self, msg: &Arc<Message>) -> Vec<Target> {
+    fn targets(&self, msg: &Arc<Message>, serve_group: impl Fn(&str, &str) -> bool) -> Vec<Target> {
         let m = self.subs.read().matches(&msg.topic);
         if m.direct.is_empty() && m.shared.is_empty() {
             return Vec::new();
@@ -520,6 +567,9 @@ impl Broker {
             }
         }
         for g in m.shared {
+            if !serve_group(&g.group, &g.filter) {
+                continue;
+            }
             match self.pick_member(&g, msg, &reg, None) {
                 Some((s, o)) => out.push(Target {
                     session: s,
@@ -888,7 +938,7 @@ impl Broker {
         };
         self.subs.write().insert(p.filter, p.group, session.client_id.clone(), opts);
         if !existed {
-            self.ref_filter(p.filter).await?;
+            self.ref_filter(&p.route_key()).await?;
         }
         if persistent {
             self.save_durable_subs(session).await?;
@@ -907,7 +957,7 @@ impl Broker {
         }
         if let Ok(p) = topic::parse_filter(full_filter, self.settings.topic_limits) {
             self.subs.write().remove(p.filter, p.group, &session.client_id);
-            self.unref_filter(p.filter).await;
+            self.unref_filter(&p.route_key()).await;
         }
         if persistent {
             self.save_durable_subs(session).await?;
@@ -998,7 +1048,7 @@ impl Broker {
                 if let Ok(p) = topic::parse_filter(&full, self.settings.topic_limits) {
                     session.state.lock().subscriptions.insert(full.clone(), opts);
                     self.subs.write().insert(p.filter, p.group, session.client_id.clone(), opts);
-                    self.ref_filter(p.filter).await?;
+                    self.ref_filter(&p.route_key()).await?;
                 }
             }
             self.metrics.sessions_persistent.inc();

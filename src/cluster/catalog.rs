@@ -310,6 +310,21 @@ impl Catalog {
         out
     }
 
+    /// Shared groups with members for `topic_name`: (group, filter, nodes with members), this
+    /// node included, so one member is picked cluster-wide.
+    pub fn shared_routes(&self, topic_name: &str) -> Vec<(String, String, Vec<NodeId>)> {
+        let mem = self.mem.read();
+        let mut out = Vec::new();
+        for (key, nodes) in &mem.routes {
+            if let Some((g, f)) = topic::shared_route(key)
+                && topic::matches(f, topic_name)
+            {
+                out.push((g.to_string(), f.to_string(), nodes.keys().copied().collect()));
+            }
+        }
+        out
+    }
+
     pub fn has_remote_routes(&self, except: NodeId) -> bool {
         self.mem.read().routes.values().any(|m| m.keys().any(|n| *n != except))
     }

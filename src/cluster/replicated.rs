@@ -25,8 +25,8 @@ use tokio::sync::watch;
 use crate::auth::bans::{BanKind, BanRecord};
 use crate::broker::Broker;
 use crate::broker::cluster::{
-    BoxFuture, CatalogCmd, CatalogResp, Cluster, ClusterError, ClusterMetrics, ClusterStatus, MemberStatus,
-    MembershipOp, NodeId,
+    BoxFuture, CatalogCmd, CatalogResp, Cluster, ClusterError, ClusterMetrics, ClusterStatus, ForwardTarget,
+    MemberStatus, MembershipOp, NodeId,
 };
 use crate::broker::handover::SessionTransfer;
 use crate::broker::subs::SubOptions;
@@ -673,14 +673,12 @@ impl LinkHandler for Handler {
         let broker = self.0.upgrade().and_then(|c| c.broker.get().and_then(|b| b.upgrade()));
         Box::pin(async move {
             let Some(broker) = broker else { return false };
-            let msg = match Message::decode(&message) {
-                Ok(m) => m,
-                Err(e) => {
-                    tracing::warn!(peer = %from.name, "undecodable forwarded message: {e}");
-                    return false;
-                }
+            let decoded = decode_forward(&message).and_then(|(g, m)| Message::decode(m).ok().map(|m| (g, m)));
+            let Some((groups, msg)) = decoded else {
+                tracing::warn!(peer = %from.name, "undecodable forwarded message");
+                return false;
             };
-            match broker.deliver_forwarded(Arc::new(msg)).await {
+            match broker.deliver_forwarded(Arc::new(msg), &groups).await {
                 Ok(o) => o.refused == 0,
                 Err(e) => {
                     tracing::warn!(peer = %from.name, "forwarded message not delivered: {e}");
@@ -711,22 +709,23 @@ impl Cluster for RaftCluster {
         }
     }
 
-    fn forward(&self, msg: &Arc<Message>, nodes: &[NodeId]) -> BoxFuture<'static, Result<(), ClusterError>> {
-        let targets: Vec<(NodeId, Option<String>)> = nodes.iter().map(|n| (*n, self.member_addr(*n))).collect();
+    fn forward(&self, msg: &Arc<Message>, targets: &[ForwardTarget]) -> BoxFuture<'static, Result<(), ClusterError>> {
+        let message = msg.encode();
+        let targets: Vec<(NodeId, Option<String>, Vec<u8>)> =
+            targets.iter().map(|t| (t.node, self.member_addr(t.node), encode_forward(&t.groups, &message))).collect();
         let link = self.link.clone();
         let outbox = self.outbox.clone();
-        let encoded = msg.encode();
         let ack = msg.qos > 0;
         let timeout = self.cfg.forward_timeout;
         Box::pin(async move {
-            let keep = |node: NodeId, why: &str| -> Result<(), ClusterError> {
+            let keep = |node: NodeId, encoded: &[u8], why: &str| -> Result<(), ClusterError> {
                 tracing::debug!(node, "peer did not confirm a forwarded message ({why}); kept in the outbox");
                 outbox
-                    .push(node, &encoded)
+                    .push(node, encoded)
                     .map_err(|e| ClusterError::Forward { node: node.to_string(), reason: format!("outbox: {e}") })
             };
             let mut waits = Vec::new();
-            for (node, addr) in targets {
+            for (node, addr, encoded) in targets {
                 let Some(addr) = addr else {
                     // A route of a node no longer in the membership: nothing to send it to.
                     continue;
@@ -734,17 +733,17 @@ impl Cluster for RaftCluster {
                 if outbox.has(node) {
                     // Behind the backlog, to keep the order; QoS 0 is not kept (at most once).
                     if ack {
-                        keep(node, "backlog")?;
+                        keep(node, &encoded, "backlog")?;
                     }
                     continue;
                 }
                 match link.publish(&addr, encoded.clone(), ack).await {
-                    Some(rx) => waits.push((node, rx)),
-                    None if ack => keep(node, "link closed")?,
+                    Some(rx) => waits.push((node, encoded, rx)),
+                    None if ack => keep(node, &encoded, "link closed")?,
                     None => {}
                 }
             }
-            for (node, rx) in waits {
+            for (node, encoded, rx) in waits {
                 match tokio::time::timeout(timeout, rx).await {
                     Ok(Ok(true)) => {}
                     // Reachable but refused (its subscribers' queues are full): the publisher
@@ -755,8 +754,8 @@ impl Cluster for RaftCluster {
                             reason: "not queued there".into(),
                         });
                     }
-                    Ok(Err(_)) => keep(node, "link lost")?,
-                    Err(_) => keep(node, "no confirmation in time")?,
+                    Ok(Err(_)) => keep(node, &encoded, "link lost")?,
+                    Err(_) => keep(node, &encoded, "no confirmation in time")?,
                 }
             }
             Ok(())
@@ -765,6 +764,10 @@ impl Cluster for RaftCluster {
 
     fn route_nodes(&self, topic: &str) -> Vec<NodeId> {
         self.catalog.route_nodes(topic, self.me)
+    }
+
+    fn shared_routes(&self, topic: &str) -> Vec<(String, String, Vec<NodeId>)> {
+        self.catalog.shared_routes(topic)
     }
 
     fn owner_of(&self, client: &str) -> Option<NodeId> {
@@ -1004,5 +1007,61 @@ impl Cluster for RaftCluster {
                 warnings,
             }
         })
+    }
+}
+
+/// A forwarded publish on the link: the shared groups the receiver serves, then the message.
+/// `u16` count, then per group `u16`-prefixed group and filter, then the encoded message.
+fn encode_forward(groups: &[(String, String)], message: &[u8]) -> Vec<u8> {
+    let mut b = Vec::with_capacity(2 + message.len() + groups.len() * 16);
+    b.extend_from_slice(&(groups.len().min(u16::MAX as usize) as u16).to_be_bytes());
+    for (g, f) in groups.iter().take(u16::MAX as usize) {
+        for s in [g, f] {
+            b.extend_from_slice(&(s.len().min(u16::MAX as usize) as u16).to_be_bytes());
+            b.extend_from_slice(s.as_bytes().get(..s.len().min(u16::MAX as usize)).unwrap_or_default());
+        }
+    }
+    b.extend_from_slice(message);
+    b
+}
+
+fn take_u16(b: &[u8]) -> Option<(u16, &[u8])> {
+    Some((u16::from_be_bytes(b.get(..2)?.try_into().ok()?), b.get(2..)?))
+}
+
+fn decode_forward(b: &[u8]) -> Option<(Vec<(String, String)>, &[u8])> {
+    let take = take_u16;
+    let (n, mut rest) = take(b)?;
+    let mut groups = Vec::with_capacity(usize::from(n).min(64));
+    for _ in 0..n {
+        let mut pair = [String::new(), String::new()];
+        for slot in &mut pair {
+            let (len, r) = take(rest)?;
+            let s = r.get(..usize::from(len))?;
+            *slot = String::from_utf8(s.to_vec()).ok()?;
+            rest = r.get(usize::from(len)..)?;
+        }
+        let [g, f] = pair;
+        groups.push((g, f));
+    }
+    Some((groups, rest))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn forward_payload_round_trip() {
+        let groups = vec![("g".to_string(), "a/+".to_string()), ("h".to_string(), "#".to_string())];
+        let b = encode_forward(&groups, b"MSG");
+        let (g, m) = decode_forward(&b).expect("decodes");
+        assert_eq!(g, groups);
+        assert_eq!(m, b"MSG");
+        assert!(decode_forward(&b[..3]).is_none());
+        let empty = encode_forward(&[], b"x");
+        let (g, m) = decode_forward(&empty).expect("decodes");
+        assert!(g.is_empty());
+        assert_eq!(m, b"x");
     }
 }

@@ -5,7 +5,8 @@ use std::sync::Arc;
 
 use crate::auth::bans::{BanKind, BanRecord};
 use crate::broker::cluster::{
-    BoxFuture, CatalogCmd, CatalogResp, Cluster, ClusterError, ClusterMetrics, ClusterStatus, MembershipOp, NodeId,
+    BoxFuture, CatalogCmd, CatalogResp, Cluster, ClusterError, ClusterMetrics, ClusterStatus, ForwardTarget,
+    MembershipOp, NodeId,
 };
 use crate::broker::handover::SessionTransfer;
 use crate::broker::subs::SubOptions;
@@ -41,7 +42,11 @@ impl Cluster for Standalone {
         }
     }
 
-    fn forward(&self, _msg: &Arc<Message>, _nodes: &[NodeId]) -> BoxFuture<'static, Result<(), ClusterError>> {
+    fn shared_routes(&self, _topic: &str) -> Vec<(String, String, Vec<NodeId>)> {
+        Vec::new()
+    }
+
+    fn forward(&self, _msg: &Arc<Message>, _targets: &[ForwardTarget]) -> BoxFuture<'static, Result<(), ClusterError>> {
         Box::pin(async { Ok(()) })
     }
 

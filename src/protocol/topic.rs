@@ -86,6 +86,22 @@ pub struct ParsedFilter<'a> {
     pub filter: &'a str,
 }
 
+impl ParsedFilter<'_> {
+    /// The key under which the cluster routes this subscription: the plain filter, or
+    /// `$share/<group>/<filter>` so a shared group is routed as a group, not as subscribers.
+    pub fn route_key(&self) -> std::borrow::Cow<'_, str> {
+        match self.group {
+            None => std::borrow::Cow::Borrowed(self.filter),
+            Some(g) => std::borrow::Cow::Owned(format!("$share/{g}/{}", self.filter)),
+        }
+    }
+}
+
+/// The (group, filter) of a route key made by [`ParsedFilter::route_key`] for a shared group.
+pub fn shared_route(key: &str) -> Option<(&str, &str)> {
+    key.strip_prefix("$share/")?.split_once('/')
+}
+
 /// Parse and validate a SUBSCRIBE filter, including `$share/` and EMQX's `$queue/`.
 pub fn parse_filter(s: &str, limits: TopicLimits) -> Result<ParsedFilter<'_>, TopicError> {
     if let Some(rest) = s.strip_prefix("$share/") {

@@ -228,3 +228,56 @@ async fn sys_topics_of_every_node_are_seen_from_one() {
         vec!["$SYS/brokers/core-1/uptime", "$SYS/brokers/core-2/uptime", "$SYS/brokers/core-3/uptime"]
     );
 }
+
+/// A `$share` group with a member on every node gets each message once, cluster-wide, and
+/// spreads the messages over the nodes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shared_subscription_members_spread_over_nodes_get_each_message_once() {
+    let c = TestCluster::start(3, 0).await;
+    let mut members = Vec::new();
+    for i in 0..3 {
+        let (mut p, _) = Probe::connect_v5(c.mqtt(i), &format!("worker-{i}"), true, vec![]).await;
+        p.subscribe_v5(1, &[("$share/workers/jobs/+", 1)], vec![]).await;
+        members.push(p);
+    }
+    c.wait_applied(Duration::from_secs(10)).await;
+    wait_for("group routes on node 0", Duration::from_secs(10), || {
+        c.nodes[0].broker().cluster.shared_routes("jobs/x").first().is_some_and(|(_, _, n)| n.len() == 3)
+    })
+    .await;
+    let (mut publ, _) = Probe::connect_v5(c.mqtt(0), "dispatcher", true, vec![]).await;
+    let total = 30u16;
+    for k in 1..=total {
+        publ.publish_v5("jobs/x", format!("job-{k}").as_bytes(), 1, false, Some(k), vec![]).await;
+        match publ.expect().await {
+            Packet::V5_0Puback(_) => {}
+            other => panic!("expected PUBACK, got {other:?}"),
+        }
+    }
+    let mut seen = std::collections::BTreeMap::new();
+    let mut per_member = vec![0usize; 3];
+    for (i, m) in members.iter_mut().enumerate() {
+        loop {
+            match m.recv_within(Duration::from_millis(700)).await {
+                crate::harness::probe::Read::Packet(Packet::V5_0Publish(p)) => {
+                    *seen.entry(String::from_utf8_lossy(p.payload().as_slice()).into_owned()).or_insert(0) += 1;
+                    per_member[i] += 1;
+                    if let Some(pid) = p.packet_id() {
+                        m.send(
+                            mqtt_protocol_core::mqtt::packet::v5_0::Puback::builder()
+                                .packet_id(pid)
+                                .build()
+                                .expect("puback"),
+                        )
+                        .await;
+                    }
+                }
+                crate::harness::probe::Read::Packet(_) => {}
+                _ => break,
+            }
+        }
+    }
+    assert_eq!(seen.len(), usize::from(total), "every job delivered: {seen:?}");
+    assert!(seen.values().all(|n| *n == 1), "each job exactly once in the group: {seen:?}");
+    assert!(per_member.iter().filter(|n| **n > 0).count() >= 2, "spread over nodes: {per_member:?}");
+}
