@@ -1029,7 +1029,10 @@ fn take_u16(b: &[u8]) -> Option<(u16, &[u8])> {
     Some((u16::from_be_bytes(b.get(..2)?.try_into().ok()?), b.get(2..)?))
 }
 
-fn decode_forward(b: &[u8]) -> Option<(Vec<(String, String)>, &[u8])> {
+/// The shared groups a forwarded message is for, and the message bytes.
+type Forwarded<'a> = (Vec<(String, String)>, &'a [u8]);
+
+fn decode_forward(b: &[u8]) -> Option<Forwarded<'_>> {
     let take = take_u16;
     let (n, mut rest) = take(b)?;
     let mut groups = Vec::with_capacity(usize::from(n).min(64));
