@@ -31,11 +31,12 @@ use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 use thiserror::Error;
-use tokio::io::{AsyncReadExt, AsyncWriteExt, BufReader, BufWriter};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader, BufWriter};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::broker::cluster::{BoxFuture, NodeId};
+use crate::cluster::link_tls::{LinkTls, server_name};
 use crate::config::Role;
 
 /// Link protocol version spoken by this build.
@@ -124,10 +125,17 @@ pub struct LinkStats {
     pub refused_peers: AtomicU64,
 }
 
+/// A link connection: plain TCP, or TCP under mutual TLS.
+trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
+type Stream = Box<dyn Io>;
+
 struct Inner {
     me: Identity,
     cluster: String,
-    secret: Vec<u8>,
+    /// The shared secret peers prove they know; `None` when mutual TLS alone authenticates.
+    secret: Option<Vec<u8>>,
+    tls: Option<LinkTls>,
     peers: Mutex<HashMap<String, Arc<Peer>>>,
     next_id: AtomicU64,
     stats: Arc<LinkStats>,
@@ -153,12 +161,19 @@ struct Peer {
 }
 
 impl Link {
-    pub fn new(me: Identity, cluster: String, secret: &str, stop: watch::Receiver<bool>) -> Link {
+    pub fn new(
+        me: Identity,
+        cluster: String,
+        secret: Option<&str>,
+        tls: Option<LinkTls>,
+        stop: watch::Receiver<bool>,
+    ) -> Link {
         Link {
             inner: Arc::new(Inner {
                 me,
                 cluster,
-                secret: secret.as_bytes().to_vec(),
+                secret: secret.map(|s| s.as_bytes().to_vec()),
+                tls,
                 peers: Mutex::new(HashMap::new()),
                 next_id: AtomicU64::new(1),
                 stats: Arc::new(LinkStats::default()),
@@ -196,6 +211,18 @@ impl Link {
                 let link = link.clone();
                 let handler = handler.clone();
                 tokio::spawn(async move {
+                    let stream: Stream = match &link.inner.tls {
+                        None => Box::new(stream),
+                        Some(t) => match tokio::time::timeout(HANDSHAKE_TIMEOUT, t.acceptor.accept(stream)).await {
+                            Ok(Ok(s)) => Box::new(s),
+                            Ok(Err(e)) => {
+                                link.inner.stats.refused_peers.fetch_add(1, Ordering::Relaxed);
+                                tracing::error!(%addr, "refused cluster peer: TLS handshake failed: {e}");
+                                return;
+                            }
+                            Err(_) => return,
+                        },
+                    };
                     if let Err(e) = link.serve_conn(stream, addr, handler).await {
                         tracing::debug!(%addr, "cluster link connection ended: {e}");
                     }
@@ -294,7 +321,7 @@ impl Link {
             backoff = Duration::from_millis(100);
             *peer.who.lock() = Some(who.clone());
             tracing::debug!(peer = %addr, name = %who.name, "cluster link up");
-            let (rd, wr) = stream.into_split();
+            let (rd, wr) = tokio::io::split(stream);
             let pending: Arc<Mutex<Pending>> = Arc::default();
             let reader = tokio::spawn(read_answers(BufReader::new(rd), pending.clone()));
             let mut w = BufWriter::with_capacity(64 * 1024, wr);
@@ -349,11 +376,25 @@ impl Link {
     }
 
     /// Connect to `addr` and run the dialer's half of the handshake.
-    async fn dial(&self, addr: &str) -> Result<(TcpStream, Identity), LinkError> {
+    async fn dial(&self, addr: &str) -> Result<(Stream, Identity), LinkError> {
         let fut = async {
-            let mut s =
+            let tcp =
                 TcpStream::connect(addr).await.map_err(|source| LinkError::Connect { addr: addr.into(), source })?;
-            let _ = s.set_nodelay(true);
+            let _ = tcp.set_nodelay(true);
+            let mut s: Stream = match &self.inner.tls {
+                None => Box::new(tcp),
+                Some(t) => {
+                    let name = server_name(addr).map_err(LinkError::Protocol)?;
+                    match t.connector.connect(name, tcp).await {
+                        Ok(s) => Box::new(s),
+                        Err(e) => {
+                            self.inner.stats.refused_peers.fetch_add(1, Ordering::Relaxed);
+                            tracing::error!(peer = %addr, "cluster peer refused: TLS handshake failed: {e}");
+                            return Err(LinkError::BadPeer { addr: addr.into() });
+                        }
+                    }
+                }
+            };
             let nonce = random_nonce();
             let hello = Hello {
                 version: VERSION,
@@ -369,14 +410,14 @@ impl Link {
             }
             let ch: Challenge = parse(kind, CHALLENGE, &body)?;
             let their = unhex(&ch.nonce)?;
-            let proof = Proof { proof: hex(&mac(&self.inner.secret, b"client", &their, &nonce)) };
+            let proof = Proof { proof: self.prove(b"client", &their, &nonce) };
             write_frame(&mut s, PROOF, &[&json(&proof)]).await?;
             let (kind, body) = read_frame(&mut s).await?;
             if kind == REFUSED {
                 return Err(LinkError::Refused { addr: addr.into(), reason: String::from_utf8_lossy(&body).into() });
             }
             let welcome: Proof = parse(kind, WELCOME, &body)?;
-            if !verify(&self.inner.secret, b"server", &nonce, &their, &welcome.proof) {
+            if !self.check(b"server", &nonce, &their, &welcome.proof) {
                 self.inner.stats.refused_peers.fetch_add(1, Ordering::Relaxed);
                 tracing::error!(peer = %addr, name = %ch.who.name, "cluster peer failed authentication: its proof does not match our cluster secret");
                 return Err(LinkError::BadPeer { addr: addr.into() });
@@ -392,7 +433,7 @@ impl Link {
     /// The listener's half: handshake, then requests and publishes until the peer goes away.
     async fn serve_conn(
         &self,
-        mut s: TcpStream,
+        mut s: Stream,
         addr: SocketAddr,
         handler: Arc<dyn LinkHandler>,
     ) -> Result<(), LinkError> {
@@ -401,7 +442,7 @@ impl Link {
             Err(_) => return Err(LinkError::Timeout { addr: addr.to_string(), timeout: HANDSHAKE_TIMEOUT }),
         };
         tracing::debug!(%addr, name = %who.name, "cluster peer connected");
-        let (rd, wr) = s.into_split();
+        let (rd, wr) = tokio::io::split(s);
         let (out_tx, mut out_rx) = mpsc::channel::<(u8, Vec<u8>)>(8192);
         // Responses and acks from many tasks funnel through one writer.
         let writer = tokio::spawn(async move {
@@ -478,7 +519,7 @@ impl Link {
         result
     }
 
-    async fn accept_handshake(&self, s: &mut TcpStream, addr: SocketAddr) -> Result<Identity, LinkError> {
+    async fn accept_handshake(&self, s: &mut Stream, addr: SocketAddr) -> Result<Identity, LinkError> {
         let (kind, body) = read_frame(s).await?;
         let hello: Hello = parse(kind, HELLO, &body)?;
         if hello.cluster != self.inner.cluster {
@@ -502,17 +543,27 @@ impl Link {
         write_frame(s, CHALLENGE, &[&json(&ch)]).await?;
         let (kind, body) = read_frame(s).await?;
         let proof: Proof = parse(kind, PROOF, &body)?;
-        if !verify(&self.inner.secret, b"client", &nonce, &theirs, &proof.proof) {
+        if !self.check(b"client", &nonce, &theirs, &proof.proof) {
             let why = format!("node {} failed authentication: wrong cluster secret", hello.who.name);
             return self.refuse(s, addr, why).await;
         }
-        let welcome = Proof { proof: hex(&mac(&self.inner.secret, b"server", &theirs, &nonce)) };
+        let welcome = Proof { proof: self.prove(b"server", &theirs, &nonce) };
         write_frame(s, WELCOME, &[&json(&welcome)]).await?;
         Ok(hello.who)
     }
 
     /// Tell a peer why it is refused, log it once, and end the handshake.
-    async fn refuse(&self, s: &mut TcpStream, addr: SocketAddr, reason: String) -> Result<Identity, LinkError> {
+    /// Our HMAC proof, or nothing when mutual TLS alone authenticates.
+    fn prove(&self, label: &[u8], a: &[u8], b: &[u8]) -> String {
+        self.inner.secret.as_ref().map(|k| hex(&mac(k, label, a, b))).unwrap_or_default()
+    }
+
+    /// Check a peer's proof (always true without a secret: TLS verified the peer).
+    fn check(&self, label: &[u8], a: &[u8], b: &[u8], proof: &str) -> bool {
+        self.inner.secret.as_ref().is_none_or(|k| verify(k, label, a, b, proof))
+    }
+
+    async fn refuse(&self, s: &mut Stream, addr: SocketAddr, reason: String) -> Result<Identity, LinkError> {
         self.inner.stats.refused_peers.fetch_add(1, Ordering::Relaxed);
         tracing::error!(%addr, "refused cluster peer: {reason}");
         let _ = write_frame(s, REFUSED, &[reason.as_bytes()]).await;
@@ -655,7 +706,7 @@ mod tests {
         let l = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = l.local_addr().expect("addr").to_string();
         let (tx, rx) = watch::channel(false);
-        Link::new(id(1), cluster.into(), secret, rx).serve(l, Arc::new(Echo));
+        Link::new(id(1), cluster.into(), Some(secret), None, rx).serve(l, Arc::new(Echo));
         (addr, tx)
     }
 
@@ -663,7 +714,7 @@ mod tests {
     async fn request_publish_and_ack() {
         let (addr, _stop) = server("0123456789abcdef", "c").await;
         let (_t, rx) = watch::channel(false);
-        let client = Link::new(id(2), "c".into(), "0123456789abcdef", rx);
+        let client = Link::new(id(2), "c".into(), Some("0123456789abcdef"), None, rx);
         let r = client.request(&addr, b"abc".to_vec(), Duration::from_secs(5)).await.expect("request");
         assert_eq!(r, b"cba");
         assert_eq!(client.peer_identity(&addr).map(|i| i.node_id), Some(1));
@@ -678,11 +729,11 @@ mod tests {
     async fn wrong_secret_or_cluster_is_refused() {
         let (addr, _stop) = server("0123456789abcdef", "c").await;
         let (_t, rx) = watch::channel(false);
-        let wrong = Link::new(id(3), "c".into(), "fedcba9876543210", rx.clone());
+        let wrong = Link::new(id(3), "c".into(), Some("fedcba9876543210"), None, rx.clone());
         let e = wrong.dial(&addr).await.err().map(|e| e.to_string()).unwrap_or_default();
         assert!(e.contains("wrong cluster secret"), "{e}");
         assert!(wrong.request(&addr, b"x".to_vec(), Duration::from_secs(2)).await.is_err());
-        let other = Link::new(id(4), "other".into(), "0123456789abcdef", rx);
+        let other = Link::new(id(4), "other".into(), Some("0123456789abcdef"), None, rx);
         let e = other.dial(&addr).await.err().map(|e| e.to_string()).unwrap_or_default();
         assert!(e.contains("cluster"), "{e}");
     }

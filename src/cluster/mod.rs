@@ -5,6 +5,7 @@
 pub mod catalog;
 pub mod discovery;
 pub mod link;
+pub mod link_tls;
 pub mod outbox;
 pub mod raft;
 pub mod replicated;

@@ -101,6 +101,8 @@ impl RaftCluster {
         stop: watch::Receiver<bool>,
     ) -> Result<Arc<RaftCluster>, StartError> {
         let secret = cfg.load_secret().map_err(StartError::Config)?;
+        let tls =
+            cfg.tls.as_ref().map(crate::cluster::link_tls::LinkTls::load).transpose().map_err(StartError::Config)?;
         let discovery = Discovery::new(&cfg.discovery).map_err(StartError::Config)?;
         let listener = tokio::net::TcpListener::bind(cfg.bind)
             .await
@@ -110,7 +112,8 @@ impl RaftCluster {
         let link = Link::new(
             Identity { node_id, name: name.clone(), role: cfg.role, advertise: addr },
             cfg.name.clone(),
-            &secret,
+            secret.as_deref(),
+            tls,
             stop,
         );
         let heartbeat = cfg.heartbeat_interval.as_millis() as u64;

@@ -69,6 +69,17 @@ impl Default for DiscoveryConfig {
     }
 }
 
+/// `[cluster.tls]`: this node's certificate and key, and the CA every peer's certificate must
+/// chain to (both directions are verified). A peer is checked against the host name of the
+/// address it is dialled at, so certificates carry the nodes' DNS names (or IPs).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct LinkTlsConfig {
+    pub cert: PathBuf,
+    pub key: PathBuf,
+    pub ca: PathBuf,
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct ClusterConfig {
@@ -85,6 +96,8 @@ pub struct ClusterConfig {
     pub secret: Option<String>,
     /// A file holding the secret (first line), e.g. a mounted Kubernetes Secret.
     pub secret_file: Option<PathBuf>,
+    /// Mutual TLS on the cluster link (certificates from the cluster's own CA).
+    pub tls: Option<LinkTlsConfig>,
     pub discovery: DiscoveryConfig,
     /// Cores wait until this many cores (themselves included) are visible before the lowest
     /// named one initialises a new cluster.
@@ -123,6 +136,7 @@ impl Default for ClusterConfig {
             advertise: None,
             secret: None,
             secret_file: None,
+            tls: None,
             discovery: DiscoveryConfig::default(),
             bootstrap_expect: 1,
             replicant_timeout: Duration::from_secs(3600),
@@ -150,9 +164,9 @@ impl ClusterConfig {
             return Err("cluster.name must not be empty".into());
         }
         match (&self.secret, &self.secret_file) {
-            (None, None) => {
-                return Err("cluster.secret (or cluster.secret_file) is required: the cluster link must \
-                            authenticate its peers"
+            (None, None) if self.tls.is_none() => {
+                return Err("cluster.secret (or cluster.secret_file, or [cluster.tls]) is required: the \
+                            cluster link must authenticate its peers"
                     .into());
             }
             (Some(_), Some(_)) => return Err("cluster.secret and cluster.secret_file: set only one".into()),
@@ -192,18 +206,21 @@ impl ClusterConfig {
     }
 
     /// The secret: inline, or the first line of `secret_file`. Errors name the file.
-    pub fn load_secret(&self) -> Result<String, String> {
+    pub fn load_secret(&self) -> Result<Option<String>, String> {
         if let Some(s) = &self.secret {
-            return Ok(s.clone());
+            return Ok(Some(s.clone()));
         }
-        let Some(path) = &self.secret_file else { return Err("cluster.secret is not set".into()) };
+        let Some(path) = &self.secret_file else {
+            // Validation guarantees [cluster.tls] then.
+            return Ok(None);
+        };
         let text = std::fs::read_to_string(path)
             .map_err(|e| format!("cluster.secret_file {}: cannot read: {e}", path.display()))?;
         let line = text.lines().next().unwrap_or("").trim().to_string();
         if line.len() < 16 {
             return Err(format!("cluster.secret_file {}: the secret must be at least 16 characters", path.display()));
         }
-        Ok(line)
+        Ok(Some(line))
     }
 
     /// The address advertised to peers.
