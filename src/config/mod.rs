@@ -439,6 +439,20 @@ pub struct AdminConfig {
     /// A file with one key per line (`#` starts a comment), read at start-up; keeps keys out of
     /// the configuration file and the environment.
     pub api_keys_file: Option<PathBuf>,
+    /// Serve HTTPS with this certificate chain (PEM); unset = plain HTTP. Needs `key`.
+    pub cert: Option<PathBuf>,
+    /// The private key of `cert` (PEM: PKCS#8, RSA or SEC1).
+    pub key: Option<PathBuf>,
+    /// CA bundle (PEM) client certificates are verified against (with `verify`).
+    pub ca: Option<PathBuf>,
+    /// Whether clients of the admin listener must present a certificate signed by `ca`.
+    pub verify: TlsVerify,
+    /// Certificate revocation lists (PEM) checked against client certificates; needs `verify`.
+    pub crl: Option<PathBuf>,
+    /// How often cert/key/ca/crl are checked for changes (and reloaded when they change);
+    /// 0 turns the watch off (SIGHUP still reloads).
+    #[serde(with = "humantime_serde")]
+    pub reload_interval: Duration,
 }
 
 impl Default for AdminConfig {
@@ -448,7 +462,52 @@ impl Default for AdminConfig {
             bind: SocketAddr::from(([127, 0, 0, 1], 18083)),
             api_keys: Vec::new(),
             api_keys_file: None,
+            cert: None,
+            key: None,
+            ca: None,
+            verify: TlsVerify::None,
+            crl: None,
+            reload_interval: Duration::from_secs(5),
         }
+    }
+}
+
+impl AdminConfig {
+    /// Whether the admin listener serves HTTPS (`admin.cert` is set).
+    pub fn tls(&self) -> bool {
+        self.cert.is_some()
+    }
+
+    /// The TLS keys belong together as on a `tls` listener; errors name the key.
+    fn validate_tls(&self) -> Result<(), String> {
+        match (&self.cert, &self.key) {
+            (Some(_), None) => return Err("admin.key is required with admin.cert (a PEM private key)".into()),
+            (None, Some(_)) => return Err("admin.cert is required with admin.key (a PEM certificate chain)".into()),
+            _ => {}
+        }
+        if self.cert.is_none() {
+            let stray = if self.ca.is_some() {
+                Some("ca")
+            } else if self.verify != TlsVerify::None {
+                Some("verify")
+            } else if self.crl.is_some() {
+                Some("crl")
+            } else if self.reload_interval != AdminConfig::default().reload_interval {
+                Some("reload_interval")
+            } else {
+                None
+            };
+            if let Some(k) = stray {
+                return Err(format!("admin.{k} only applies with TLS: set admin.cert and admin.key"));
+            }
+        }
+        if self.verify != TlsVerify::None && self.ca.is_none() {
+            return Err("admin.verify = \"optional\" or \"required\" needs admin.ca".into());
+        }
+        if self.crl.is_some() && self.verify == TlsVerify::None {
+            return Err("admin.crl needs admin.verify = \"optional\" or \"required\"".into());
+        }
+        Ok(())
     }
 }
 
@@ -722,6 +781,7 @@ impl Config {
         if self.admin.api_keys.iter().any(|k| !valid_api_key(k)) {
             return bad("admin.api_keys: a key must be non-empty visible ASCII without spaces".into());
         }
+        self.admin.validate_tls().map_err(ConfigError::Invalid)?;
         self.validate_security()?;
         if self.data_dir.as_os_str().is_empty() {
             return bad("data_dir must not be empty".into());
