@@ -773,7 +773,9 @@ impl Config {
         if self.sys.enabled && self.sys.interval < Duration::from_secs(1) {
             return bad("sys.interval must be at least 1s".into());
         }
+        // Port 0 asks the OS for a free port each time: never a clash.
         if self.admin.enabled
+            && self.admin.bind.port() != 0
             && let Some((name, _)) = self.listeners.iter().find(|(n, l)| l.bind_addr(n) == self.admin.bind)
         {
             return bad(format!("admin.bind: {} is used by listeners.{name}", self.admin.bind));
@@ -1026,6 +1028,38 @@ mod tests {
             with("ws", ListenerConfig { bind: Some(SocketAddr::from(([127, 0, 0, 1], 1883))), ..Default::default() });
         assert!(e.contains("1883 is used by another listener"), "{e}");
         assert_eq!(with("ws", ListenerConfig::default()), "", "ws on its default port 8083");
+    }
+
+    #[test]
+    fn admin_tls_keys_go_together() {
+        let with = |f: &dyn Fn(&mut AdminConfig)| {
+            let mut c = Config::default();
+            f(&mut c.admin);
+            c.validate().err().map(|e| e.to_string()).unwrap_or_default()
+        };
+        let tls = |a: &mut AdminConfig| {
+            a.cert = Some("c.pem".into());
+            a.key = Some("k.pem".into());
+        };
+        assert_eq!(with(&tls), "");
+        assert!(with(&|a| a.cert = Some("c".into())).contains("admin.key is required with admin.cert"));
+        assert!(with(&|a| a.key = Some("k".into())).contains("admin.cert is required with admin.key"));
+        assert!(with(&|a| a.ca = Some("ca".into())).contains("admin.ca only applies with TLS"));
+        let e = with(&|a| {
+            tls(a);
+            a.verify = TlsVerify::Required;
+        });
+        assert!(e.contains("needs admin.ca"), "{e}");
+        let e = with(&|a| {
+            tls(a);
+            a.ca = Some("ca".into());
+            a.crl = Some("crl".into());
+        });
+        assert!(e.contains("admin.crl needs admin.verify"), "{e}");
+        let mut c = Config::default();
+        c.admin.bind = "127.0.0.1:0".parse().expect("addr");
+        c.listeners.get_mut("tcp").expect("tcp").bind = Some("127.0.0.1:0".parse().expect("addr"));
+        assert!(c.validate().is_ok(), "port 0 is never a clash");
     }
 
     #[test]

@@ -165,12 +165,12 @@ impl Client {
             });
         };
         let connector = tokio_rustls::TlsConnector::from(tls.config.clone());
-        let stream = match tokio::time::timeout(CONNECT_TIMEOUT, connector.connect(tls.server_name.clone(), stream)).await
-        {
-            Ok(Ok(s)) => s,
-            Ok(Err(e)) => return Err(unreachable(describe_tls(&e, tls, &self.host))),
-            Err(_) => return Err(unreachable(format!("no TLS handshake within {}s", CONNECT_TIMEOUT.as_secs()))),
-        };
+        let stream =
+            match tokio::time::timeout(CONNECT_TIMEOUT, connector.connect(tls.server_name.clone(), stream)).await {
+                Ok(Ok(s)) => s,
+                Ok(Err(e)) => return Err(unreachable(describe_tls(&e, tls, &self.host))),
+                Err(_) => return Err(unreachable(format!("no TLS handshake within {}s", CONNECT_TIMEOUT.as_secs()))),
+            };
         self.exchange(stream, req).await.map_err(|why| {
             // A listener that requires client certificates may refuse only after the handshake
             // (TLS 1.3 sends its verdict with the first data).
@@ -234,7 +234,9 @@ fn tls_config(host: &str, o: &TlsOptions) -> anyhow::Result<Tls> {
             // Certificates the platform store holds but rustls cannot use are skipped.
             let certs = rustls_native_certs::load_native_certs().unwrap_or_default();
             let (added, _) = roots.add_parsable_certificates(certs);
-            format!("the system's CA certificates ({added} loaded; pass --ca FILE or set STARLING_ADMIN_CA for a private CA)")
+            format!(
+                "the system's CA certificates ({added} loaded; pass --ca FILE or set STARLING_ADMIN_CA for a private CA)"
+            )
         }
     };
     let provider = Arc::new(rustls::crypto::ring::default_provider());
@@ -281,12 +283,15 @@ fn describe_tls(e: &std::io::Error, tls: &Tls, host: &str) -> String {
         return format!("TLS handshake failed: {} (is the admin listener serving https?)", describe_io(e));
     };
     match err {
-        TlsErr::InvalidCertificate(CertificateError::UnknownIssuer | CertificateError::BadSignature) => format!(
-            "the server's certificate is not trusted: it is not signed by a CA in {} ({err})",
-            tls.trust
-        ),
-        TlsErr::InvalidCertificate(CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. }) => {
-            format!("the server's certificate is not valid for {host:?}; connect with a name or address it lists ({err})")
+        TlsErr::InvalidCertificate(CertificateError::UnknownIssuer | CertificateError::BadSignature) => {
+            format!("the server's certificate is not trusted: it is not signed by a CA in {} ({err})", tls.trust)
+        }
+        TlsErr::InvalidCertificate(
+            CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. },
+        ) => {
+            format!(
+                "the server's certificate is not valid for {host:?}; connect with a name or address it lists ({err})"
+            )
         }
         TlsErr::InvalidCertificate(CertificateError::Expired | CertificateError::ExpiredContext { .. }) => {
             format!("the server's certificate has expired ({err})")
