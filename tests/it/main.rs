@@ -27,6 +27,7 @@ mod cluster_ops;
 mod ctl_cli;
 mod mosquitto_clients;
 mod mosquitto_rumqttc;
+mod ops_docs;
 mod persist_restart;
 mod persist_storage;
 mod persist_util;
