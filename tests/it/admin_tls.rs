@@ -301,9 +301,9 @@ async fn admin_tls_bad_files_fail_startup_naming_the_file() {
     let pki = Pki::new();
     let attempt = std::sync::atomic::AtomicUsize::new(0);
     let start = |tweak: &dyn Fn(&mut Config)| {
-        let mut c = Config::default();
         // A fresh data dir each time: the failed start's store may still be closing.
-        c.data_dir = pki.path(&format!("data-{}", attempt.fetch_add(1, std::sync::atomic::Ordering::Relaxed)));
+        let n = attempt.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let mut c = Config { data_dir: pki.path(&format!("data-{n}")), ..Config::default() };
         c.sys.enabled = false;
         if let Some(l) = c.listeners.get_mut("tcp") {
             l.bind = Some("127.0.0.1:0".parse().expect("addr"));
