@@ -481,8 +481,13 @@ impl AdminConfig {
     /// The TLS keys belong together as on a `tls` listener; errors name the key.
     fn validate_tls(&self) -> Result<(), String> {
         match (&self.cert, &self.key) {
-            (Some(_), None) => return Err("admin.key is required with admin.cert (a PEM private key)".into()),
-            (None, Some(_)) => return Err("admin.cert is required with admin.key (a PEM certificate chain)".into()),
+            // Messages start with the key that is set, so the error names the file it is in.
+            (Some(_), None) => {
+                return Err("admin.cert is set without admin.key: HTTPS needs both (admin.key: a PEM private key)".into());
+            }
+            (None, Some(_)) => {
+                return Err("admin.key is set without admin.cert: HTTPS needs both (admin.cert: a PEM chain)".into());
+            }
             _ => {}
         }
         if self.cert.is_none() {
@@ -1042,8 +1047,8 @@ mod tests {
             a.key = Some("k.pem".into());
         };
         assert_eq!(with(&tls), "");
-        assert!(with(&|a| a.cert = Some("c".into())).contains("admin.key is required with admin.cert"));
-        assert!(with(&|a| a.key = Some("k".into())).contains("admin.cert is required with admin.key"));
+        assert!(with(&|a| a.cert = Some("c".into())).contains("admin.cert is set without admin.key"));
+        assert!(with(&|a| a.key = Some("k".into())).contains("admin.key is set without admin.cert"));
         assert!(with(&|a| a.ca = Some("ca".into())).contains("admin.ca only applies with TLS"));
         let e = with(&|a| {
             tls(a);
