@@ -483,7 +483,9 @@ impl AdminConfig {
         match (&self.cert, &self.key) {
             // Messages start with the key that is set, so the error names the file it is in.
             (Some(_), None) => {
-                return Err("admin.cert is set without admin.key: HTTPS needs both (admin.key: a PEM private key)".into());
+                return Err(
+                    "admin.cert is set without admin.key: HTTPS needs both (admin.key: a PEM private key)".into()
+                );
             }
             (None, Some(_)) => {
                 return Err("admin.key is set without admin.cert: HTTPS needs both (admin.cert: a PEM chain)".into());

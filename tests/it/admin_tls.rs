@@ -135,6 +135,13 @@ async fn admin_tls_serves_probes_metrics_and_api() {
     // A client that does not trust the CA does not get through.
     let other = client_config(&Ca::new("someone else").pem(), None);
     assert!(https(addr, other, "/healthz", None).await.is_err(), "untrusted server certificate accepted");
+
+    // A graceful stop closes the TLS listener's socket: the restarted node binds the same port.
+    let mut node = node;
+    node.restart().await;
+    assert_eq!(admin_addr(&node), addr);
+    let (status, _) = https(addr, tls, "/healthz", None).await.expect("healthz after restart");
+    assert_eq!(status, 200);
 }
 
 #[tokio::test]
