@@ -156,8 +156,9 @@ impl Node {
         // listeners are up (and `readyz` answers 503 until then).
         let ready = Arc::new(AtomicBool::new(false));
         let admin = if cfg.admin.enabled {
-            let a = AdminServer::start(&cfg.admin, broker.clone(), ready.clone()).await?;
-            bound.push(BoundListener { name: "admin".into(), kind: "http", addr: a.addr });
+            let a = AdminServer::start(&cfg.admin, broker.clone(), ready.clone(), shutdown_rx.clone()).await?;
+            let kind = if a.is_tls() { "https" } else { "http" };
+            bound.push(BoundListener { name: "admin".into(), kind, addr: a.addr });
             Some(a)
         } else {
             None
@@ -210,7 +211,7 @@ impl NodeHandle {
 
     /// The admin HTTP listener's address, when it is enabled.
     pub fn admin_addr(&self) -> Option<SocketAddr> {
-        self.listeners.iter().find(|l| l.kind == "http").map(|l| l.addr)
+        self.listeners.iter().find(|l| l.kind == "http" || l.kind == "https").map(|l| l.addr)
     }
 
     /// Reload what can change without a restart (SIGHUP), from `cfg` (the configuration the
@@ -223,6 +224,10 @@ impl NodeHandle {
                 .map(|n| format!("{n} API keys"))
                 .map_err(|e| format!("{e}; the previous keys stay in use"));
             out.push(Reloaded { what: "admin API keys", outcome });
+            if let Some(r) = a.reload_tls(&self.broker.metrics) {
+                let outcome = r.map_err(|e| format!("{e}; the previous certificate stays in use"));
+                out.push(Reloaded { what: "admin TLS certificates", outcome });
+            }
         }
         if let Some(outcome) = self.broker.auth.reload_passwords() {
             out.push(Reloaded { what: "password file", outcome });

@@ -499,7 +499,7 @@ impl RaftCluster {
         let voters: BTreeSet<NodeId> = membership.voter_ids().collect();
         if let Some((&old, _)) = membership.nodes().find(|(i, m)| m.name == member.name && **i != id) {
             tracing::warn!(node = %member.name, old, new = id, "node rejoined with a new identity; replacing its old entry");
-            self.change_membership(ChangeMembers::RemoveNodes(BTreeSet::from([old])), false).await?;
+            self.drop_member(old, voters.contains(&old)).await?;
             self.write(vec![CatalogCmd::ClearNodeRoutes { node: old }]).await.map_err(|e| e.to_string())?;
         }
         let known = membership.get_node(&id) == Some(&member);
@@ -570,7 +570,8 @@ impl RaftCluster {
     /// Remove a node from the membership and its routes from the catalog (leader only).
     pub async fn remove_node(&self, id: NodeId) -> Result<(), String> {
         let addr = self.member_addr(id);
-        self.change_membership(ChangeMembers::RemoveNodes(BTreeSet::from([id])), false).await?;
+        let voter = self.raft_metrics().membership_config.membership().voter_ids().any(|v| v == id);
+        self.drop_member(id, voter).await?;
         self.write(vec![CatalogCmd::ClearNodeRoutes { node: id }]).await.map_err(|e| e.to_string())?;
         if let Some(addr) = addr
             && id != self.me
@@ -581,6 +582,18 @@ impl RaftCluster {
             self.mark_removed();
         }
         Ok(())
+    }
+
+    /// Take a node out of the membership. openraft removes a voter only through `RemoveVoters`
+    /// (`RemoveNodes` is for learners and refuses a voter with "Learner … not found"); with
+    /// `retain = false` the voter leaves the membership entirely, in one change.
+    async fn drop_member(&self, id: NodeId, voter: bool) -> Result<(), String> {
+        let change = if voter {
+            ChangeMembers::RemoveVoters(BTreeSet::from([id]))
+        } else {
+            ChangeMembers::RemoveNodes(BTreeSet::from([id]))
+        };
+        self.change_membership(change, false).await
     }
 
     /// Ask the leader to remove a node (`ctl cluster leave|forget`).

@@ -439,6 +439,20 @@ pub struct AdminConfig {
     /// A file with one key per line (`#` starts a comment), read at start-up; keeps keys out of
     /// the configuration file and the environment.
     pub api_keys_file: Option<PathBuf>,
+    /// Serve HTTPS with this certificate chain (PEM); unset = plain HTTP. Needs `key`.
+    pub cert: Option<PathBuf>,
+    /// The private key of `cert` (PEM: PKCS#8, RSA or SEC1).
+    pub key: Option<PathBuf>,
+    /// CA bundle (PEM) client certificates are verified against (with `verify`).
+    pub ca: Option<PathBuf>,
+    /// Whether clients of the admin listener must present a certificate signed by `ca`.
+    pub verify: TlsVerify,
+    /// Certificate revocation lists (PEM) checked against client certificates; needs `verify`.
+    pub crl: Option<PathBuf>,
+    /// How often cert/key/ca/crl are checked for changes (and reloaded when they change);
+    /// 0 turns the watch off (SIGHUP still reloads).
+    #[serde(with = "humantime_serde")]
+    pub reload_interval: Duration,
 }
 
 impl Default for AdminConfig {
@@ -448,7 +462,59 @@ impl Default for AdminConfig {
             bind: SocketAddr::from(([127, 0, 0, 1], 18083)),
             api_keys: Vec::new(),
             api_keys_file: None,
+            cert: None,
+            key: None,
+            ca: None,
+            verify: TlsVerify::None,
+            crl: None,
+            reload_interval: Duration::from_secs(5),
         }
+    }
+}
+
+impl AdminConfig {
+    /// Whether the admin listener serves HTTPS (`admin.cert` is set).
+    pub fn tls(&self) -> bool {
+        self.cert.is_some()
+    }
+
+    /// The TLS keys belong together as on a `tls` listener; errors name the key.
+    fn validate_tls(&self) -> Result<(), String> {
+        match (&self.cert, &self.key) {
+            // Messages start with the key that is set, so the error names the file it is in.
+            (Some(_), None) => {
+                return Err(
+                    "admin.cert is set without admin.key: HTTPS needs both (admin.key: a PEM private key)".into()
+                );
+            }
+            (None, Some(_)) => {
+                return Err("admin.key is set without admin.cert: HTTPS needs both (admin.cert: a PEM chain)".into());
+            }
+            _ => {}
+        }
+        if self.cert.is_none() {
+            let stray = if self.ca.is_some() {
+                Some("ca")
+            } else if self.verify != TlsVerify::None {
+                Some("verify")
+            } else if self.crl.is_some() {
+                Some("crl")
+            } else if self.reload_interval != AdminConfig::default().reload_interval {
+                Some("reload_interval")
+            } else {
+                None
+            };
+            if let Some(k) = stray {
+                return Err(format!("admin.{k} only applies with TLS: set admin.cert and admin.key"));
+            }
+        }
+        if self.verify != TlsVerify::None && self.ca.is_none() {
+            return Err("admin.verify = \"optional\" or \"required\" needs admin.ca".into());
+        }
+        if self.crl.is_some() && self.verify == TlsVerify::None {
+            return Err("admin.crl needs admin.verify = \"optional\" or \"required\"".into());
+        }
+        Ok(())
     }
 }
 
@@ -714,7 +780,9 @@ impl Config {
         if self.sys.enabled && self.sys.interval < Duration::from_secs(1) {
             return bad("sys.interval must be at least 1s".into());
         }
+        // Port 0 asks the OS for a free port each time: never a clash.
         if self.admin.enabled
+            && self.admin.bind.port() != 0
             && let Some((name, _)) = self.listeners.iter().find(|(n, l)| l.bind_addr(n) == self.admin.bind)
         {
             return bad(format!("admin.bind: {} is used by listeners.{name}", self.admin.bind));
@@ -722,6 +790,7 @@ impl Config {
         if self.admin.api_keys.iter().any(|k| !valid_api_key(k)) {
             return bad("admin.api_keys: a key must be non-empty visible ASCII without spaces".into());
         }
+        self.admin.validate_tls().map_err(ConfigError::Invalid)?;
         self.validate_security()?;
         if self.data_dir.as_os_str().is_empty() {
             return bad("data_dir must not be empty".into());
@@ -966,6 +1035,38 @@ mod tests {
             with("ws", ListenerConfig { bind: Some(SocketAddr::from(([127, 0, 0, 1], 1883))), ..Default::default() });
         assert!(e.contains("1883 is used by another listener"), "{e}");
         assert_eq!(with("ws", ListenerConfig::default()), "", "ws on its default port 8083");
+    }
+
+    #[test]
+    fn admin_tls_keys_go_together() {
+        let with = |f: &dyn Fn(&mut AdminConfig)| {
+            let mut c = Config::default();
+            f(&mut c.admin);
+            c.validate().err().map(|e| e.to_string()).unwrap_or_default()
+        };
+        let tls = |a: &mut AdminConfig| {
+            a.cert = Some("c.pem".into());
+            a.key = Some("k.pem".into());
+        };
+        assert_eq!(with(&tls), "");
+        assert!(with(&|a| a.cert = Some("c".into())).contains("admin.cert is set without admin.key"));
+        assert!(with(&|a| a.key = Some("k".into())).contains("admin.key is set without admin.cert"));
+        assert!(with(&|a| a.ca = Some("ca".into())).contains("admin.ca only applies with TLS"));
+        let e = with(&|a| {
+            tls(a);
+            a.verify = TlsVerify::Required;
+        });
+        assert!(e.contains("needs admin.ca"), "{e}");
+        let e = with(&|a| {
+            tls(a);
+            a.ca = Some("ca".into());
+            a.crl = Some("crl".into());
+        });
+        assert!(e.contains("admin.crl needs admin.verify"), "{e}");
+        let mut c = Config::default();
+        c.admin.bind = "127.0.0.1:0".parse().expect("addr");
+        c.listeners.get_mut("tcp").expect("tcp").bind = Some("127.0.0.1:0".parse().expect("addr"));
+        assert!(c.validate().is_ok(), "port 0 is never a clash");
     }
 
     #[test]

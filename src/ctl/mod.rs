@@ -4,8 +4,10 @@
 //! Tables for people, `--json` (the API's own JSON, unchanged) for scripts. Where to connect
 //! and which key to send: `--url`/`--api-key` (or `STARLING_ADMIN_URL`/`STARLING_API_KEY`),
 //! else the local node's configuration (`--config`, else /etc/starling/starling.toml when it
-//! exists): its `admin.bind` and the first of its API keys. So on the broker's own host
-//! `starling ctl status` works with no flags for a user who may read the key file.
+//! exists): its `admin.bind` (https when `admin.cert` is set) and the first of its API keys. So
+//! on the broker's own host `starling ctl status` works with no flags for a user who may read
+//! the key file. An https admin listener is verified against `--ca` (`STARLING_ADMIN_CA`), else
+//! the system's CA certificates.
 
 pub mod client;
 
@@ -18,18 +20,28 @@ use serde_json::Value;
 
 use crate::config::{self, Config, Overrides};
 use crate::observe::admin::ApiKeys;
-use client::{Client, Reply, encode};
+use client::{Client, Reply, TlsOptions, encode};
 
 const DEFAULT_URL: &str = "http://127.0.0.1:18083";
 
 #[derive(Args, Debug)]
 pub struct CtlArgs {
-    /// Admin API of the node [default: from the configuration's admin.bind, else http://127.0.0.1:18083].
+    /// Admin API of the node, http:// or https:// [default: from the configuration's admin.bind
+    /// (https when admin.cert is set), else http://127.0.0.1:18083].
     #[arg(long, env = "STARLING_ADMIN_URL", value_name = "URL", global = true)]
     pub url: Option<String>,
     /// API key [default: the first key of the local configuration].
     #[arg(long, env = "STARLING_API_KEY", hide_env_values = true, value_name = "KEY", global = true)]
     pub api_key: Option<String>,
+    /// CA bundle (PEM) to verify an https admin listener against [default: the system's CAs].
+    #[arg(long, env = "STARLING_ADMIN_CA", value_name = "FILE", global = true)]
+    pub ca: Option<PathBuf>,
+    /// Client certificate (PEM) for an https admin listener that verifies clients (admin.verify).
+    #[arg(long, env = "STARLING_ADMIN_CLIENT_CERT", value_name = "FILE", global = true, requires = "client_key")]
+    pub client_cert: Option<PathBuf>,
+    /// Private key (PEM) of --client-cert.
+    #[arg(long, env = "STARLING_ADMIN_CLIENT_KEY", value_name = "FILE", global = true, requires = "client_cert")]
+    pub client_key: Option<PathBuf>,
     /// Print the API's JSON instead of tables.
     #[arg(long, global = true)]
     pub json: bool,
@@ -337,7 +349,8 @@ fn connect(args: &CtlArgs) -> anyhow::Result<Client> {
         (None, Some(c)) => ApiKeys::load(&c.admin).ok().and_then(|k| k.first().map(str::to_string)),
         (None, None) => None,
     };
-    Client::new(&url, key)
+    let tls = TlsOptions { ca: args.ca.clone(), cert: args.client_cert.clone(), key: args.client_key.clone() };
+    Client::new(&url, key, &tls)
 }
 
 /// The configuration ctl may borrow from: an explicit `--config` must load; the default file is
@@ -351,13 +364,15 @@ fn local_config(args: &CtlArgs) -> anyhow::Result<Option<Config>> {
     }
 }
 
-/// `admin.bind` as a URL to connect to: a wildcard address means this host.
+/// `admin.bind` as a URL to connect to: a wildcard address means this host; https when the
+/// admin listener has TLS (its certificate must then list that address, or pass `--url`).
 fn admin_url(c: &Config) -> String {
     let mut addr = c.admin.bind;
     if addr.ip().is_unspecified() {
         addr.set_ip(if addr.is_ipv4() { [127, 0, 0, 1].into() } else { std::net::Ipv6Addr::LOCALHOST.into() });
     }
-    format!("http://{addr}")
+    let scheme = if c.admin.tls() { "https" } else { "http" };
+    format!("{scheme}://{addr}")
 }
 
 async fn get(client: &Client, path: &str) -> anyhow::Result<Value> {

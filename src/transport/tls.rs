@@ -27,11 +27,13 @@ use thiserror::Error;
 use tokio::sync::watch;
 use tokio_rustls::TlsAcceptor;
 
-use crate::config::{CertIdentity, ListenerConfig, TlsVerify};
+use crate::config::{AdminConfig, CertIdentity, ListenerConfig, TlsVerify};
 use crate::observe::Metrics;
 
 /// The ALPN protocol id offered for MQTT over TLS.
 pub const ALPN_MQTT: &[u8] = b"mqtt";
+/// The name the admin listener's TLS material goes by in errors, logs and metric labels.
+pub const ADMIN: &str = "admin";
 /// The ALPN protocol id offered on `wss` listeners: the WebSocket upgrade is HTTP/1.1.
 pub const ALPN_HTTP11: &[u8] = b"http/1.1";
 
@@ -251,12 +253,33 @@ impl TlsListener {
                 vec![ALPN_MQTT.to_vec()]
             },
         };
+        Self::from_files(listener, files, l.cert_identity)
+    }
+
+    /// Load the admin listener's material (`admin.cert`, `admin.key`, `admin.ca`,
+    /// `admin.verify`, `admin.crl`); it is named `admin` in errors, logs and metric labels.
+    /// None when the admin listener has no TLS.
+    pub fn load_admin(cfg: &AdminConfig) -> Result<Option<TlsListener>, TlsError> {
+        let (Some(cert), Some(key)) = (&cfg.cert, &cfg.key) else { return Ok(None) };
+        let files = Files {
+            cert: cert.clone(),
+            key: key.clone(),
+            ca: cfg.ca.clone(),
+            crl: cfg.crl.clone(),
+            verify: cfg.verify,
+            // axum serves HTTP/1.1 only; offering h2 would break clients that pick it.
+            alpn: vec![ALPN_HTTP11.to_vec()],
+        };
+        Self::from_files(ADMIN, files, CertIdentity::None).map(Some)
+    }
+
+    fn from_files(name: &str, files: Files, cert_identity: CertIdentity) -> Result<TlsListener, TlsError> {
         let seen = stamps(&files);
-        let material = load(listener, &files)?;
+        let material = load(name, &files)?;
         Ok(TlsListener {
-            name: listener.into(),
+            name: name.into(),
             files,
-            cert_identity: l.cert_identity,
+            cert_identity,
             current: RwLock::new(Arc::new(material)),
             seen: Mutex::new(seen),
         })

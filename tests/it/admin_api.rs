@@ -288,7 +288,8 @@ async fn admin_subscriptions_and_routes() {
             (r["filter"].as_str().expect("filter").to_string(), r["local_subscriptions"].as_u64().expect("n"))
         })
         .collect();
-    assert_eq!(r, [("t/+".to_string(), 2), ("t/1".to_string(), 2)]);
+    // A shared group is routed as the group (one member per message cluster-wide).
+    assert_eq!(r, [("$share/g/t/1".to_string(), 1), ("t/+".to_string(), 2), ("t/1".to_string(), 1)]);
 }
 
 #[tokio::test]

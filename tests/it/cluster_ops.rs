@@ -43,6 +43,29 @@ async fn ctl_cluster_status_lists_every_member_with_role_state_and_lag() {
     assert!(v["warnings"].as_array().is_some_and(|w| w.is_empty()), "{v}");
 }
 
+/// A core (a voter) can be forgotten too, e.g. after its machine is gone for good.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forget_removes_a_stopped_core() {
+    let mut c = TestCluster::start(3, 0).await;
+    c.wait_applied(Duration::from_secs(10)).await;
+    let leader = c.leader().expect("a leader");
+    let gone = (leader + 1) % 3;
+    let name = c.nodes[gone].cfg.node_name.clone();
+    c.nodes[gone].stop().await;
+    let out = ctl(&c, leader, &["cluster", "forget", &name]).await;
+    assert!(out.status.success(), "{}", text(&out));
+    let voters = |i: usize| {
+        c.nodes[i]
+            .handle
+            .as_ref()
+            .and_then(|h| h.raft.as_ref())
+            .map_or(0, |r| r.raft_metrics().membership_config.membership().voter_ids().count())
+    };
+    wait_for("two voters left", Duration::from_secs(10), || voters(leader) == 2).await;
+    let out = ctl(&c, leader, &["cluster", "status"]).await;
+    assert!(!text(&out).contains(&name), "{}", text(&out));
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn forget_removes_a_node_for_good_and_join_brings_it_back() {
     let c = TestCluster::start(3, 1).await;

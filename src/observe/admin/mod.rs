@@ -9,6 +9,12 @@
 //!
 //! The server runs on its own tokio task with axum; it shares nothing with the MQTT data path but
 //! the broker's read accessors (`broker::inspect`), which take short snapshots.
+//!
+//! TLS (`admin.cert`/`admin.key`, optionally client certificates with `admin.ca`/`admin.verify`)
+//! reuses the MQTT listeners' [`TlsListener`]: the same file loading, errors naming the file,
+//! hot reload when the files change or on SIGHUP, expiry metric (labelled `listener="admin"`).
+//! axum is handed a [`axum::serve::Listener`] that yields finished TLS streams, so graceful
+//! shutdown works exactly as for plain HTTP.
 
 mod api;
 mod cluster_api;
@@ -34,7 +40,11 @@ use tokio::task::JoinHandle;
 
 use crate::broker::Broker;
 use crate::config::AdminConfig;
+use crate::transport::tls::{TlsError, TlsListener};
 pub use keys::ApiKeys;
+
+/// A client that has not finished the TLS handshake by then is dropped.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
 #[derive(Debug, Error)]
 pub enum AdminError {
@@ -42,6 +52,8 @@ pub enum AdminError {
     Bind { addr: SocketAddr, source: std::io::Error },
     #[error(transparent)]
     Keys(#[from] keys::KeysError),
+    #[error(transparent)]
+    Tls(#[from] TlsError),
 }
 
 /// What the handlers share.
@@ -61,13 +73,21 @@ type SharedKeys = Arc<RwLock<Arc<ApiKeys>>>;
 pub struct AdminServer {
     pub addr: SocketAddr,
     keys: SharedKeys,
+    /// The TLS material when the listener serves HTTPS (reloaded on SIGHUP and when the files change).
+    tls: Option<Arc<TlsListener>>,
     stop: Option<oneshot::Sender<()>>,
     task: JoinHandle<()>,
 }
 
 impl AdminServer {
-    /// Load the API keys, bind `cfg.bind` and serve until [`AdminServer::stop`].
-    pub async fn start(cfg: &AdminConfig, broker: Arc<Broker>, ready: Arc<AtomicBool>) -> Result<Self, AdminError> {
+    /// Load the API keys and the TLS material, bind `cfg.bind` and serve until
+    /// [`AdminServer::stop`]. A bad key, certificate or key file is an error naming the file.
+    pub async fn start(
+        cfg: &AdminConfig,
+        broker: Arc<Broker>,
+        ready: Arc<AtomicBool>,
+        shutdown: tokio::sync::watch::Receiver<bool>,
+    ) -> Result<Self, AdminError> {
         let keys = ApiKeys::load(cfg)?;
         if keys.is_empty() {
             tracing::warn!(
@@ -75,22 +95,40 @@ impl AdminServer {
                  /metrics, /healthz and /readyz are served"
             );
         }
+        // Read before binding, so a bad file fails start-up with nothing half open.
+        let tls = TlsListener::load_admin(cfg)?.map(Arc::new);
         let listener = tokio::net::TcpListener::bind(cfg.bind)
             .await
             .map_err(|source| AdminError::Bind { addr: cfg.bind, source })?;
         let addr = listener.local_addr().map_err(|source| AdminError::Bind { addr: cfg.bind, source })?;
         let keys: SharedKeys = Arc::new(RwLock::new(Arc::new(keys)));
-        let app = router(AdminState { broker, keys: keys.clone(), ready });
+        let app = router(AdminState { broker: broker.clone(), keys: keys.clone(), ready });
         let (stop_tx, stop_rx) = oneshot::channel::<()>();
-        let task = tokio::spawn(async move {
-            let serve = axum::serve(listener, app).with_graceful_shutdown(async move {
-                let _ = stop_rx.await;
-            });
-            if let Err(e) = serve.await {
-                tracing::error!("admin listener failed: {e}");
+        let stopped = async move {
+            let _ = stop_rx.await;
+        };
+        let task = match &tls {
+            None => tokio::spawn(serve(listener, app, stopped)),
+            Some(t) => {
+                t.record_expiry(&broker.metrics);
+                if !cfg.reload_interval.is_zero() {
+                    t.clone().spawn_watch(broker.metrics.clone(), cfg.reload_interval, shutdown);
+                }
+                tokio::spawn(serve(TlsIncoming::start(listener, addr, t.clone()), app, stopped))
             }
-        });
-        Ok(AdminServer { addr, keys, stop: Some(stop_tx), task })
+        };
+        Ok(AdminServer { addr, keys, tls, stop: Some(stop_tx), task })
+    }
+
+    /// Whether the listener serves HTTPS.
+    pub fn is_tls(&self) -> bool {
+        self.tls.is_some()
+    }
+
+    /// Re-read the TLS files (SIGHUP); None when the listener has no TLS. On error the
+    /// material in use stays.
+    pub fn reload_tls(&self, metrics: &crate::observe::Metrics) -> Option<Result<String, TlsError>> {
+        self.tls.as_ref().map(|t| t.reload(metrics))
     }
 
     /// Read the keys again (`admin.api_keys` and `admin.api_keys_file`) and use them from the
@@ -112,6 +150,76 @@ impl AdminServer {
             self.task.abort();
             let _ = self.task.await;
         }
+    }
+}
+
+/// Serve `app` on `listener` until `stop` resolves, then let requests in progress finish.
+async fn serve<L>(listener: L, app: Router, stop: impl std::future::Future<Output = ()> + Send + 'static)
+where
+    L: axum::serve::Listener,
+    L::Addr: std::fmt::Debug,
+{
+    if let Err(e) = axum::serve(listener, app).with_graceful_shutdown(stop).await {
+        tracing::error!("admin listener failed: {e}");
+    }
+}
+
+/// Finished TLS connections, for axum. A task accepts TCP connections and runs each handshake
+/// on a task of its own, so a slow or silent client does not hold up the others; axum takes
+/// the streams that completed. When axum drops this (graceful shutdown), the accept task
+/// notices the closed channel and closes the socket.
+struct TlsIncoming {
+    rx: tokio::sync::mpsc::Receiver<(tokio_rustls::server::TlsStream<tokio::net::TcpStream>, SocketAddr)>,
+    addr: SocketAddr,
+}
+
+impl TlsIncoming {
+    fn start(listener: tokio::net::TcpListener, addr: SocketAddr, tls: Arc<TlsListener>) -> TlsIncoming {
+        let (tx, rx) = tokio::sync::mpsc::channel(64);
+        tokio::spawn(async move {
+            loop {
+                let (tcp, peer) = tokio::select! {
+                    r = listener.accept() => match r {
+                        Ok(c) => c,
+                        Err(e) => {
+                            // Out of file descriptors, say: back off instead of spinning.
+                            tracing::warn!("admin listener: accept failed: {e}");
+                            tokio::time::sleep(Duration::from_millis(100)).await;
+                            continue;
+                        }
+                    },
+                    _ = tx.closed() => return,
+                };
+                let (acceptor, tx) = (tls.acceptor(), tx.clone());
+                tokio::spawn(async move {
+                    match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
+                        Ok(Ok(stream)) => {
+                            let _ = tx.send((stream, peer)).await;
+                        }
+                        Ok(Err(e)) => tracing::debug!(%peer, "admin listener: TLS handshake failed: {e}"),
+                        Err(_) => tracing::debug!(%peer, "admin listener: TLS handshake timed out"),
+                    }
+                });
+            }
+        });
+        TlsIncoming { rx, addr }
+    }
+}
+
+impl axum::serve::Listener for TlsIncoming {
+    type Io = tokio_rustls::server::TlsStream<tokio::net::TcpStream>;
+    type Addr = SocketAddr;
+
+    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
+        match self.rx.recv().await {
+            Some(c) => c,
+            // The accept task ended (it only does once this is dropped): nothing more comes.
+            None => std::future::pending().await,
+        }
+    }
+
+    fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        Ok(self.addr)
     }
 }
 
