@@ -11,6 +11,23 @@
 
 pub mod client;
 
+/// `println!` that does not panic when stdout is gone (`starling ctl ... | head`): output to a
+/// closed pipe is simply dropped.
+macro_rules! say {
+    ($($t:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout(), $($t)*);
+    }};
+}
+
+/// `print!` without the panic, see [`say!`].
+macro_rules! say_raw {
+    ($($t:tt)*) => {{
+        use std::io::Write as _;
+        let _ = write!(std::io::stdout(), $($t)*);
+    }};
+}
+
 use std::path::PathBuf;
 
 use anyhow::{anyhow, bail};
@@ -490,7 +507,7 @@ fn sub_options(v: &Value) -> String {
 
 impl Output {
     fn print_json(&self, v: &Value) -> anyhow::Result<()> {
-        println!("{}", serde_json::to_string_pretty(v)?);
+        say!("{}", serde_json::to_string_pretty(v)?);
         Ok(())
     }
 
@@ -503,16 +520,13 @@ impl Output {
         let total = v["meta"]["total"].as_u64().unwrap_or(items.len() as u64);
         let offset = v["meta"]["offset"].as_u64().unwrap_or(0);
         if items.is_empty() {
-            println!(
-                "no {what}{}",
-                if total > 0 { format!(" at offset {offset} (of {total})") } else { String::new() }
-            );
+            say!("no {what}{}", if total > 0 { format!(" at offset {offset} (of {total})") } else { String::new() });
             return Ok(());
         }
-        print!("{}", table(header, items.iter().map(row).collect()));
+        say_raw!("{}", table(header, items.iter().map(row).collect()));
         let shown = items.len() as u64;
         if offset > 0 || shown < total {
-            println!("({}-{} of {total} {what}; --offset/--limit for more)", offset + 1, offset + shown);
+            say!("({}-{} of {total} {what}; --offset/--limit for more)", offset + 1, offset + shown);
         }
         Ok(())
     }
@@ -521,7 +535,7 @@ impl Output {
         if self.json {
             return self.print_json(&v);
         }
-        println!("{text}");
+        say!("{text}");
         Ok(())
     }
 
@@ -535,7 +549,7 @@ impl Output {
             .unwrap_or_else(|| "-".into());
         let m = &v["messages"];
         let b = &v["bytes"];
-        print!(
+        say_raw!(
             "{}",
             fields(&[
                 ("node", s(&v["node"])),
@@ -575,7 +589,7 @@ impl Output {
         if self.json {
             return self.print_json(v);
         }
-        print!(
+        say_raw!(
             "{}",
             fields(&[
                 ("client id", s(&v["client_id"])),
@@ -592,10 +606,10 @@ impl Output {
         );
         let subs = v["subscriptions"].as_array().cloned().unwrap_or_default();
         if subs.is_empty() {
-            println!("no subscriptions");
+            say!("no subscriptions");
         } else {
-            println!();
-            print!(
+            say!();
+            say_raw!(
                 "{}",
                 table(
                     &["FILTER", "QOS", "OPTIONS"],
@@ -628,7 +642,7 @@ impl Output {
             .and_then(|m| m.iter().find(|x| x["id"].as_u64() == leader))
             .map(|x| s(&x["name"]))
             .unwrap_or_else(|| if v["mode"] == "standalone" { s(&v["name"]) } else { "none".into() });
-        println!(
+        say!(
             "node {} ({}, {}), leader {}, term {}, applied {}",
             s(&v["name"]),
             s(&v["role"]),
@@ -656,10 +670,10 @@ impl Output {
             })
             .unwrap_or_default();
         if !rows.is_empty() {
-            print!("{}", table(&["NODE", "ROLE", "ADDRESS", "STATE", "VOTER", "APPLIED", "LAG"], rows));
+            say_raw!("{}", table(&["NODE", "ROLE", "ADDRESS", "STATE", "VOTER", "APPLIED", "LAG"], rows));
         }
         for w in v["warnings"].as_array().into_iter().flatten() {
-            println!("warning: {}", s(w));
+            say!("warning: {}", s(w));
         }
         Ok(())
     }
@@ -691,7 +705,7 @@ impl Output {
             Some(t) => t.to_string(),
             None => format!("(binary, base64) {}", s(&v["payload_base64"])),
         };
-        print!(
+        say_raw!(
             "{}",
             fields(&[
                 ("topic", s(&v["topic"])),

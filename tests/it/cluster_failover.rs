@@ -243,3 +243,48 @@ async fn rolling_restart_loses_nothing() {
         assert_eq!(m, Some(3), "a restart never changes the membership");
     }
 }
+
+/// The leader goes away (with the default Raft timings): the survivors elect a new one and
+/// catalog writes resume within seconds; publishes between survivors flow the whole time.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn leader_loss_elects_a_new_leader_and_writes_resume() {
+    let mut c = TestCluster::start_with(3, 0, |_, cfg| {
+        if let Some(k) = cfg.cluster.as_mut() {
+            let d = starling::config::ClusterConfig::default();
+            k.heartbeat_interval = d.heartbeat_interval;
+            k.election_timeout = d.election_timeout;
+        }
+    })
+    .await;
+    let leader = c.leader().expect("a leader");
+    let (a, b) = match leader {
+        0 => (1, 2),
+        1 => (0, 2),
+        _ => (0, 1),
+    };
+    let (mut sub, _) = Probe::connect_v5(c.mqtt(b), "survivor-sub", true, vec![]).await;
+    sub.subscribe_v5(1, &[("flow/#", 1)], vec![]).await;
+    wait_for("route", Duration::from_secs(10), || c.nodes[a].broker().cluster.route_nodes("flow/x").len() == 1).await;
+    let (mut publ, _) = Probe::connect_v5(c.mqtt(a), "survivor-pub", true, vec![]).await;
+    // From the moment the stopped leader's Raft is gone (stop returns after it).
+    c.nodes[leader].stop().await;
+    let lost_at = std::time::Instant::now();
+    // Message flow between the survivors does not wait for the election.
+    publish_acked(&mut publ, "flow/x", "during-election", 1).await;
+    let want: BTreeSet<String> = ["during-election"].iter().map(|s| s.to_string()).collect();
+    receive_all(&mut sub, &want, Duration::from_secs(5)).await;
+    let flowing = lost_at.elapsed();
+    wait_for("a new leader", Duration::from_secs(20), || c.leader().is_some_and(|l| l != leader)).await;
+    let elected = lost_at.elapsed();
+    // A catalog write (a new route) commits and reaches the other survivor.
+    sub.subscribe_v5(2, &[("after/#", 1)], vec![]).await;
+    wait_for("write committed after the election", Duration::from_secs(20), || {
+        c.nodes[a].broker().cluster.route_nodes("after/x").len() == 1
+    })
+    .await;
+    let writes = lost_at.elapsed();
+    println!(
+        "leader loss: messages flowing after {flowing:?}, new leader after {elected:?}, catalog writes after {writes:?}"
+    );
+    assert!(writes < Duration::from_secs(10), "catalog writes resumed after {writes:?}");
+}
