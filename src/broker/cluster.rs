@@ -131,6 +131,9 @@ pub enum ClusterError {
 pub struct ForwardTarget {
     pub node: NodeId,
     pub groups: Vec<(String, String)>,
+    /// Non-empty: deliver only to these clients' sessions (a relay for sessions that moved to
+    /// that node while routes still pointed here).
+    pub clients: Vec<String>,
 }
 
 /// One member as `ctl cluster status` shows it.

@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
-use super::cluster::{CatalogCmd, SubOptionsWire};
+use super::cluster::{CatalogCmd, ForwardTarget, NodeId, SubOptionsWire};
 use super::session::{Delivery, Phase, Session, SessionMeta};
 use super::{Broker, BrokerError, inflight_row};
 use crate::protocol::topic;
@@ -48,7 +48,19 @@ impl SessionTransfer {
 #[derive(Default)]
 pub struct Claims {
     at: parking_lot::Mutex<HashMap<String, Instant>>,
+    /// Sessions handed to another node lately, with their (non-shared) filters: messages that
+    /// still arrive here for them (routes converge after the hand-over) are relayed there.
+    moved: parking_lot::Mutex<HashMap<String, Moved>>,
 }
+
+struct Moved {
+    node: NodeId,
+    filters: Vec<String>,
+    at: Instant,
+}
+
+/// How long messages for a moved session are relayed to its new node.
+const RELAY_FOR: Duration = Duration::from_secs(60);
 
 impl Claims {
     pub fn claim(&self, client: &str) {
@@ -65,7 +77,11 @@ impl Claims {
 impl Broker {
     /// Give up the local session of `client` for another node: its connection is told it was
     /// taken over, and everything it holds is returned. `None` when there is no such session.
-    pub async fn export_session(self: &Arc<Self>, client: &str) -> Result<Option<SessionTransfer>, BrokerError> {
+    pub async fn export_session(
+        self: &Arc<Self>,
+        client: &str,
+        to: NodeId,
+    ) -> Result<Option<SessionTransfer>, BrokerError> {
         let Some(session) = self.sessions.lock().get(client).cloned() else { return Ok(None) };
         let mut t = {
             let mut st = session.state.lock();
@@ -129,7 +145,17 @@ impl Broker {
             self.purge_local(client)?;
         }
         if let Some(t) = &t {
-            tracing::info!(client, messages = t.messages(), "session handed over to another node");
+            tracing::info!(client, messages = t.messages(), to, "session handed over to another node");
+            let filters = t
+                .subscriptions
+                .iter()
+                .filter_map(|(f, _)| topic::parse_filter(f, self.settings.topic_limits).ok())
+                .filter(|p| p.group.is_none())
+                .map(|p| p.filter.to_string())
+                .collect();
+            let mut moved = self.claims.moved.lock();
+            moved.retain(|_, m| m.at.elapsed() < RELAY_FOR);
+            moved.insert(client.to_string(), Moved { node: to, filters, at: Instant::now() });
         }
         Ok(t)
     }
@@ -199,7 +225,9 @@ impl Broker {
         let mut batch = self.store.batch();
         let committed = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let mut merged = 0usize;
-        let encoded = t.inflight.iter().map(|(_, _, e)| e).chain(t.queued.iter());
+        // Deliveries whose PUBREL was sent reached the client already (QoS 2, PUBREC received):
+        // they are not sent again.
+        let encoded = t.inflight.iter().filter(|(_, released, _)| !released).map(|(_, _, e)| e).chain(t.queued.iter());
         for enc in encoded {
             match Delivery::decode(0, enc) {
                 Ok(mut d) => {
@@ -269,7 +297,7 @@ impl Broker {
             if self.claims.recent(&client, Duration::from_secs(10)) || !self.cluster.is_member(owner) {
                 continue;
             }
-            let t = match self.export_session(&client).await {
+            let t = match self.export_session(&client, owner).await {
                 Ok(Some(t)) => t,
                 Ok(None) => continue,
                 Err(e) => {
@@ -290,6 +318,25 @@ impl Broker {
             }
         }
         moved
+    }
+
+    /// Relays for a message matching sessions that moved from here lately: one target per new
+    /// node, restricted to those clients.
+    pub(super) fn relays(&self, topic_name: &str) -> Vec<ForwardTarget> {
+        let moved = self.claims.moved.lock();
+        if moved.is_empty() {
+            return Vec::new();
+        }
+        let mut by_node: std::collections::BTreeMap<NodeId, Vec<String>> = Default::default();
+        for (client, m) in moved.iter() {
+            if m.at.elapsed() < RELAY_FOR
+                && !self.sessions.lock().contains_key(client.as_str())
+                && m.filters.iter().any(|f| topic::matches(f, topic_name))
+            {
+                by_node.entry(m.node).or_default().push(client.clone());
+            }
+        }
+        by_node.into_iter().map(|(node, clients)| ForwardTarget { node, groups: Vec::new(), clients }).collect()
     }
 
     /// Periodic hand-back, until the broker goes away.

@@ -463,8 +463,17 @@ impl Broker {
             self.cluster.submit(CatalogCmd::SetRetained { topic: msg.topic.to_string(), message });
             self.metrics.retained.set(self.cluster.retained_count() as i64);
         }
-        let (remote, elsewhere) = self.plan_remote(&msg);
-        let targets = self.targets(&msg, |g, f| !elsewhere.iter().any(|(a, b)| a == g && b == f));
+        self.route(msg).await
+    }
+
+    /// Deliver an accepted message to local sessions and the nodes the routes name, without
+    /// touching the retained store: publishing, and re-routing messages kept for a node that left.
+    pub async fn route(self: &Arc<Self>, msg: Arc<Message>) -> Result<PublishOutcome, BrokerError> {
+        let (mut remote, elsewhere) = self.plan_remote(&msg);
+        if !msg.topic.starts_with("$SYS/broker/") {
+            remote.extend(self.relays(&msg.topic));
+        }
+        let targets = self.targets(&msg, |g, f| !elsewhere.iter().any(|(a, b)| a == g && b == f), None);
         if targets.is_empty() {
             if remote.is_empty() {
                 // $SYS topics are published whether or not anyone listens; not a drop.
@@ -522,7 +531,10 @@ impl Broker {
             by_node.entry(pick).or_default().push((g.clone(), f.clone()));
             elsewhere.push((g, f));
         }
-        (by_node.into_iter().map(|(node, groups)| ForwardTarget { node, groups }).collect(), elsewhere)
+        (
+            by_node.into_iter().map(|(node, groups)| ForwardTarget { node, groups, clients: Vec::new() }).collect(),
+            elsewhere,
+        )
     }
 
     /// Deliver a publish forwarded by another node to this node's sessions only (it is never
@@ -532,8 +544,26 @@ impl Broker {
         self: &Arc<Self>,
         msg: Arc<Message>,
         groups: &[(String, String)],
+        clients: &[String],
     ) -> Result<PublishOutcome, BrokerError> {
-        let targets = self.targets(&msg, |g, f| groups.iter().any(|(a, b)| a == g && b == f));
+        let only = (!clients.is_empty()).then_some(clients);
+        // Sessions that moved from here while the sender's routes still point here: pass the
+        // message on (confirmed before this node confirms, so the acknowledgement chain holds).
+        let relays: Vec<ForwardTarget> = self
+            .relays(&msg.topic)
+            .into_iter()
+            .map(|mut r| {
+                if let Some(only) = only {
+                    r.clients.retain(|c| only.contains(c));
+                }
+                r
+            })
+            .filter(|r| !r.clients.is_empty())
+            .collect();
+        if !relays.is_empty() {
+            self.cluster.forward(&msg, &relays).await?;
+        }
+        let targets = self.targets(&msg, |g, f| groups.iter().any(|(a, b)| a == g && b == f), only);
         if targets.is_empty() {
             return Ok(PublishOutcome::default());
         }
@@ -542,7 +572,12 @@ impl Broker {
 
     /// Match a topic and merge overlapping subscriptions: one delivery per session, at the
     /// highest granted QoS, carrying every matching subscription identifier.
-    fn targets(&self, msg: &Arc<Message>, serve_group: impl Fn(&str, &str) -> bool) -> Vec<Target> {
+    fn targets(
+        &self,
+        msg: &Arc<Message>,
+        serve_group: impl Fn(&str, &str) -> bool,
+        only: Option<&[String]>,
+    ) -> Vec<Target> {
         let m = self.subs.read().matches(&msg.topic);
         if m.direct.is_empty() && m.shared.is_empty() {
             return Vec::new();
@@ -550,6 +585,9 @@ impl Broker {
         let mut merged: HashMap<ClientKey, (u8, bool, Vec<u32>)> = HashMap::with_capacity(m.direct.len());
         for (client, o) in m.direct {
             if o.no_local && *client == *msg.origin {
+                continue;
+            }
+            if only.is_some_and(|only| !only.iter().any(|c| **c == *client)) {
                 continue;
             }
             let e = merged.entry(client).or_insert((0, false, Vec::new()));
@@ -567,7 +605,7 @@ impl Broker {
             }
         }
         for g in m.shared {
-            if !serve_group(&g.group, &g.filter) {
+            if only.is_some() || !serve_group(&g.group, &g.filter) {
                 continue;
             }
             match self.pick_member(&g, msg, &reg, None) {
@@ -1166,6 +1204,7 @@ impl Broker {
                     expires_at_ms: None,
                     origin: "$SYS".into(),
                     wire: Default::default(),
+                    id: crate::protocol::message::new_message_id(),
                 });
                 self.sys_retained.write().insert(topic, msg.clone());
                 if let Err(e) = self.publish(msg).await {

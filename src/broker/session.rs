@@ -193,6 +193,39 @@ pub struct SessionState {
     /// Incoming QoS 2 packet ids received and not yet released (exactly-once across restarts).
     pub incoming_qos2: HashSet<u16>,
     pub will: Option<PendingWill>,
+    /// Ids of the QoS ≥ 1 messages queued lately (persistent sessions): a message that arrives
+    /// again — forwarded twice, or handed back by a node that held it while this one got it
+    /// directly — is queued once.
+    pub seen: SeenIds,
+}
+
+/// A bounded set of recent message ids (oldest forgotten first). Allocates on first use.
+#[derive(Default)]
+pub struct SeenIds {
+    order: VecDeque<u64>,
+    set: HashSet<u64>,
+}
+
+impl SeenIds {
+    const CAP: usize = 4096;
+
+    pub fn contains(&self, id: u64) -> bool {
+        self.set.contains(&id)
+    }
+
+    /// Record `id`; false when it was seen already.
+    pub fn insert(&mut self, id: u64) -> bool {
+        if !self.set.insert(id) {
+            return false;
+        }
+        self.order.push_back(id);
+        if self.order.len() > Self::CAP
+            && let Some(old) = self.order.pop_front()
+        {
+            self.set.remove(&old);
+        }
+        true
+    }
 }
 
 impl SessionState {
@@ -259,6 +292,7 @@ impl Session {
                 inflight: BTreeMap::new(),
                 incoming_qos2: HashSet::new(),
                 will: None,
+                seen: SeenIds::default(),
             }),
             owner: AtomicU64::new(0),
             kick: AtomicU8::new(0),
@@ -272,6 +306,11 @@ impl Session {
     /// (the caller commits it and then flips `committed`).
     pub fn offer(&self, mut d: Delivery, limits: QueueLimits, store: &Store, batch: &mut Batch) -> Offer {
         let mut st = self.state.lock();
+        let track = d.qos > 0 && d.msg.id != 0 && st.persistent();
+        if track && st.seen.contains(d.msg.id) {
+            // Already queued (or delivered) for this session: the duplicate is dropped.
+            return Offer::Queued;
+        }
         if st.backlog() >= limits.max_queued {
             if d.qos == 0 {
                 return Offer::DroppedQos0;
@@ -284,6 +323,9 @@ impl Session {
                 st.queue.remove(i);
                 st.queued_qos0 -= 1;
             }
+        }
+        if track {
+            st.seen.insert(d.msg.id);
         }
         let persist = st.persistent() && d.qos > 0;
         if !persist {
@@ -373,6 +415,7 @@ mod tests {
                 expires_at_ms: None,
                 origin: "o".into(),
                 wire: Default::default(),
+                id: 0,
             }),
             qos,
             retain: false,

@@ -474,6 +474,7 @@ mod tests {
             expires_at_ms: None,
             origin: "c".into(),
             wire: Default::default(),
+            id: 0,
         }
     }
 

@@ -325,17 +325,56 @@ impl RaftCluster {
             }
             for node in self.outbox.nodes() {
                 let Some(addr) = self.member_addr(node) else {
-                    // It left the cluster: its sessions were restored elsewhere from the catalog.
-                    match self.outbox.forget(node) {
-                        Ok(n) => tracing::warn!(node, dropped = n, "outbox of a node that left the cluster discarded"),
-                        Err(e) => tracing::error!(node, "cannot discard an outbox: {e}"),
-                    }
+                    // It left the cluster: its clients' sessions live elsewhere now (restored
+                    // from the catalog); route what was kept for it by today's routes.
+                    self.reroute_outbox(node).await;
                     continue;
                 };
                 if let Err(e) = self.flush_outbox(node, &addr).await {
                     tracing::debug!(node, "outbox not flushed yet: {e}");
                 }
             }
+        }
+    }
+
+    /// Deliver the messages kept for a node that left the membership by the current routes
+    /// (duplicates are dropped by the sessions' message-id check).
+    async fn reroute_outbox(&self, node: NodeId) {
+        let Some(broker) = self.broker() else { return };
+        let mut rerouted = 0usize;
+        loop {
+            let batch = match self.outbox.peek(node, 256) {
+                Ok(b) => b,
+                Err(e) => {
+                    tracing::error!(node, "cannot read an outbox: {e}");
+                    return;
+                }
+            };
+            if batch.is_empty() {
+                break;
+            }
+            for (_, enc) in &batch {
+                let msg = decode_forward(enc).and_then(|(_, _, m)| Message::decode(m).ok());
+                match msg {
+                    Some(m) => {
+                        if let Err(e) = broker.route(Arc::new(m)).await {
+                            // Keep it for the next round rather than lose it.
+                            tracing::warn!(node, "re-routing a kept message failed: {e}");
+                            return;
+                        }
+                        rerouted += 1;
+                    }
+                    None => tracing::warn!(node, "undecodable message in the outbox dropped"),
+                }
+            }
+            let keys: Vec<Vec<u8>> = batch.into_iter().map(|(k, _)| k).collect();
+            if let Err(e) = self.outbox.remove(node, &keys) {
+                tracing::error!(node, "cannot trim an outbox: {e}");
+                return;
+            }
+        }
+        if rerouted > 0 {
+            tracing::info!(node, rerouted, "messages kept for a node that left the cluster re-routed");
         }
     }
 
@@ -636,7 +675,7 @@ impl RaftCluster {
         }
     }
 
-    async fn handle(&self, body: Vec<u8>) -> Reply {
+    async fn handle(&self, from: NodeId, body: Vec<u8>) -> Reply {
         let rpc: Rpc = match serde_json::from_slice(&body) {
             Ok(r) => r,
             Err(e) => return Reply::Error(format!("undecodable request: {e}")),
@@ -655,8 +694,13 @@ impl RaftCluster {
             Rpc::Join { id, member } => Reply::Join(self.handle_join(id, member).await),
             Rpc::Remove { id } => Reply::Remove(self.remove_node(id).await),
             Rpc::Status => Reply::Status(self.local_status()),
-            Rpc::TakeSession { client } => Reply::TakeSession(match self.broker() {
-                Some(b) => b.export_session(&client).await.map_err(|e| e.to_string()),
+            // Refused close to the deadline too: the answer must arrive while the asker waits.
+            Rpc::TakeSession { client, deadline_ms } if crate::protocol::message::now_ms() + 500 > deadline_ms => {
+                tracing::warn!(client, "session hand-over request arrived too late; the session stays here");
+                Reply::TakeSession(Err("the request expired before it arrived".into()))
+            }
+            Rpc::TakeSession { client, .. } => Reply::TakeSession(match self.broker() {
+                Some(b) => b.export_session(&client, from).await.map_err(|e| e.to_string()),
                 None => Err("node is stopping".into()),
             }),
             Rpc::GiveSession(t) => Reply::GiveSession(match self.broker() {
@@ -675,11 +719,11 @@ impl RaftCluster {
 struct Handler(Weak<RaftCluster>);
 
 impl LinkHandler for Handler {
-    fn request(&self, _from: Identity, body: Vec<u8>) -> BoxFuture<'static, Vec<u8>> {
+    fn request(&self, from: Identity, body: Vec<u8>) -> BoxFuture<'static, Vec<u8>> {
         let c = self.0.upgrade();
         Box::pin(async move {
             match c {
-                Some(c) => rpc::encode(&c.handle(body).await),
+                Some(c) => rpc::encode(&c.handle(from.node_id, body).await),
                 None => rpc::encode(&Reply::Error("node is stopping".into())),
             }
         })
@@ -689,12 +733,12 @@ impl LinkHandler for Handler {
         let broker = self.0.upgrade().and_then(|c| c.broker.get().and_then(|b| b.upgrade()));
         Box::pin(async move {
             let Some(broker) = broker else { return false };
-            let decoded = decode_forward(&message).and_then(|(g, m)| Message::decode(m).ok().map(|m| (g, m)));
-            let Some((groups, msg)) = decoded else {
+            let decoded = decode_forward(&message).and_then(|(g, c, m)| Message::decode(m).ok().map(|m| (g, c, m)));
+            let Some((groups, clients, msg)) = decoded else {
                 tracing::warn!(peer = %from.name, "undecodable forwarded message");
                 return false;
             };
-            match broker.deliver_forwarded(Arc::new(msg), &groups).await {
+            match broker.deliver_forwarded(Arc::new(msg), &groups, &clients).await {
                 Ok(o) => o.refused == 0,
                 Err(e) => {
                     tracing::warn!(peer = %from.name, "forwarded message not delivered: {e}");
@@ -727,8 +771,10 @@ impl Cluster for RaftCluster {
 
     fn forward(&self, msg: &Arc<Message>, targets: &[ForwardTarget]) -> BoxFuture<'static, Result<(), ClusterError>> {
         let message = msg.encode();
-        let targets: Vec<(NodeId, Option<String>, Vec<u8>)> =
-            targets.iter().map(|t| (t.node, self.member_addr(t.node), encode_forward(&t.groups, &message))).collect();
+        let targets: Vec<(NodeId, Option<String>, Vec<u8>)> = targets
+            .iter()
+            .map(|t| (t.node, self.member_addr(t.node), encode_forward(&t.groups, &t.clients, &message)))
+            .collect();
         let link = self.link.clone();
         let outbox = self.outbox.clone();
         let ack = msg.qos > 0;
@@ -843,7 +889,8 @@ impl Cluster for RaftCluster {
         client: &str,
         owner: NodeId,
     ) -> BoxFuture<'_, Result<Option<SessionTransfer>, ClusterError>> {
-        let rpc = Rpc::TakeSession { client: client.to_string() };
+        let deadline_ms = crate::protocol::message::now_ms() + self.cfg.takeover_timeout.as_millis() as u64;
+        let rpc = Rpc::TakeSession { client: client.to_string(), deadline_ms };
         Box::pin(async move {
             match self.session_rpc(owner, rpc).await? {
                 Reply::TakeSession(r) => r.map_err(|e| ClusterError::Forward { node: owner.to_string(), reason: e }),
@@ -1026,16 +1073,24 @@ impl Cluster for RaftCluster {
     }
 }
 
-/// A forwarded publish on the link: the shared groups the receiver serves, then the message.
-/// `u16` count, then per group `u16`-prefixed group and filter, then the encoded message.
-fn encode_forward(groups: &[(String, String)], message: &[u8]) -> Vec<u8> {
-    let mut b = Vec::with_capacity(2 + message.len() + groups.len() * 16);
+/// A forwarded publish on the link: the shared groups the receiver serves, the only clients it
+/// delivers to (a relay for sessions that just moved; empty = every matching session), then the
+/// message. Lists are a `u16` count of `u16`-prefixed strings (groups as group, filter pairs).
+fn encode_forward(groups: &[(String, String)], clients: &[String], message: &[u8]) -> Vec<u8> {
+    fn put(b: &mut Vec<u8>, s: &str) {
+        let n = s.len().min(u16::MAX as usize);
+        b.extend_from_slice(&(n as u16).to_be_bytes());
+        b.extend_from_slice(s.as_bytes().get(..n).unwrap_or_default());
+    }
+    let mut b = Vec::with_capacity(4 + message.len() + groups.len() * 16);
     b.extend_from_slice(&(groups.len().min(u16::MAX as usize) as u16).to_be_bytes());
     for (g, f) in groups.iter().take(u16::MAX as usize) {
-        for s in [g, f] {
-            b.extend_from_slice(&(s.len().min(u16::MAX as usize) as u16).to_be_bytes());
-            b.extend_from_slice(s.as_bytes().get(..s.len().min(u16::MAX as usize)).unwrap_or_default());
-        }
+        put(&mut b, g);
+        put(&mut b, f);
+    }
+    b.extend_from_slice(&(clients.len().min(u16::MAX as usize) as u16).to_be_bytes());
+    for c in clients.iter().take(u16::MAX as usize) {
+        put(&mut b, c);
     }
     b.extend_from_slice(message);
     b
@@ -1045,25 +1100,32 @@ fn take_u16(b: &[u8]) -> Option<(u16, &[u8])> {
     Some((u16::from_be_bytes(b.get(..2)?.try_into().ok()?), b.get(2..)?))
 }
 
-/// The shared groups a forwarded message is for, and the message bytes.
-type Forwarded<'a> = (Vec<(String, String)>, &'a [u8]);
+fn take_str(b: &[u8]) -> Option<(String, &[u8])> {
+    let (len, r) = take_u16(b)?;
+    let s = String::from_utf8(r.get(..usize::from(len))?.to_vec()).ok()?;
+    Some((s, r.get(usize::from(len)..)?))
+}
+
+/// The shared groups and clients a forwarded message is for, and the message bytes.
+type Forwarded<'a> = (Vec<(String, String)>, Vec<String>, &'a [u8]);
 
 fn decode_forward(b: &[u8]) -> Option<Forwarded<'_>> {
-    let take = take_u16;
-    let (n, mut rest) = take(b)?;
+    let (n, mut rest) = take_u16(b)?;
     let mut groups = Vec::with_capacity(usize::from(n).min(64));
     for _ in 0..n {
-        let mut pair = [String::new(), String::new()];
-        for slot in &mut pair {
-            let (len, r) = take(rest)?;
-            let s = r.get(..usize::from(len))?;
-            *slot = String::from_utf8(s.to_vec()).ok()?;
-            rest = r.get(usize::from(len)..)?;
-        }
-        let [g, f] = pair;
+        let (g, r) = take_str(rest)?;
+        let (f, r) = take_str(r)?;
         groups.push((g, f));
+        rest = r;
     }
-    Some((groups, rest))
+    let (n, mut rest) = take_u16(rest)?;
+    let mut clients = Vec::with_capacity(usize::from(n).min(64));
+    for _ in 0..n {
+        let (c, r) = take_str(rest)?;
+        clients.push(c);
+        rest = r;
+    }
+    Some((groups, clients, rest))
 }
 
 #[cfg(test)]
@@ -1073,14 +1135,16 @@ mod tests {
     #[test]
     fn forward_payload_round_trip() {
         let groups = vec![("g".to_string(), "a/+".to_string()), ("h".to_string(), "#".to_string())];
-        let b = encode_forward(&groups, b"MSG");
-        let (g, m) = decode_forward(&b).expect("decodes");
+        let clients = vec!["dev-1".to_string()];
+        let b = encode_forward(&groups, &clients, b"MSG");
+        let (g, c, m) = decode_forward(&b).expect("decodes");
         assert_eq!(g, groups);
+        assert_eq!(c, clients);
         assert_eq!(m, b"MSG");
         assert!(decode_forward(&b[..3]).is_none());
-        let empty = encode_forward(&[], b"x");
-        let (g, m) = decode_forward(&empty).expect("decodes");
-        assert!(g.is_empty());
+        let empty = encode_forward(&[], &[], b"x");
+        let (g, c, m) = decode_forward(&empty).expect("decodes");
+        assert!(g.is_empty() && c.is_empty());
         assert_eq!(m, b"x");
     }
 }

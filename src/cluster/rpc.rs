@@ -32,9 +32,12 @@ pub enum Rpc {
     /// Sent by the leader to a node it removed: a removed node gets no more log entries, so it
     /// would not learn of its removal otherwise (and a removed voter would call elections).
     Removed,
-    /// Give up your session of this client (takeover by the sender).
+    /// Give up your session of this client (takeover by the sender), unless the sender has
+    /// stopped waiting: a request delivered late (after a partition heals) must not hand the
+    /// session to nobody.
     TakeSession {
         client: String,
+        deadline_ms: u64,
     },
     /// Take this session, or merge its held messages into yours (hand-back).
     GiveSession(SessionTransfer),

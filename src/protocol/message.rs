@@ -12,8 +12,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use mqtt_protocol_core::mqtt::ArcPayload;
 use thiserror::Error;
 
-/// Format version written first in every encoded message.
-const MESSAGE_FORMAT: u8 = 1;
+/// Format version written first in every encoded message (1: without the id; still read).
+const MESSAGE_FORMAT: u8 = 2;
 
 #[derive(Debug, Error, PartialEq, Eq)]
 pub enum CodecError {
@@ -54,6 +54,15 @@ pub struct Message {
     /// Encoded QoS 0 PUBLISH packets of this message, built on first use and shared by every
     /// subscriber that gets the same bytes (see [`crate::protocol::wire`]).
     pub wire: crate::protocol::wire::WireCache,
+    /// Identifies this publish cluster-wide (random, assigned when accepted; 0 = unknown), so a
+    /// session that gets the same message twice — directly and again from a node handing back
+    /// what it held — queues it once.
+    pub id: u64,
+}
+
+/// A fresh message id (never 0).
+pub fn new_message_id() -> u64 {
+    rand::random::<u64>() | 1
 }
 
 impl PartialEq for Message {
@@ -92,6 +101,7 @@ impl Message {
         let mut b = Vec::with_capacity(64 + self.topic.len() + self.payload.len());
         b.push(MESSAGE_FORMAT);
         b.push(self.qos | if self.retain { 0x80 } else { 0 });
+        b.extend_from_slice(&self.id.to_be_bytes());
         put_str(&mut b, &self.topic);
         put_str(&mut b, &self.origin);
         put_opt_u64(&mut b, self.expires_at_ms);
@@ -114,10 +124,11 @@ impl Message {
     pub fn decode(buf: &[u8]) -> Result<Message, CodecError> {
         let mut r = Reader { buf, pos: 0 };
         let ver = r.u8()?;
-        if ver != MESSAGE_FORMAT {
+        if ver != MESSAGE_FORMAT && ver != 1 {
             return Err(CodecError::Version(ver));
         }
         let flags = r.u8()?;
+        let id = if ver >= 2 { r.u64()? } else { 0 };
         let qos = flags & 0x03;
         if qos > 2 {
             return Err(CodecError::Invalid);
@@ -146,6 +157,7 @@ impl Message {
             expires_at_ms,
             origin,
             wire: Default::default(),
+            id,
         })
     }
 }
@@ -251,6 +263,7 @@ mod tests {
             expires_at_ms: Some(1234),
             origin: "client-1".into(),
             wire: Default::default(),
+            id: 0,
         }
     }
 

@@ -116,6 +116,7 @@ mod tests {
             expires_at_ms: None,
             origin: "o".into(),
             wire: Default::default(),
+            id: 0,
         }
     }
 

@@ -921,6 +921,7 @@ impl Conn {
                 expires_at_ms,
                 origin: client_id.into(),
                 wire: Default::default(),
+                id: crate::protocol::message::new_message_id(),
             }),
             delay: w.delay,
         })
@@ -1029,6 +1030,7 @@ impl Conn {
             expires_at_ms: expiry.map(|e| now_ms() + u64::from(e) * 1000),
             origin: client,
             wire: Default::default(),
+            id: crate::protocol::message::new_message_id(),
         });
         if qos == 2
             && let Some(pid) = pid
