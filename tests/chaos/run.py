@@ -20,7 +20,8 @@ node, `chaos/q1/#` at QoS 1 and `chaos/q2/#` at QoS 2, session expiry 300 s) and
   * every acknowledged QoS 2 message exactly once (and no QoS 2 message twice),
   * every running node reports the same starling_raft_applied_index (and no pending writes)
     within a bounded wait,
-  * no node log contains "panicked at".
+  * no node log contains "panicked at",
+  * every reconnect of a persistent subscriber finds its session (CONNACK session present 1).
 Exit status 0 only when every assertion of every scenario held.
 """
 
@@ -139,17 +140,17 @@ class Prober:
     def __init__(self, ns):
         self.pool = concurrent.futures.ThreadPoolExecutor(max_workers=4, initializer=enter_netns, initargs=(ns,))
 
-    def _get(self, url, timeout):
+    def _get(self, url, timeout, headers=None):
         try:
-            with urllib.request.urlopen(url, timeout=timeout) as r:
+            with urllib.request.urlopen(urllib.request.Request(url, headers=headers or {}), timeout=timeout) as r:
                 return r.status, r.read().decode()
         except urllib.error.HTTPError as e:
             return e.code, e.read().decode(errors="replace")
         except (OSError, ValueError):
             return None, ""
 
-    def get(self, url, timeout=1.0):
-        return self.pool.submit(self._get, url, timeout).result()
+    def get(self, url, timeout=1.0, headers=None):
+        return self.pool.submit(self._get, url, timeout, headers).result()
 
     def get_many(self, urls, timeout=1.0):
         return list(self.pool.map(lambda u: self._get(u, timeout), urls))
@@ -279,8 +280,9 @@ class Client:
                 "--home", str(home), "--out", str(self.out)]
         for k, v in extra.items():
             args += [f"--{k}", str(v)]
-        self.proc = subprocess.Popen(["ip", "netns", "exec", ns, *args], stdout=subprocess.DEVNULL,
-                                     stderr=open(self.stderr, "w"), stdin=subprocess.DEVNULL)
+        with open(self.stderr, "w") as err:
+            self.proc = subprocess.Popen(["ip", "netns", "exec", ns, *args], stdout=subprocess.DEVNULL,
+                                         stderr=err, stdin=subprocess.DEVNULL)
 
     def events(self):
         if not self.out.exists():
@@ -333,9 +335,10 @@ class World:
                 zone["srv"][SRV_NAME].append([f"{name}.{ZONE}", 4370])
         zf = self.workdir / "zone.json"
         zf.write_text(json.dumps(zone))
-        self.dns = subprocess.Popen(
-            ["ip", "netns", "exec", dns_ns, PY, str(HERE / "dns_server.py"), "--zone", str(zf), "--bind", DNS_IP],
-            stdout=open(self.workdir / "dns.log", "w"), stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        with open(self.workdir / "dns.log", "w") as dl:
+            self.dns = subprocess.Popen(
+                ["ip", "netns", "exec", dns_ns, PY, str(HERE / "dns_server.py"), "--zone", str(zf), "--bind", DNS_IP],
+                stdout=dl, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
         self.prober = Prober(probe_ns)
         for n in self.nodes:
             n.start()
@@ -403,6 +406,21 @@ class World:
         ms = self.metrics(self.nodes)
         return all(m and m.get("starling_cluster_nodes", 0) >= len(self.nodes) for m in ms.values()) and \
             len(self.leaders(self.nodes)) == 1
+
+    def members(self):
+        """The membership as the leader reports it (`ctl cluster status`): "name (state)" each."""
+        leaders = self.leaders()
+        if not leaders:
+            return "no leader"
+        code, body = self.prober.get(self.node(leaders[0]).url("/api/v1/cluster"),
+                                     headers={"Authorization": f"Bearer {API_KEY}"})
+        if code != 200:
+            return f"status answered {code}"
+        try:
+            ms = json.loads(body)["members"]
+        except (ValueError, KeyError):
+            return "unreadable status"
+        return ", ".join(f"{m['name']} ({m['state']})" for m in sorted(ms, key=lambda m: m["name"]))
 
     def applied_report(self):
         ms = self.metrics()
@@ -554,7 +572,8 @@ def fmt_s(v):
 
 def run_scenario(key, prefix, binary, keep_logs):
     title, fault, bouncer = SCENARIOS[key]
-    fig = {"key": key, "title": title, "failures": [], "notes": [], "failover_s": None, "converge_s": None}
+    fig = {"key": key, "title": title, "failures": [], "notes": [], "failover_s": None, "converge_s": None,
+           "stall_s": None}
     workdir = Path(tempfile.mkdtemp(prefix=f"starling-chaos-{key}-"))
     w = World(f"{prefix}{key}", workdir, binary)
     try:
@@ -590,14 +609,22 @@ def run_scenario(key, prefix, binary, keep_logs):
         acked = {}
         sent = 0
         refused = 0
+        ack_times, sent_times = [], []
         for p in pubs:
             for e in p.events():
                 if e["ev"] == "sent":
                     sent += 1
+                    sent_times.append(e["t"])
                 elif e["ev"] == "acked":
                     acked[e["id"]] = e["qos"]
+                    ack_times.append(e["t"])
                 elif e["ev"] == "refused":
                     refused += 1
+        # The longest stretch of the load phase in which no publish was acknowledged: the data
+        # path stalling (e.g. publishes waiting on a dead node) shows here.
+        if sent_times and ack_times:
+            marks = sorted([min(sent_times)] + ack_times + [max(sent_times)])
+            fig["stall_s"] = max(b - a for a, b in zip(marks, marks[1:]))
 
         def all_delivered():
             for s in subs:
@@ -609,15 +636,16 @@ def run_scenario(key, prefix, binary, keep_logs):
         w.wait("acknowledged messages delivered", DELIVERY_TIMEOUT, all_delivered, step=0.5)
         for s in subs:
             s.stop()
+        fig["notes"].append(f"members at the end: {w.members()}")
         evaluate(fig, subs, pubs, acked, sent, refused)
-        for n in w.nodes:
-            fig["failures"].extend(f"panic: {p}" for p in n.panics())
         return fig
     except Exception as e:  # noqa: BLE001 - a broken scenario is a failed one, the others still run
         fig["failures"].append(f"runner error: {type(e).__name__}: {e}")
         return fig
     finally:
         w.close()
+        for n in w.nodes:
+            fig["failures"].extend(f"panic: {p}" for p in n.panics())
         if keep_logs:
             dest = Path(keep_logs) / key
             shutil.rmtree(dest, ignore_errors=True)
@@ -660,6 +688,12 @@ def evaluate(fig, subs, pubs, acked, sent, refused):
                 f"(session_present=0)")
         if d2_ids:
             fig["failures"].append(f"{s.name}: QoS 2 delivered more than once: {ranges(d2_ids)}")
+        if fresh:
+            # MQTT: session present 0 means the server has no session any more, so whatever it
+            # held (queued messages, QoS 2 state) is gone; the client subscribes again.
+            fig["failures"].append(
+                f"{s.name}: persistent session not found on {fresh} of {max(0, len(conns) - 1)} reconnects "
+                f"(CONNACK session present 0 at {', '.join(node_name(e['node']) for e in conns[1:] if not e.get('session_present'))})")
         if any(e["ev"] == "gave_up" for e in ev):
             fig["failures"].append(f"{s.name}: could not connect to any node for 90 s")
         wrong_qos = sorted((i for i, q in qos_of.items() if acked.get(i) == 2 and q != 2), key=id_key)
@@ -674,6 +708,11 @@ def evaluate(fig, subs, pubs, acked, sent, refused):
             fig["failures"].append(f"{p.name}: could not connect to any node for 90 s")
     if sum(1 for q in acked.values()) == 0:
         fig["failures"].append("no message was acknowledged at all")
+
+
+def node_name(ip):
+    n = int(ip.rsplit(".", 1)[1]) - 10
+    return f"core-{n}" if n <= 3 else f"replicant-{n}"
 
 
 def id_key(i):
@@ -711,7 +750,9 @@ def write_report(path, figs, cmdline, commit):
     lines = [
         "# Reliability: the chaos suite",
         "",
-        "Written by `tests/chaos/run.py` (do not edit by hand; run it again). Each scenario starts a fresh",
+        "Written by `tests/chaos/run.py` (do not edit by hand; run it again as root: `python3 tests/chaos/run.py`,",
+        "`--only a,c` for some scenarios, `--keep-logs DIR` for node and client logs; `scripts/test` runs it",
+        "after the cargo tests). Each scenario starts a fresh",
         "cluster of 3 cores and 1 replicant (debug build, default Raft timings: heartbeat 250 ms, election",
         "timeout 1.5–3 s) in network namespaces, bootstrapped through DNS SRV discovery, with four",
         "persistent subscribers (one per node; `chaos/q1/#` at QoS 1 and `chaos/q2/#` at QoS 2, session",
@@ -721,22 +762,28 @@ def write_report(path, figs, cmdline, commit):
         "Assertions: every acknowledged QoS 1 message reaches every persistent subscriber at least once;",
         "every QoS 2 message at most once and every acknowledged one exactly once; all running nodes report",
         "the same `starling_raft_applied_index` with no pending writes within 30 s; no `panicked at` in any",
-        "node log. *Lost* counts (subscriber, message) pairs; *duplicated* counts extra deliveries.",
-        "*Failover*: leader killed or cut off → a new leader with a higher term reported on `/metrics`",
-        "(other scenarios: see the note). *Convergence*: the last fault action → equal applied indices.",
+        "node log; and a persistent session survives: every reconnect of a persistent subscriber gets",
+        "CONNACK session present 1 (0 means the broker dropped the session and what it held).",
+        "",
+        "*Acknowledged*: PUBACK / PUBCOMP with a reason code below 0x80; *refused*: answered with a code",
+        "≥ 0x80 (the publisher knows it was not taken; not counted for loss). *Lost* counts (subscriber,",
+        "acknowledged message) pairs never delivered; *duplicated* counts extra deliveries. *Failover*:",
+        "leader killed or cut off → a new leader with a higher term on `/metrics` (other scenarios: see",
+        "the note). *Convergence*: the last fault action → equal applied indices, no pending writes.",
+        "*Longest publish stall*: the longest stretch of the load phase without any acknowledgement.",
         "",
         f"Run: {now}, commit `{commit}`, command: `{cmdline}`",
         "",
-        "| scenario | result | sent | acknowledged (QoS 1 / 2) | delivered | duplicated (QoS 1 / 2) | lost | failover | convergence | notes |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+        "| scenario | result | sent | acknowledged (QoS 1 / 2) | refused | delivered | duplicated (QoS 1 / 2) | lost | failover | convergence | longest publish stall | notes |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for f in figs:
         ok = "pass" if not f["failures"] else "**FAIL**"
         lines.append(
             f"| ({f['key']}) {f['title']} | {ok} | {f.get('sent', '—')} | "
-            f"{f.get('acked_q1', '—')} / {f.get('acked_q2', '—')} | {f.get('delivered', '—')} | "
+            f"{f.get('acked_q1', '—')} / {f.get('acked_q2', '—')} | {f.get('refused', '—')} | {f.get('delivered', '—')} | "
             f"{f.get('dup_q1', '—')} / {f.get('dup_q2', '—')} | {f.get('lost', '—')} | "
-            f"{fmt_s(f['failover_s'])} | {fmt_s(f['converge_s'])} | {'; '.join(f['notes'])} |")
+            f"{fmt_s(f['failover_s'])} | {fmt_s(f['converge_s'])} | {fmt_s(f['stall_s'])} | {'; '.join(f['notes'])} |")
     lines += ["", "## Failed assertions", ""]
     any_fail = False
     for f in figs:
@@ -791,7 +838,8 @@ def main():
             state = "pass" if not f["failures"] else "FAIL"
             log(f"({k}) {state}: sent {f.get('sent')}, acknowledged {f.get('acked_q1')}/{f.get('acked_q2')}, "
                 f"delivered {f.get('delivered')}, duplicated {f.get('dup_q1')}/{f.get('dup_q2')}, lost {f.get('lost')}, "
-                f"failover {fmt_s(f['failover_s'])}, convergence {fmt_s(f['converge_s'])}")
+                f"refused {f.get('refused')}, failover {fmt_s(f['failover_s'])}, convergence {fmt_s(f['converge_s'])}, "
+                f"stall {fmt_s(f['stall_s'])}")
             for m in f["failures"]:
                 log(f"    FAIL {m}")
     finally:
@@ -802,7 +850,7 @@ def main():
             if ns.startswith(prefix + ""):
                 sh("ip", "netns", "del", ns, check=False)
     commit = sh("git", "-C", str(REPO), "rev-parse", "--short", "HEAD", check=False).stdout.strip() or "unknown"
-    cmdline = "python3 tests/chaos/run.py" + ("" if keys == list("abcde") else f" --only {','.join(keys)}")
+    cmdline = "python3 " + shlex.join(sys.argv)
     if a.report:
         write_report(a.report, figs, cmdline, commit)
         log(f"figures written to {a.report}")
