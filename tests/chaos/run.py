@@ -813,6 +813,7 @@ def main():
                     help="where to write the figures ('' = nowhere)")
     ap.add_argument("--keep-logs", default="", help="copy node and client logs here")
     ap.add_argument("--no-build", action="store_true", help="use target/debug/starling as it is")
+    ap.add_argument("--binary", default="", help="run this starling binary instead (implies --no-build)")
     a = ap.parse_args()
     keys = [k for k in a.only.replace(",", "") if k in SCENARIOS]
     if os.geteuid() != 0:
@@ -822,10 +823,10 @@ def main():
         if shutil.which(tool) is None:
             print(f"chaos suite: `{tool}` not found (iproute2)", file=sys.stderr)
             return 2
-    if not a.no_build:
+    if not a.no_build and not a.binary:
         log("cargo build --bin starling")
         subprocess.run(["cargo", "build", "--quiet", "--bin", "starling"], cwd=REPO, check=True)
-    binary = REPO / "target" / "debug" / "starling"
+    binary = Path(a.binary).resolve() if a.binary else REPO / "target" / "debug" / "starling"
     prefix = "ch" + secrets.token_hex(3)
     # A SIGTERM (CI's time-out, a Ctrl-C) unwinds through the scenarios' `finally` blocks.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(130))
