@@ -814,6 +814,7 @@ def main():
     ap.add_argument("--keep-logs", default="", help="copy node and client logs here")
     ap.add_argument("--no-build", action="store_true", help="use target/debug/starling as it is")
     ap.add_argument("--binary", default="", help="run this starling binary instead (implies --no-build)")
+    ap.add_argument("--rev", default="", help="with --binary: the revision it was built from, for the report")
     a = ap.parse_args()
     keys = [k for k in a.only.replace(",", "") if k in SCENARIOS]
     if os.geteuid() != 0:
@@ -850,7 +851,10 @@ def main():
             ns = line.split()[0] if line.split() else ""
             if ns.startswith(prefix + ""):
                 sh("ip", "netns", "del", ns, check=False)
-    commit = sh("git", "-C", str(REPO), "rev-parse", "--short", "HEAD", check=False).stdout.strip() or "unknown"
+    if a.binary:
+        commit = f"{a.rev or 'unknown'} (binary {a.binary})"
+    else:
+        commit = sh("git", "-C", str(REPO), "rev-parse", "--short", "HEAD", check=False).stdout.strip() or "unknown"
     cmdline = "python3 " + shlex.join(sys.argv)
     if a.report:
         write_report(a.report, figs, cmdline, commit)
