@@ -36,6 +36,9 @@ pub struct SessionTransfer {
     pub queued: Vec<Vec<u8>>,
     /// Incoming QoS 2 packet ids received and not yet released.
     pub incoming_qos2: Vec<u16>,
+    /// Ids of the messages the session already had, so the new node does not queue them again.
+    #[serde(default)]
+    pub seen: Vec<u64>,
 }
 
 impl SessionTransfer {
@@ -109,6 +112,7 @@ impl Broker {
                         .collect(),
                     queued: st.queue.iter().map(Delivery::encode).collect(),
                     incoming_qos2: st.incoming_qos2.iter().copied().collect(),
+                    seen: st.seen.ids(),
                 })
             }
         };
@@ -190,6 +194,12 @@ impl Broker {
         self.store.commit(b)?;
         let session = Arc::new(Session::new(client.into(), t.expiry));
         self.load_session_rows(&session)?;
+        {
+            let mut st = session.state.lock();
+            for id in &t.seen {
+                st.seen.insert(*id);
+            }
+        }
         self.sessions.lock().insert(client.into(), session.clone());
         self.install_subscriptions(&session, &t.subscriptions).await?;
         self.metrics.sessions_persistent.inc();
@@ -216,6 +226,7 @@ impl Broker {
             inflight: Vec::new(),
             queued: Vec::new(),
             incoming_qos2: Vec::new(),
+            seen: Vec::new(),
         };
         self.import_session(t).await?;
         Ok(true)
@@ -245,6 +256,12 @@ impl Broker {
         }
         self.store.commit(batch)?;
         committed.store(true, std::sync::atomic::Ordering::Release);
+        {
+            let mut st = session.state.lock();
+            for id in &t.seen {
+                st.seen.insert(*id);
+            }
+        }
         session.wake.notify_waiters();
         tracing::info!(client = %t.client, merged, "messages handed back by a previous owner");
         Ok(())

@@ -209,6 +209,11 @@ pub struct SeenIds {
 impl SeenIds {
     const CAP: usize = 4096;
 
+    /// The ids, oldest first (carried along when the session moves to another node).
+    pub fn ids(&self) -> Vec<u64> {
+        self.order.iter().copied().collect()
+    }
+
     pub fn contains(&self, id: u64) -> bool {
         self.set.contains(&id)
     }

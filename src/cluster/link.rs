@@ -106,13 +106,42 @@ struct Proof {
     proof: String,
 }
 
+/// A receiving node's answer to a forwarded publish.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Confirm {
+    /// Queued for every matching local session (persisted where the QoS needs it).
+    Queued,
+    /// Reachable, but it could not be queued (full queues): the publisher should hear of it.
+    NotQueued,
+    /// The frame was meant for another node id (a node replaced at the same address).
+    WrongNode,
+}
+
+impl Confirm {
+    fn byte(self) -> u8 {
+        match self {
+            Confirm::NotQueued => 0,
+            Confirm::Queued => 1,
+            Confirm::WrongNode => 2,
+        }
+    }
+
+    fn from_byte(b: Option<&u8>) -> Confirm {
+        match b {
+            Some(1) => Confirm::Queued,
+            Some(2) => Confirm::WrongNode,
+            _ => Confirm::NotQueued,
+        }
+    }
+}
+
 /// What the rest of the cluster layer does with what arrives on the link.
 pub trait LinkHandler: Send + Sync + 'static {
     /// Answer a request (an encoded `cluster::rpc::Rpc`).
     fn request(&self, from: Identity, body: Vec<u8>) -> BoxFuture<'static, Vec<u8>>;
     /// Deliver a forwarded publish to local sessions; true once it is queued (persisted where
     /// the subscriber's QoS needs it).
-    fn publish(&self, from: Identity, message: Vec<u8>) -> BoxFuture<'static, bool>;
+    fn publish(&self, from: Identity, message: Vec<u8>) -> BoxFuture<'static, Confirm>;
 }
 
 /// Counters of the link, exported as metrics.
@@ -150,7 +179,7 @@ pub struct Link {
 
 enum Out {
     Request { id: u64, body: Vec<u8>, reply: oneshot::Sender<Vec<u8>> },
-    Publish { id: u64, message: Vec<u8>, ack: Option<oneshot::Sender<bool>> },
+    Publish { id: u64, message: Vec<u8>, ack: Option<oneshot::Sender<Confirm>> },
 }
 
 /// An outgoing connection to one peer address, (re)established on demand by its task.
@@ -249,7 +278,7 @@ impl Link {
 
     /// Queue a publish for the node at `addr`, in order with earlier ones. With `ack`, the
     /// returned receiver resolves to true once the peer has queued it.
-    pub async fn publish(&self, addr: &str, message: Vec<u8>, ack: bool) -> Option<oneshot::Receiver<bool>> {
+    pub async fn publish(&self, addr: &str, message: Vec<u8>, ack: bool) -> Option<oneshot::Receiver<Confirm>> {
         let peer = self.peer(addr);
         let (tx, rx) = if ack {
             let (t, r) = oneshot::channel();
@@ -469,7 +498,7 @@ impl Link {
                 let ok = pub_handler.publish(pub_who.clone(), msg).await;
                 if id != 0 {
                     let mut b = id.to_be_bytes().to_vec();
-                    b.push(u8::from(ok));
+                    b.push(ok.byte());
                     if pub_out.send((PUBLISH_ACK, b)).await.is_err() {
                         return;
                     }
@@ -574,7 +603,7 @@ impl Link {
 #[derive(Default)]
 struct Pending {
     requests: HashMap<u64, oneshot::Sender<Vec<u8>>>,
-    publishes: HashMap<u64, oneshot::Sender<bool>>,
+    publishes: HashMap<u64, oneshot::Sender<Confirm>>,
 }
 
 async fn read_answers<R: AsyncReadExt + Unpin>(mut rd: R, pending: Arc<Mutex<Pending>>) {
@@ -589,7 +618,7 @@ async fn read_answers<R: AsyncReadExt + Unpin>(mut rd: R, pending: Arc<Mutex<Pen
             }
             PUBLISH_ACK => {
                 if let Some(tx) = pending.lock().publishes.remove(&id) {
-                    let _ = tx.send(rest.first() == Some(&1));
+                    let _ = tx.send(Confirm::from_byte(rest.first()));
                 }
             }
             _ => return,
@@ -693,8 +722,8 @@ mod tests {
             body.reverse();
             Box::pin(async move { body })
         }
-        fn publish(&self, _from: Identity, message: Vec<u8>) -> BoxFuture<'static, bool> {
-            Box::pin(async move { message == b"ok" })
+        fn publish(&self, _from: Identity, message: Vec<u8>) -> BoxFuture<'static, Confirm> {
+            Box::pin(async move { if message == b"ok" { Confirm::Queued } else { Confirm::NotQueued } })
         }
     }
 
@@ -719,9 +748,9 @@ mod tests {
         assert_eq!(r, b"cba");
         assert_eq!(client.peer_identity(&addr).map(|i| i.node_id), Some(1));
         let ok = client.publish(&addr, b"ok".to_vec(), true).await.expect("ack wanted");
-        assert!(ok.await.expect("acked"));
+        assert_eq!(ok.await.expect("acked"), Confirm::Queued);
         let bad = client.publish(&addr, b"no".to_vec(), true).await.expect("ack wanted");
-        assert!(!bad.await.expect("acked"));
+        assert_eq!(bad.await.expect("acked"), Confirm::NotQueued);
         assert!(client.publish(&addr, b"fire".to_vec(), false).await.is_none());
     }
 

@@ -32,7 +32,7 @@ use crate::broker::handover::SessionTransfer;
 use crate::broker::subs::SubOptions;
 use crate::cluster::catalog::Catalog;
 use crate::cluster::discovery::Discovery;
-use crate::cluster::link::{Identity, Link, LinkHandler};
+use crate::cluster::link::{Confirm, Identity, Link, LinkHandler};
 use crate::cluster::outbox::Outbox;
 use crate::cluster::raft::log_store::LogStore;
 use crate::cluster::raft::network::Network;
@@ -354,7 +354,7 @@ impl RaftCluster {
                 break;
             }
             for (_, enc) in &batch {
-                let msg = decode_forward(enc).and_then(|(_, _, m)| Message::decode(m).ok());
+                let msg = decode_forward(enc).and_then(|(_, _, _, m)| Message::decode(m).ok());
                 match msg {
                     Some(m) => {
                         if let Err(e) = broker.route(Arc::new(m)).await {
@@ -393,7 +393,7 @@ impl RaftCluster {
             }
             for rx in waits {
                 match tokio::time::timeout(self.cfg.forward_timeout, rx).await {
-                    Ok(Ok(true)) => {}
+                    Ok(Ok(Confirm::Queued)) => {}
                     _ => return Err("peer did not confirm".into()),
                 }
             }
@@ -729,20 +729,27 @@ impl LinkHandler for Handler {
         })
     }
 
-    fn publish(&self, from: Identity, message: Vec<u8>) -> BoxFuture<'static, bool> {
-        let broker = self.0.upgrade().and_then(|c| c.broker.get().and_then(|b| b.upgrade()));
+    fn publish(&self, from: Identity, message: Vec<u8>) -> BoxFuture<'static, Confirm> {
+        let cluster = self.0.upgrade();
         Box::pin(async move {
-            let Some(broker) = broker else { return false };
-            let decoded = decode_forward(&message).and_then(|(g, c, m)| Message::decode(m).ok().map(|m| (g, c, m)));
-            let Some((groups, clients, msg)) = decoded else {
+            let Some(cluster) = cluster else { return Confirm::NotQueued };
+            let Some(broker) = cluster.broker() else { return Confirm::NotQueued };
+            let decoded =
+                decode_forward(&message).and_then(|(t, g, c, m)| Message::decode(m).ok().map(|m| (t, g, c, m)));
+            let Some((target, groups, clients, msg)) = decoded else {
                 tracing::warn!(peer = %from.name, "undecodable forwarded message");
-                return false;
+                return Confirm::NotQueued;
             };
+            if target != cluster.me {
+                // Meant for a node that was replaced at this address: the sender re-routes it.
+                return Confirm::WrongNode;
+            }
             match broker.deliver_forwarded(Arc::new(msg), &groups, &clients).await {
-                Ok(o) => o.refused == 0,
+                Ok(o) if o.refused == 0 => Confirm::Queued,
+                Ok(_) => Confirm::NotQueued,
                 Err(e) => {
                     tracing::warn!(peer = %from.name, "forwarded message not delivered: {e}");
-                    false
+                    Confirm::NotQueued
                 }
             }
         })
@@ -773,7 +780,7 @@ impl Cluster for RaftCluster {
         let message = msg.encode();
         let targets: Vec<(NodeId, Option<String>, Vec<u8>)> = targets
             .iter()
-            .map(|t| (t.node, self.member_addr(t.node), encode_forward(&t.groups, &t.clients, &message)))
+            .map(|t| (t.node, self.member_addr(t.node), encode_forward(t.node, &t.groups, &t.clients, &message)))
             .collect();
         let link = self.link.clone();
         let outbox = self.outbox.clone();
@@ -807,10 +814,13 @@ impl Cluster for RaftCluster {
             }
             for (node, encoded, rx) in waits {
                 match tokio::time::timeout(timeout, rx).await {
-                    Ok(Ok(true)) => {}
+                    Ok(Ok(Confirm::Queued)) => {}
+                    // A new process at that node's address: the outbox re-routes it once the
+                    // membership drops the old node.
+                    Ok(Ok(Confirm::WrongNode)) => keep(node, &encoded, "a different node answers at its address")?,
                     // Reachable but refused (its subscribers' queues are full): the publisher
                     // hears about it and may retry.
-                    Ok(Ok(false)) => {
+                    Ok(Ok(Confirm::NotQueued)) => {
                         return Err(ClusterError::Forward {
                             node: node.to_string(),
                             reason: "not queued there".into(),
@@ -1076,13 +1086,14 @@ impl Cluster for RaftCluster {
 /// A forwarded publish on the link: the shared groups the receiver serves, the only clients it
 /// delivers to (a relay for sessions that just moved; empty = every matching session), then the
 /// message. Lists are a `u16` count of `u16`-prefixed strings (groups as group, filter pairs).
-fn encode_forward(groups: &[(String, String)], clients: &[String], message: &[u8]) -> Vec<u8> {
+fn encode_forward(target: NodeId, groups: &[(String, String)], clients: &[String], message: &[u8]) -> Vec<u8> {
     fn put(b: &mut Vec<u8>, s: &str) {
         let n = s.len().min(u16::MAX as usize);
         b.extend_from_slice(&(n as u16).to_be_bytes());
         b.extend_from_slice(s.as_bytes().get(..n).unwrap_or_default());
     }
-    let mut b = Vec::with_capacity(4 + message.len() + groups.len() * 16);
+    let mut b = Vec::with_capacity(12 + message.len() + groups.len() * 16);
+    b.extend_from_slice(&target.to_be_bytes());
     b.extend_from_slice(&(groups.len().min(u16::MAX as usize) as u16).to_be_bytes());
     for (g, f) in groups.iter().take(u16::MAX as usize) {
         put(&mut b, g);
@@ -1106,11 +1117,12 @@ fn take_str(b: &[u8]) -> Option<(String, &[u8])> {
     Some((s, r.get(usize::from(len)..)?))
 }
 
-/// The shared groups and clients a forwarded message is for, and the message bytes.
-type Forwarded<'a> = (Vec<(String, String)>, Vec<String>, &'a [u8]);
+/// The node, shared groups and clients a forwarded message is for, and the message bytes.
+type Forwarded<'a> = (NodeId, Vec<(String, String)>, Vec<String>, &'a [u8]);
 
 fn decode_forward(b: &[u8]) -> Option<Forwarded<'_>> {
-    let (n, mut rest) = take_u16(b)?;
+    let target = u64::from_be_bytes(b.get(..8)?.try_into().ok()?);
+    let (n, mut rest) = take_u16(b.get(8..)?)?;
     let mut groups = Vec::with_capacity(usize::from(n).min(64));
     for _ in 0..n {
         let (g, r) = take_str(rest)?;
@@ -1125,7 +1137,7 @@ fn decode_forward(b: &[u8]) -> Option<Forwarded<'_>> {
         clients.push(c);
         rest = r;
     }
-    Some((groups, clients, rest))
+    Some((target, groups, clients, rest))
 }
 
 #[cfg(test)]
@@ -1136,14 +1148,15 @@ mod tests {
     fn forward_payload_round_trip() {
         let groups = vec![("g".to_string(), "a/+".to_string()), ("h".to_string(), "#".to_string())];
         let clients = vec!["dev-1".to_string()];
-        let b = encode_forward(&groups, &clients, b"MSG");
-        let (g, c, m) = decode_forward(&b).expect("decodes");
+        let b = encode_forward(7, &groups, &clients, b"MSG");
+        let (t, g, c, m) = decode_forward(&b).expect("decodes");
+        assert_eq!(t, 7);
         assert_eq!(g, groups);
         assert_eq!(c, clients);
         assert_eq!(m, b"MSG");
         assert!(decode_forward(&b[..3]).is_none());
-        let empty = encode_forward(&[], &[], b"x");
-        let (g, c, m) = decode_forward(&empty).expect("decodes");
+        let empty = encode_forward(1, &[], &[], b"x");
+        let (_, g, c, m) = decode_forward(&empty).expect("decodes");
         assert!(g.is_empty() && c.is_empty());
         assert_eq!(m, b"x");
     }
