@@ -563,6 +563,19 @@ impl Broker {
         if !relays.is_empty() {
             self.cluster.forward(&msg, &relays).await?;
         }
+        if let Some(only) = only {
+            // A relay for sessions that moved here: one may still be on its way (the hand-over
+            // answer and this message race). Wait for it briefly; if it never arrives, say the
+            // message was not queued rather than confirm a delivery that did not happen.
+            let deadline = tokio::time::Instant::now() + self.settings.takeover_timeout;
+            while !only.iter().all(|c| self.sessions.lock().contains_key(c.as_str())) {
+                if tokio::time::Instant::now() >= deadline {
+                    tracing::warn!(clients = ?only, "relayed message for a session that did not arrive here");
+                    return Ok(PublishOutcome { refused: 1, ..Default::default() });
+                }
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        }
         let targets = self.targets(&msg, |g, f| groups.iter().any(|(a, b)| a == g && b == f), only);
         if targets.is_empty() {
             return Ok(PublishOutcome::default());
