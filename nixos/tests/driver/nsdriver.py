@@ -129,8 +129,11 @@ def to_toml(table, prefix=()):
     for k, v in table.items():
         if isinstance(v, dict):
             path = prefix + (k,)
-            lines += ["", "[" + ".".join(map(toml_key, path)) + "]", to_toml(v, path)]
-    return "\n".join(lines).strip("\n") + ("\n" if not prefix else "")
+            if not v or any(not isinstance(x, dict) for x in v.values()):
+                lines += ["", "[" + ".".join(map(toml_key, path)) + "]"]
+            lines.append(to_toml(v, path))
+    text = "\n".join(lines)
+    return text.strip("\n") + "\n" if not prefix else text.rstrip("\n")
 
 
 # ---------------------------------------------------------------------------------------
@@ -167,17 +170,39 @@ class Driver:
         return min(timeout, left)
 
     # ---- setup --------------------------------------------------------------------------
-    def setup(self):
-        remove_stale_namespaces()
+    def prepare(self):
+        """Evaluate the test and build what its machines need (no root, no namespaces)."""
         os.makedirs(self.dir, mode=0o755)
         self.pkgs = os.path.join(self.dir, "pkgs")
         self.make_packages()
         names = self.machine_names()
-        addresses = {n: f"{SUBNET}.{i + 1}" for i, n in enumerate(names)}
-        info = self.evaluate(addresses)
+        self.addresses = {n: f"{SUBNET}.{i + 1}" for i, n in enumerate(names)}
+        info = self.evaluate(self.addresses)
         self.name = info["name"]
-        info = self.materialize(info)
+        self.info = self.materialize(info)
+        for n, m in self.info["machines"].items():
+            if m["starling"] and m["starling"]["assertions"]:
+                raise TestFailure(f"{n}: failed module assertions: {m['starling']['assertions']}")
         log(f"test {self.name}: machines {', '.join(names)}; run directory {self.dir}")
+
+    def describe(self):
+        """--eval-only: what the driver would run, per machine."""
+        for n, m in self.info["machines"].items():
+            print(f"{n} ({self.addresses[n]}): packages {[os.path.basename(p) for p in m['systemPackages']]}")
+            if m["starling"]:
+                unit = m["starling"]["unit"]
+                print(f"  starling.service wantedBy {unit['wantedBy']}: {unit['serviceConfig']['ExecStart']}")
+                config = re.search(r"--config (\S+)", unit["serviceConfig"]["ExecStart"]).group(1)
+                print("  " + open(config).read().strip().replace("\n", "\n  "))
+            if m["coredns"]:
+                print(f"  coredns.service: {m['coredns']['config'].strip()}")
+
+    def setup(self):
+        remove_stale_namespaces()
+        self.prepare()
+        names = list(self.info["machines"])
+        addresses = self.addresses
+        info = self.info
         self.add_netns(self.switch)
         run(["ip", "-n", self.switch, "link", "add", "br0", "type", "bridge"])
         run(["ip", "-n", self.switch, "link", "set", "br0", "up"])
@@ -225,7 +250,7 @@ class Driver:
             link("coreutils", os.path.basename(c), c)
         link("python3-env", "python3", sys.executable)
         binary = os.path.abspath(self.args.binary)
-        if not os.access(binary, os.X_OK):
+        if not os.access(binary, os.X_OK) and not self.args.eval_only:
             raise TestFailure(f"{binary} is not an executable: build it first (cargo build)")
         link("starling", "starling", binary)
         shim_dir = os.path.join(self.dir, "shims")
@@ -1219,7 +1244,20 @@ def main():
     ap.add_argument("--without-auth", action="store_true",
                     help="drop [auth] from the broker settings and allow anonymous clients (for brokers without auth)")
     ap.add_argument("--keep", action="store_true", help="keep the run directory (logs, configuration)")
+    ap.add_argument("--eval-only", action="store_true",
+                    help="only evaluate the test and render its configuration (no root needed)")
     args = ap.parse_args()
+    if args.eval_only:
+        driver = Driver(args.test, args)
+        try:
+            driver.prepare()
+            driver.describe()
+        except TestFailure as e:
+            print(f"nixos/tests/{args.test}.nix: {e}")
+            return 1
+        finally:
+            shutil.rmtree(driver.dir, ignore_errors=True)
+        return 0
     if os.geteuid() != 0:
         print("nsdriver needs root (network and mount namespaces)", file=sys.stderr)
         return 2
