@@ -36,6 +36,7 @@ import argparse
 import ast
 import contextlib
 import glob
+import itertools
 import json
 import os
 import re
@@ -73,6 +74,8 @@ BASE_DEBIAN_PACKAGES = [
     "debianutils", "less", "psmisc", "kmod", "acl", "attr", "zstd", "ncurses-bin",
 ]
 SHIMS = ["systemctl", "systemd-run", "systemd-analyze"]
+CONTROL_SOCKET = "nsdriver-control.sock"  # in the machine's /run
+SOCKET_IDS = itertools.count(1)
 NSENTER = shutil.which("nsenter") or "/usr/bin/nsenter"
 SETPRIV = shutil.which("setpriv") or "/usr/bin/setpriv"
 CLEAN_SIGNALS = {0, -signal.SIGHUP, -signal.SIGINT, -signal.SIGTERM, -signal.SIGPIPE}
@@ -386,7 +389,7 @@ class Driver:
         return g
 
     def run_script(self):
-        path = os.path.join(ROOT, "nixos", "tests", f"{self.test}.py")
+        path = self.args.script or os.path.join(ROOT, "nixos", "tests", f"{self.test}.py")
         source = open(path).read()
         tree = ast.parse(source, path)
         g = self.script_globals()
@@ -401,9 +404,9 @@ class Driver:
                 if isinstance(stmt, ast.Module):
                     tb = [f for f in traceback.extract_tb(e.__traceback__) if f.filename == path]
                     line = tb[-1].lineno if tb else line
-                text = source.splitlines()[line - 1].strip()
+                text = source.splitlines()[line - 1].strip() if line else ""
                 failures.append((line, text, f"{type(e).__name__}: {e}"))
-                log(f"FAILED at {self.test}.py:{line}: {text}\n    {type(e).__name__}: {e}")
+                log(f"FAILED at {os.path.basename(path)}:{line}: {text}\n    {type(e).__name__}: {e}")
                 if self.remaining() <= 0:
                     log("out of time: stopping the scenario")
                     break
@@ -450,6 +453,13 @@ def remove_stale_namespaces():
             tag = ns.split("-")[1]
             for d in glob.glob(os.path.join(ROOT, "target", "nsd", f"*-{tag}")):
                 shutil.rmtree(d, ignore_errors=True)
+
+
+def signal_group(pgid, sig):
+    """`sig` then SIGCONT to a unit's processes, as systemd does (a stopped process gets it too)."""
+    for s in (sig, signal.SIGCONT):
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(pgid, s)
 
 
 def netns_pids(ns):
@@ -551,13 +561,25 @@ class Machine:
             "HOME": "/root",
             "LANG": "C.UTF-8",
             "TERM": "dumb",
-            "NSDRIVER_CONTROL": self.control_path(),
+            "NSDRIVER_CONTROL": "/run/" + CONTROL_SOCKET,
         }
         env.update(extra or {})
         return env
 
-    def control_path(self):
-        return os.path.join(self.dir, "control.sock")
+    def bind_run_socket(self, sock, name):
+        """Bind `sock` as /run/NAME of the machine (its /run is DIR/run on the host).
+
+        Through /proc/self/fd, so that the host-side path stays short: AF_UNIX paths are
+        limited to 108 bytes and the repository may live deep in the file system."""
+        fd = os.open(os.path.join(self.dir, "run"), os.O_PATH | os.O_DIRECTORY)
+        try:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(name, dir_fd=fd)
+            sock.bind(f"/proc/self/fd/{fd}/{name}")
+        finally:
+            os.close(fd)
+        os.chmod(os.path.join(self.dir, "run", name), 0o777)
+        return "/run/" + name
 
     # ---- network ----------------------------------------------------------------------
     def setup_network(self, index):
@@ -577,6 +599,11 @@ class Machine:
             return
         log(f"{self.name}: starting")
         d = self.dir
+        # /run is a tmpfs on a real machine: empty at boot, but for the driver's own socket.
+        for entry in os.listdir(os.path.join(d, "run")):
+            if entry != CONTROL_SOCKET:
+                path = os.path.join(d, "run", entry)
+                shutil.rmtree(path) if os.path.isdir(path) and not os.path.islink(path) else os.unlink(path)
         setup = " && ".join([
             f"mount -t overlay overlay -o lowerdir=/etc,upperdir={d}/etc,workdir={d}/etc.work /etc",
             f"mount -t overlay overlay -o lowerdir=/var,upperdir={d}/var,workdir={d}/var.work /var",
@@ -862,9 +889,8 @@ class Unit:
     # ---- start ------------------------------------------------------------------------
     def start(self, wait=True):
         with self.m.driver.cond:
-            if self.state in ("active", "activating", "reloading") and not self.auto_restart:
-                pass
-            else:
+            running = self.proc is not None and self.proc.poll() is None
+            if self.state not in ("active", "activating", "reloading") or (self.auto_restart and not running):
                 self.auto_restart = False
                 self.job = "start"
                 try:
@@ -910,14 +936,14 @@ class Unit:
                 return
         env = m.env(self.extra_env)
         env.pop("NSDRIVER_CONTROL")
-        notify = None
+        notify, notify_name = None, None
         if sc.get("Type") == "notify":
-            path = os.path.join(m.dir, "run", f"notify-{gen}.sock")  # /run inside the machine too
             notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-            notify.bind(path)
-            os.chmod(path, 0o777)
+            # A name never used before on this machine: an old process's cleanup must not
+            # remove the socket of a new one.
+            notify_name = f"nsdriver-notify-{next(SOCKET_IDS)}.sock"
+            env["NOTIFY_SOCKET"] = m.bind_run_socket(notify, notify_name)
             notify.settimeout(0.2)
-            env["NOTIFY_SOCKET"] = path
             if sc.get("WatchdogSec"):
                 env["WATCHDOG_USEC"] = str(int(seconds(sc["WatchdogSec"]) * 1_000_000))
         # nsenter --wd opens the directory before entering the mount namespace: cd inside.
@@ -944,18 +970,20 @@ class Unit:
                                      preexec_fn=preexec, start_new_session=True)
         out.close()
         self.started_once = True
+        self.result = "success"  # systemd resets the result when the unit starts again
         self.last_watchdog = time.monotonic()
         self.state = "activating" if notify else "active"
         log(f"{m.name}: {self.name}: started (pid {self.proc.pid})")
         self.m.driver.cond.notify_all()
-        threading.Thread(target=self.monitor, args=(gen, self.proc, notify), daemon=True).start()
+        threading.Thread(target=self.monitor, args=(gen, self.proc, notify, notify_name), daemon=True).start()
 
-    def monitor(self, gen, proc, notify):
+    def monitor(self, gen, proc, notify, notify_name):
         sc = self.sc
         watchdog = seconds(sc["WatchdogSec"]) if sc.get("WatchdogSec") else None
         start_timeout = seconds(sc.get("TimeoutStartSec", "90s"))
         started = time.monotonic()
         killed_for = None
+        final_kill_at = None
         while proc.poll() is None:
             if notify:
                 with contextlib.suppress(socket.timeout, OSError):
@@ -963,23 +991,27 @@ class Unit:
                     self.on_notify(gen, msg)
             else:
                 time.sleep(0.2)
+            now = time.monotonic()
+            if killed_for and now > final_kill_at:
+                # As systemd after TimeoutAbortSec/TimeoutStopSec: the process did not go.
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(proc.pid, signal.SIGKILL)
             if gen != self.generation or killed_for:
                 continue
-            now = time.monotonic()
             if self.state == "activating" and now - started > start_timeout:
-                killed_for = "timeout"
+                killed_for, sig = "timeout", signal.SIGTERM
             elif watchdog and self.state == "active" and now - self.last_watchdog > watchdog:
-                killed_for = "watchdog"
+                killed_for, sig = "watchdog", signal.SIGABRT
             if killed_for:
-                log(f"{self.m.name}: {self.name}: {killed_for}, killing")
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(proc.pid, signal.SIGABRT if killed_for == "watchdog" else signal.SIGKILL)
+                log(f"{self.m.name}: {self.name}: {killed_for}, sending {sig.name}")
+                final_kill_at = now + seconds(sc.get("TimeoutStopSec", "90s"))
+                signal_group(proc.pid, sig)
         if notify:
             with contextlib.suppress(OSError):
-                os.unlink(notify.getsockname())
+                os.unlink(os.path.join(self.m.dir, "run", notify_name))
             notify.close()
         code = proc.returncode
-        with open(self.journal, "a") as f:
+        with contextlib.suppress(OSError), open(self.journal, "a") as f:  # gone after teardown
             f.write(f"-- {time.strftime('%H:%M:%S')} exited: {code}\n")
         with self.m.driver.cond:
             if gen != self.generation:
@@ -1004,7 +1036,12 @@ class Unit:
         with self.m.driver.cond:
             if gen == self.generation and self.auto_restart and self.m.booted:
                 log(f"{self.m.name}: {self.name}: automatic restart")
-                self.spawn()
+                self.auto_restart = False
+                try:
+                    self.spawn()
+                except (OSError, subprocess.SubprocessError, TestFailure) as e:
+                    log(f"{self.m.name}: {self.name}: cannot start: {e}")
+                    self.set_state("failed", "resources")
 
     def on_notify(self, gen, msg):
         fields = dict(line.split("=", 1) for line in msg.splitlines() if "=" in line)
@@ -1036,8 +1073,7 @@ class Unit:
             self.job = "stop"
             self.set_state("deactivating")
             proc = self.proc
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGTERM)
+        signal_group(proc.pid, signal.SIGTERM)
         try:
             proc.wait(timeout=self.m.driver.bounded(seconds(self.sc.get("TimeoutStopSec", "90s"))))
         except subprocess.TimeoutExpired:
@@ -1089,8 +1125,6 @@ class Unit:
                 if isinstance(item, bool):
                     item = "yes" if item else "no"
                 lines.append(f"{k}={item}")
-        if isinstance(self.sc.get("AmbientCapabilities"), str) and not self.sc["AmbientCapabilities"]:
-            pass
         lines += ["", "[Install]", f"WantedBy={' '.join(self.wanted_by)}"]
         return "\n".join(lines) + "\n"
 
@@ -1102,10 +1136,8 @@ class Unit:
 class ControlServer:
     def __init__(self, machine):
         self.m = machine
-        path = machine.control_path()
         self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.sock.bind(path)
-        os.chmod(path, 0o777)
+        machine.bind_run_socket(self.sock, CONTROL_SOCKET)
         self.sock.listen(16)
         threading.Thread(target=self.serve, daemon=True).start()
 
@@ -1244,6 +1276,7 @@ def main():
     ap.add_argument("--without-auth", action="store_true",
                     help="drop [auth] from the broker settings and allow anonymous clients (for brokers without auth)")
     ap.add_argument("--keep", action="store_true", help="keep the run directory (logs, configuration)")
+    ap.add_argument("--script", help="run this script on the test's machines instead of nixos/tests/TEST.py")
     ap.add_argument("--eval-only", action="store_true",
                     help="only evaluate the test and render its configuration (no root needed)")
     args = ap.parse_args()
@@ -1289,13 +1322,13 @@ def main():
         driver.close()
     took = time.monotonic() - started
     if failures:
-        print(f"\nnixos/tests/{args.test}.py: FAILED after {took:.0f} s, {len(failures)} failing step(s):")
+        print(f"\n{args.script or f'nixos/tests/{args.test}.py'}: FAILED after {took:.0f} s, {len(failures)} failing step(s):")
         for line, text, err in failures:
             print(f"  line {line}: {text}\n      {err}")
         if args.without_auth:
             print("  (run with --without-auth: the [auth] settings were removed)")
         return 1
-    print(f"\nnixos/tests/{args.test}.py: passed in {took:.0f} s" + (" (with --without-auth)" if args.without_auth else ""))
+    print(f"\n{args.script or f'nixos/tests/{args.test}.py'}: passed in {took:.0f} s" + (" (with --without-auth)" if args.without_auth else ""))
     return 0
 
 
