@@ -1268,7 +1268,9 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("test", choices=["single", "cluster", "rolling"])
     ap.add_argument("--binary", default=os.path.join(ROOT, "target", "debug", "starling"))
-    ap.add_argument("--timeout", type=float, default=300, help="bound on the whole test (s)")
+    ap.add_argument("--timeout", type=float,
+                    help="bound on the whole test in seconds (default: single 120, cluster 240, rolling 180, "
+                    "so that all three stay under 10 minutes even when they fail)")
     ap.add_argument("--default-wait", type=float, default=120,
                     help="timeout of waits the scenario gives none for (the NixOS driver's is 900 s)")
     ap.add_argument("--keep-going", action="store_true",
@@ -1280,6 +1282,8 @@ def main():
     ap.add_argument("--eval-only", action="store_true",
                     help="only evaluate the test and render its configuration (no root needed)")
     args = ap.parse_args()
+    if args.timeout is None:
+        args.timeout = {"single": 120, "cluster": 240, "rolling": 180}[args.test]
     if args.eval_only:
         driver = Driver(args.test, args)
         try:
