@@ -775,7 +775,7 @@ class Machine:
                     u = self.units.get(unit)
                     if u is None:
                         raise TestFailure(f"unit {unit} on {self.name} does not exist")
-                    if u.state == "active":
+                    if u.state == "active" and u.proc and u.proc.poll() is None:
                         return
                     if u.state == "failed" and not u.auto_restart:
                         raise TestFailure(f"unit {unit} on {self.name} failed ({u.result})\n{u.journal_tail()}")
