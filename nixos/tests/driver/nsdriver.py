@@ -25,6 +25,11 @@ block, unblock, sleep, subtest) and runs the same, unchanged script:
 * crash() is SIGKILL of every process of the machine; start() boots it again with its disk
   (/etc, /var, /tmp) kept; block()/unblock() take the switch side of its link down/up.
 
+Not emulated (differences from a NixOS VM): the unit's sandbox (PrivateTmp, ProtectSystem,
+SystemCallFilter, ... are only assessed, by `systemd-analyze security --offline`), the firewall
+(every port is open), a PID namespace (ps shows the host's processes), and LimitNOFILE above
+the driver's own hard limit. The base system's tools are Debian's, not nixpkgs'.
+
 Everything the driver creates (namespaces, processes, mounts, the run directory) is removed
 at the end, also on failure or Ctrl-C. Every wait is bounded by the scenario's timeout and by
 --timeout for the whole test.
