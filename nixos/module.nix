@@ -176,6 +176,15 @@ let
         `starling ctl` talks to it.
       '';
     };
+    options.api_keys_file = mkOption {
+      type = types.nullOr types.str;
+      default = "/var/lib/starling/admin-api-keys";
+      description = ''
+        File of admin API keys, one per line. When it does not exist, the broker creates it at
+        first start with one random key (mode 0600), so `starling ctl` run by root on this host
+        finds the key through {file}`/etc/starling/starling.toml` with no flags.
+      '';
+    };
   };
 in
 {

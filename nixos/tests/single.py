@@ -53,7 +53,9 @@ broker.succeed(f"curl -sf {ADMIN}/healthz", f"curl -sf {ADMIN}/readyz")
 
 # The unit runs confined: no capabilities (no port below 1024), hardened sandbox.
 broker.succeed("test -z \"$(systemctl show -P AmbientCapabilities starling.service)\"")
-broker.succeed("systemd-analyze security --threshold=4 --no-pager starling.service")
+# --threshold counts in tenths of the printed exposure: 40 = "4.0 OK" or better (the unit scores
+# about 1.2; PrivateNetwork=no alone costs 0.5, so 4 meant 0.4 and could never pass).
+broker.succeed("systemd-analyze security --threshold=40 --no-pager starling.service")
 
 # Authentication: anonymous and wrong passwords are refused on both listeners
 # (`timeout` so that a client that keeps retrying counts as refused too).

@@ -659,6 +659,31 @@ impl Config {
         Self::load_with_env(file, overrides, Env::prefixed("STARLING_").split("__"))
     }
 
+    /// Parse the layers without the cross-key checks: for `starling ctl`, which only needs the
+    /// admin address and key file, and runs without the broker's secrets (e.g. a cluster secret
+    /// that only the service's environment file holds).
+    pub fn load_unchecked(file: Option<&Path>) -> Result<Config, ConfigError> {
+        Self::figment(file, &Overrides::default(), Env::prefixed("STARLING_").split("__"))?
+            .extract()
+            .map_err(Into::into)
+    }
+
+    fn figment(file: Option<&Path>, overrides: &Overrides, env: Env) -> Result<Figment, ConfigError> {
+        let mut fig = Figment::from(Serialized::defaults(Config::default()));
+        if let Some(path) = file {
+            std::fs::metadata(path).map_err(|source| ConfigError::Read { path: path.into(), source })?;
+            fig = fig.merge(Toml::file_exact(path));
+        }
+        fig = fig.merge(env.lowercase(true));
+        if let Some(d) = &overrides.data_dir {
+            fig = fig.merge(("data_dir", d));
+        }
+        if let Some(b) = overrides.bind {
+            fig = fig.merge(("listeners.tcp.bind", b.to_string()));
+        }
+        Ok(fig)
+    }
+
     fn load_with_env(file: Option<&Path>, overrides: &Overrides, env: Env) -> Result<Config, ConfigError> {
         let mut fig = Figment::from(Serialized::defaults(Config::default()));
         if let Some(path) = file {

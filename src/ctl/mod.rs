@@ -35,7 +35,7 @@ use clap::{Args, Subcommand};
 use hyper::http::{Method, StatusCode};
 use serde_json::Value;
 
-use crate::config::{self, Config, Overrides};
+use crate::config::{self, Config};
 use crate::observe::admin::ApiKeys;
 use client::{Client, Reply, TlsOptions, encode};
 
@@ -374,10 +374,10 @@ fn connect(args: &CtlArgs) -> anyhow::Result<Client> {
 /// used only if it loads (it may well be unreadable to the operator).
 fn local_config(args: &CtlArgs) -> anyhow::Result<Option<Config>> {
     match &args.config {
-        Some(p) => Config::load(Some(p), &Overrides::default())
+        Some(p) => Config::load_unchecked(Some(p))
             .map(Some)
             .map_err(|e| anyhow!("cannot use the configuration {}: {e}", p.display())),
-        None => Ok(config::config_file(None).and_then(|p| Config::load(Some(&p), &Overrides::default()).ok())),
+        None => Ok(config::config_file(None).and_then(|p| Config::load_unchecked(Some(&p)).ok())),
     }
 }
 
