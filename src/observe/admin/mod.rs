@@ -88,10 +88,10 @@ impl AdminServer {
         ready: Arc<AtomicBool>,
         shutdown: tokio::sync::watch::Receiver<bool>,
     ) -> Result<Self, AdminError> {
-        if keys::create_key_file_if_missing(cfg)? {
-            if let Some(p) = &cfg.api_keys_file {
-                tracing::info!(path = %p.display(), "created an admin API key file with a random key");
-            }
+        if keys::create_key_file_if_missing(cfg)?
+            && let Some(p) = &cfg.api_keys_file
+        {
+            tracing::info!(path = %p.display(), "created an admin API key file with a random key");
         }
         let keys = ApiKeys::load(cfg)?;
         if keys.is_empty() {
