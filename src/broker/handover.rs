@@ -97,6 +97,21 @@ impl Broker {
                 session.set_owner(&mut st, None);
                 st.epoch += 1;
                 st.will = None;
+                // From here on, a publish racing with this hand-over follows the session to its
+                // new node (`Offer::Gone` → relay) instead of landing in this dead copy.
+                st.gone = true;
+                let filters = st
+                    .subscriptions
+                    .keys()
+                    .filter_map(|f| topic::parse_filter(f, self.settings.topic_limits).ok())
+                    .filter(|p| p.group.is_none())
+                    .map(|p| p.filter.to_string())
+                    .collect();
+                {
+                    let mut moved = self.claims.moved.lock();
+                    moved.retain(|_, m| m.at.elapsed() < RELAY_FOR);
+                    moved.insert(client.to_string(), Moved { node: to, filters, at: Instant::now() });
+                }
                 Some(SessionTransfer {
                     client: client.to_string(),
                     expiry: st.expiry,
@@ -150,16 +165,6 @@ impl Broker {
         }
         if let Some(t) = &t {
             tracing::info!(client, messages = t.messages(), to, "session handed over to another node");
-            let filters = t
-                .subscriptions
-                .iter()
-                .filter_map(|(f, _)| topic::parse_filter(f, self.settings.topic_limits).ok())
-                .filter(|p| p.group.is_none())
-                .map(|p| p.filter.to_string())
-                .collect();
-            let mut moved = self.claims.moved.lock();
-            moved.retain(|_, m| m.at.elapsed() < RELAY_FOR);
-            moved.insert(client.to_string(), Moved { node: to, filters, at: Instant::now() });
         }
         Ok(t)
     }
@@ -354,6 +359,11 @@ impl Broker {
             }
         }
         by_node.into_iter().map(|(node, clients)| ForwardTarget { node, groups: Vec::new(), clients }).collect()
+    }
+
+    /// The node a session was handed to lately, if it was.
+    pub(super) fn moved_to(&self, client: &str) -> Option<NodeId> {
+        self.claims.moved.lock().get(client).filter(|m| m.at.elapsed() < RELAY_FOR).map(|m| m.node)
     }
 
     /// Periodic hand-back, until the broker goes away.

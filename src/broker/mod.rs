@@ -681,6 +681,7 @@ impl Broker {
         let committed = (msg.qos > 0).then(|| Arc::new(AtomicBool::new(false)));
         let mut outcome = PublishOutcome::default();
         let mut full = Vec::new();
+        let mut gone: Vec<String> = Vec::new();
         let mut woken = Vec::with_capacity(targets.len());
         for t in targets {
             let d = self.make_delivery(msg, &t, committed.as_ref());
@@ -695,6 +696,7 @@ impl Broker {
                     self.metrics.dropped(DropReason::QueueFull);
                 }
                 Offer::Full => full.push((t, d)),
+                Offer::Gone => gone.push(t.session.client_id.to_string()),
             }
         }
         let persisted = !batch.is_empty();
@@ -707,6 +709,17 @@ impl Broker {
         }
         for s in woken {
             s.wake.notify_one();
+        }
+        // Sessions handed over while this publish was on its way: follow them.
+        for client in gone {
+            match self.moved_to(&client) {
+                Some(node) => {
+                    let relay = [ForwardTarget { node, groups: Vec::new(), clients: vec![client] }];
+                    self.cluster.forward(msg, &relay).await?;
+                    outcome.delivered += 1;
+                }
+                None => outcome.refused += 1,
+            }
         }
         // Backpressure: hold this publisher until slow sessions make room, then give up.
         for (t, d) in full {

@@ -168,6 +168,8 @@ pub enum Offer {
     DroppedQos0,
     /// The queue is full of QoS ≥ 1 messages: the publisher must wait or be refused.
     Full,
+    /// The session was handed to another node a moment ago: the message must follow it there.
+    Gone,
 }
 
 pub struct SessionState {
@@ -197,6 +199,8 @@ pub struct SessionState {
     /// again — forwarded twice, or handed back by a node that held it while this one got it
     /// directly — is queued once.
     pub seen: SeenIds,
+    /// Handed to another node: nothing may be queued here any more (see `Offer::Gone`).
+    pub gone: bool,
 }
 
 /// A bounded set of recent message ids (oldest forgotten first). Allocates on first use.
@@ -298,6 +302,7 @@ impl Session {
                 incoming_qos2: HashSet::new(),
                 will: None,
                 seen: SeenIds::default(),
+                gone: false,
             }),
             owner: AtomicU64::new(0),
             kick: AtomicU8::new(0),
@@ -311,6 +316,9 @@ impl Session {
     /// (the caller commits it and then flips `committed`).
     pub fn offer(&self, mut d: Delivery, limits: QueueLimits, store: &Store, batch: &mut Batch) -> Offer {
         let mut st = self.state.lock();
+        if st.gone {
+            return Offer::Gone;
+        }
         let track = d.qos > 0 && d.msg.id != 0 && st.persistent();
         if track && st.seen.contains(d.msg.id) {
             // Already queued (or delivered) for this session: the duplicate is dropped.
