@@ -4,12 +4,20 @@
 # up on a catalog of many routes. Prints a markdown table of medians (docs/benchmarks.md,
 # section "Cluster").
 #
-# Usage: scripts/bench/cluster.sh [-r REPS] [-d DURATION] [-w SUBSCRIBERS] [-n ROUTES]
-#                                 [-a 127.A.B] [-o RESULTS.md] [-s "delivery writes catchup"]
+# Usage: scripts/bench/cluster.sh [-r REPS] [-d DURATION] [-p PUBLISHERS] [-w SUBSCRIBERS]
+#                                 [-n ROUTES] [-S SNAPSHOT_EVERY] [-a 127.A.B] [-o RESULTS.md]
+#                                 [-s "delivery writes catchup"]
 #   -r  repetitions of every measurement (default 3); the table shows medians
 #   -d  load phase of each delivery run (default 10s)
+#   -p  publishers of the flood delivery runs (default 8)
 #   -w  subscribing clients (one distinct filter each) per catalog-write run (default 10000)
 #   -n  routes in the catalog the new replicant catches up on (default 100000)
+#   -S  cluster.snapshot_every of every node (default: the built-in 10000 log entries). Routes
+#       are written in batches, so 100,000 routes are only a few hundred log entries and a new
+#       node gets the log, not a snapshot. With -S, the log is first padded with
+#       1,100 + SNAPSHOT_EVERY single writes (retained messages `pad/N`) so the entries before
+#       the catalog are purged (1,000 are kept after a snapshot) and a new node must be sent
+#       a snapshot. Whether it was is recorded from its log.
 #   -a  first three octets of the nodes' loopback addresses (default 127.250.77: the test
 #       harness picks 127.20-219.x.x, so the two never collide)
 #   -s  parts to run (default: all three)
@@ -24,21 +32,25 @@ set -euo pipefail
 
 REPS=3
 DURATION=10s
+PUBLISHERS=8
+SNAPSHOT_EVERY=""
 WRITERS=10000
 ROUTES=100000
 NET=127.250.77
 PARTS="delivery writes catchup"
 OUT=""
-while getopts "r:d:w:n:a:o:s:h" opt; do
+while getopts "r:d:p:w:n:S:a:o:s:h" opt; do
     case "$opt" in
         r) REPS=$OPTARG ;;
         d) DURATION=$OPTARG ;;
+        p) PUBLISHERS=$OPTARG ;;
         w) WRITERS=$OPTARG ;;
         n) ROUTES=$OPTARG ;;
+        S) SNAPSHOT_EVERY=$OPTARG ;;
         a) NET=$OPTARG ;;
         o) OUT=$OPTARG ;;
         s) PARTS=$OPTARG ;;
-        *) sed -n '2,22p' "$0"; exit 2 ;;
+        *) sed -n '2,28p' "$0"; exit 2 ;;
     esac
 done
 
@@ -106,7 +118,8 @@ bind = "$ip:18083"
 api_keys = ["$KEY"]
 
 [log]
-level = "warn"
+# info for the state machine: "catalog snapshot installed" tells how a new node caught up.
+level = "warn,starling::cluster::raft::state_machine=info"
 
 [cluster]
 role = "$role"
@@ -114,6 +127,7 @@ secret = "$SECRET"
 bind = "$ip:4370"
 advertise = "$ip:4370"
 bootstrap_expect = $CORES
+${SNAPSHOT_EVERY:+snapshot_every = $SNAPSHOT_EVERY}
 
 [cluster.discovery]
 kind = "static"
@@ -218,17 +232,28 @@ COMMON=(-V 3 --json --no-progress -s 64)
 # second of settling keeps route convergence (measured in part 2) out of the delivery numbers.
 SETTLE=1s
 
+# CPU time (user + system) a process has used so far, in clock ticks.
+cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat" 2>/dev/null || echo 0; }
+
 run_pubsub() { # placement scenario rep args...
     local placement=$1 scenario=$2 rep=$3
     shift 3
     local sub_ip=${IP[core-1]}
     [ "$placement" = cross ] && sub_ip=${IP[core-2]}
     local out="$WORK/$placement-$scenario-$rep.json"
+    # CPU used by the two brokers during the run (connects, settle and drain included), to
+    # tell "slower because each message costs more CPU" from "slower because it waits".
+    local a0 b0 a1 b1
+    a0=$(cpu_ticks "${PID[core-1]}"); b0=$(cpu_ticks "${PID[core-2]}")
     if ! "$BIN" bench pubsub -h "${IP[core-1]}" --sub-host "$sub_ip" --settle "$SETTLE" \
         --prefix "b$rep-$placement-$scenario" "${COMMON[@]}" "$@" >"$out" 2>"$WORK/bench.err"; then
         log "$placement $scenario #$rep failed: $(tail -n 1 "$WORK/bench.err")"
     fi
-    record delivery "$placement/$scenario" "$rep" "$out"
+    a1=$(cpu_ticks "${PID[core-1]}"); b1=$(cpu_ticks "${PID[core-2]}")
+    local hz
+    hz=$(getconf CLK_TCK)
+    record delivery "$placement/$scenario" "$rep" "$out" \
+        "{\"cpu_pub_node_ticks\": $(( a1 - a0 )), \"cpu_sub_node_ticks\": $(( b1 - b0 )), \"hz\": $hz}"
 }
 
 delivery() {
@@ -238,9 +263,9 @@ delivery() {
         if [ $((rep % 2)) = 1 ]; then order="single cross"; else order="cross single"; fi
         for placement in $order; do
             log "delivery run $rep/$REPS: $placement (load $(cut -d' ' -f1 /proc/loadavg))"
-            run_pubsub "$placement" qos0_flood "$rep" --publishers 8 --subscribers 1 -t 'bench/%i' \
+            run_pubsub "$placement" qos0_flood "$rep" --publishers "$PUBLISHERS" --subscribers 1 -t 'bench/%i' \
                 --sub-topic 'bench/#' -q 0 -d "$DURATION" --drain 30s
-            run_pubsub "$placement" qos1_flood "$rep" --publishers 8 --subscribers 1 -t 'bench/%i' \
+            run_pubsub "$placement" qos1_flood "$rep" --publishers "$PUBLISHERS" --subscribers 1 -t 'bench/%i' \
                 --sub-topic 'bench/#' -q 1 -d "$DURATION" --drain 30s
             run_pubsub "$placement" qos0_latency "$rep" --publishers 1 --subscribers 1 -t bench/lat \
                 --sub-topic bench/lat -q 0 -r 5000 -d "$DURATION" --drain 5s
@@ -331,8 +356,20 @@ build_catalog() {
     log "catalog built in $(elapsed "$t0" "$t1") s (applied index $(metric core-1 raft_applied_index))"
 }
 
+# Sequential single writes, so each is (about) one log entry of its own.
+pad_log() {
+    local n=$((1100 + SNAPSHOT_EVERY)) i
+    log "padding the log with $n single writes (retained messages) so a snapshot is needed"
+    for i in $(seq 1 "$n"); do
+        mosquitto_pub -h "${IP[core-1]}" -p 1883 -t "pad/$i" -m x -r -q 1 || true
+    done
+    wait_converged 120 core-1 core-2 core-3 replicant-4
+    log "log padded: applied index $(metric core-1 raft_applied_index)"
+}
+
 catchup() {
     build_catalog
+    [ -z "$SNAPSHOT_EVERY" ] || pad_log
     local rep
     for rep in $(seq 1 "$REPS"); do
         # A new address and name per run: each joins as a brand-new replicant.
@@ -363,11 +400,13 @@ catchup() {
                 sleep 0.1
             done
         fi
+        local snapshot=false
+        grep -q "catalog snapshot installed" "$WORK/$name.log" && snapshot=true
         local rss
         rss=$(awk '/^VmRSS:/ {print $2}' "/proc/${PID[$name]}/status" 2>/dev/null || echo 0)
         local data_kib
         data_kib=$(du -sk "$WORK/$name/data" 2>/dev/null | cut -f1)
-        echo "{\"part\": \"catchup\", \"label\": \"$name\", \"rep\": $rep, \"report\": {}, \"routes\": $ROUTES, \"ready_s\": $(json_elapsed "$t0" "$t_ready"), \"caught_up_s\": $(json_elapsed "$t0" "$t_caught"), \"applied_index\": ${ra:-null}, \"rss_kib\": ${rss:-0}, \"data_kib\": ${data_kib:-0}, \"routed\": $seen}" >>"$RAW"
+        echo "{\"part\": \"catchup\", \"label\": \"$name\", \"rep\": $rep, \"report\": {}, \"routes\": $ROUTES, \"ready_s\": $(json_elapsed "$t0" "$t_ready"), \"caught_up_s\": $(json_elapsed "$t0" "$t_caught"), \"applied_index\": ${ra:-null}, \"rss_kib\": ${rss:-0}, \"data_kib\": ${data_kib:-0}, \"routed\": $seen, \"snapshot\": $snapshot}" >>"$RAW"
         log "$name: ready after $(json_elapsed "$t0" "$t_ready") s, caught up after $(json_elapsed "$t0" "$t_caught") s"
         stop_node "$name"
         # Take it out of the membership so the next run joins a cluster of the same shape.
@@ -380,9 +419,9 @@ catchup() {
 # --- summary --------------------------------------------------------------------------------
 
 summarise() {
-    python3 - "$RAW" "$REPS" "$DURATION" <<'PY'
+    python3 - "$RAW" "$REPS" "$DURATION" "$PUBLISHERS" "$SNAPSHOT_EVERY" <<'PY'
 import json, statistics, sys
-raw, reps, duration = sys.argv[1], sys.argv[2], sys.argv[3]
+raw, reps, duration, pubs, snap = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]), sys.argv[5]
 rows = [json.loads(l) for l in open(raw) if l.strip()]
 
 def get(v, *path):
@@ -418,13 +457,23 @@ if any(r["part"] == "delivery" for r in rows):
     print()
     print("| Scenario | Metric | same node | cross-node | cross / same | target |")
     print("|---|---|---|---|---|---|")
-    for scen, title in (("qos0_flood", "QoS 0, 8 pub → 1 sub, flood"), ("qos1_flood", "QoS 1, 8 pub → 1 sub, flood")):
+    for scen, title in (("qos0_flood", f"QoS 0, {pubs} pub → 1 sub, flood"), ("qos1_flood", f"QoS 1, {pubs} pub → 1 sub, flood")):
         s, c = vals("delivery", f"single/{scen}", delivered), vals("delivery", f"cross/{scen}", delivered)
         ratio = f"{med(c) / med(s):.0%}" if s and c else "n/a"
         ok = "met" if s and c and med(c) >= 0.7 * med(s) else "not met"
         print(f"| {title} | delivered msgs/s (end to end) | {fmt(med(s), n0)}{spread(s, n0)} | {fmt(med(c), n0)}{spread(c, n0)} | {ratio} | ≥ 70 %: {ok} |")
         s, c = vals("delivery", f"single/{scen}", lost), vals("delivery", f"cross/{scen}", lost)
         print(f"|  | not delivered | {fmt(med(s), n0)} | {fmt(med(c), n0)} | | |")
+    def cpu_per_m(r):
+        # Broker CPU seconds (both nodes) per million deliveries.
+        got = get(r["report"], "messages", "received")
+        if not got or "hz" not in r:
+            return None
+        return (r["cpu_pub_node_ticks"] + r["cpu_sub_node_ticks"]) / r["hz"] / got * 1e6
+    for scen, title in (("qos0_flood", "QoS 0 flood"), ("qos1_flood", "QoS 1 flood")):
+        s, c = vals("delivery", f"single/{scen}", cpu_per_m), vals("delivery", f"cross/{scen}", cpu_per_m)
+        ratio = f"{med(c) / med(s):.2f}×" if s and c else "n/a"
+        print(f"| {title} | broker CPU s per 1M delivered (core-1 + core-2) | {fmt(med(s), f1)} | {fmt(med(c), f1)} | {ratio} | |")
     for scen, title in (("qos0_latency", "QoS 0, 1 → 1 at 5,000 msg/s"), ("qos1_latency", "QoS 1, 1 → 1 at 5,000 msg/s")):
         s, c = vals("delivery", f"single/{scen}", p50), vals("delivery", f"cross/{scen}", p50)
         print(f"| {title} | p50 µs | {fmt(med(s), f1)} | {fmt(med(c), f1)} | +{fmt((med(c) or 0) - (med(s) or 0), f1)} µs | |")
@@ -461,7 +510,7 @@ if c:
     routes = c[0]["routes"]
     rd = [r["ready_s"] for r in c if r.get("ready_s") is not None]
     cu = [r["caught_up_s"] for r in c if r.get("caught_up_s") is not None]
-    print(f"### Catch-up of a new replicant ({routes:,} routes in the catalog)")
+    print(f"### Catch-up of a new replicant ({routes:,} routes in the catalog; snapshot_every {snap or 'default'})")
     print()
     print("| Metric | median (min–max) |")
     print("|---|---|")
@@ -473,6 +522,8 @@ if c:
     dk = [r["data_kib"] / 1024 for r in c if r.get("data_kib")]
     routed = sum(1 for r in c if r.get("routed"))
     print(f"| runs in which a message published on the new replicant reached a subscriber of the last route on core-2 | {routed} of {len(c)} |")
+    snaps = sum(1 for r in c if r.get("snapshot"))
+    print(f"| runs in which the new replicant was sent a snapshot (else: the log) | {snaps} of {len(c)} |")
     print(f"| new replicant's RSS after catch-up, MiB | {fmt(med(rss), f1)} |")
     print(f"| new replicant's data dir after catch-up, MiB | {fmt(med(dk), f1)} |")
     print()
