@@ -50,7 +50,7 @@ while getopts "r:d:p:w:n:S:a:o:s:h" opt; do
         a) NET=$OPTARG ;;
         o) OUT=$OPTARG ;;
         s) PARTS=$OPTARG ;;
-        *) sed -n '2,28p' "$0"; exit 2 ;;
+        *) sed -n '2,30p' "$0"; exit 2 ;;
     esac
 done
 
