@@ -178,6 +178,18 @@ pub struct PubSubArgs {
     /// After publishers stop, wait at most this long for in-flight deliveries.
     #[arg(long, default_value = "5s", value_parser = humantime::parse_duration)]
     pub drain: Duration,
+    /// Host the subscribers connect to (default: -h), e.g. another node of the same cluster,
+    /// so cross-node delivery is measured with one latency clock.
+    #[arg(long)]
+    pub sub_host: Option<String>,
+    /// Port the subscribers connect to (default: -p).
+    #[arg(long)]
+    pub sub_port: Option<u16>,
+    /// Wait this long after the last SUBACK before publishing: in a cluster a new route
+    /// reaches the publishers' node only once committed, and earlier messages would not be
+    /// forwarded.
+    #[arg(long, default_value = "0s", value_parser = humantime::parse_duration)]
+    pub settle: Duration,
     #[command(flatten)]
     pub publish: PublishOpts,
     #[command(flatten)]
@@ -427,9 +439,14 @@ pub struct SubPlan {
 pub struct PubSubPlan {
     pub publishers: usize,
     pub subscribers: usize,
+    /// Publishers' connection settings.
     pub session: SessionPlan,
+    /// Subscribers' connection settings: `session` with `--sub-host`/`--sub-port` applied.
+    pub sub_session: SessionPlan,
     pub publish: PublishPlan,
     pub subscribe: SubscribePlan,
+    /// Pause between the last SUBACK and the first publish.
+    pub settle: Duration,
     pub drain: Duration,
     pub run: RunPlan,
 }
@@ -480,14 +497,33 @@ impl PubSubArgs {
         if self.drain > MAX_DURATION {
             return invalid("--drain must be at most 24h");
         }
+        if self.settle > MAX_DURATION {
+            return invalid("--settle must be at most 24h");
+        }
         let publish = self.publish.validate(publishers)?;
         let subscribe = subscribe_plan(&self.sub_topic, self.sub_qos.unwrap_or(self.publish.qos))?;
+        let session = self.connect.validate()?;
+        let mut sub_session = session.clone();
+        if let Some(host) = &self.sub_host {
+            if host.is_empty() {
+                return invalid("--sub-host: host must not be empty");
+            }
+            sub_session.host = host.clone();
+        }
+        if let Some(port) = self.sub_port {
+            if port == 0 {
+                return invalid("--sub-port 0: port must be 1..65535");
+            }
+            sub_session.port = port;
+        }
         Ok(PubSubPlan {
             publishers,
             subscribers,
-            session: self.connect.validate()?,
+            session,
+            sub_session,
             publish,
             subscribe,
+            settle: self.settle,
             drain: self.drain,
             run: self.run.validate()?,
         })
@@ -625,6 +661,36 @@ mod tests {
         assert_eq!(plan.run.duration, Duration::from_secs(30)); // bounded by default
         assert!(plan.run.progress);
         assert!(plan.session.clean);
+    }
+
+    #[test]
+    fn pubsub_subscribers_can_use_another_node() {
+        let plan = |args: &[&str]| {
+            let BenchCmd::Pubsub(a) = parse(args).expect("parses") else { panic!("wrong subcommand") };
+            a.validate()
+        };
+        // Default: subscribers go where publishers go.
+        let p = plan(&["pubsub", "-h", "127.0.0.2", "-p", "1884"]).expect("valid");
+        assert_eq!((p.sub_session.host.as_str(), p.sub_session.port), ("127.0.0.2", 1884));
+        assert_eq!(p.settle, Duration::ZERO);
+        let p = plan(&["pubsub", "--sub-host", "127.0.0.3", "--settle", "500ms"]).expect("valid");
+        assert_eq!(p.settle, Duration::from_millis(500));
+        assert!(plan(&["pubsub", "--settle", "25h"]).expect_err("too long").to_string().contains("--settle"));
+        // Both moved; everything else (version, prefix, ...) is shared.
+        let p = plan(&["pubsub", "-h", "127.0.0.2", "-V", "3", "--sub-host", "127.0.0.3", "--sub-port", "1885"])
+            .expect("valid");
+        assert_eq!((p.session.host.as_str(), p.session.port), ("127.0.0.2", 1883));
+        assert_eq!((p.sub_session.host.as_str(), p.sub_session.port), ("127.0.0.3", 1885));
+        assert_eq!(p.sub_session.version, Version::V3_1_1);
+        // Only the port moved: the host stays -h.
+        let p = plan(&["pubsub", "-h", "node-a", "--sub-port", "2883"]).expect("valid");
+        assert_eq!((p.sub_session.host.as_str(), p.sub_session.port), ("node-a", 2883));
+        // Refused with the flag named.
+        assert!(plan(&["pubsub", "--sub-host", ""]).expect_err("empty host").to_string().contains("--sub-host"));
+        assert!(plan(&["pubsub", "--sub-port", "0"]).expect_err("port 0").to_string().contains("--sub-port 0"));
+        assert!(parse(&["pubsub", "--sub-port", "70000"]).is_err());
+        // Only pubsub has subscribers on another node.
+        assert!(parse(&["sub", "--sub-host", "x"]).is_err());
     }
 
     #[test]

@@ -67,6 +67,8 @@ pub struct ErrorCount {
 pub struct Report {
     pub scenario: String,
     pub target: String,
+    /// Where the subscribers connected (`pubsub --sub-host/--sub-port`), when not `target`.
+    pub sub_target: Option<String>,
     pub protocol: String,
     pub qos: Option<u8>,
     pub payload_bytes: Option<usize>,
@@ -123,7 +125,11 @@ fn latency_line(l: &LatencySummary, unit_div: f64, unit: &str) -> String {
 
 impl fmt::Display for Report {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let mut head = format!("== {} against {} (MQTT {}", self.scenario, self.target, self.protocol);
+        let mut head = format!("== {} against {}", self.scenario, self.target);
+        if let Some(t) = &self.sub_target {
+            let _ = write!(head, ", subscribers on {t}");
+        }
+        let _ = write!(head, " (MQTT {}", self.protocol);
         if let Some(q) = self.qos {
             let _ = write!(head, ", QoS {q}");
         }
@@ -248,6 +254,10 @@ mod tests {
         assert!(text.contains("sent median n/a"), "{text}");
         assert!(text.contains("2 × refused"), "{text}");
         let json = serde_json::to_value(&r).expect("serialises");
+        assert!(json["sub_target"].is_null());
+        r.sub_target = Some("127.0.0.3:1883".into());
+        let text = r.to_string();
+        assert!(text.contains("against 127.0.0.1:1883, subscribers on 127.0.0.3:1883 (MQTT 3.1.1"), "{text}");
         r.subscribers = None; // a `pub` run: no receive side to print
         let text = r.to_string();
         assert!(text.contains("published  10"), "{text}");

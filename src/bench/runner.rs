@@ -827,6 +827,8 @@ fn expected_deliveries(subs: &[Outcome], pubs: &[Outcome]) -> u64 {
 /// `starling bench pubsub`: subscribers first, then publishers, then a bounded drain.
 pub async fn run_pubsub(plan: PubSubPlan) -> anyhow::Result<Report> {
     let addr = preflight(&plan.session).await?;
+    // Subscribers may sit on another cluster node; both ends still share this process's clock.
+    let sub_addr = preflight(&plan.sub_session).await?;
     let (mut interrupt, sig) = interrupt_signal();
     let ctx = Ctx::new(plan.session.max_connecting);
     let total = (plan.publishers + plan.subscribers) as u64;
@@ -840,7 +842,7 @@ pub async fn run_pubsub(plan: PubSubPlan) -> anyhow::Result<Report> {
     let mut subs = JoinSet::new();
     let publishers = u32::try_from(plan.publishers).unwrap_or(u32::MAX);
     launch(&mut subs, plan.subscribers, plan.session.connect_interval, &mut interrupt, |i| {
-        let cfg = client_config(&plan.session, addr, plan.session.client_id("sub", i + 1), READ_BUF_SUB);
+        let cfg = client_config(&plan.sub_session, sub_addr, plan.session.client_id("sub", i + 1), READ_BUF_SUB);
         let job = SubJob { idx: i, plan: subscribe.clone(), publishers: Some(publishers) };
         subscriber(ctx.clone(), cfg, job, sub_late_rx.clone(), sub_stop_rx.clone())
     })
@@ -854,6 +856,9 @@ pub async fn run_pubsub(plan: PubSubPlan) -> anyhow::Result<Report> {
     .await;
     // From here on a subscriber that finishes SUBACK is "late" and leaves.
     let _ = sub_late_tx.send(true);
+    if !plan.settle.is_zero() {
+        hold(Instant::now() + plan.settle, &mut interrupt).await;
+    }
 
     let publish = Arc::new(plan.publish.clone());
     let phase = publish_phase(
@@ -906,6 +911,7 @@ pub async fn run_pubsub(plan: PubSubPlan) -> anyhow::Result<Report> {
     let mut all: Vec<&Outcome> = sub_outcomes.iter().collect();
     all.extend(phase.outcomes.iter());
     let mut report = base_report("pubsub", &plan.session, addr);
+    report.sub_target = (sub_addr != addr).then(|| sub_addr.to_string());
     publish_fields(&mut report, &plan.publish);
     report.publishers = Some(plan.publishers as u64);
     report.subscribers = Some(plan.subscribers as u64);
