@@ -891,7 +891,17 @@ impl Cluster for RaftCluster {
         let m = self.raft.metrics();
         let m = m.borrow();
         let applied = self.applied.load(Ordering::Relaxed);
-        member && m.current_leader.is_some() && m.last_log_index.unwrap_or(0).saturating_sub(applied) < 1000
+        let Some(leader) = m.current_leader else { return false };
+        if !member {
+            return false;
+        }
+        if leader == self.me {
+            return m.last_log_index.unwrap_or(0).saturating_sub(applied) < 100;
+        }
+        // Caught up means caught up with the leader's log as last heard (asked every tick), not
+        // with this node's own log, which may itself be far behind.
+        let leader_last = self.leader_last_log.load(Ordering::Relaxed);
+        leader_last > 0 && leader_last.saturating_sub(applied) < 100
     }
 
     fn take_session(
