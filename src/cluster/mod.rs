@@ -14,6 +14,57 @@ pub mod standalone;
 
 use std::path::Path;
 
+/// The `Cluster` reads every implementation serves from its local catalog replica
+/// (`self.catalog`), written once for all of them.
+macro_rules! catalog_reads {
+    () => {
+        fn owner_of(&self, client: &str) -> Option<crate::broker::cluster::NodeId> {
+            self.catalog.owner_of(client)
+        }
+
+        fn retained_matching(&self, filter: &str) -> Vec<std::sync::Arc<crate::protocol::Message>> {
+            self.catalog.retained_matching(filter)
+        }
+
+        fn retained_count(&self) -> usize {
+            self.catalog.retained_count()
+        }
+
+        fn durable_subscriptions(&self, client: &str) -> Vec<(String, crate::broker::subs::SubOptions)> {
+            self.catalog.durable_subscriptions(client)
+        }
+
+        fn durable_clients(&self) -> Vec<String> {
+            self.catalog.durable_clients()
+        }
+
+        fn user_hash(&self, username: &str) -> Option<String> {
+            self.catalog.user_hash(username)
+        }
+
+        fn usernames(&self) -> Vec<String> {
+            self.catalog.usernames()
+        }
+
+        fn user_count(&self) -> usize {
+            self.catalog.user_count()
+        }
+
+        fn ban(&self, kind: crate::auth::bans::BanKind, value: &str) -> Option<crate::auth::bans::BanRecord> {
+            self.catalog.ban(kind, value)
+        }
+
+        fn bans(&self) -> Vec<(crate::auth::bans::BanKind, String, crate::auth::bans::BanRecord)> {
+            self.catalog.bans()
+        }
+
+        fn bans_version(&self) -> u64 {
+            self.catalog.bans_version()
+        }
+    };
+}
+pub(crate) use catalog_reads;
+
 use crate::broker::cluster::NodeId;
 
 /// Read this node's id from the data dir, creating it on first start.

@@ -22,14 +22,12 @@ use openraft::error::{ClientWriteError, RaftError};
 use parking_lot::Mutex;
 use tokio::sync::watch;
 
-use crate::auth::bans::{BanKind, BanRecord};
 use crate::broker::Broker;
 use crate::broker::cluster::{
     BoxFuture, CatalogCmd, CatalogResp, Cluster, ClusterError, ClusterMetrics, ClusterStatus, ForwardTarget,
     MemberStatus, MembershipOp, NodeId,
 };
 use crate::broker::handover::SessionTransfer;
-use crate::broker::subs::SubOptions;
 use crate::cluster::catalog::Catalog;
 use crate::cluster::discovery::Discovery;
 use crate::cluster::link::{Confirm, Identity, Link, LinkHandler};
@@ -757,6 +755,8 @@ impl LinkHandler for Handler {
 }
 
 impl Cluster for RaftCluster {
+    crate::cluster::catalog_reads!();
+
     fn node_id(&self) -> NodeId {
         self.me
     }
@@ -840,50 +840,6 @@ impl Cluster for RaftCluster {
 
     fn shared_routes(&self, topic: &str) -> Vec<(String, String, Vec<NodeId>)> {
         self.catalog.shared_routes(topic)
-    }
-
-    fn owner_of(&self, client: &str) -> Option<NodeId> {
-        self.catalog.owner_of(client)
-    }
-
-    fn retained_matching(&self, filter: &str) -> Vec<Arc<Message>> {
-        self.catalog.retained_matching(filter)
-    }
-
-    fn retained_count(&self) -> usize {
-        self.catalog.retained_count()
-    }
-
-    fn durable_subscriptions(&self, client: &str) -> Vec<(String, SubOptions)> {
-        self.catalog.durable_subscriptions(client)
-    }
-
-    fn durable_clients(&self) -> Vec<String> {
-        self.catalog.durable_clients()
-    }
-
-    fn user_hash(&self, username: &str) -> Option<String> {
-        self.catalog.user_hash(username)
-    }
-
-    fn usernames(&self) -> Vec<String> {
-        self.catalog.usernames()
-    }
-
-    fn user_count(&self) -> usize {
-        self.catalog.user_count()
-    }
-
-    fn ban(&self, kind: BanKind, value: &str) -> Option<BanRecord> {
-        self.catalog.ban(kind, value)
-    }
-
-    fn bans(&self) -> Vec<(BanKind, String, BanRecord)> {
-        self.catalog.bans()
-    }
-
-    fn bans_version(&self) -> u64 {
-        self.catalog.bans_version()
     }
 
     fn ready(&self) -> bool {

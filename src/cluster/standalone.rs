@@ -3,13 +3,11 @@
 
 use std::sync::Arc;
 
-use crate::auth::bans::{BanKind, BanRecord};
 use crate::broker::cluster::{
     BoxFuture, CatalogCmd, CatalogResp, Cluster, ClusterError, ClusterMetrics, ClusterStatus, ForwardTarget,
     MembershipOp, NodeId,
 };
 use crate::broker::handover::SessionTransfer;
-use crate::broker::subs::SubOptions;
 use crate::cluster::catalog::Catalog;
 use crate::protocol::Message;
 
@@ -26,6 +24,8 @@ impl Standalone {
 }
 
 impl Cluster for Standalone {
+    crate::cluster::catalog_reads!();
+
     fn node_id(&self) -> NodeId {
         self.node_id
     }
@@ -52,26 +52,6 @@ impl Cluster for Standalone {
 
     fn route_nodes(&self, _topic: &str) -> Vec<NodeId> {
         Vec::new()
-    }
-
-    fn owner_of(&self, client: &str) -> Option<NodeId> {
-        self.catalog.owner_of(client)
-    }
-
-    fn retained_matching(&self, filter: &str) -> Vec<Arc<Message>> {
-        self.catalog.retained_matching(filter)
-    }
-
-    fn retained_count(&self) -> usize {
-        self.catalog.retained_count()
-    }
-
-    fn durable_subscriptions(&self, client: &str) -> Vec<(String, SubOptions)> {
-        self.catalog.durable_subscriptions(client)
-    }
-
-    fn durable_clients(&self) -> Vec<String> {
-        self.catalog.durable_clients()
     }
 
     fn ready(&self) -> bool {
@@ -117,29 +97,5 @@ impl Cluster for Standalone {
                 warnings: Vec::new(),
             }
         })
-    }
-
-    fn user_hash(&self, username: &str) -> Option<String> {
-        self.catalog.user_hash(username)
-    }
-
-    fn usernames(&self) -> Vec<String> {
-        self.catalog.usernames()
-    }
-
-    fn user_count(&self) -> usize {
-        self.catalog.user_count()
-    }
-
-    fn ban(&self, kind: BanKind, value: &str) -> Option<BanRecord> {
-        self.catalog.ban(kind, value)
-    }
-
-    fn bans(&self) -> Vec<(BanKind, String, BanRecord)> {
-        self.catalog.bans()
-    }
-
-    fn bans_version(&self) -> u64 {
-        self.catalog.bans_version()
     }
 }
