@@ -181,9 +181,15 @@ let
       default = "/var/lib/starling/admin-api-keys";
       description = ''
         File of admin API keys, one per line. When it does not exist, the broker creates it at
-        first start with one random key (mode 0600), so `starling ctl` run by root on this host
-        finds the key through {file}`/etc/starling/starling.toml` with no flags.
+        first start with one random key (mode 0600; see `generate_api_key`), so `starling ctl`
+        run by root on this host finds the key through {file}`/etc/starling/starling.toml` with
+        no flags.
       '';
+    };
+    options.generate_api_key = mkOption {
+      type = types.bool;
+      default = true;
+      description = "Create `api_keys_file` with a random key when it does not exist.";
     };
   };
 in

@@ -70,6 +70,7 @@ CONFIG_SCHEMA = {
         "bind": ANY,
         "api_keys": ANY,
         "api_keys_file": ANY,
+        "generate_api_key": ANY,
         "cert": ANY,
         "key": ANY,
         "ca": ANY,

@@ -439,6 +439,9 @@ pub struct AdminConfig {
     /// A file with one key per line (`#` starts a comment), read at start-up; keeps keys out of
     /// the configuration file and the environment.
     pub api_keys_file: Option<PathBuf>,
+    /// Create `api_keys_file` with one random key (mode 0600) at start when it does not exist,
+    /// so `starling ctl` on the broker's host works with no flags for whoever may read it.
+    pub generate_api_key: bool,
     /// Serve HTTPS with this certificate chain (PEM); unset = plain HTTP. Needs `key`.
     pub cert: Option<PathBuf>,
     /// The private key of `cert` (PEM: PKCS#8, RSA or SEC1).
@@ -462,6 +465,7 @@ impl Default for AdminConfig {
             bind: SocketAddr::from(([127, 0, 0, 1], 18083)),
             api_keys: Vec::new(),
             api_keys_file: None,
+            generate_api_key: false,
             cert: None,
             key: None,
             ca: None,

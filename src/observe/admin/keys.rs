@@ -64,14 +64,15 @@ impl ApiKeys {
     }
 }
 
-/// At start-up: when `admin.api_keys_file` names a file that does not exist yet, create it with
-/// one random key (mode 0600), so `starling ctl` on the broker's host works out of the box for
-/// whoever may read that file. Returns whether a key was created.
+/// At start-up, with `admin.generate_api_key`: when `admin.api_keys_file` does not exist yet,
+/// create it with one random key (mode 0600), so `starling ctl` on the broker's host works out
+/// of the box for whoever may read that file. Without the flag a missing file stays an error
+/// (a mistyped path must not silently become a new key). Returns whether a key was created.
 pub fn create_key_file_if_missing(cfg: &crate::config::AdminConfig) -> Result<bool, KeysError> {
     use std::io::Write as _;
     use std::os::unix::fs::OpenOptionsExt;
     let Some(path) = &cfg.api_keys_file else { return Ok(false) };
-    if path.exists() {
+    if !cfg.generate_api_key || path.exists() {
         return Ok(false);
     }
     let key: String = (0..32).map(|_| format!("{:02x}", rand::random::<u8>())).collect();
@@ -120,6 +121,29 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
         return false;
     }
     a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+#[cfg(test)]
+mod generate_tests {
+    use super::*;
+
+    #[test]
+    fn generated_key_file_is_private_and_loads() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("keys");
+        let mut cfg = crate::config::AdminConfig { api_keys_file: Some(path.clone()), ..Default::default() };
+        assert!(!create_key_file_if_missing(&cfg).expect("no-op"), "off unless asked for");
+        assert!(!path.exists());
+        cfg.generate_api_key = true;
+        assert!(create_key_file_if_missing(&cfg).expect("created"));
+        assert!(!create_key_file_if_missing(&cfg).expect("kept"), "an existing file is kept");
+        let mode = std::fs::metadata(&path).expect("meta").permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+        let keys = ApiKeys::load(&cfg).expect("loads");
+        assert_eq!(keys.len(), 1);
+        assert_eq!(keys.first().map(str::len), Some(64));
+    }
 }
 
 #[cfg(test)]
