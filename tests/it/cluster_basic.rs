@@ -281,3 +281,40 @@ async fn shared_subscription_members_spread_over_nodes_get_each_message_once() {
     assert!(seen.values().all(|n| *n == 1), "each job exactly once in the group: {seen:?}");
     assert!(per_member.iter().filter(|n| **n > 0).count() >= 2, "spread over nodes: {per_member:?}");
 }
+
+/// A user added through the API of one node can log in on every node, and a ban added on one
+/// node is enforced on all: users and bans live in the replicated catalog.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn users_and_bans_added_on_one_node_hold_on_all() {
+    let c = TestCluster::start_with(3, 1, |_, cfg| {
+        cfg.admin.api_keys = vec![crate::admin_util::KEY.into()];
+        if let Some(l) = cfg.listeners.get_mut("tcp") {
+            l.allow_anonymous = Some(false);
+        }
+    })
+    .await;
+    let r = crate::admin_util::post_json(
+        &c.nodes[3],
+        "/api/v1/users",
+        &serde_json::json!({"username": "fleet", "password": "s3cret-pw"}),
+    )
+    .await;
+    assert!(r.status == 200 || r.status == 201, "user added through the replicant: {}", r.status);
+    let r = crate::admin_util::post_json(
+        &c.nodes[0],
+        "/api/v1/bans",
+        &serde_json::json!({"kind": "client_id", "value": "rogue"}),
+    )
+    .await;
+    assert!(r.status == 200 || r.status == 201, "ban added: {}", r.status);
+    c.wait_applied(Duration::from_secs(10)).await;
+    for i in 0..4 {
+        let (_p, rc) =
+            crate::auth_util::login5(c.mqtt(i), &format!("fleet-{i}"), Some("fleet"), Some("s3cret-pw"), None).await;
+        assert_eq!(rc, 0, "the API user logs in on node {i}");
+        let (_p, rc) = crate::auth_util::login5(c.mqtt(i), "intruder", Some("fleet"), Some("wrong"), None).await;
+        assert_eq!(rc, 0x86, "a wrong password is refused on node {i}");
+        let (_p, rc) = crate::auth_util::login5(c.mqtt(i), "rogue", Some("fleet"), Some("s3cret-pw"), None).await;
+        assert_eq!(rc, 0x8A, "the banned client id is refused on node {i}");
+    }
+}
