@@ -288,3 +288,26 @@ async fn leader_loss_elects_a_new_leader_and_writes_resume() {
     );
     assert!(writes < Duration::from_secs(10), "catalog writes resumed after {writes:?}");
 }
+
+/// The same client id connecting to two nodes at once ends with exactly one live session:
+/// the registry names one owner, and the other node hands its copy over (its connection gets
+/// 0x8E) once its claim is old enough.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn simultaneous_connects_end_with_one_live_session() {
+    let c = TestCluster::start(3, 0).await;
+    let (a, b) = tokio::join!(
+        Probe::connect_v5(c.mqtt(0), "twin", false, persistent()),
+        Probe::connect_v5(c.mqtt(1), "twin", false, persistent()),
+    );
+    let (mut pa, _) = a;
+    let (mut pb, _) = b;
+    let holders = || (0..3).filter(|i| c.nodes[*i].broker().session_count() > 0).count();
+    wait_for("one node holds the session", Duration::from_secs(30), || holders() == 1).await;
+    let owner = c.nodes[0].broker().cluster.owner_of("twin").expect("registered");
+    let holder = (0..3).find(|i| c.nodes[*i].broker().session_count() > 0).expect("holder");
+    assert_eq!(c.nodes[holder].broker().cluster.node_id(), owner, "the holder is the registered owner");
+    // Exactly one of the two connections was told it was taken over; the other lives on.
+    let (ra, rb) = tokio::join!(pa.recv_within(Duration::from_millis(300)), pb.recv_within(Duration::from_millis(300)));
+    let closed = |r: &crate::harness::probe::Read| !matches!(r, crate::harness::probe::Read::Timeout);
+    assert_eq!(u8::from(closed(&ra)) + u8::from(closed(&rb)), 1, "one connection ended: {ra:?} / {rb:?}");
+}
