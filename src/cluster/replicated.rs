@@ -581,7 +581,12 @@ impl RaftCluster {
         let now = Instant::now();
         for (id, node) in membership.nodes() {
             let caught_up = matched.get(id).is_some_and(|i| last.saturating_sub(*i) < 100);
-            if caught_up || *id == self.me {
+            // Replication progress says nothing about a replicant that simply has nothing new
+            // to receive: ask it directly whether it is there, and that it is still itself.
+            let alive = *id == self.me
+                || (node.role == Role::Replicant && self.status_of(&node.addr).await.is_some_and(|s| s.id == *id))
+                || (node.role == Role::Core && caught_up);
+            if alive {
                 self.last_seen.lock().insert(*id, now);
             }
             if node.role == Role::Core && !voters.contains(id) && caught_up {

@@ -124,3 +124,29 @@ async fn reqwest_like_status(base: &str, path: &str) -> u16 {
     .await;
     String::from_utf8_lossy(&out.stdout).trim().parse().unwrap_or(0)
 }
+
+/// A replicant gone longer than `cluster.replicant_timeout` is removed from the membership (and
+/// its routes with it); cores never are.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replicant_gone_too_long_is_removed_but_a_core_is_not() {
+    let mut c = TestCluster::start_with(3, 1, |_, cfg| {
+        if let Some(k) = cfg.cluster.as_mut() {
+            k.replicant_timeout = std::time::Duration::from_secs(2);
+        }
+    })
+    .await;
+    let leader = c.leader().expect("leader");
+    let core = (0..3).find(|i| *i != leader).expect("a follower core");
+    c.nodes[3].stop().await;
+    c.nodes[core].stop().await;
+    let members = |i: usize| {
+        c.nodes[i]
+            .handle
+            .as_ref()
+            .and_then(|h| h.raft.as_ref())
+            .map_or(0, |r| r.raft_metrics().membership_config.nodes().count())
+    };
+    wait_for("replicant removed", Duration::from_secs(20), || members(leader) == 3).await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(members(leader), 3, "the stopped core stays a member");
+}
