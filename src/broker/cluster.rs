@@ -166,8 +166,8 @@ pub struct ClusterMetrics {
     pub replication_lag_entries: u64,
     /// How long this node has been more than a few entries behind (0 when caught up).
     pub replication_lag_seconds: f64,
-    pub forwarded_messages: u64,
-    pub forwarded_bytes: u64,
+    /// Per peer (node name): publishes forwarded to it and their bytes.
+    pub forwarded: Vec<(String, u64, u64)>,
     pub received_messages: u64,
     pub link_errors: u64,
     pub refused_peers: u64,

@@ -147,8 +147,8 @@ pub trait LinkHandler: Send + Sync + 'static {
 /// Counters of the link, exported as metrics.
 #[derive(Debug, Default)]
 pub struct LinkStats {
-    pub forwarded_messages: AtomicU64,
-    pub forwarded_bytes: AtomicU64,
+    /// Forwarded publishes and their bytes, per peer address.
+    pub forwarded: Mutex<HashMap<String, (u64, u64)>>,
     pub received_messages: AtomicU64,
     pub errors: AtomicU64,
     pub refused_peers: AtomicU64,
@@ -292,8 +292,12 @@ impl Link {
             self.inner.stats.errors.fetch_add(1, Ordering::Relaxed);
             return None;
         }
-        self.inner.stats.forwarded_messages.fetch_add(1, Ordering::Relaxed);
-        self.inner.stats.forwarded_bytes.fetch_add(len, Ordering::Relaxed);
+        {
+            let mut f = self.inner.stats.forwarded.lock();
+            let e = f.entry(addr.to_string()).or_default();
+            e.0 += 1;
+            e.1 += len;
+        }
         rx
     }
 

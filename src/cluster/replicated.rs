@@ -964,8 +964,19 @@ impl Cluster for RaftCluster {
             applied_index: applied,
             replication_lag_entries: lag,
             replication_lag_seconds: lag_seconds,
-            forwarded_messages: st.forwarded_messages.load(Ordering::Relaxed),
-            forwarded_bytes: st.forwarded_bytes.load(Ordering::Relaxed),
+            forwarded: st
+                .forwarded
+                .lock()
+                .iter()
+                .map(|(addr, (n, b))| {
+                    let name = m
+                        .membership_config
+                        .nodes()
+                        .find(|(_, node)| node.addr == *addr)
+                        .map_or_else(|| addr.clone(), |(_, node)| node.name.clone());
+                    (name, *n, *b)
+                })
+                .collect(),
             received_messages: st.received_messages.load(Ordering::Relaxed),
             link_errors: st.errors.load(Ordering::Relaxed),
             refused_peers: st.refused_peers.load(Ordering::Relaxed),

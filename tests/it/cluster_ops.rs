@@ -108,6 +108,16 @@ async fn cluster_metrics_report_members_leader_and_forwarding() {
     let body = http_get(&admin(&c, follower), "/metrics").await;
     assert!(body.contains("starling_raft_is_leader 0"), "{body}");
     assert!(body.contains("starling_raft_term "), "{body}");
+    // Forwarded publishes are counted per peer, by node name.
+    let (mut s, _) = crate::harness::Probe::connect_v5(c.mqtt(follower), "m-sub", true, vec![]).await;
+    s.subscribe_v5(1, &[("m/#", 0)], vec![]).await;
+    wait_for("route", Duration::from_secs(10), || c.nodes[leader].broker().cluster.route_nodes("m/x").len() == 1).await;
+    let (mut p, _) = crate::harness::Probe::connect_v5(c.mqtt(leader), "m-pub", true, vec![]).await;
+    p.publish_v5("m/x", b"counted", 0, false, None, vec![]).await;
+    s.expect_publish_v5().await;
+    let peer = format!("core-{}", follower + 1);
+    let body = http_get(&admin(&c, leader), "/metrics").await;
+    assert!(body.contains(&format!("starling_cluster_forwarded_messages_total{{peer=\"{peer}\"}} 1")), "{body}");
 }
 
 async fn http_get(base: &str, path: &str) -> String {

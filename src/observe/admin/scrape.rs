@@ -121,16 +121,17 @@ fn cluster_metrics(s: &mut Registry, c: &crate::broker::cluster::ClusterMetrics)
         "Catalog writes submitted on this node and not yet committed",
         ConstGauge::new(clamp(c.pending_writes)),
     );
-    s.register(
-        "cluster_forwarded_messages",
-        "Publishes forwarded to other nodes",
-        ConstCounter::new(c.forwarded_messages),
-    );
-    s.register(
-        "cluster_forwarded_bytes",
-        "Bytes of publishes forwarded to other nodes",
-        ConstCounter::new(c.forwarded_bytes),
-    );
+    {
+        use prometheus_client::metrics::counter::Counter;
+        let msgs = Family::<Vec<(String, String)>, Counter>::default();
+        let bytes = Family::<Vec<(String, String)>, Counter>::default();
+        for (peer, n, b) in &c.forwarded {
+            msgs.get_or_create(&vec![("peer".into(), peer.clone())]).inc_by(*n);
+            bytes.get_or_create(&vec![("peer".into(), peer.clone())]).inc_by(*b);
+        }
+        s.register("cluster_forwarded_messages", "Publishes forwarded to other nodes, by peer", msgs);
+        s.register("cluster_forwarded_bytes", "Bytes of publishes forwarded to other nodes, by peer", bytes);
+    }
     s.register(
         "cluster_received_messages",
         "Publishes received from other nodes",
