@@ -470,10 +470,12 @@ impl Broker {
     /// touching the retained store: publishing, and re-routing messages kept for a node that left.
     pub async fn route(self: &Arc<Self>, msg: Arc<Message>) -> Result<PublishOutcome, BrokerError> {
         let (mut remote, elsewhere) = self.plan_remote(&msg);
+        let targets = self.targets(&msg, |g, f| !elsewhere.iter().any(|(a, b)| a == g && b == f), None);
+        // After the local targets: a session handed over between the two looks is then found
+        // by one or the other (a hand-over records where it went before it leaves the registry).
         if !msg.topic.starts_with("$SYS/broker/") {
             remote.extend(self.relays(&msg.topic));
         }
-        let targets = self.targets(&msg, |g, f| !elsewhere.iter().any(|(a, b)| a == g && b == f), None);
         if targets.is_empty() {
             if remote.is_empty() {
                 // $SYS topics are published whether or not anyone listens; not a drop.
@@ -547,22 +549,6 @@ impl Broker {
         clients: &[String],
     ) -> Result<PublishOutcome, BrokerError> {
         let only = (!clients.is_empty()).then_some(clients);
-        // Sessions that moved from here while the sender's routes still point here: pass the
-        // message on (confirmed before this node confirms, so the acknowledgement chain holds).
-        let relays: Vec<ForwardTarget> = self
-            .relays(&msg.topic)
-            .into_iter()
-            .map(|mut r| {
-                if let Some(only) = only {
-                    r.clients.retain(|c| only.contains(c));
-                }
-                r
-            })
-            .filter(|r| !r.clients.is_empty())
-            .collect();
-        if !relays.is_empty() {
-            self.cluster.forward(&msg, &relays).await?;
-        }
         if let Some(only) = only {
             // A relay for sessions that moved here: one may still be on its way (the hand-over
             // answer and this message race). Wait for it briefly; if it never arrives, say the
@@ -577,10 +563,29 @@ impl Broker {
             }
         }
         let targets = self.targets(&msg, |g, f| groups.iter().any(|(a, b)| a == g && b == f), only);
-        if targets.is_empty() {
-            return Ok(PublishOutcome::default());
+        // After the local targets (see `route`): sessions that moved from here while the
+        // sender's routes still point here get the message passed on, confirmed before this
+        // node confirms, so the acknowledgement chain holds.
+        let relays: Vec<ForwardTarget> = self
+            .relays(&msg.topic)
+            .into_iter()
+            .map(|mut r| {
+                if let Some(only) = only {
+                    r.clients.retain(|c| only.contains(c));
+                }
+                r
+            })
+            .filter(|r| !r.clients.is_empty())
+            .collect();
+        if !relays.is_empty() {
+            self.cluster.forward(&msg, &relays).await?;
         }
-        self.offer_all(&msg, targets).await
+        if targets.is_empty() {
+            return Ok(PublishOutcome { delivered: relays.len(), ..Default::default() });
+        }
+        let mut outcome = self.offer_all(&msg, targets).await?;
+        outcome.delivered += relays.len();
+        Ok(outcome)
     }
 
     /// Match a topic and merge overlapping subscriptions: one delivery per session, at the
