@@ -290,8 +290,9 @@ impl Broker {
         Ok(())
     }
 
-    /// Delete a client's rows on this node only (the catalog belongs to the new owner now).
-    fn purge_local(&self, client: &str) -> Result<(), StorageError> {
+    /// Delete a client's rows on this node only (after a hand-over the catalog entries belong
+    /// to the new owner).
+    pub(super) fn purge_local(&self, client: &str) -> Result<(), StorageError> {
         let prefix = storage::client_key(client);
         let mut b = self.store.batch();
         for ks in [&self.store.queue, &self.store.inflight] {

@@ -428,18 +428,9 @@ impl Broker {
         }
     }
 
-    /// Delete everything stored for a client.
+    /// Delete everything stored for a client, here and its catalog entries.
     async fn purge_disk(&self, client: &str) -> Result<(), BrokerError> {
-        let prefix = storage::client_key(client);
-        let mut b = self.store.batch();
-        for ks in [&self.store.queue, &self.store.inflight] {
-            for item in ks.prefix(&prefix) {
-                let k = item.key().map_err(StorageError::Read)?;
-                b.remove(ks, k);
-            }
-        }
-        b.remove(&self.store.sessions, client.as_bytes().to_vec());
-        self.store.commit(b)?;
+        self.purge_local(client)?;
         let node = self.cluster.node_id();
         self.cluster.submit(CatalogCmd::SetDurableSubs { client: client.into(), subs: Vec::new() });
         self.cluster.submit(CatalogCmd::UnregisterClient { client: client.into(), node });
