@@ -8,7 +8,6 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use mqtt_protocol_core::mqtt::packet::{GenericPacketTrait, Packet, v3_1_1};
 use rcgen::{BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, KeyPair, KeyUsagePurpose};
 use rustls::RootCertStore;
 use rustls::pki_types::pem::PemObject;
@@ -122,24 +121,6 @@ async fn tls_connect(addr: SocketAddr, cfg: Arc<rustls::ClientConfig>) -> std::i
     TlsConnector::from(cfg).connect(name, tcp).await
 }
 
-/// Send a 3.1.1 CONNECT without username; the CONNACK return code, or None when the broker
-/// closed the connection (or the TLS session failed) instead.
-async fn connack_code(s: &mut TlsStream<TcpStream>, id: &str) -> Option<u8> {
-    let c = v3_1_1::Connect::builder()
-        .client_id(id)
-        .expect("id")
-        .clean_session(true)
-        .keep_alive(30)
-        .build()
-        .expect("connect");
-    s.write_all(&Packet::from(c).to_continuous_buffer()).await.ok()?;
-    s.flush().await.ok()?;
-    let mut b = [0u8; 4];
-    tokio::time::timeout(T, s.read_exact(&mut b)).await.ok()?.ok()?;
-    assert_eq!(&b[..2], &[0x20, 0x02], "CONNACK expected");
-    Some(b[3])
-}
-
 #[tokio::test]
 async fn tls_rumqttc_round_trip() {
     use rumqttc::{AsyncClient, Event, MqttOptions, Packet as RPacket, QoS, TlsConfiguration, Transport};
@@ -204,10 +185,10 @@ async fn tls_alpn_mqtt_negotiated_when_offered() {
     let (_node, addr) = start_tls(&p, |_| {}).await;
     let mut s = tls_connect(addr, client_config(&p, false, true)).await.expect("handshake with ALPN");
     assert_eq!(s.get_ref().1.alpn_protocol(), Some(&b"mqtt"[..]));
-    assert_eq!(connack_code(&mut s, "alpn").await, Some(0));
+    assert_eq!(crate::tls_util::connack_over(&mut s, "alpn").await, Some(0));
     let mut s = tls_connect(addr, client_config(&p, false, false)).await.expect("handshake without ALPN");
     assert_eq!(s.get_ref().1.alpn_protocol(), None);
-    assert_eq!(connack_code(&mut s, "no-alpn").await, Some(0));
+    assert_eq!(crate::tls_util::connack_over(&mut s, "no-alpn").await, Some(0));
 }
 
 #[tokio::test]
@@ -222,13 +203,13 @@ async fn tls_verify_required_refuses_client_without_certificate() {
     // TLS 1.3: the client finishes its side first; the refusal arrives as an alert on read.
     let refused = match tls_connect(addr, client_config(&p, false, true)).await {
         Err(_) => true,
-        Ok(mut s) => connack_code(&mut s, "nocert").await.is_none(),
+        Ok(mut s) => crate::tls_util::connack_over(&mut s, "nocert").await.is_none(),
     };
     assert!(refused, "a client without a certificate must be refused");
     let b = node.broker().clone();
     wait_for("the handshake failure to be counted", T, || b.metrics.tls_handshake_failures.get() >= 1).await;
     let mut s = tls_connect(addr, client_config(&p, true, true)).await.expect("handshake with a client cert");
-    assert_eq!(connack_code(&mut s, "withcert").await, Some(0));
+    assert_eq!(crate::tls_util::connack_over(&mut s, "withcert").await, Some(0));
     let metrics = reqwest_metrics(&node).await;
     assert!(metrics.contains("starling_tls_handshake_failures_total"), "{metrics}");
 }
@@ -256,10 +237,10 @@ async fn tls_cert_identity_cn_counts_as_credentials() {
     .await;
     // With a certificate: its CN is the username, so no CONNECT username is needed.
     let mut s = tls_connect(addr, client_config(&p, true, true)).await.expect("handshake with cert");
-    assert_eq!(connack_code(&mut s, "cn-user").await, Some(0));
+    assert_eq!(crate::tls_util::connack_over(&mut s, "cn-user").await, Some(0));
     // `optional` lets a client without a certificate through the handshake; it is anonymous.
     let mut s = tls_connect(addr, client_config(&p, false, true)).await.expect("handshake without cert");
-    assert_eq!(connack_code(&mut s, "anon").await, Some(5), "anonymous refused: not authorized");
+    assert_eq!(crate::tls_util::connack_over(&mut s, "anon").await, Some(5), "anonymous refused: not authorized");
 }
 
 fn startup_cfg(p: &Pki, data: &std::path::Path, tweak: impl FnOnce(&mut ListenerConfig)) -> Config {
