@@ -573,11 +573,7 @@ impl RaftCluster {
         let membership = m.membership_config.membership().clone();
         let voters: BTreeSet<NodeId> = membership.voter_ids().collect();
         let last = m.last_log_index.unwrap_or(0);
-        let matched: BTreeMap<NodeId, u64> = m
-            .replication
-            .as_ref()
-            .map(|r| r.iter().map(|(id, l)| (*id, l.map_or(0, |l| l.index))).collect())
-            .unwrap_or_default();
+        let matched = matched_indexes(&m);
         let now = Instant::now();
         for (id, node) in membership.nodes() {
             let caught_up = matched.get(id).is_some_and(|i| last.saturating_sub(*i) < 100);
@@ -926,11 +922,7 @@ impl Cluster for RaftCluster {
     fn metrics(&self) -> ClusterMetrics {
         let m = self.raft_metrics();
         let last = m.last_log_index.unwrap_or(0);
-        let matched: BTreeMap<NodeId, u64> = m
-            .replication
-            .as_ref()
-            .map(|r| r.iter().map(|(id, l)| (*id, l.map_or(0, |l| l.index))).collect())
-            .unwrap_or_default();
+        let matched = matched_indexes(&m);
         let is_leader = m.current_leader == Some(self.me);
         let mut counts: BTreeMap<(String, String), u64> = BTreeMap::new();
         for (id, n) in m.membership_config.nodes() {
@@ -998,11 +990,7 @@ impl Cluster for RaftCluster {
                 None => None,
             };
             let m = self.raft_metrics();
-            let matched: BTreeMap<NodeId, u64> = m
-                .replication
-                .as_ref()
-                .map(|r| r.iter().map(|(id, l)| (*id, l.map_or(0, |l| l.index))).collect())
-                .unwrap_or_default();
+            let matched = matched_indexes(&m);
             let leader_last = leader_view.as_ref().map_or(mine.last_log, |s| s.last_log);
             let members = mine
                 .members
@@ -1063,6 +1051,15 @@ impl Cluster for RaftCluster {
             }
         })
     }
+}
+
+/// The log index replicated to each member, as the leader's metrics report it (empty on
+/// other nodes).
+fn matched_indexes(m: &openraft::RaftMetrics<NodeId, Member>) -> BTreeMap<NodeId, u64> {
+    m.replication
+        .as_ref()
+        .map(|r| r.iter().map(|(id, l)| (*id, l.map_or(0, |l| l.index))).collect())
+        .unwrap_or_default()
 }
 
 /// A forwarded publish on the link: the shared groups the receiver serves, the only clients it
