@@ -24,6 +24,14 @@ pub type NodeId = u64;
 
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
+/// What a forwarded QoS ≥ 1 message still waits for: it resolves once every node it was sent
+/// to has confirmed that the message is queued there, or once what a node did not confirm is
+/// kept in this node's outbox (sent again, in order, when the node answers). Errors when a
+/// node refused it. Its deadline runs from the send, not from the first poll, so a publisher
+/// may keep several in flight and await them one after the other: that keeps the outbox in
+/// the publisher's order.
+pub type Confirmation = BoxFuture<'static, Result<(), ClusterError>>;
+
 /// A change to the replicated catalog.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum CatalogCmd {
@@ -204,9 +212,17 @@ pub trait Cluster: Send + Sync + 'static {
     /// from the quorum keeps serving, and its changes converge when the partition heals).
     fn submit(&self, cmd: CatalogCmd);
     /// Send a publish to the other nodes that have matching subscribers, in order with the
-    /// caller's earlier publishes. For QoS ≥ 1 it resolves once every node confirmed the message
-    /// is queued there. Standalone: nothing to do.
-    fn forward(&self, msg: &Arc<Message>, targets: &[ForwardTarget]) -> BoxFuture<'static, Result<(), ClusterError>>;
+    /// caller's earlier publishes. Resolves once it is sent; for QoS ≥ 1 the [`Confirmation`]
+    /// then tells when every node has queued it. Standalone: nothing to do.
+    fn forward(
+        &self,
+        msg: &Arc<Message>,
+        targets: &[ForwardTarget],
+    ) -> BoxFuture<'static, Result<Option<Confirmation>, ClusterError>>;
+    /// Whether messages are kept in an outbox for some node. A publisher with confirmations
+    /// outstanding then waits for them before it forwards more, so that what it sends next
+    /// queues up behind them in its order.
+    fn holding(&self) -> bool;
     /// Nodes other than this one with a route matching `topic`.
     fn route_nodes(&self, topic: &str) -> Vec<NodeId>;
     /// Shared groups matching `topic` and the nodes that have members (this one included).

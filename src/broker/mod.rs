@@ -25,7 +25,7 @@ use crate::protocol::message::now_ms;
 use crate::protocol::topic::{self, TopicLimits};
 use crate::protocol::{Message, PublishProps};
 use crate::storage::{self, StorageError, Store};
-use cluster::{CatalogCmd, Cluster, ClusterError, ForwardTarget, NodeId, SubOptionsWire};
+use cluster::{CatalogCmd, Cluster, ClusterError, Confirmation, ForwardTarget, NodeId, SubOptionsWire};
 use session::{Delivery, InflightOut, Kick, Offer, PendingWill, Phase, QueueLimits, Session, SessionMeta};
 use subs::{ClientKey, SharedGroup, SubIndex, SubOptions};
 
@@ -114,6 +114,24 @@ pub struct PublishOutcome {
     /// Some target session has a backlog: the publisher should yield before reading more, so
     /// consumers keep pace instead of having QoS 0 messages shed.
     pub congested: bool,
+}
+
+/// A publish queued here and sent to the other nodes it is for.
+#[derive(Default)]
+pub struct Routed {
+    pub outcome: PublishOutcome,
+    /// The other nodes' confirmations it still waits for (QoS ≥ 1 forwarded), if any.
+    pub confirm: Option<Confirmation>,
+}
+
+impl Routed {
+    /// Wait for the other nodes' confirmations.
+    pub async fn confirmed(self) -> Result<PublishOutcome, BrokerError> {
+        if let Some(c) = self.confirm {
+            c.await?;
+        }
+        Ok(self.outcome)
+    }
 }
 
 /// How a connection ended, for will and session handling.
@@ -447,19 +465,31 @@ impl Broker {
     // ---------------------------------------------------------------- publish
 
     /// Route an accepted message to every matching session (and, through the cluster, to the
-    /// nodes with matching routes). Resolves once it is queued (and persisted where needed).
+    /// nodes with matching routes). Resolves once it is queued (and persisted where needed),
+    /// here and on every node it was forwarded to.
     pub async fn publish(self: &Arc<Self>, msg: Arc<Message>) -> Result<PublishOutcome, BrokerError> {
+        self.publish_unconfirmed(msg).await?.confirmed().await
+    }
+
+    /// [`Broker::publish`] up to the point where the message is queued here and sent to the
+    /// other nodes: the connection of a publisher awaits the remote confirmations while it
+    /// reads further PUBLISH packets, and acknowledges them in order.
+    pub async fn publish_unconfirmed(self: &Arc<Self>, msg: Arc<Message>) -> Result<Routed, BrokerError> {
         if msg.retain && self.settings.retain_available && !msg.topic.starts_with('$') {
             let message = if msg.payload.is_empty() { None } else { Some(msg.encode()) };
             self.cluster.submit(CatalogCmd::SetRetained { topic: msg.topic.to_string(), message });
             self.metrics.retained.set(self.cluster.retained_count() as i64);
         }
-        self.route(msg).await
+        self.route_unconfirmed(msg).await
     }
 
     /// Deliver an accepted message to local sessions and the nodes the routes name, without
     /// touching the retained store: publishing, and re-routing messages kept for a node that left.
     pub async fn route(self: &Arc<Self>, msg: Arc<Message>) -> Result<PublishOutcome, BrokerError> {
+        self.route_unconfirmed(msg).await?.confirmed().await
+    }
+
+    async fn route_unconfirmed(self: &Arc<Self>, msg: Arc<Message>) -> Result<Routed, BrokerError> {
         let (mut remote, elsewhere) = self.plan_remote(&msg);
         let targets = self.targets(&msg, |g, f| !elsewhere.iter().any(|(a, b)| a == g && b == f), None);
         // After the local targets: a session handed over between the two looks is then found
@@ -467,23 +497,32 @@ impl Broker {
         if !msg.topic.starts_with("$SYS/broker/") {
             remote.extend(self.relays(&msg.topic));
         }
-        if targets.is_empty() {
+        let mut outcome = if targets.is_empty() {
             if remote.is_empty() {
                 // $SYS topics are published whether or not anyone listens; not a drop.
                 if !msg.topic.starts_with('$') {
                     self.metrics.dropped(DropReason::NoSubscribers);
                 }
-                return Ok(PublishOutcome::default());
+                return Ok(Routed::default());
             }
-            self.cluster.forward(&msg, &remote).await?;
-            return Ok(PublishOutcome { delivered: remote.len(), ..Default::default() });
-        }
-        let mut outcome = self.offer_all(&msg, targets).await?;
+            PublishOutcome::default()
+        } else {
+            self.offer_all(&msg, targets).await?
+        };
+        let mut confirm = None;
         if !remote.is_empty() {
-            self.cluster.forward(&msg, &remote).await?;
+            confirm = self.cluster.forward(&msg, &remote).await?;
             outcome.delivered += remote.len();
         }
-        Ok(outcome)
+        Ok(Routed { outcome, confirm })
+    }
+
+    /// Forward to other nodes and wait for their confirmations.
+    async fn forward_confirmed(&self, msg: &Arc<Message>, targets: &[ForwardTarget]) -> Result<(), BrokerError> {
+        if let Some(c) = self.cluster.forward(msg, targets).await? {
+            c.await?;
+        }
+        Ok(())
     }
 
     /// Which other nodes get a publish, and the shared groups (group, filter) another node
@@ -569,7 +608,7 @@ impl Broker {
             .filter(|r| !r.clients.is_empty())
             .collect();
         if !relays.is_empty() {
-            self.cluster.forward(&msg, &relays).await?;
+            self.forward_confirmed(&msg, &relays).await?;
         }
         if targets.is_empty() {
             return Ok(PublishOutcome { delivered: relays.len(), ..Default::default() });
@@ -711,7 +750,7 @@ impl Broker {
             match self.moved_to(&client) {
                 Some(node) => {
                     let relay = [ForwardTarget { node, groups: Vec::new(), clients: vec![client] }];
-                    self.cluster.forward(msg, &relay).await?;
+                    self.forward_confirmed(msg, &relay).await?;
                     outcome.delivered += 1;
                 }
                 None => outcome.refused += 1,

@@ -20,6 +20,8 @@ pub struct Outbox {
     store: Store,
     /// Messages waiting per peer.
     pending: Mutex<BTreeMap<NodeId, u64>>,
+    /// Messages waiting in all: read on every forward, so kept where no lock is needed.
+    held: AtomicU64,
     next_seq: AtomicU64,
 }
 
@@ -43,15 +45,21 @@ impl Outbox {
             *pending.entry(node).or_insert(0) += 1;
             max = max.max(seq);
         }
-        Ok(Outbox { store, pending: Mutex::new(pending), next_seq: AtomicU64::new(max + 1) })
+        let held = AtomicU64::new(pending.values().sum());
+        Ok(Outbox { store, pending: Mutex::new(pending), held, next_seq: AtomicU64::new(max + 1) })
     }
 
     pub fn has(&self, node: NodeId) -> bool {
-        self.pending.lock().get(&node).is_some_and(|n| *n > 0)
+        self.holding() && self.pending.lock().get(&node).is_some_and(|n| *n > 0)
+    }
+
+    /// Whether anything is kept for any node.
+    pub fn holding(&self) -> bool {
+        self.held.load(Ordering::Acquire) > 0
     }
 
     pub fn total(&self) -> u64 {
-        self.pending.lock().values().sum()
+        self.held.load(Ordering::Acquire)
     }
 
     pub fn nodes(&self) -> Vec<NodeId> {
@@ -64,7 +72,9 @@ impl Outbox {
         let mut b = self.store.batch();
         b.insert(&self.store.outbox, key(node, seq), message.to_vec());
         self.store.commit(b)?;
-        *self.pending.lock().entry(node).or_insert(0) += 1;
+        let mut pending = self.pending.lock();
+        *pending.entry(node).or_insert(0) += 1;
+        self.held.fetch_add(1, Ordering::Release);
         Ok(())
     }
 
@@ -89,7 +99,9 @@ impl Outbox {
         }
         self.store.commit(b)?;
         if let Some(n) = self.pending.lock().get_mut(&node) {
-            *n = n.saturating_sub(keys.len() as u64);
+            let gone = keys.len().min(*n as usize) as u64;
+            *n -= gone;
+            self.held.fetch_sub(gone, Ordering::Release);
         }
         Ok(())
     }

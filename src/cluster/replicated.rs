@@ -24,7 +24,8 @@ use tokio::sync::watch;
 
 use crate::broker::Broker;
 use crate::broker::cluster::{
-    BoxFuture, CatalogCmd, CatalogResp, Cluster, ClusterError, ClusterMetrics, ClusterStatus, ForwardTarget,
+    BoxFuture, CatalogCmd, CatalogResp, Cluster, ClusterError, ClusterMetrics, ClusterStatus, Confirmation,
+    ForwardTarget,
     MemberStatus, MembershipOp, NodeId,
 };
 use crate::broker::handover::SessionTransfer;
@@ -777,7 +778,11 @@ impl Cluster for RaftCluster {
         }
     }
 
-    fn forward(&self, msg: &Arc<Message>, targets: &[ForwardTarget]) -> BoxFuture<'static, Result<(), ClusterError>> {
+    fn forward(
+        &self,
+        msg: &Arc<Message>,
+        targets: &[ForwardTarget],
+    ) -> BoxFuture<'static, Result<Option<Confirmation>, ClusterError>> {
         let message = msg.encode();
         let targets: Vec<(NodeId, Option<String>, Vec<u8>)> = targets
             .iter()
@@ -788,12 +793,6 @@ impl Cluster for RaftCluster {
         let ack = msg.qos > 0;
         let timeout = self.cfg.forward_timeout;
         Box::pin(async move {
-            let keep = |node: NodeId, encoded: &[u8], why: &str| -> Result<(), ClusterError> {
-                tracing::debug!(node, "peer did not confirm a forwarded message ({why}); kept in the outbox");
-                outbox
-                    .push(node, encoded)
-                    .map_err(|e| ClusterError::Forward { node: node.to_string(), reason: format!("outbox: {e}") })
-            };
             let mut waits = Vec::new();
             for (node, addr, encoded) in targets {
                 let Some(addr) = addr else {
@@ -803,36 +802,49 @@ impl Cluster for RaftCluster {
                 if outbox.has(node) {
                     // Behind the backlog, to keep the order; QoS 0 is not kept (at most once).
                     if ack {
-                        keep(node, &encoded, "backlog")?;
+                        keep(&outbox, node, &encoded, "backlog")?;
                     }
                     continue;
                 }
                 match link.publish(&addr, encoded.clone(), ack).await {
                     Some(rx) => waits.push((node, encoded, rx)),
-                    None if ack => keep(node, &encoded, "link closed")?,
+                    None if ack => keep(&outbox, node, &encoded, "link closed")?,
                     None => {}
                 }
             }
-            for (node, encoded, rx) in waits {
-                match tokio::time::timeout(timeout, rx).await {
-                    Ok(Ok(Confirm::Queued)) => {}
-                    // A new process at that node's address: the outbox re-routes it once the
-                    // membership drops the old node.
-                    Ok(Ok(Confirm::WrongNode)) => keep(node, &encoded, "a different node answers at its address")?,
-                    // Reachable but refused (its subscribers' queues are full): the publisher
-                    // hears about it and may retry.
-                    Ok(Ok(Confirm::NotQueued)) => {
-                        return Err(ClusterError::Forward {
-                            node: node.to_string(),
-                            reason: "not queued there".into(),
-                        });
-                    }
-                    Ok(Err(_)) => keep(node, &encoded, "link lost")?,
-                    Err(_) => keep(node, &encoded, "no confirmation in time")?,
-                }
+            if waits.is_empty() {
+                return Ok(None);
             }
-            Ok(())
+            let deadline = tokio::time::Instant::now() + timeout;
+            let confirm: Confirmation = Box::pin(async move {
+                for (node, encoded, rx) in waits {
+                    match tokio::time::timeout_at(deadline, rx).await {
+                        Ok(Ok(Confirm::Queued)) => {}
+                        // A new process at that node's address: the outbox re-routes it once the
+                        // membership drops the old node.
+                        Ok(Ok(Confirm::WrongNode)) => {
+                            keep(&outbox, node, &encoded, "a different node answers at its address")?
+                        }
+                        // Reachable but refused (its subscribers' queues are full): the publisher
+                        // hears about it and may retry.
+                        Ok(Ok(Confirm::NotQueued)) => {
+                            return Err(ClusterError::Forward {
+                                node: node.to_string(),
+                                reason: "not queued there".into(),
+                            });
+                        }
+                        Ok(Err(_)) => keep(&outbox, node, &encoded, "link lost")?,
+                        Err(_) => keep(&outbox, node, &encoded, "no confirmation in time")?,
+                    }
+                }
+                Ok(())
+            });
+            Ok(Some(confirm))
         })
+    }
+
+    fn holding(&self) -> bool {
+        self.outbox.holding()
     }
 
     fn route_nodes(&self, topic: &str) -> Vec<NodeId> {
@@ -1060,6 +1072,14 @@ fn matched_indexes(m: &openraft::RaftMetrics<NodeId, Member>) -> BTreeMap<NodeId
         .as_ref()
         .map(|r| r.iter().map(|(id, l)| (*id, l.map_or(0, |l| l.index))).collect())
         .unwrap_or_default()
+}
+
+/// Keep a forwarded message that `node` did not confirm in the outbox, to be sent again in order.
+fn keep(outbox: &Outbox, node: NodeId, encoded: &[u8], why: &str) -> Result<(), ClusterError> {
+    tracing::debug!(node, "peer did not confirm a forwarded message ({why}); kept in the outbox");
+    outbox
+        .push(node, encoded)
+        .map_err(|e| ClusterError::Forward { node: node.to_string(), reason: format!("outbox: {e}") })
 }
 
 /// A forwarded publish on the link: the shared groups the receiver serves, the only clients it

@@ -4,7 +4,8 @@
 use std::sync::Arc;
 
 use crate::broker::cluster::{
-    BoxFuture, CatalogCmd, CatalogResp, Cluster, ClusterError, ClusterMetrics, ClusterStatus, ForwardTarget,
+    BoxFuture, CatalogCmd, CatalogResp, Cluster, ClusterError, ClusterMetrics, ClusterStatus, Confirmation,
+    ForwardTarget,
     MembershipOp, NodeId,
 };
 use crate::broker::handover::SessionTransfer;
@@ -46,8 +47,16 @@ impl Cluster for Standalone {
         Vec::new()
     }
 
-    fn forward(&self, _msg: &Arc<Message>, _targets: &[ForwardTarget]) -> BoxFuture<'static, Result<(), ClusterError>> {
-        Box::pin(async { Ok(()) })
+    fn forward(
+        &self,
+        _msg: &Arc<Message>,
+        _targets: &[ForwardTarget],
+    ) -> BoxFuture<'static, Result<Option<Confirmation>, ClusterError>> {
+        Box::pin(async { Ok(None) })
+    }
+
+    fn holding(&self) -> bool {
+        false
     }
 
     fn route_nodes(&self, _topic: &str) -> Vec<NodeId> {

@@ -35,6 +35,7 @@ use crate::auth::limits::TokenBucket;
 use crate::auth::{AuthOutcome, ConnAcl, ConnectBan};
 use crate::broker::session::{Delivery, Kick, Phase, Session};
 use crate::broker::subs::SubOptions;
+use crate::broker::cluster::{ClusterError, Confirmation};
 use crate::broker::{Broker, CloseKind, PublishOutcome, Will};
 use crate::protocol::message::now_ms;
 use crate::protocol::topic;
@@ -196,7 +197,20 @@ struct Conn {
     /// throttle ends, so one large read cannot carry a burst past the limit.
     hold: bool,
     held: Option<(Vec<u8>, Option<crate::protocol::frame::FrameError>)>,
+    /// QoS 1/2 publishes forwarded to other nodes whose acknowledgement waits for their
+    /// confirmations, oldest first: they are acknowledged in this order (MQTT-4.6.0-2/3), and
+    /// everything after the first unconfirmed one waits with it. At most `receive_maximum`.
+    acks: VecDeque<PendingAck>,
     end: Option<End>,
+}
+
+/// A PUBACK or PUBREC to send once the other nodes have confirmed the message.
+struct PendingAck {
+    pid: u16,
+    qos: u8,
+    /// The reason code from this node's part of the delivery.
+    rc: u8,
+    confirm: Option<Confirmation>,
 }
 
 /// Serve one client connection until it ends. Never panics on input; every way out is counted.
@@ -262,6 +276,7 @@ pub async fn serve_as<S>(
         throttle_until: None,
         hold: false,
         held: None,
+        acks: VecDeque::new(),
         end: None,
     };
     let end = c.run(stream, shutdown).await;
@@ -321,8 +336,15 @@ impl Conn {
                     None => std::future::pending().await,
                 }
             };
+            // Stop reading while `receive_maximum` publishes wait for other nodes: back-pressure
+            // for a 3.1.1 client, which has no receive maximum of its own.
+            let room = self.acks.len() < usize::from(self.broker.settings.receive_maximum);
             tokio::select! {
-                r = stream.read_some(&mut rbuf), if throttle.is_none() => match r {
+                r = first_confirmation(&mut self.acks), if !self.acks.is_empty() => {
+                    let ev = self.settle(r);
+                    Box::pin(self.process(ev)).await;
+                }
+                r = stream.read_some(&mut rbuf), if throttle.is_none() && room => match r {
                     Ok(0) => return End::PeerClosed,
                     Ok(n) => {
                         self.broker.metrics.bytes_received.inc_by(n as u64);
@@ -1037,17 +1059,26 @@ impl Conn {
         {
             self.broker.incoming_qos2(&session, pid, true);
         }
-        let outcome = match self.broker.publish(msg).await {
-            Ok(o) => {
-                self.congested |= o.congested;
-                Ok(o)
+        // While some node's messages are kept in the outbox, what this publisher forwards
+        // must queue behind its own earlier, still unconfirmed messages: wait for those first.
+        let mut events = Vec::new();
+        if !self.acks.is_empty() && self.broker.cluster.holding() {
+            while !self.acks.is_empty() {
+                let r = first_confirmation(&mut self.acks).await;
+                events.extend(self.settle(r));
+            }
+        }
+        let (outcome, confirm) = match self.broker.publish_unconfirmed(msg).await {
+            Ok(r) => {
+                self.congested |= r.outcome.congested;
+                (Ok(r.outcome), r.confirm)
             }
             Err(e) => {
                 tracing::error!(client = ?self.client_id, "publish failed: {e}");
-                Err(())
+                (Err(()), None)
             }
         };
-        let Some(pid) = pid else { return Vec::new() };
+        let Some(pid) = pid else { return events };
         // PUBACK and PUBREC share these reason codes.
         let rc: u8 = match outcome {
             Err(()) => 0x83,                                           // implementation specific error
@@ -1055,16 +1086,65 @@ impl Conn {
             Ok(PublishOutcome { delivered: 0, .. }) => 0x10,           // no matching subscribers
             Ok(_) => 0x00,
         };
-        match qos {
-            1 => self.send_ack(Ack::Puback, pid, rc),
-            2 => {
-                if rc >= 0x80 {
-                    // A failed PUBREC ends the exchange: the id may be reused (MQTT-4.3.3).
-                    self.broker.incoming_qos2(&session, pid, false);
-                }
-                self.send_ack(Ack::Pubrec, pid, rc)
+        let ack = PendingAck { pid, qos, rc, confirm };
+        if ack.confirm.is_none() && self.acks.is_empty() {
+            events.extend(self.acknowledge(ack, Ok(())));
+        } else {
+            self.acks.push_back(ack);
+            // Often confirmed already (a fast peer, or nothing forwarded).
+            events.extend(self.settle_ready());
+        }
+        events
+    }
+
+    /// The first waiting acknowledgement's confirmation came: send it and every one after it
+    /// that is ready too.
+    fn settle(&mut self, first: Result<(), ClusterError>) -> Vec<Event> {
+        let mut events = Vec::new();
+        if let Some(a) = self.acks.pop_front() {
+            events = self.acknowledge(a, first);
+        }
+        events.extend(self.settle_ready());
+        events
+    }
+
+    /// Send the waiting acknowledgements, oldest first, up to the first one whose
+    /// confirmation is still outstanding.
+    fn settle_ready(&mut self) -> Vec<Event> {
+        let mut events = Vec::new();
+        while let Some(a) = self.acks.front_mut() {
+            let r = match &mut a.confirm {
+                None => Ok(()),
+                Some(c) => match futures_util::FutureExt::now_or_never(c.as_mut()) {
+                    Some(r) => r,
+                    None => break,
+                },
+            };
+            if let Some(a) = self.acks.pop_front() {
+                events.extend(self.acknowledge(a, r));
             }
-            _ => Vec::new(),
+        }
+        events
+    }
+
+    /// PUBACK or PUBREC for a publish, given what the other nodes said.
+    fn acknowledge(&mut self, a: PendingAck, remote: Result<(), ClusterError>) -> Vec<Event> {
+        let mut rc = a.rc;
+        if let Err(e) = remote {
+            tracing::error!(client = ?self.client_id, "publish failed: {e}");
+            rc = rc.max(0x83);
+        }
+        match a.qos {
+            1 => self.send_ack(Ack::Puback, a.pid, rc),
+            _ => {
+                if rc >= 0x80
+                    && let Some(s) = &self.session
+                {
+                    // A failed PUBREC ends the exchange: the id may be reused (MQTT-4.3.3).
+                    self.broker.incoming_qos2(s, a.pid, false);
+                }
+                self.send_ack(Ack::Pubrec, a.pid, rc)
+            }
         }
     }
 
@@ -1363,6 +1443,7 @@ impl Conn {
     // ------------------------------------------------------------------ the end
 
     async fn finish(&mut self, end: End) {
+        self.release_acks();
         let m = &self.broker.metrics;
         m.disconnected(end.label());
         let Some(session) = self.session.take() else {
@@ -1376,6 +1457,43 @@ impl Conn {
         };
         tracing::debug!(client = ?self.client_id, peer = %self.peer, reason = end.label(), "client disconnected");
         self.broker.disconnect(&session, self.conn_id, kind, self.will.take(), self.new_expiry).await;
+    }
+}
+
+impl Conn {
+    /// The connection ends with acknowledgements still waiting: their messages were sent, so
+    /// see the confirmations through (what a node does not confirm goes to the outbox, in
+    /// order). The client gets no acknowledgement and sends them again when it reconnects.
+    fn release_acks(&mut self) {
+        let acks = std::mem::take(&mut self.acks);
+        if acks.is_empty() {
+            return;
+        }
+        let broker = self.broker.clone();
+        let session = self.session.clone();
+        tokio::spawn(async move {
+            for a in acks {
+                let r = match a.confirm {
+                    Some(c) => c.await,
+                    None => Ok(()),
+                };
+                if r.is_err()
+                    && a.qos == 2
+                    && let Some(s) = &session
+                {
+                    // Not handled after all: a resent PUBLISH with this id must be routed again.
+                    broker.incoming_qos2(s, a.pid, false);
+                }
+            }
+        });
+    }
+}
+
+/// The oldest waiting acknowledgement's confirmation (the caller checks there is one).
+async fn first_confirmation(acks: &mut VecDeque<PendingAck>) -> Result<(), ClusterError> {
+    match acks.front_mut().and_then(|a| a.confirm.as_mut()) {
+        Some(c) => c.await,
+        None => Ok(()),
     }
 }
 
