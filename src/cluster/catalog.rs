@@ -18,6 +18,7 @@ use parking_lot::RwLock;
 use crate::auth::bans::{BanKind, BanRecord};
 use crate::broker::cluster::{CatalogCmd, CatalogResp, NodeId, SubOptionsWire};
 use crate::broker::subs::SubOptions;
+use crate::cluster::routes::{Refs, RouteTable};
 use crate::protocol::message::now_ms;
 use crate::protocol::{Message, topic};
 use crate::storage::{StorageError, Store};
@@ -60,8 +61,8 @@ fn key(table: u8, name: &str) -> Vec<u8> {
 
 #[derive(Default)]
 struct Mem {
-    /// filter → node → refcount
-    routes: HashMap<String, BTreeMap<NodeId, u32>>,
+    /// filter → node → refcount, indexed for matching.
+    routes: RouteTable,
     /// client → (node, generation)
     clients: HashMap<String, (NodeId, u64)>,
     retained: BTreeMap<String, Arc<Message>>,
@@ -168,7 +169,7 @@ impl Catalog {
     /// Which nodes have routes at all (for `ctl cluster status` and clean-up of departed nodes).
     pub fn route_owners(&self) -> Vec<NodeId> {
         let mem = self.mem.read();
-        let mut v: Vec<NodeId> = mem.routes.values().flat_map(|m| m.keys().copied()).collect();
+        let mut v: Vec<NodeId> = mem.routes.iter().flat_map(|(_, m)| m.keys().copied()).collect();
         v.sort_unstable();
         v.dedup();
         v
@@ -186,40 +187,24 @@ fn apply_one(
     let json = |v: &dyn erased::Ser| v.to_json();
     let resp = match cmd {
         CatalogCmd::AddRoute { filter, node } => {
-            let m = mem.routes.entry(filter.clone()).or_default();
-            *m.entry(*node).or_default() += 1;
-            batch.insert(cat, key(ROUTES, filter), json(&*m));
+            let m = mem.routes.add(filter, *node);
+            batch.insert(cat, key(ROUTES, filter), json(m));
             CatalogResp::Ok
         }
         CatalogCmd::RemoveRoute { filter, node } => {
-            if let Some(m) = mem.routes.get_mut(filter) {
-                if let Some(n) = m.get_mut(node) {
-                    *n = n.saturating_sub(1);
-                    if *n == 0 {
-                        m.remove(node);
-                    }
-                }
-                if m.is_empty() {
-                    mem.routes.remove(filter);
-                    batch.remove(cat, key(ROUTES, filter));
-                } else {
-                    batch.insert(cat, key(ROUTES, filter), json(&*m));
+            if mem.routes.get(filter).is_some() {
+                match mem.routes.remove(filter, *node) {
+                    Some(m) => batch.insert(cat, key(ROUTES, filter), json(m)),
+                    None => batch.remove(cat, key(ROUTES, filter)),
                 }
             }
             CatalogResp::Ok
         }
         CatalogCmd::ClearNodeRoutes { node } => {
-            let filters: Vec<String> =
-                mem.routes.iter().filter(|(_, m)| m.contains_key(node)).map(|(f, _)| f.clone()).collect();
-            for f in filters {
-                if let Some(m) = mem.routes.get_mut(&f) {
-                    m.remove(node);
-                    if m.is_empty() {
-                        mem.routes.remove(&f);
-                        batch.remove(cat, key(ROUTES, &f));
-                    } else {
-                        batch.insert(cat, key(ROUTES, &f), json(&*m));
-                    }
+            for (f, after) in mem.routes.clear_node(*node) {
+                match after {
+                    Some(m) => batch.insert(cat, key(ROUTES, &f), json(&m)),
+                    None => batch.remove(cat, key(ROUTES, &f)),
                 }
             }
             CatalogResp::Ok
@@ -298,35 +283,17 @@ fn apply_one(
 
 impl Catalog {
     pub fn route_nodes(&self, topic_name: &str, except: NodeId) -> Vec<NodeId> {
-        let mem = self.mem.read();
-        let mut out: Vec<NodeId> = Vec::new();
-        for (filter, nodes) in &mem.routes {
-            if topic::matches(filter, topic_name) {
-                out.extend(nodes.keys().filter(|n| **n != except));
-            }
-        }
-        out.sort_unstable();
-        out.dedup();
-        out
+        self.mem.read().routes.nodes_matching(topic_name, except)
     }
 
     /// Shared groups with members for `topic_name`: (group, filter, nodes with members), this
     /// node included, so one member is picked cluster-wide.
     pub fn shared_routes(&self, topic_name: &str) -> Vec<(String, String, Vec<NodeId>)> {
-        let mem = self.mem.read();
-        let mut out = Vec::new();
-        for (key, nodes) in &mem.routes {
-            if let Some((g, f)) = topic::shared_route(key)
-                && topic::matches(f, topic_name)
-            {
-                out.push((g.to_string(), f.to_string(), nodes.keys().copied().collect()));
-            }
-        }
-        out
+        self.mem.read().routes.shared_matching(topic_name)
     }
 
     pub fn has_remote_routes(&self, except: NodeId) -> bool {
-        self.mem.read().routes.values().any(|m| m.keys().any(|n| *n != except))
+        self.mem.read().routes.iter().any(|(_, m)| m.keys().any(|n| *n != except))
     }
 
     pub fn owner_of(&self, client: &str) -> Option<NodeId> {
@@ -402,7 +369,7 @@ fn load(store: &Store) -> Result<Mem, StorageError> {
         let name = String::from_utf8(name.to_vec()).map_err(corrupt)?;
         match table {
             ROUTES => {
-                let m: BTreeMap<NodeId, u32> = serde_json::from_slice(&v).map_err(corrupt)?;
+                let m: Refs = serde_json::from_slice(&v).map_err(corrupt)?;
                 mem.routes.insert(name, m);
             }
             CLIENTS => {

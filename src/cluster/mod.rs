@@ -9,6 +9,7 @@ pub mod link_tls;
 pub mod outbox;
 pub mod raft;
 pub mod replicated;
+pub mod routes;
 pub mod rpc;
 pub mod standalone;
 

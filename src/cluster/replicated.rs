@@ -25,8 +25,7 @@ use tokio::sync::watch;
 use crate::broker::Broker;
 use crate::broker::cluster::{
     BoxFuture, CatalogCmd, CatalogResp, Cluster, ClusterError, ClusterMetrics, ClusterStatus, Confirmation,
-    ForwardTarget,
-    MemberStatus, MembershipOp, NodeId,
+    ForwardTarget, MemberStatus, MembershipOp, NodeId,
 };
 use crate::broker::handover::SessionTransfer;
 use crate::cluster::catalog::Catalog;

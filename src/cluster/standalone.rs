@@ -5,8 +5,7 @@ use std::sync::Arc;
 
 use crate::broker::cluster::{
     BoxFuture, CatalogCmd, CatalogResp, Cluster, ClusterError, ClusterMetrics, ClusterStatus, Confirmation,
-    ForwardTarget,
-    MembershipOp, NodeId,
+    ForwardTarget, MembershipOp, NodeId,
 };
 use crate::broker::handover::SessionTransfer;
 use crate::cluster::catalog::Catalog;

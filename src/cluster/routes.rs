@@ -1,0 +1,403 @@
+//! The cluster's route table: which nodes have subscribers for which filters.
+//!
+//! Every publish asks it which other nodes want the message, so matching must not grow with
+//! the table: besides the map `key → node → reference count` (what is persisted and
+//! snapshotted), the filters sit in a trie by level, like the broker's own subscription
+//! index ([`crate::broker::subs`]). A lookup walks the topic's levels (plus the `+` and `#`
+//! branches on the way), whatever the number of routes. A key is a filter, or
+//! `$share/<group>/<filter>` for a shared subscription group's members on a node.
+
+use std::collections::{BTreeMap, HashMap};
+
+use crate::broker::cluster::NodeId;
+use crate::protocol::topic;
+
+/// Reference counts of one key's routes: node → local subscriptions.
+pub type Refs = BTreeMap<NodeId, u32>;
+
+#[derive(Default)]
+pub struct RouteTable {
+    by_key: HashMap<String, Refs>,
+    trie: Level,
+}
+
+/// The nodes routing one filter, and its shared groups' nodes.
+#[derive(Default, Debug, PartialEq, Eq)]
+struct Entry {
+    /// Nodes with plain subscriptions to exactly this filter (sorted).
+    nodes: Vec<NodeId>,
+    /// `group → nodes with members` of `$share/<group>/<this filter>`.
+    shared: BTreeMap<String, Vec<NodeId>>,
+    /// This entry's filter, for the shared groups' answers.
+    filter: String,
+}
+
+impl Entry {
+    fn is_empty(&self) -> bool {
+        self.nodes.is_empty() && self.shared.is_empty()
+    }
+}
+
+#[derive(Default)]
+struct Level {
+    children: HashMap<Box<str>, Level>,
+    plus: Option<Box<Level>>,
+    /// Routes of `<this level>/#`.
+    hash: Entry,
+    /// Routes whose filter ends at this level.
+    here: Entry,
+}
+
+impl Level {
+    fn is_empty(&self) -> bool {
+        self.children.is_empty() && self.plus.is_none() && self.hash.is_empty() && self.here.is_empty()
+    }
+
+    /// The entry of `filter`, created on the way.
+    fn entry(&mut self, filter: &str) -> &mut Entry {
+        let mut node = self;
+        let mut levels = filter.split('/').peekable();
+        while let Some(level) = levels.next() {
+            if level == "#" && levels.peek().is_none() {
+                return &mut node.hash;
+            }
+            node = if level == "+" {
+                node.plus.get_or_insert_with(Default::default)
+            } else {
+                node.children.entry(level.into()).or_default()
+            };
+        }
+        &mut node.here
+    }
+
+    /// Apply `f` to the entry of the filter whose remaining levels are `levels`, then drop the
+    /// branches left empty.
+    fn update(&mut self, levels: &[&str], f: &mut dyn FnMut(&mut Entry)) {
+        let Some((level, rest)) = levels.split_first() else {
+            f(&mut self.here);
+            return;
+        };
+        if *level == "#" && rest.is_empty() {
+            f(&mut self.hash);
+            return;
+        }
+        if *level == "+" {
+            if let Some(p) = &mut self.plus {
+                p.update(rest, f);
+                if p.is_empty() {
+                    self.plus = None;
+                }
+            }
+        } else if let Some(c) = self.children.get_mut(*level) {
+            c.update(rest, f);
+            if c.is_empty() {
+                self.children.remove(*level);
+            }
+        }
+    }
+
+    /// Visit every entry whose filter matches the remaining `levels` of a topic.
+    fn visit<'a>(&'a self, levels: &[&str], first_is_dollar: bool, out: &mut dyn FnMut(&'a Entry)) {
+        // `#` also matches the parent level itself ("a/#" matches "a"); wildcards at the first
+        // level never match a `$` topic (MQTT-4.7.2-1).
+        if !first_is_dollar {
+            out(&self.hash);
+        }
+        let Some((level, rest)) = levels.split_first() else {
+            out(&self.here);
+            return;
+        };
+        if let Some(child) = self.children.get(*level) {
+            child.visit(rest, false, out);
+        }
+        if !first_is_dollar && let Some(plus) = &self.plus {
+            plus.visit(rest, false, out);
+        }
+    }
+}
+
+impl RouteTable {
+    /// Number of keys (filters and shared groups' keys).
+    pub fn len(&self) -> usize {
+        self.by_key.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.by_key.is_empty()
+    }
+
+    pub fn get(&self, key: &str) -> Option<&Refs> {
+        self.by_key.get(key)
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = (&String, &Refs)> {
+        self.by_key.iter()
+    }
+
+    /// One more subscription of `node` to `key`; the key's counts afterwards.
+    pub fn add(&mut self, key: &str, node: NodeId) -> &Refs {
+        let refs = self.by_key.entry(key.to_string()).or_default();
+        *refs.entry(node).or_default() += 1;
+        let nodes: Vec<NodeId> = refs.keys().copied().collect();
+        self.set_nodes(key, nodes);
+        self.by_key.entry(key.to_string()).or_default()
+    }
+
+    /// One subscription of `node` to `key` fewer; the key's counts afterwards, `None` once it
+    /// has none left (removed).
+    pub fn remove(&mut self, key: &str, node: NodeId) -> Option<&Refs> {
+        let refs = self.by_key.get_mut(key)?;
+        if let Some(n) = refs.get_mut(&node) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                refs.remove(&node);
+            }
+        }
+        self.changed(key)
+    }
+
+    /// Forget every route of `node`; the keys that changed, with their counts afterwards
+    /// (`None`: removed).
+    pub fn clear_node(&mut self, node: NodeId) -> Vec<(String, Option<Refs>)> {
+        let keys: Vec<String> =
+            self.by_key.iter().filter(|(_, m)| m.contains_key(&node)).map(|(k, _)| k.clone()).collect();
+        let mut out = Vec::with_capacity(keys.len());
+        for k in keys {
+            if let Some(m) = self.by_key.get_mut(&k) {
+                m.remove(&node);
+            }
+            let after = self.changed(&k).cloned();
+            out.push((k, after));
+        }
+        out
+    }
+
+    /// Set a key's counts as loaded from disk or a snapshot.
+    pub fn insert(&mut self, key: String, refs: Refs) {
+        let nodes: Vec<NodeId> = refs.keys().copied().collect();
+        self.set_nodes(&key, nodes);
+        if refs.is_empty() {
+            self.by_key.remove(&key);
+        } else {
+            self.by_key.insert(key, refs);
+        }
+    }
+
+    /// Re-index `key` after its counts changed; drops it when none are left.
+    fn changed(&mut self, key: &str) -> Option<&Refs> {
+        let nodes: Vec<NodeId> = self.by_key.get(key).map(|m| m.keys().copied().collect()).unwrap_or_default();
+        self.set_nodes(key, nodes.clone());
+        if nodes.is_empty() {
+            self.by_key.remove(key);
+            return None;
+        }
+        self.by_key.get(key)
+    }
+
+    /// Record in the trie which nodes route `key` (none: remove it).
+    fn set_nodes(&mut self, key: &str, nodes: Vec<NodeId>) {
+        let (group, filter) = match topic::shared_route(key) {
+            Some((g, f)) => (Some(g), f),
+            None => (None, key),
+        };
+        let mut set = |e: &mut Entry| match group {
+            None => e.nodes = nodes.clone(),
+            Some(g) if e.filter.is_empty() && !nodes.is_empty() => {
+                e.filter = filter.to_string();
+                e.shared.insert(g.to_string(), nodes.clone());
+            }
+            Some(g) if nodes.is_empty() => {
+                e.shared.remove(g);
+            }
+            Some(g) => {
+                e.shared.insert(g.to_string(), nodes.clone());
+            }
+        };
+        if nodes.is_empty() {
+            let levels: Vec<&str> = filter.split('/').collect();
+            self.trie.update(&levels, &mut set);
+        } else {
+            set(self.trie.entry(filter));
+        }
+    }
+
+    /// Nodes other than `except` with a plain route matching `topic_name`, sorted, once each.
+    pub fn nodes_matching(&self, topic_name: &str, except: NodeId) -> Vec<NodeId> {
+        let levels: Vec<&str> = topic_name.split('/').collect();
+        let mut out = Vec::new();
+        self.trie.visit(&levels, topic_name.starts_with('$'), &mut |e| {
+            out.extend(e.nodes.iter().filter(|n| **n != except));
+        });
+        out.sort_unstable();
+        out.dedup();
+        out
+    }
+
+    /// Shared groups matching `topic_name`: (group, filter, nodes with members).
+    pub fn shared_matching(&self, topic_name: &str) -> Vec<(String, String, Vec<NodeId>)> {
+        let levels: Vec<&str> = topic_name.split('/').collect();
+        let mut out = Vec::new();
+        self.trie.visit(&levels, topic_name.starts_with('$'), &mut |e| {
+            for (g, nodes) in &e.shared {
+                out.push((g.clone(), e.filter.clone(), nodes.clone()));
+            }
+        });
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// What the table must answer: a scan of every key with `topic::matches`.
+    fn scan(t: &RouteTable, topic_name: &str, except: NodeId) -> Vec<NodeId> {
+        let mut out: Vec<NodeId> = t
+            .iter()
+            .filter(|(k, _)| topic::shared_route(k).is_none() && topic::matches(k, topic_name))
+            .flat_map(|(_, m)| m.keys().copied())
+            .filter(|n| *n != except)
+            .collect();
+        out.sort_unstable();
+        out.dedup();
+        out
+    }
+
+    #[test]
+    fn matches_like_the_filters_say() {
+        let mut t = RouteTable::default();
+        t.add("a/b", 1);
+        t.add("a/+", 2);
+        t.add("a/#", 3);
+        t.add("#", 4);
+        t.add("+/b", 5);
+        t.add("$SYS/#", 6);
+        assert_eq!(t.nodes_matching("a/b", 0), vec![1, 2, 3, 4, 5]);
+        assert_eq!(t.nodes_matching("a", 0), vec![3, 4]);
+        assert_eq!(t.nodes_matching("a/b/c", 0), vec![3, 4]);
+        assert_eq!(t.nodes_matching("a/b", 3), vec![1, 2, 4, 5]);
+        // Wildcards at the first level never match `$` topics.
+        assert_eq!(t.nodes_matching("$SYS/x", 0), vec![6]);
+        assert_eq!(t.nodes_matching("x", 0), vec![4]);
+    }
+
+    #[test]
+    fn counts_and_removal_prune_the_trie() {
+        let mut t = RouteTable::default();
+        t.add("a/+/c", 1);
+        t.add("a/+/c", 1);
+        t.add("a/+/c", 2);
+        assert_eq!(t.get("a/+/c").map(|m| m[&1]), Some(2));
+        assert!(t.remove("a/+/c", 1).is_some());
+        assert_eq!(t.nodes_matching("a/x/c", 0), vec![1, 2]);
+        assert!(t.remove("a/+/c", 1).is_some());
+        assert_eq!(t.nodes_matching("a/x/c", 0), vec![2]);
+        assert!(t.remove("a/+/c", 2).is_none());
+        assert!(t.is_empty());
+        assert!(t.trie.is_empty(), "empty branches are dropped");
+        // Removing what is not there changes nothing.
+        assert!(t.remove("nope", 1).is_none());
+    }
+
+    #[test]
+    fn clear_node_reports_what_changed() {
+        let mut t = RouteTable::default();
+        t.add("a", 1);
+        t.add("a", 2);
+        t.add("b/#", 1);
+        t.add("$share/g/c", 1);
+        let mut changed = t.clear_node(1);
+        changed.sort();
+        assert_eq!(changed.len(), 3);
+        assert_eq!(changed[0], ("$share/g/c".to_string(), None));
+        assert_eq!(changed[1].0, "a");
+        assert_eq!(changed[1].1.as_ref().map(|m| m.keys().copied().collect::<Vec<_>>()), Some(vec![2]));
+        assert_eq!(changed[2], ("b/#".to_string(), None));
+        assert_eq!(t.nodes_matching("a", 0), vec![2]);
+        assert!(t.nodes_matching("b/x", 0).is_empty());
+        assert!(t.shared_matching("c").is_empty());
+    }
+
+    #[test]
+    fn shared_groups_are_apart_from_plain_routes() {
+        let mut t = RouteTable::default();
+        t.add("$share/g/s/+", 1);
+        t.add("$share/g/s/+", 2);
+        t.add("$share/h/s/#", 3);
+        t.add("s/x", 4);
+        assert_eq!(t.nodes_matching("s/x", 0), vec![4]);
+        let mut s = t.shared_matching("s/x");
+        s.sort();
+        assert_eq!(s, vec![("g".into(), "s/+".into(), vec![1, 2]), ("h".into(), "s/#".into(), vec![3])]);
+        assert!(t.shared_matching("other").is_empty());
+    }
+
+    fn level() -> impl Strategy<Value = String> {
+        prop_oneof![Just("a".to_string()), Just("b".to_string()), Just("$s".to_string()), Just(String::new())]
+    }
+
+    fn filter() -> impl Strategy<Value = String> {
+        (prop::collection::vec(prop_oneof![level(), Just("+".to_string())], 1..4), any::<bool>()).prop_map(
+            |(mut ls, hash)| {
+                if hash {
+                    ls.push("#".into());
+                }
+                ls.join("/")
+            },
+        )
+    }
+
+    /// A plain filter or a shared group's key.
+    fn key() -> impl Strategy<Value = String> {
+        (filter(), prop_oneof![Just(None), Just(Some("g")), Just(Some("h"))]).prop_map(|(f, g)| match g {
+            Some(g) => format!("$share/{g}/{f}"),
+            None => f,
+        })
+    }
+
+    fn shared_scan(t: &RouteTable, topic_name: &str) -> Vec<(String, String, Vec<NodeId>)> {
+        let mut out: Vec<_> = t
+            .iter()
+            .filter_map(|(k, m)| {
+                let (g, f) = topic::shared_route(k)?;
+                topic::matches(f, topic_name).then(|| (g.to_string(), f.to_string(), m.keys().copied().collect()))
+            })
+            .collect();
+        out.sort();
+        out
+    }
+
+    fn topic_name() -> impl Strategy<Value = String> {
+        prop::collection::vec(level(), 1..5).prop_map(|ls| ls.join("/"))
+    }
+
+    proptest! {
+        /// After any sequence of adds and removes, the trie answers what a scan answers.
+        #[test]
+        fn trie_agrees_with_a_scan(
+            ops in prop::collection::vec((key(), 1u64..4, any::<bool>()), 0..40),
+            topics in prop::collection::vec(topic_name(), 1..10),
+        ) {
+            let mut t = RouteTable::default();
+            for (f, node, add) in &ops {
+                if *add { t.add(f, *node); } else { t.remove(f, *node); }
+            }
+            for tn in &topics {
+                prop_assert_eq!(t.nodes_matching(tn, 0), scan(&t, tn, 0));
+                prop_assert_eq!(t.nodes_matching(tn, 2), scan(&t, tn, 2));
+                let mut shared = t.shared_matching(tn);
+                shared.sort();
+                prop_assert_eq!(shared, shared_scan(&t, tn));
+            }
+            for (f, node, _) in &ops {
+                t.remove(f, *node);
+                t.remove(f, *node);
+                t.remove(f, *node);
+            }
+            for tn in &topics {
+                prop_assert_eq!(t.nodes_matching(tn, 0), scan(&t, tn, 0));
+            }
+        }
+    }
+}
