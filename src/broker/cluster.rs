@@ -202,6 +202,16 @@ pub struct ClusterStatus {
     pub warnings: Vec<String>,
 }
 
+/// The routes a publish matches, from the local replica of the route table.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct RemoteRoutes {
+    /// Nodes other than this one with plain subscriptions matching the topic.
+    pub nodes: Vec<NodeId>,
+    /// Shared groups matching it: (group, filter, nodes with members, this one included, so
+    /// one member is picked cluster-wide).
+    pub shared: Vec<(String, String, Vec<NodeId>)>,
+}
+
 /// What the broker needs from the cluster.
 pub trait Cluster: Send + Sync + 'static {
     fn node_id(&self) -> NodeId;
@@ -223,10 +233,8 @@ pub trait Cluster: Send + Sync + 'static {
     /// outstanding then waits for them before it forwards more, so that what it sends next
     /// queues up behind them in its order.
     fn holding(&self) -> bool;
-    /// Nodes other than this one with a route matching `topic`.
-    fn route_nodes(&self, topic: &str) -> Vec<NodeId>;
-    /// Shared groups matching `topic` and the nodes that have members (this one included).
-    fn shared_routes(&self, topic: &str) -> Vec<(String, String, Vec<NodeId>)>;
+    /// The routes of the other nodes that match `topic`.
+    fn routes_for(&self, topic: &str) -> RemoteRoutes;
     /// Which node owns a client's session, if any.
     fn owner_of(&self, client: &str) -> Option<NodeId>;
     /// Retained messages whose topic matches `filter` (expired ones excluded).

@@ -534,10 +534,17 @@ impl Broker {
             return (Vec::new(), Vec::new());
         }
         let me = self.cluster.node_id();
+        let routes = self.cluster.routes_for(&msg.topic);
+        if routes.shared.is_empty() {
+            // The common case: plain routes only (sorted, once each), no group to place.
+            let targets =
+                routes.nodes.into_iter().map(|node| ForwardTarget { node, groups: Vec::new(), clients: Vec::new() });
+            return (targets.collect(), Vec::new());
+        }
         let mut by_node: BTreeMap<NodeId, Vec<(String, String)>> =
-            self.cluster.route_nodes(&msg.topic).into_iter().map(|n| (n, Vec::new())).collect();
+            routes.nodes.into_iter().map(|n| (n, Vec::new())).collect();
         let mut elsewhere = Vec::new();
-        for (g, f, nodes) in self.cluster.shared_routes(&msg.topic) {
+        for (g, f, nodes) in routes.shared {
             if nodes.is_empty() || nodes == [me] {
                 continue;
             }
@@ -743,7 +750,7 @@ impl Broker {
             c.store(true, Ordering::Release);
         }
         for s in woken {
-            s.wake.notify_one();
+            session::wake(s);
         }
         // Sessions handed over while this publish was on its way: follow them.
         for client in gone {

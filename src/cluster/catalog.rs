@@ -16,7 +16,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use parking_lot::RwLock;
 
 use crate::auth::bans::{BanKind, BanRecord};
-use crate::broker::cluster::{CatalogCmd, CatalogResp, NodeId, SubOptionsWire};
+use crate::broker::cluster::{CatalogCmd, CatalogResp, NodeId, RemoteRoutes, SubOptionsWire};
 use crate::broker::subs::SubOptions;
 use crate::cluster::routes::{Refs, RouteTable};
 use crate::protocol::message::now_ms;
@@ -290,6 +290,11 @@ impl Catalog {
     /// node included, so one member is picked cluster-wide.
     pub fn shared_routes(&self, topic_name: &str) -> Vec<(String, String, Vec<NodeId>)> {
         self.mem.read().routes.shared_matching(topic_name)
+    }
+
+    /// Both of the above in one lookup (what a publish asks).
+    pub fn routes_for(&self, topic_name: &str, except: NodeId) -> RemoteRoutes {
+        self.mem.read().routes.matching(topic_name, except)
     }
 
     pub fn has_remote_routes(&self, except: NodeId) -> bool {

@@ -26,6 +26,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+use bytes::Bytes;
 use hmac::{Hmac, Mac};
 use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
@@ -139,19 +140,47 @@ impl Confirm {
 pub trait LinkHandler: Send + Sync + 'static {
     /// Answer a request (an encoded `cluster::rpc::Rpc`).
     fn request(&self, from: Identity, body: Vec<u8>) -> BoxFuture<'static, Vec<u8>>;
-    /// Deliver a forwarded publish to local sessions; true once it is queued (persisted where
-    /// the subscriber's QoS needs it).
-    fn publish(&self, from: Identity, message: Vec<u8>) -> BoxFuture<'static, Confirm>;
+    /// Deliver a forwarded publish to local sessions; resolves once it is queued (persisted
+    /// where the subscriber's QoS needs it). `message` is read before this returns.
+    fn publish(&self, from: &Arc<Identity>, message: &[u8]) -> BoxFuture<'static, Confirm>;
+    /// Run `f`, which starts the deliveries of many publishes synchronously: the handler may
+    /// hold back what those deliveries would each set in motion (waking the subscribers'
+    /// connections) and do it once, when `f` returns.
+    fn batch(&self, f: &mut dyn FnMut()) {
+        f()
+    }
 }
 
 /// Counters of the link, exported as metrics.
 #[derive(Debug, Default)]
 pub struct LinkStats {
-    /// Forwarded publishes and their bytes, per peer address.
-    pub forwarded: Mutex<HashMap<String, (u64, u64)>>,
+    /// Forwarded publishes and their bytes, per peer address (kept when a connection is
+    /// replaced, so the counters never go back).
+    forwarded: Mutex<HashMap<String, Arc<PeerCounters>>>,
     pub received_messages: AtomicU64,
     pub errors: AtomicU64,
     pub refused_peers: AtomicU64,
+}
+
+/// Publishes forwarded to one peer address and their bytes.
+#[derive(Debug, Default)]
+struct PeerCounters {
+    messages: AtomicU64,
+    bytes: AtomicU64,
+}
+
+impl LinkStats {
+    /// (peer address, publishes, bytes) for every peer forwarded to.
+    pub fn forwarded(&self) -> Vec<(String, u64, u64)> {
+        let f = self.forwarded.lock();
+        f.iter()
+            .map(|(a, c)| (a.clone(), c.messages.load(Ordering::Relaxed), c.bytes.load(Ordering::Relaxed)))
+            .collect()
+    }
+
+    fn counters(&self, addr: &str) -> Arc<PeerCounters> {
+        self.forwarded.lock().entry(addr.to_string()).or_default().clone()
+    }
 }
 
 /// A link connection: plain TCP, or TCP under mutual TLS.
@@ -179,7 +208,7 @@ pub struct Link {
 
 enum Out {
     Request { id: u64, body: Vec<u8>, reply: oneshot::Sender<Vec<u8>> },
-    Publish { id: u64, message: Vec<u8>, ack: Option<oneshot::Sender<Confirm>> },
+    Publish { id: u64, message: Bytes, ack: Option<oneshot::Sender<Confirm>> },
 }
 
 /// An outgoing connection to one peer address, (re)established on demand by its task.
@@ -187,6 +216,7 @@ struct Peer {
     tx: mpsc::Sender<Out>,
     /// The peer's identity once a handshake succeeded.
     who: Mutex<Option<Identity>>,
+    forwarded: Arc<PeerCounters>,
 }
 
 impl Link {
@@ -278,7 +308,7 @@ impl Link {
 
     /// Queue a publish for the node at `addr`, in order with earlier ones. With `ack`, the
     /// returned receiver resolves to true once the peer has queued it.
-    pub async fn publish(&self, addr: &str, message: Vec<u8>, ack: bool) -> Option<oneshot::Receiver<Confirm>> {
+    pub async fn publish(&self, addr: &str, message: Bytes, ack: bool) -> Option<oneshot::Receiver<Confirm>> {
         let peer = self.peer(addr);
         let (tx, rx) = if ack {
             let (t, r) = oneshot::channel();
@@ -292,12 +322,8 @@ impl Link {
             self.inner.stats.errors.fetch_add(1, Ordering::Relaxed);
             return None;
         }
-        {
-            let mut f = self.inner.stats.forwarded.lock();
-            let e = f.entry(addr.to_string()).or_default();
-            e.0 += 1;
-            e.1 += len;
-        }
+        peer.forwarded.messages.fetch_add(1, Ordering::Relaxed);
+        peer.forwarded.bytes.fetch_add(len, Ordering::Relaxed);
         rx
     }
 
@@ -314,7 +340,7 @@ impl Link {
             return p.clone();
         }
         let (tx, rx) = mpsc::channel(8192);
-        let p = Arc::new(Peer { tx, who: Mutex::new(None) });
+        let p = Arc::new(Peer { tx, who: Mutex::new(None), forwarded: self.inner.stats.counters(addr) });
         peers.insert(addr.to_string(), p.clone());
         tokio::spawn(self.clone().run_peer(addr.to_string(), p.clone(), rx));
         p
@@ -476,73 +502,140 @@ impl Link {
         };
         tracing::debug!(%addr, name = %who.name, "cluster peer connected");
         let (rd, wr) = tokio::io::split(s);
-        let (out_tx, mut out_rx) = mpsc::channel::<(u8, Vec<u8>)>(8192);
+        let (out_tx, mut out_rx) = mpsc::channel::<Answer>(8192);
         // Responses and acks from many tasks funnel through one writer.
         let writer = tokio::spawn(async move {
             let mut w = BufWriter::with_capacity(64 * 1024, wr);
-            while let Some((kind, body)) = out_rx.recv().await {
-                if write_frame(&mut w, kind, &[&body]).await.is_err() {
-                    return;
-                }
-                if out_rx.is_empty() && w.flush().await.is_err() {
+            while let Some(a) = out_rx.recv().await {
+                let r = match a {
+                    Answer::Response(id, body) => write_frame(&mut w, RESPONSE, &[&id.to_be_bytes(), &body]).await,
+                    Answer::Ack(id, c) => write_frame(&mut w, PUBLISH_ACK, &[&id.to_be_bytes(), &[c.byte()]]).await,
+                };
+                if r.is_err() || (out_rx.is_empty() && w.flush().await.is_err()) {
                     return;
                 }
             }
         });
-        // Publishes are delivered in arrival order by one task, so a slow subscriber queue never
-        // holds up Raft traffic on the same connection.
-        let (pub_tx, mut pub_rx) = mpsc::channel::<(u64, Vec<u8>)>(8192);
-        let pub_handler = handler.clone();
+        // Publishes are delivered in arrival order. Most are queued at once: those are
+        // delivered right here, so a whole read's worth of them reaches the subscribers'
+        // queues in one go (handing each to another task cost more in wake-ups than the
+        // delivery itself). One that has to wait (a full queue holding its publisher back),
+        // and every publish after it until the backlog is worked off, goes to a task of its
+        // own, so a slow subscriber never holds up Raft traffic on the same connection.
+        let (pub_tx, mut pub_rx) = mpsc::channel::<Delivering>(8192);
         let pub_out = out_tx.clone();
-        let pub_who = who.clone();
-        let stats = self.inner.stats.clone();
-        let publisher = tokio::spawn(async move {
-            while let Some((id, msg)) = pub_rx.recv().await {
-                stats.received_messages.fetch_add(1, Ordering::Relaxed);
-                let ok = pub_handler.publish(pub_who.clone(), msg).await;
-                if id != 0 {
-                    let mut b = id.to_be_bytes().to_vec();
-                    b.push(ok.byte());
-                    if pub_out.send((PUBLISH_ACK, b)).await.is_err() {
+        let who = Arc::new(who);
+        let backlog = Arc::new(AtomicU64::new(0));
+        let publisher = {
+            let backlog = backlog.clone();
+            let (handler, who) = (handler.clone(), who.clone());
+            tokio::spawn(async move {
+                while let Some(d) = pub_rx.recv().await {
+                    let (id, confirm) = match d {
+                        Delivering::Started(id, confirm) => (id, confirm),
+                        Delivering::Frame(frame) => {
+                            let Some((id, msg)) = split_id(&frame) else { continue };
+                            (id, handler.publish(&who, msg))
+                        }
+                    };
+                    let ok = confirm.await;
+                    backlog.fetch_sub(1, Ordering::AcqRel);
+                    if id != 0 && pub_out.send(Answer::Ack(id, ok)).await.is_err() {
                         return;
                     }
                 }
-            }
-        });
-        let mut rd = BufReader::with_capacity(64 * 1024, rd);
+            })
+        };
+        // Frames are taken from the socket a read at a time and handled in one synchronous
+        // pass (what must wait is collected and done after it), so the publishes of a read
+        // are queued for their subscribers together and each subscriber's connection is woken
+        // once per read, not once per message.
+        let mut rd = rd;
+        let mut buf: Vec<u8> = Vec::with_capacity(READ_BUF);
         let mut stop = self.inner.stop.clone();
-        let result = loop {
-            let frame = tokio::select! {
-                f = read_frame(&mut rd) => f,
+        let mut acks: Vec<Answer> = Vec::new();
+        let mut queued: Vec<Delivering> = Vec::new();
+        let mut requests: Vec<(u64, Vec<u8>)> = Vec::new();
+        let result = 'conn: loop {
+            if buf.capacity() - buf.len() < READ_BUF / 4 {
+                buf.reserve(READ_BUF);
+            }
+            let n = tokio::select! {
+                r = rd.read_buf(&mut buf) => match r {
+                    Ok(n) => n,
+                    Err(e) => break Err(e.into()),
+                },
                 _ = stop.changed() => break Ok(()),
             };
-            let (kind, body) = match frame {
-                Ok(f) => f,
-                Err(e) => break Err(e),
-            };
-            let (id, rest) = match split_id(&body) {
-                Some(x) => x,
-                None => break Err(LinkError::Protocol("frame without id".into())),
-            };
-            match kind {
-                REQUEST => {
-                    let h = handler.clone();
-                    let out = out_tx.clone();
-                    let from = who.clone();
-                    let req = rest.to_vec();
-                    tokio::spawn(async move {
-                        let answer = h.request(from, req).await;
-                        let mut b = id.to_be_bytes().to_vec();
-                        b.extend_from_slice(&answer);
-                        let _ = out.send((RESPONSE, b)).await;
-                    });
-                }
-                PUBLISH => {
-                    if pub_tx.send((id, rest.to_vec())).await.is_err() {
-                        break Ok(());
+            if n == 0 {
+                break Err(LinkError::Closed { addr: addr.to_string() });
+            }
+            let mut bad = None;
+            let mut used = 0;
+            handler.batch(&mut || {
+                loop {
+                    let (kind, body, len) = match next_frame(&buf[used..]) {
+                        Ok(Some(f)) => f,
+                        Ok(None) => break,
+                        Err(e) => {
+                            bad = Some(e);
+                            break;
+                        }
+                    };
+                    used += len;
+                    let Some((id, rest)) = split_id(body) else {
+                        bad = Some(LinkError::Protocol("frame without id".into()));
+                        break;
+                    };
+                    match kind {
+                        REQUEST => requests.push((id, rest.to_vec())),
+                        PUBLISH => {
+                            self.inner.stats.received_messages.fetch_add(1, Ordering::Relaxed);
+                            if !queued.is_empty() || backlog.load(Ordering::Acquire) > 0 {
+                                queued.push(Delivering::Frame(body.to_vec()));
+                                continue;
+                            }
+                            let mut confirm = handler.publish(&who, rest);
+                            match futures_util::FutureExt::now_or_never(confirm.as_mut()) {
+                                Some(ok) if id != 0 => acks.push(Answer::Ack(id, ok)),
+                                Some(_) => {}
+                                None => queued.push(Delivering::Started(id, confirm)),
+                            }
+                        }
+                        k => {
+                            bad = Some(LinkError::Protocol(format!("unexpected frame kind {k}")));
+                            break;
+                        }
                     }
                 }
-                k => break Err(LinkError::Protocol(format!("unexpected frame kind {k}"))),
+            });
+            buf.drain(..used);
+            if buf.is_empty() && buf.capacity() > 4 * READ_BUF {
+                // A large frame (a snapshot chunk) has passed: give its memory back.
+                buf = Vec::with_capacity(READ_BUF);
+            }
+            for (id, req) in requests.drain(..) {
+                let h = handler.clone();
+                let out = out_tx.clone();
+                let from = Identity::clone(&who);
+                tokio::spawn(async move {
+                    let answer = h.request(from, req).await;
+                    let _ = out.send(Answer::Response(id, answer)).await;
+                });
+            }
+            for a in acks.drain(..) {
+                if out_tx.send(a).await.is_err() {
+                    break 'conn Ok(());
+                }
+            }
+            for d in queued.drain(..) {
+                backlog.fetch_add(1, Ordering::AcqRel);
+                if pub_tx.send(d).await.is_err() {
+                    break 'conn Ok(());
+                }
+            }
+            if let Some(e) = bad {
+                break Err(e);
             }
         };
         drop(pub_tx);
@@ -604,6 +697,19 @@ impl Link {
     }
 }
 
+/// A forwarded publish for the delivering task: one whose delivery started and has to wait,
+/// or a frame queued behind such a one.
+enum Delivering {
+    Started(u64, BoxFuture<'static, Confirm>),
+    Frame(Vec<u8>),
+}
+
+/// What the listener's side sends back.
+enum Answer {
+    Response(u64, Vec<u8>),
+    Ack(u64, Confirm),
+}
+
 #[derive(Default)]
 struct Pending {
     requests: HashMap<u64, oneshot::Sender<Vec<u8>>>,
@@ -630,6 +736,22 @@ async fn read_answers<R: AsyncReadExt + Unpin>(mut rd: R, pending: Arc<Mutex<Pen
     }
 }
 
+/// Bytes asked of the socket per read by a link connection's reader.
+const READ_BUF: usize = 64 * 1024;
+
+/// A frame in a read buffer: its kind, its body and the bytes it takes there.
+type Framed<'a> = (u8, &'a [u8], usize);
+
+/// The first complete frame in `buf`; `None` until all of it has arrived.
+fn next_frame(buf: &[u8]) -> Result<Option<Framed<'_>>, LinkError> {
+    let Some(head) = buf.get(..5) else { return Ok(None) };
+    let len = u32::from_be_bytes([head[0], head[1], head[2], head[3]]) as usize;
+    if len == 0 || len > MAX_FRAME {
+        return Err(LinkError::Protocol(format!("bad frame length {len}")));
+    }
+    Ok(buf.get(5..4 + len).map(|body| (head[4], body, 4 + len)))
+}
+
 fn split_id(body: &[u8]) -> Option<(u64, &[u8])> {
     let id = u64::from_be_bytes(body.get(..8)?.try_into().ok()?);
     Some((id, body.get(8..)?))
@@ -647,15 +769,15 @@ async fn write_frame<W: AsyncWriteExt + Unpin>(w: &mut W, kind: u8, parts: &[&[u
 }
 
 async fn read_frame<R: AsyncReadExt + Unpin>(r: &mut R) -> Result<(u8, Vec<u8>), LinkError> {
-    let mut len = [0u8; 4];
-    r.read_exact(&mut len).await?;
-    let len = u32::from_be_bytes(len) as usize;
+    let mut head = [0u8; 5];
+    r.read_exact(&mut head).await?;
+    let [a, b, c, d, kind] = head;
+    let len = u32::from_be_bytes([a, b, c, d]) as usize;
     if len == 0 || len > MAX_FRAME {
         return Err(LinkError::Protocol(format!("bad frame length {len}")));
     }
-    let mut buf = vec![0u8; len];
+    let mut buf = vec![0u8; len - 1];
     r.read_exact(&mut buf).await?;
-    let kind = buf.remove(0);
     Ok((kind, buf))
 }
 
@@ -726,8 +848,9 @@ mod tests {
             body.reverse();
             Box::pin(async move { body })
         }
-        fn publish(&self, _from: Identity, message: Vec<u8>) -> BoxFuture<'static, Confirm> {
-            Box::pin(async move { if message == b"ok" { Confirm::Queued } else { Confirm::NotQueued } })
+        fn publish(&self, _from: &Arc<Identity>, message: &[u8]) -> BoxFuture<'static, Confirm> {
+            let ok = message == b"ok";
+            Box::pin(async move { if ok { Confirm::Queued } else { Confirm::NotQueued } })
         }
     }
 
@@ -751,11 +874,11 @@ mod tests {
         let r = client.request(&addr, b"abc".to_vec(), Duration::from_secs(5)).await.expect("request");
         assert_eq!(r, b"cba");
         assert_eq!(client.peer_identity(&addr).map(|i| i.node_id), Some(1));
-        let ok = client.publish(&addr, b"ok".to_vec(), true).await.expect("ack wanted");
+        let ok = client.publish(&addr, Bytes::from_static(b"ok"), true).await.expect("ack wanted");
         assert_eq!(ok.await.expect("acked"), Confirm::Queued);
-        let bad = client.publish(&addr, b"no".to_vec(), true).await.expect("ack wanted");
+        let bad = client.publish(&addr, Bytes::from_static(b"no"), true).await.expect("ack wanted");
         assert_eq!(bad.await.expect("acked"), Confirm::NotQueued);
-        assert!(client.publish(&addr, b"fire".to_vec(), false).await.is_none());
+        assert!(client.publish(&addr, Bytes::from_static(b"fire"), false).await.is_none());
     }
 
     #[tokio::test]
@@ -769,6 +892,28 @@ mod tests {
         let other = Link::new(id(4), "other".into(), Some("0123456789abcdef"), None, rx);
         let e = other.dial(&addr).await.err().map(|e| e.to_string()).unwrap_or_default();
         assert!(e.contains("cluster"), "{e}");
+    }
+
+    #[test]
+    fn frames_are_cut_from_a_read_buffer() {
+        let mut b = Vec::new();
+        b.extend_from_slice(&4u32.to_be_bytes());
+        b.push(PUBLISH);
+        b.extend_from_slice(b"abc");
+        b.extend_from_slice(&2u32.to_be_bytes());
+        b.push(REQUEST);
+        // The second frame's body is still on its way.
+        let (kind, body, used) = next_frame(&b).expect("valid").expect("complete");
+        assert_eq!((kind, body, used), (PUBLISH, &b"abc"[..], 8));
+        assert!(next_frame(&b[used..]).expect("valid").is_none());
+        b.push(b'x');
+        assert_eq!(next_frame(&b[used..]).expect("valid"), Some((REQUEST, &b"x"[..], 6)));
+        assert!(next_frame(&b[..3]).expect("valid").is_none(), "header not complete yet");
+        assert!(next_frame(&[0, 0, 0, 0, 1]).is_err(), "length 0");
+        assert!(next_frame(&u32::MAX.to_be_bytes()).is_ok(), "4 bytes: header not complete");
+        let mut huge = (MAX_FRAME as u32 + 1).to_be_bytes().to_vec();
+        huge.push(PUBLISH);
+        assert!(next_frame(&huge).is_err(), "over the frame limit");
     }
 
     #[test]

@@ -17,6 +17,7 @@ use std::sync::{Arc, OnceLock, Weak};
 
 use std::time::{Duration, Instant};
 
+use bytes::Bytes;
 use openraft::ChangeMembers;
 use openraft::error::{ClientWriteError, RaftError};
 use parking_lot::Mutex;
@@ -25,7 +26,7 @@ use tokio::sync::watch;
 use crate::broker::Broker;
 use crate::broker::cluster::{
     BoxFuture, CatalogCmd, CatalogResp, Cluster, ClusterError, ClusterMetrics, ClusterStatus, Confirmation,
-    ForwardTarget, MemberStatus, MembershipOp, NodeId,
+    ForwardTarget, MemberStatus, MembershipOp, NodeId, RemoteRoutes,
 };
 use crate::broker::handover::SessionTransfer;
 use crate::cluster::catalog::Catalog;
@@ -384,7 +385,7 @@ impl RaftCluster {
             }
             let mut waits = Vec::with_capacity(batch.len());
             for (_, msg) in &batch {
-                match self.link.publish(addr, msg.clone(), true).await {
+                match self.link.publish(addr, Bytes::copy_from_slice(msg), true).await {
                     Some(rx) => waits.push(rx),
                     None => return Err("link closed".into()),
                 }
@@ -728,24 +729,35 @@ impl LinkHandler for Handler {
         })
     }
 
-    fn publish(&self, from: Identity, message: Vec<u8>) -> BoxFuture<'static, Confirm> {
+    fn batch(&self, f: &mut dyn FnMut()) {
+        crate::broker::session::hold_wakes(f)
+    }
+
+    fn publish(&self, from: &Arc<Identity>, message: &[u8]) -> BoxFuture<'static, Confirm> {
+        let decoded = decode_forward(message).and_then(|(t, g, c, m)| Message::decode(m).ok().map(|m| (t, g, c, m)));
+        let Some((target, groups, clients, msg)) = decoded else {
+            tracing::warn!(peer = %from.name, "undecodable forwarded message");
+            return Box::pin(async { Confirm::NotQueued });
+        };
         let cluster = self.0.upgrade();
+        let from = from.clone();
         Box::pin(async move {
             let Some(cluster) = cluster else { return Confirm::NotQueued };
             let Some(broker) = cluster.broker() else { return Confirm::NotQueued };
-            let decoded =
-                decode_forward(&message).and_then(|(t, g, c, m)| Message::decode(m).ok().map(|m| (t, g, c, m)));
-            let Some((target, groups, clients, msg)) = decoded else {
-                tracing::warn!(peer = %from.name, "undecodable forwarded message");
-                return Confirm::NotQueued;
-            };
             if target != cluster.me {
                 // Meant for a node that was replaced at this address: the sender re-routes it.
                 return Confirm::WrongNode;
             }
             match broker.deliver_forwarded(Arc::new(msg), &groups, &clients).await {
-                Ok(o) if o.refused == 0 => Confirm::Queued,
-                Ok(_) => Confirm::NotQueued,
+                Ok(o) => {
+                    if o.congested {
+                        // A subscriber here has a backlog: let its connection run before the
+                        // next forwarded message, as a local publisher would (see
+                        // `PublishOutcome::congested`).
+                        tokio::task::yield_now().await;
+                    }
+                    if o.refused == 0 { Confirm::Queued } else { Confirm::NotQueued }
+                }
                 Err(e) => {
                     tracing::warn!(peer = %from.name, "forwarded message not delivered: {e}");
                     Confirm::NotQueued
@@ -782,10 +794,9 @@ impl Cluster for RaftCluster {
         msg: &Arc<Message>,
         targets: &[ForwardTarget],
     ) -> BoxFuture<'static, Result<Option<Confirmation>, ClusterError>> {
-        let message = msg.encode();
-        let targets: Vec<(NodeId, Option<String>, Vec<u8>)> = targets
+        let targets: Vec<(NodeId, Option<String>, Bytes)> = targets
             .iter()
-            .map(|t| (t.node, self.member_addr(t.node), encode_forward(t.node, &t.groups, &t.clients, &message)))
+            .map(|t| (t.node, self.member_addr(t.node), encode_forward(t.node, &t.groups, &t.clients, msg).into()))
             .collect();
         let link = self.link.clone();
         let outbox = self.outbox.clone();
@@ -846,12 +857,8 @@ impl Cluster for RaftCluster {
         self.outbox.holding()
     }
 
-    fn route_nodes(&self, topic: &str) -> Vec<NodeId> {
-        self.catalog.route_nodes(topic, self.me)
-    }
-
-    fn shared_routes(&self, topic: &str) -> Vec<(String, String, Vec<NodeId>)> {
-        self.catalog.shared_routes(topic)
+    fn routes_for(&self, topic: &str) -> RemoteRoutes {
+        self.catalog.routes_for(topic, self.me)
     }
 
     fn ready(&self) -> bool {
@@ -968,16 +975,15 @@ impl Cluster for RaftCluster {
             replication_lag_entries: lag,
             replication_lag_seconds: lag_seconds,
             forwarded: st
-                .forwarded
-                .lock()
-                .iter()
-                .map(|(addr, (n, b))| {
+                .forwarded()
+                .into_iter()
+                .map(|(addr, n, b)| {
                     let name = m
                         .membership_config
                         .nodes()
-                        .find(|(_, node)| node.addr == *addr)
+                        .find(|(_, node)| node.addr == addr)
                         .map_or_else(|| addr.clone(), |(_, node)| node.name.clone());
-                    (name, *n, *b)
+                    (name, n, b)
                 })
                 .collect(),
             received_messages: st.received_messages.load(Ordering::Relaxed),
@@ -1084,13 +1090,13 @@ fn keep(outbox: &Outbox, node: NodeId, encoded: &[u8], why: &str) -> Result<(), 
 /// A forwarded publish on the link: the shared groups the receiver serves, the only clients it
 /// delivers to (a relay for sessions that just moved; empty = every matching session), then the
 /// message. Lists are a `u16` count of `u16`-prefixed strings (groups as group, filter pairs).
-fn encode_forward(target: NodeId, groups: &[(String, String)], clients: &[String], message: &[u8]) -> Vec<u8> {
+fn encode_forward(target: NodeId, groups: &[(String, String)], clients: &[String], message: &Message) -> Vec<u8> {
     fn put(b: &mut Vec<u8>, s: &str) {
         let n = s.len().min(u16::MAX as usize);
         b.extend_from_slice(&(n as u16).to_be_bytes());
         b.extend_from_slice(s.as_bytes().get(..n).unwrap_or_default());
     }
-    let mut b = Vec::with_capacity(12 + message.len() + groups.len() * 16);
+    let mut b = Vec::with_capacity(96 + message.topic.len() + message.payload.len() + groups.len() * 16);
     b.extend_from_slice(&target.to_be_bytes());
     b.extend_from_slice(&(groups.len().min(u16::MAX as usize) as u16).to_be_bytes());
     for (g, f) in groups.iter().take(u16::MAX as usize) {
@@ -1101,7 +1107,7 @@ fn encode_forward(target: NodeId, groups: &[(String, String)], clients: &[String
     for c in clients.iter().take(u16::MAX as usize) {
         put(&mut b, c);
     }
-    b.extend_from_slice(message);
+    message.encode_into(&mut b);
     b
 }
 
@@ -1144,18 +1150,34 @@ mod tests {
 
     #[test]
     fn forward_payload_round_trip() {
+        let m = |topic: &str, payload: &[u8]| {
+            let p: Arc<[u8]> = Arc::from(payload);
+            Message {
+                topic: topic.into(),
+                payload: mqtt_protocol_core::mqtt::ArcPayload::new(p, 0, payload.len()),
+                qos: 1,
+                retain: false,
+                props: Default::default(),
+                expires_at_ms: None,
+                origin: "pub".into(),
+                wire: Default::default(),
+                id: 42,
+            }
+        };
         let groups = vec![("g".to_string(), "a/+".to_string()), ("h".to_string(), "#".to_string())];
         let clients = vec!["dev-1".to_string()];
-        let b = encode_forward(7, &groups, &clients, b"MSG");
-        let (t, g, c, m) = decode_forward(&b).expect("decodes");
+        let msg = m("a/b", b"MSG");
+        let b = encode_forward(7, &groups, &clients, &msg);
+        let (t, g, c, body) = decode_forward(&b).expect("decodes");
         assert_eq!(t, 7);
         assert_eq!(g, groups);
         assert_eq!(c, clients);
-        assert_eq!(m, b"MSG");
+        assert_eq!(Message::decode(body).expect("message"), msg);
         assert!(decode_forward(&b[..3]).is_none());
-        let empty = encode_forward(1, &[], &[], b"x");
-        let (_, g, c, m) = decode_forward(&empty).expect("decodes");
+        let x = m("x", b"x");
+        let empty = encode_forward(1, &[], &[], &x);
+        let (_, g, c, body) = decode_forward(&empty).expect("decodes");
         assert!(g.is_empty() && c.is_empty());
-        assert_eq!(m, b"x");
+        assert_eq!(Message::decode(body).expect("message"), x);
     }
 }

@@ -9,7 +9,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use crate::broker::cluster::NodeId;
+use crate::broker::cluster::{NodeId, RemoteRoutes};
 use crate::protocol::topic;
 
 /// Reference counts of one key's routes: node → local subscriptions.
@@ -96,22 +96,28 @@ impl Level {
         }
     }
 
-    /// Visit every entry whose filter matches the remaining `levels` of a topic.
-    fn visit<'a>(&'a self, levels: &[&str], first_is_dollar: bool, out: &mut dyn FnMut(&'a Entry)) {
+    /// Visit every entry whose filter matches the remaining `levels` of a topic (an iterator
+    /// over them, cloned where the walk branches: no allocation per lookup).
+    fn visit<'a>(
+        &'a self,
+        mut levels: std::str::Split<'_, char>,
+        first_is_dollar: bool,
+        out: &mut dyn FnMut(&'a Entry),
+    ) {
         // `#` also matches the parent level itself ("a/#" matches "a"); wildcards at the first
         // level never match a `$` topic (MQTT-4.7.2-1).
         if !first_is_dollar {
             out(&self.hash);
         }
-        let Some((level, rest)) = levels.split_first() else {
+        let Some(level) = levels.next() else {
             out(&self.here);
             return;
         };
-        if let Some(child) = self.children.get(*level) {
-            child.visit(rest, false, out);
+        if let Some(child) = self.children.get(level) {
+            child.visit(levels.clone(), false, out);
         }
         if !first_is_dollar && let Some(plus) = &self.plus {
-            plus.visit(rest, false, out);
+            plus.visit(levels, false, out);
         }
     }
 }
@@ -221,28 +227,31 @@ impl RouteTable {
         }
     }
 
+    /// The routes matching a topic, in one walk of the trie: nodes other than `except` with a
+    /// plain route (sorted, once each), and the shared groups with the nodes that have members.
+    pub fn matching(&self, topic_name: &str, except: NodeId) -> RemoteRoutes {
+        let mut out = RemoteRoutes::default();
+        self.trie.visit(topic_name.split('/'), topic_name.starts_with('$'), &mut |e| {
+            out.nodes.extend(e.nodes.iter().filter(|n| **n != except));
+            for (g, nodes) in &e.shared {
+                out.shared.push((g.clone(), e.filter.clone(), nodes.clone()));
+            }
+        });
+        if out.nodes.len() > 1 {
+            out.nodes.sort_unstable();
+            out.nodes.dedup();
+        }
+        out
+    }
+
     /// Nodes other than `except` with a plain route matching `topic_name`, sorted, once each.
     pub fn nodes_matching(&self, topic_name: &str, except: NodeId) -> Vec<NodeId> {
-        let levels: Vec<&str> = topic_name.split('/').collect();
-        let mut out = Vec::new();
-        self.trie.visit(&levels, topic_name.starts_with('$'), &mut |e| {
-            out.extend(e.nodes.iter().filter(|n| **n != except));
-        });
-        out.sort_unstable();
-        out.dedup();
-        out
+        self.matching(topic_name, except).nodes
     }
 
     /// Shared groups matching `topic_name`: (group, filter, nodes with members).
     pub fn shared_matching(&self, topic_name: &str) -> Vec<(String, String, Vec<NodeId>)> {
-        let levels: Vec<&str> = topic_name.split('/').collect();
-        let mut out = Vec::new();
-        self.trie.visit(&levels, topic_name.starts_with('$'), &mut |e| {
-            for (g, nodes) in &e.shared {
-                out.push((g.clone(), e.filter.clone(), nodes.clone()));
-            }
-        });
-        out
+        self.matching(topic_name, 0).shared
     }
 }
 

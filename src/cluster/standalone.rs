@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use crate::broker::cluster::{
     BoxFuture, CatalogCmd, CatalogResp, Cluster, ClusterError, ClusterMetrics, ClusterStatus, Confirmation,
-    ForwardTarget, MembershipOp, NodeId,
+    ForwardTarget, MembershipOp, NodeId, RemoteRoutes,
 };
 use crate::broker::handover::SessionTransfer;
 use crate::cluster::catalog::Catalog;
@@ -42,8 +42,8 @@ impl Cluster for Standalone {
         }
     }
 
-    fn shared_routes(&self, _topic: &str) -> Vec<(String, String, Vec<NodeId>)> {
-        Vec::new()
+    fn routes_for(&self, _topic: &str) -> RemoteRoutes {
+        RemoteRoutes::default()
     }
 
     fn forward(
@@ -56,10 +56,6 @@ impl Cluster for Standalone {
 
     fn holding(&self) -> bool {
         false
-    }
-
-    fn route_nodes(&self, _topic: &str) -> Vec<NodeId> {
-        Vec::new()
     }
 
     fn ready(&self) -> bool {

@@ -99,26 +99,31 @@ impl Message {
     /// Serialize for the session queue, the retained store and the cluster link.
     pub fn encode(&self) -> Vec<u8> {
         let mut b = Vec::with_capacity(64 + self.topic.len() + self.payload.len());
+        self.encode_into(&mut b);
+        b
+    }
+
+    /// [`Message::encode`] appended to `b`.
+    pub fn encode_into(&self, b: &mut Vec<u8>) {
         b.push(MESSAGE_FORMAT);
         b.push(self.qos | if self.retain { 0x80 } else { 0 });
         b.extend_from_slice(&self.id.to_be_bytes());
-        put_str(&mut b, &self.topic);
-        put_str(&mut b, &self.origin);
-        put_opt_u64(&mut b, self.expires_at_ms);
+        put_str(b, &self.topic);
+        put_str(b, &self.origin);
+        put_opt_u64(b, self.expires_at_ms);
         match self.props.payload_format {
             Some(v) => b.extend_from_slice(&[1, v]),
             None => b.push(0),
         }
-        put_opt_bytes(&mut b, self.props.content_type.as_deref().map(str::as_bytes));
-        put_opt_bytes(&mut b, self.props.response_topic.as_deref().map(str::as_bytes));
-        put_opt_bytes(&mut b, self.props.correlation_data.as_deref());
-        put_u32(&mut b, self.props.user_properties.len() as u32);
+        put_opt_bytes(b, self.props.content_type.as_deref().map(str::as_bytes));
+        put_opt_bytes(b, self.props.response_topic.as_deref().map(str::as_bytes));
+        put_opt_bytes(b, self.props.correlation_data.as_deref());
+        put_u32(b, self.props.user_properties.len() as u32);
         for (k, v) in &self.props.user_properties {
-            put_str(&mut b, k);
-            put_str(&mut b, v);
+            put_str(b, k);
+            put_str(b, v);
         }
-        put_bytes(&mut b, self.payload.as_slice());
-        b
+        put_bytes(b, self.payload.as_slice());
     }
 
     pub fn decode(buf: &[u8]) -> Result<Message, CodecError> {
@@ -133,8 +138,8 @@ impl Message {
         if qos > 2 {
             return Err(CodecError::Invalid);
         }
-        let topic: Arc<str> = r.string()?.into();
-        let origin: Arc<str> = r.string()?.into();
+        let topic: Arc<str> = r.str()?.into();
+        let origin: Arc<str> = r.str()?.into();
         let expires_at_ms = r.opt_u64()?;
         let payload_format = if r.u8()? == 1 { Some(r.u8()?) } else { None };
         let content_type = r.opt_string()?;
@@ -225,7 +230,11 @@ impl<'a> Reader<'a> {
         self.take(n)
     }
     pub fn string(&mut self) -> Result<String, CodecError> {
-        String::from_utf8(self.bytes()?.to_vec()).map_err(|_| CodecError::Utf8)
+        self.str().map(str::to_string)
+    }
+    /// A string borrowed from the buffer (no copy until the caller makes one).
+    pub fn str(&mut self) -> Result<&'a str, CodecError> {
+        std::str::from_utf8(self.bytes()?).map_err(|_| CodecError::Utf8)
     }
     pub fn opt_u64(&mut self) -> Result<Option<u64>, CodecError> {
         Ok(if self.u8()? == 1 { Some(self.u64()?) } else { None })

@@ -34,7 +34,7 @@ async fn pub_sub_between_every_pair_of_nodes() {
     c.wait_applied(Duration::from_secs(10)).await;
     for (i, node) in c.nodes.iter().enumerate() {
         wait_for("routes replicated", Duration::from_secs(10), || {
-            node.broker().cluster.route_nodes("to/0/q0").len() == usize::from(i != 0)
+            node.broker().cluster.routes_for("to/0/q0").nodes.len() == usize::from(i != 0)
         })
         .await;
     }
@@ -198,7 +198,7 @@ async fn late_replicant_receives_the_catalog_by_snapshot() {
     .await;
     wait_for("replicant joined", Duration::from_secs(20), || late.broker().cluster.ready()).await;
     wait_for("routes on the replicant", Duration::from_secs(10), || {
-        late.broker().cluster.route_nodes("many/299/x").len() == 1
+        late.broker().cluster.routes_for("many/299/x").nodes.len() == 1
     })
     .await;
     assert_eq!(late.broker().cluster.retained_count(), 1);
@@ -242,7 +242,7 @@ async fn shared_subscription_members_spread_over_nodes_get_each_message_once() {
     }
     c.wait_applied(Duration::from_secs(10)).await;
     wait_for("group routes on node 0", Duration::from_secs(10), || {
-        c.nodes[0].broker().cluster.shared_routes("jobs/x").first().is_some_and(|(_, _, n)| n.len() == 3)
+        c.nodes[0].broker().cluster.routes_for("jobs/x").shared.first().is_some_and(|(_, _, n)| n.len() == 3)
     })
     .await;
     let (mut publ, _) = Probe::connect_v5(c.mqtt(0), "dispatcher", true, vec![]).await;
@@ -317,4 +317,61 @@ async fn users_and_bans_added_on_one_node_hold_on_all() {
         let (_p, rc) = crate::auth_util::login5(c.mqtt(i), "rogue", Some("fleet"), Some("s3cret-pw"), None).await;
         assert_eq!(rc, 0x8A, "the banned client id is refused on node {i}");
     }
+}
+
+/// A publisher with many QoS 1 and 2 messages in flight to a subscriber on another node (the
+/// connection keeps reading while that node confirms): every PUBACK and PUBREC comes back in
+/// the order of the PUBLISH packets (MQTT-4.6.0-2/3), and the subscriber gets every message,
+/// in order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pipelined_acknowledgements_keep_their_order() {
+    let c = TestCluster::start(2, 0).await;
+    let (mut sub, _) = Probe::connect_v5(c.mqtt(1), "pipe-sub", true, vec![]).await;
+    assert_eq!(sub.subscribe_v5(1, &[("pipe/#", 2)], vec![]).await, vec![2]);
+    wait_for("route replicated", Duration::from_secs(10), || {
+        c.nodes[0].broker().cluster.routes_for("pipe/x").nodes.len() == 1
+    })
+    .await;
+    let (mut publ, _) = Probe::connect_v5(c.mqtt(0), "pipe-pub", true, vec![]).await;
+    // 100 publishes sent back to back, none waiting for its acknowledgement (the broker's
+    // receive maximum is 128).
+    let n: u16 = 100;
+    for i in 1..=n {
+        let q = if i % 3 == 0 { 2 } else { 1 };
+        publ.publish_v5("pipe/x", format!("m{i}").as_bytes(), q, false, Some(i), vec![]).await;
+    }
+    let mut acked = Vec::new();
+    while acked.len() < usize::from(n) {
+        match publ.expect().await {
+            Packet::V5_0Puback(a) => {
+                assert_eq!(a.reason_code().map_or(0, |c| c as u8), 0);
+                acked.push(a.packet_id());
+            }
+            Packet::V5_0Pubrec(r) => {
+                assert_eq!(r.reason_code().map_or(0, |c| c as u8), 0);
+                acked.push(r.packet_id());
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert_eq!(acked, (1..=n).collect::<Vec<_>>(), "acknowledged in the order sent");
+    let mut got = Vec::new();
+    while got.len() < usize::from(n) {
+        use mqtt_protocol_core::mqtt::packet::v5_0;
+        let ack: Packet = match sub.expect().await {
+            Packet::V5_0Publish(p) => {
+                got.push(String::from_utf8_lossy(p.payload().as_slice()).to_string());
+                let Some(pid) = p.packet_id() else { continue };
+                if p.qos() == crate::harness::probe::qos(1) {
+                    v5_0::Puback::builder().packet_id(pid).build().expect("puback").into()
+                } else {
+                    v5_0::Pubrec::builder().packet_id(pid).build().expect("pubrec").into()
+                }
+            }
+            Packet::V5_0Pubrel(r) => v5_0::Pubcomp::builder().packet_id(r.packet_id()).build().expect("pubcomp").into(),
+            other => panic!("unexpected {other:?}"),
+        };
+        sub.send(ack).await;
+    }
+    assert_eq!(got, (1..=n).map(|i| format!("m{i}")).collect::<Vec<_>>(), "delivered once each, in order");
 }

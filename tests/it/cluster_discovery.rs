@@ -70,8 +70,10 @@ async fn bootstrap_from_srv_records_that_appear_late() {
     // And it routes: subscribe on the replicant, publish on a core.
     let (mut s, _) = Probe::connect_v5(replicant.addr, "dns-sub", true, vec![]).await;
     s.subscribe_v5(1, &[("dns/#", 1)], vec![]).await;
-    wait_for("route replicated", Duration::from_secs(10), || nodes[0].broker().cluster.route_nodes("dns/x").len() == 1)
-        .await;
+    wait_for("route replicated", Duration::from_secs(10), || {
+        nodes[0].broker().cluster.routes_for("dns/x").nodes.len() == 1
+    })
+    .await;
     let (mut p, _) = Probe::connect_v5(nodes[0].addr, "dns-pub", true, vec![]).await;
     p.publish_v5("dns/x", b"found you", 1, false, Some(1), vec![]).await;
     let m = s.expect_publish_v5().await;

@@ -56,7 +56,7 @@ async fn session_moves_to_another_node_with_its_queue() {
     dev.subscribe_v5(1, &[("move/#", 1)], vec![]).await;
     c.wait_applied(Duration::from_secs(10)).await;
     wait_for("route on node 1", Duration::from_secs(10), || {
-        c.nodes[1].broker().cluster.route_nodes("move/x").len() == 1
+        c.nodes[1].broker().cluster.routes_for("move/x").nodes.len() == 1
     })
     .await;
     // Queued while connected but not reading: two messages sit at node 0.
@@ -76,7 +76,7 @@ async fn session_moves_to_another_node_with_its_queue() {
     receive_all(&mut dev2, &want, Duration::from_secs(10)).await;
     // And the route follows the session: a new publish on node 1 reaches node 2.
     wait_for("route moved", Duration::from_secs(10), || {
-        c.nodes[1].broker().cluster.route_nodes("move/x") == vec![c.nodes[2].broker().cluster.node_id()]
+        c.nodes[1].broker().cluster.routes_for("move/x").nodes == vec![c.nodes[2].broker().cluster.node_id()]
     })
     .await;
     publish_acked(&mut publ, "move/b", "m3", 3).await;
@@ -102,7 +102,7 @@ async fn nothing_acknowledged_is_lost_while_the_owner_is_down() {
     dev.subscribe_v5(1, &[("keep/#", 1)], vec![]).await;
     c.wait_applied(Duration::from_secs(10)).await;
     wait_for("route replicated", Duration::from_secs(10), || {
-        c.nodes[publ_node].broker().cluster.route_nodes("keep/x").len() == 1
+        c.nodes[publ_node].broker().cluster.routes_for("keep/x").nodes.len() == 1
     })
     .await;
     dev.disconnect_v5(DisconnectReasonCode::NormalDisconnection).await;
@@ -120,7 +120,12 @@ async fn nothing_acknowledged_is_lost_while_the_owner_is_down() {
     let (mut dev2, ack) = Probe::connect_v5(c.mqtt(move_to), "survivor", false, persistent()).await;
     assert!(ack.session_present(), "subscriptions restored from the catalog");
     wait_for("route at the new node", Duration::from_secs(10), || {
-        c.nodes[publ_node].broker().cluster.route_nodes("keep/x").contains(&c.nodes[move_to].broker().cluster.node_id())
+        c.nodes[publ_node]
+            .broker()
+            .cluster
+            .routes_for("keep/x")
+            .nodes
+            .contains(&c.nodes[move_to].broker().cluster.node_id())
     })
     .await;
     publish_acked(&mut publ, "keep/a", "after-1", 5).await;
@@ -177,7 +182,7 @@ async fn drain_sends_clients_elsewhere_and_keeps_the_membership() {
     assert!(ack.session_present());
     let (mut publ, _) = Probe::connect_v5(c.mqtt(2), "drain-pub", true, vec![]).await;
     wait_for("route moved", Duration::from_secs(10), || {
-        c.nodes[2].broker().cluster.route_nodes("drain/x") == vec![c.nodes[1].broker().cluster.node_id()]
+        c.nodes[2].broker().cluster.routes_for("drain/x").nodes == vec![c.nodes[1].broker().cluster.node_id()]
     })
     .await;
     publish_acked(&mut publ, "drain/x", "after-drain", 1).await;
@@ -217,7 +222,8 @@ async fn rolling_restart_loses_nothing() {
             c.nodes[pub_node]
                 .broker()
                 .cluster
-                .route_nodes("roll/x")
+                .routes_for("roll/x")
+                .nodes
                 .contains(&c.nodes[sub_node].broker().cluster.node_id())
         })
         .await;
@@ -264,7 +270,8 @@ async fn leader_loss_elects_a_new_leader_and_writes_resume() {
     };
     let (mut sub, _) = Probe::connect_v5(c.mqtt(b), "survivor-sub", true, vec![]).await;
     sub.subscribe_v5(1, &[("flow/#", 1)], vec![]).await;
-    wait_for("route", Duration::from_secs(10), || c.nodes[a].broker().cluster.route_nodes("flow/x").len() == 1).await;
+    wait_for("route", Duration::from_secs(10), || c.nodes[a].broker().cluster.routes_for("flow/x").nodes.len() == 1)
+        .await;
     let (mut publ, _) = Probe::connect_v5(c.mqtt(a), "survivor-pub", true, vec![]).await;
     // From the moment the stopped leader's Raft is gone (stop returns after it).
     c.nodes[leader].stop().await;
@@ -279,7 +286,7 @@ async fn leader_loss_elects_a_new_leader_and_writes_resume() {
     // A catalog write (a new route) commits and reaches the other survivor.
     sub.subscribe_v5(2, &[("after/#", 1)], vec![]).await;
     wait_for("write committed after the election", Duration::from_secs(20), || {
-        c.nodes[a].broker().cluster.route_nodes("after/x").len() == 1
+        c.nodes[a].broker().cluster.routes_for("after/x").nodes.len() == 1
     })
     .await;
     let writes = lost_at.elapsed();

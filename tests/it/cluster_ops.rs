@@ -111,7 +111,8 @@ async fn cluster_metrics_report_members_leader_and_forwarding() {
     // Forwarded publishes are counted per peer, by node name.
     let (mut s, _) = crate::harness::Probe::connect_v5(c.mqtt(follower), "m-sub", true, vec![]).await;
     s.subscribe_v5(1, &[("m/#", 0)], vec![]).await;
-    wait_for("route", Duration::from_secs(10), || c.nodes[leader].broker().cluster.route_nodes("m/x").len() == 1).await;
+    wait_for("route", Duration::from_secs(10), || c.nodes[leader].broker().cluster.routes_for("m/x").nodes.len() == 1)
+        .await;
     let (mut p, _) = crate::harness::Probe::connect_v5(c.mqtt(leader), "m-pub", true, vec![]).await;
     p.publish_v5("m/x", b"counted", 0, false, None, vec![]).await;
     s.expect_publish_v5().await;

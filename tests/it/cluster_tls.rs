@@ -65,7 +65,7 @@ async fn mutual_tls_link_forms_a_cluster_and_refuses_a_foreign_certificate() {
     wait_for("cluster over mTLS", Duration::from_secs(30), || nodes.iter().all(|n| n.broker().cluster.ready())).await;
     let (mut s, _) = Probe::connect_v5(nodes[1].addr, "tls-sub", true, vec![]).await;
     s.subscribe_v5(1, &[("tls/#", 0)], vec![]).await;
-    wait_for("route", Duration::from_secs(10), || nodes[0].broker().cluster.route_nodes("tls/x").len() == 1).await;
+    wait_for("route", Duration::from_secs(10), || nodes[0].broker().cluster.routes_for("tls/x").nodes.len() == 1).await;
     let (mut p, _) = Probe::connect_v5(nodes[0].addr, "tls-pub", true, vec![]).await;
     p.publish_v5("tls/x", b"over mtls", 0, false, None, vec![]).await;
     assert_eq!(s.expect_publish_v5().await.payload().as_slice(), b"over mtls");
