@@ -6,7 +6,7 @@
 #
 # Usage: scripts/bench/cluster.sh [-r REPS] [-d DURATION] [-p PUBLISHERS] [-w SUBSCRIBERS]
 #                                 [-n ROUTES] [-S SNAPSHOT_EVERY] [-a 127.A.B] [-o RESULTS.md]
-#                                 [-s "delivery writes catchup"]
+#                                 [-s "delivery writes catchup"] [-c CPUS]
 #   -r  repetitions of every measurement (default 3); the table shows medians
 #   -d  load phase of each delivery run (default 10s)
 #   -p  publishers of the flood delivery runs (default 8)
@@ -21,6 +21,11 @@
 #   -a  first three octets of the nodes' loopback addresses (default 127.250.77: the test
 #       harness picks 127.20-219.x.x, so the two never collide)
 #   -s  parts to run (default: all three)
+#   -c  give every node its own CPU limit of CPUS cores (e.g. 0.5), as a Kubernetes pod's
+#       `resources.limits.cpu` does: each node process goes into a cgroup of its own with a CFS
+#       quota (cgroup v2 `cpu.max`, or v1 `cpu.cfs_quota_us`; needs root). The load generator
+#       stays unlimited. Without -c, all nodes and the load generator share the machine's
+#       cores, so a cross-node run does the work of two nodes on the CPU of one.
 #   -o  results file (default target/bench-results/cluster-<time>.md); raw JSON lines go
 #       next to it (<same name>.jsonl)
 #
@@ -39,7 +44,8 @@ ROUTES=100000
 NET=127.250.77
 PARTS="delivery writes catchup"
 OUT=""
-while getopts "r:d:p:w:n:S:a:o:s:h" opt; do
+CPU_LIMIT=""
+while getopts "r:d:p:w:n:S:a:o:s:c:h" opt; do
     case "$opt" in
         r) REPS=$OPTARG ;;
         d) DURATION=$OPTARG ;;
@@ -50,7 +56,8 @@ while getopts "r:d:p:w:n:S:a:o:s:h" opt; do
         a) NET=$OPTARG ;;
         o) OUT=$OPTARG ;;
         s) PARTS=$OPTARG ;;
-        *) sed -n '2,30p' "$0"; exit 2 ;;
+        c) CPU_LIMIT=$OPTARG ;;
+        *) sed -n '2,36p' "$0"; exit 2 ;;
     esac
 done
 
@@ -70,6 +77,7 @@ CORES=3
 declare -A PID=()      # node name -> pid
 declare -A IP=()       # node name -> address
 HELPERS=()             # subscribers holding the catalog's routes (live until the end)
+CGROUPS=()             # per-node CPU cgroups made for -c (removed on exit)
 BENCH_PID=""           # a running `starling bench sub`
 
 log() { printf '[cluster-bench %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
@@ -82,6 +90,7 @@ cleanup() {
     sleep 1
     for p in $BENCH_PID "${HELPERS[@]}" "${PID[@]}"; do kill -9 "$p" 2>/dev/null || true; done
     wait 2>/dev/null || true
+    for p in "${CGROUPS[@]}"; do rmdir "$p" 2>/dev/null || true; done
     rm -rf "$WORK"
 }
 trap cleanup EXIT
@@ -148,6 +157,31 @@ start_node() { # name role n
     done
     "$BIN" serve --config "$WORK/$name.toml" >>"$WORK/$name.log" 2>&1 &
     PID[$name]=$!
+    limit_cpu "$name" "${PID[$name]}"
+}
+
+# With -c: put the node's process into a cgroup of its own with a CPU quota of CPU_LIMIT cores.
+limit_cpu() { # name pid
+    [ -n "$CPU_LIMIT" ] || return 0
+    local name=$1 pid=$2 quota dir
+    quota=$(awk -v c="$CPU_LIMIT" 'BEGIN { printf "%d", c * 100000 }')
+    if [ -f /sys/fs/cgroup/cgroup.controllers ]; then
+        # cgroup v2: the cpu controller must be enabled for the children of the root.
+        grep -qw cpu /sys/fs/cgroup/cgroup.subtree_control || echo +cpu >/sys/fs/cgroup/cgroup.subtree_control
+        dir=/sys/fs/cgroup/starling-bench-$name
+        mkdir -p "$dir"
+        echo "$quota 100000" >"$dir/cpu.max"
+    elif [ -d /sys/fs/cgroup/cpu ]; then
+        dir=/sys/fs/cgroup/cpu/starling-bench-$name
+        mkdir -p "$dir"
+        echo 100000 >"$dir/cpu.cfs_period_us"
+        echo "$quota" >"$dir/cpu.cfs_quota_us"
+    else
+        log "no cgroup cpu controller found; cannot apply -c"
+        exit 1
+    fi
+    CGROUPS+=("$dir")
+    echo "$pid" >"$dir/cgroup.procs"
 }
 
 stop_node() {
@@ -419,9 +453,9 @@ catchup() {
 # --- summary --------------------------------------------------------------------------------
 
 summarise() {
-    python3 - "$RAW" "$REPS" "$DURATION" "$PUBLISHERS" "$SNAPSHOT_EVERY" <<'PY'
+    python3 - "$RAW" "$REPS" "$DURATION" "$PUBLISHERS" "$SNAPSHOT_EVERY" "$CPU_LIMIT" <<'PY'
 import json, statistics, sys
-raw, reps, duration, pubs, snap = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]), sys.argv[5]
+raw, reps, duration, pubs, snap, cpu = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]), sys.argv[5], sys.argv[6]
 rows = [json.loads(l) for l in open(raw) if l.strip()]
 
 def get(v, *path):
@@ -454,6 +488,11 @@ p99 = lambda r: get(r["report"], "latency_us", "p99_us")
 
 if any(r["part"] == "delivery" for r in rows):
     print("### Cross-node delivery (publishers on core-1; subscriber on core-1 = same node, on core-2 = cross-node)")
+    print()
+    if cpu:
+        print(f"CPU: every node limited to {cpu} cores (a cgroup CPU quota of its own, like a pod's CPU limit); the load generator unlimited.")
+    else:
+        print("CPU: no limits; all nodes and the load generator share the machine's cores.")
     print()
     print("| Scenario | Metric | same node | cross-node | cross / same | target |")
     print("|---|---|---|---|---|---|")
