@@ -64,6 +64,10 @@ pub struct RaftCluster {
     queue_rx: Mutex<Option<tokio::sync::mpsc::UnboundedReceiver<CatalogCmd>>>,
     /// QoS ≥ 1 messages for peers that did not confirm them.
     outbox: Arc<Outbox>,
+    /// The members' cluster-link addresses: read for every forwarded publish, so kept apart
+    /// from Raft's metrics. Rebuilt by the membership upkeep; a node missing here is looked
+    /// up there (see [`RaftCluster::forward_addr`]).
+    addrs: parking_lot::RwLock<HashMap<NodeId, Arc<str>>>,
     /// Submitted writes not yet committed (metric, readiness).
     pub pending_writes: AtomicU64,
     /// Last time each member answered (replicant expiry).
@@ -152,6 +156,7 @@ impl RaftCluster {
             queue,
             queue_rx: Mutex::new(Some(queue_rx)),
             outbox,
+            addrs: Default::default(),
             pending_writes: AtomicU64::new(0),
             last_seen: Mutex::new(HashMap::new()),
             joined: AtomicBool::new(false),
@@ -223,6 +228,23 @@ impl RaftCluster {
                  (`starling ctl cluster join ADDR`, or start it with an empty data dir)"
             );
         }
+    }
+
+    /// [`RaftCluster::member_addr`] for the message path (no lookup in Raft's metrics).
+    fn forward_addr(&self, id: NodeId) -> Option<Arc<str>> {
+        if let Some(a) = self.addrs.read().get(&id) {
+            return Some(a.clone());
+        }
+        let a: Arc<str> = self.member_addr(id)?.into();
+        self.addrs.write().insert(id, a.clone());
+        Some(a)
+    }
+
+    /// Rebuild [`RaftCluster::addrs`] from the membership (so departed nodes leave it).
+    fn refresh_addrs(&self) {
+        let m = self.raft.metrics();
+        let addrs = m.borrow().membership_config.nodes().map(|(i, n)| (*i, Arc::from(n.addr.as_str()))).collect();
+        *self.addrs.write() = addrs;
     }
 
     fn member_addr(&self, id: NodeId) -> Option<String> {
@@ -425,6 +447,7 @@ impl RaftCluster {
             if let Err(e) = self.tick().await {
                 tracing::debug!("membership: {e}");
             }
+            self.refresh_addrs();
             tokio::select! {
                 _ = tokio::time::sleep(self.cfg.discovery.interval.min(Duration::from_secs(1))) => {}
                 _ = stop.changed() => return,
@@ -794,9 +817,9 @@ impl Cluster for RaftCluster {
         msg: &Arc<Message>,
         targets: &[ForwardTarget],
     ) -> BoxFuture<'static, Result<Option<Confirmation>, ClusterError>> {
-        let targets: Vec<(NodeId, Option<String>, Bytes)> = targets
+        let targets: Vec<(NodeId, Option<Arc<str>>, Bytes)> = targets
             .iter()
-            .map(|t| (t.node, self.member_addr(t.node), encode_forward(t.node, &t.groups, &t.clients, msg).into()))
+            .map(|t| (t.node, self.forward_addr(t.node), encode_forward(t.node, &t.groups, &t.clients, msg).into()))
             .collect();
         let link = self.link.clone();
         let outbox = self.outbox.clone();
@@ -816,10 +839,14 @@ impl Cluster for RaftCluster {
                     }
                     continue;
                 }
-                match link.publish(&addr, encoded.clone(), ack).await {
+                if !ack {
+                    // At most once: nothing to keep, so no copy either.
+                    link.publish(&addr, encoded, false).await;
+                    continue;
+                }
+                match link.publish(&addr, encoded.clone(), true).await {
                     Some(rx) => waits.push((node, encoded, rx)),
-                    None if ack => keep(&outbox, node, &encoded, "link closed")?,
-                    None => {}
+                    None => keep(&outbox, node, &encoded, "link closed")?,
                 }
             }
             if waits.is_empty() {
