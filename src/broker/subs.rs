@@ -1,7 +1,7 @@
 //! The subscription index: topic filter trie → subscribers (NATS' `sublist` in spirit).
 //!
-//! One node per filter level with exact-level children, a `+` child and the subscribers of a
-//! trailing `#`. Non-shared subscribers sit in a map keyed by client id; each `$share` group is an
+//! The trie is [`crate::protocol::filter_trie`], holding each filter's [`Subscribers`]
+//! (the cluster's route table uses the same one). Non-shared subscribers sit in a map keyed by client id; each `$share` group is an
 //! [`SharedGroup`] whose member list is copy-on-write so a match can hand it out without holding
 //! the index lock. The broker keeps the index behind an `RwLock`: publishes take the read lock,
 //! (un)subscribes the write lock.
@@ -9,6 +9,8 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+
+use crate::protocol::filter_trie::{FilterTrie, Slot};
 
 /// A session's key in every index: its client id.
 pub type ClientKey = Arc<str>;
@@ -48,25 +50,9 @@ struct Subscribers {
     shared: HashMap<Arc<str>, Arc<SharedGroup>>,
 }
 
-impl Subscribers {
+impl Slot for Subscribers {
     fn is_empty(&self) -> bool {
         self.direct.is_empty() && self.shared.is_empty()
-    }
-}
-
-#[derive(Default, Debug)]
-struct Node {
-    children: HashMap<Box<str>, Node>,
-    plus: Option<Box<Node>>,
-    /// Subscribers of `<this level>/#`.
-    hash: Subscribers,
-    /// Subscribers whose filter ends exactly here.
-    here: Subscribers,
-}
-
-impl Node {
-    fn is_empty(&self) -> bool {
-        self.children.is_empty() && self.plus.is_none() && self.hash.is_empty() && self.here.is_empty()
     }
 }
 
@@ -81,7 +67,7 @@ pub struct Matches {
 /// The filter trie. Not thread-safe by itself; the broker wraps it in a lock.
 #[derive(Default, Debug)]
 pub struct SubIndex {
-    root: Node,
+    trie: FilterTrie<Subscribers>,
     count: usize,
 }
 
@@ -99,26 +85,10 @@ impl SubIndex {
         self.count == 0
     }
 
-    fn slot<'a>(&'a mut self, filter: &str) -> &'a mut Subscribers {
-        let mut node = &mut self.root;
-        let mut levels = filter.split('/').peekable();
-        while let Some(level) = levels.next() {
-            if level == "#" && levels.peek().is_none() {
-                return &mut node.hash;
-            }
-            node = if level == "+" {
-                node.plus.get_or_insert_with(Default::default)
-            } else {
-                node.children.entry(level.into()).or_default()
-            };
-        }
-        &mut node.here
-    }
-
     /// Add or replace `client`'s subscription to `filter` (already validated; `group` for
     /// shared subscriptions). Returns true when it is new rather than a replacement.
     pub fn insert(&mut self, filter: &str, group: Option<&str>, client: ClientKey, opts: SubOptions) -> bool {
-        let slot = self.slot(filter);
+        let slot = self.trie.entry(filter);
         let new = match group {
             None => slot.direct.insert(client, opts).is_none(),
             Some(g) => {
@@ -158,8 +128,7 @@ impl SubIndex {
 
     /// Remove `client`'s subscription to `filter`. Returns whether it existed.
     pub fn remove(&mut self, filter: &str, group: Option<&str>, client: &str) -> bool {
-        let levels: Vec<&str> = filter.split('/').collect();
-        let removed = remove_rec(&mut self.root, &levels, group, client);
+        let removed = self.trie.update(filter, |s| take(s, group, client)).unwrap_or(false);
         if removed {
             self.count -= 1;
         }
@@ -170,9 +139,7 @@ impl SubIndex {
     /// first-level wildcard (MQTT-4.7.2-1).
     pub fn matches(&self, topic: &str) -> Matches {
         let mut out = Matches::default();
-        let levels: Vec<&str> = topic.split('/').collect();
-        let dollar = topic.starts_with('$');
-        match_rec(&self.root, &levels, dollar, &mut out);
+        self.trie.visit(topic, &mut |s| collect(s, &mut out));
         out
     }
 }
@@ -182,73 +149,30 @@ fn collect(s: &Subscribers, out: &mut Matches) {
     out.shared.extend(s.shared.values().cloned());
 }
 
-fn match_rec(node: &Node, levels: &[&str], first_is_dollar: bool, out: &mut Matches) {
-    // `#` also matches the parent level itself ("a/#" matches "a").
-    if !first_is_dollar {
-        collect(&node.hash, out);
-    }
-    let Some((level, rest)) = levels.split_first() else {
-        collect(&node.here, out);
-        return;
-    };
-    if let Some(child) = node.children.get(*level) {
-        match_rec(child, rest, false, out);
-    }
-    if !first_is_dollar && let Some(plus) = &node.plus {
-        match_rec(plus, rest, false, out);
-    }
-}
-
-fn remove_rec(node: &mut Node, levels: &[&str], group: Option<&str>, client: &str) -> bool {
-    let take = |s: &mut Subscribers| -> bool {
-        match group {
-            None => s.direct.remove(client).is_some(),
-            Some(g) => {
-                let Some(entry) = s.shared.get_mut(g) else {
-                    return false;
-                };
-                let before = entry.members.len();
-                let members: Vec<_> = entry.members.iter().filter(|(c, _)| &**c != client).cloned().collect();
-                if members.len() == before {
-                    return false;
-                }
-                if members.is_empty() {
-                    s.shared.remove(g);
-                } else {
-                    *entry = Arc::new(SharedGroup {
-                        group: entry.group.clone(),
-                        filter: entry.filter.clone(),
-                        members,
-                        cursor: entry.cursor.clone(),
-                    });
-                }
-                true
+/// Remove `client`'s subscription from a filter's subscribers; whether it was there.
+fn take(s: &mut Subscribers, group: Option<&str>, client: &str) -> bool {
+    match group {
+        None => s.direct.remove(client).is_some(),
+        Some(g) => {
+            let Some(entry) = s.shared.get_mut(g) else {
+                return false;
+            };
+            let before = entry.members.len();
+            let members: Vec<_> = entry.members.iter().filter(|(c, _)| &**c != client).cloned().collect();
+            if members.len() == before {
+                return false;
             }
-        }
-    };
-    match levels {
-        [] => take(&mut node.here),
-        ["#"] => take(&mut node.hash),
-        [level, rest @ ..] => {
-            if *level == "+" {
-                let Some(plus) = node.plus.as_mut() else {
-                    return false;
-                };
-                let r = remove_rec(plus, rest, group, client);
-                if plus.is_empty() {
-                    node.plus = None;
-                }
-                r
+            if members.is_empty() {
+                s.shared.remove(g);
             } else {
-                let Some(child) = node.children.get_mut(*level) else {
-                    return false;
-                };
-                let r = remove_rec(child, rest, group, client);
-                if child.is_empty() {
-                    node.children.remove(*level);
-                }
-                r
+                *entry = Arc::new(SharedGroup {
+                    group: entry.group.clone(),
+                    filter: entry.filter.clone(),
+                    members,
+                    cursor: entry.cursor.clone(),
+                });
             }
+            true
         }
     }
 }
@@ -310,7 +234,7 @@ mod tests {
         assert_eq!(ix.matches("s/x").shared.len(), 1);
         assert!(ix.remove("s/+", Some("h"), "m3"));
         assert!(ix.is_empty());
-        assert!(ix.root.is_empty(), "empty nodes are pruned");
+        assert!(ix.trie.is_empty(), "empty nodes are pruned");
     }
 
     fn level() -> impl Strategy<Value = String> {
@@ -349,7 +273,7 @@ mod tests {
                 ix.remove(f, None, &format!("c{i}"));
             }
             prop_assert!(ix.is_empty());
-            prop_assert!(ix.root.is_empty());
+            prop_assert!(ix.trie.is_empty());
         }
     }
 }

@@ -2,14 +2,15 @@
 //!
 //! Every publish asks it which other nodes want the message, so matching must not grow with
 //! the table: besides the map `key → node → reference count` (what is persisted and
-//! snapshotted), the filters sit in a trie by level, like the broker's own subscription
-//! index ([`crate::broker::subs`]). A lookup walks the topic's levels (plus the `+` and `#`
+//! snapshotted), the filters sit in a [`FilterTrie`], the one the broker's own subscription
+//! index ([`crate::broker::subs`]) is built on. A lookup walks the topic's levels (plus the `+` and `#`
 //! branches on the way), whatever the number of routes. A key is a filter, or
 //! `$share/<group>/<filter>` for a shared subscription group's members on a node.
 
 use std::collections::{BTreeMap, HashMap};
 
 use crate::broker::cluster::{NodeId, RemoteRoutes};
+use crate::protocol::filter_trie::{FilterTrie, Slot};
 use crate::protocol::topic;
 
 /// Reference counts of one key's routes: node → local subscriptions.
@@ -18,7 +19,7 @@ pub type Refs = BTreeMap<NodeId, u32>;
 #[derive(Default)]
 pub struct RouteTable {
     by_key: HashMap<String, Refs>,
-    trie: Level,
+    trie: FilterTrie<Entry>,
 }
 
 /// The nodes routing one filter, and its shared groups' nodes.
@@ -32,93 +33,9 @@ struct Entry {
     filter: String,
 }
 
-impl Entry {
+impl Slot for Entry {
     fn is_empty(&self) -> bool {
         self.nodes.is_empty() && self.shared.is_empty()
-    }
-}
-
-#[derive(Default)]
-struct Level {
-    children: HashMap<Box<str>, Level>,
-    plus: Option<Box<Level>>,
-    /// Routes of `<this level>/#`.
-    hash: Entry,
-    /// Routes whose filter ends at this level.
-    here: Entry,
-}
-
-impl Level {
-    fn is_empty(&self) -> bool {
-        self.children.is_empty() && self.plus.is_none() && self.hash.is_empty() && self.here.is_empty()
-    }
-
-    /// The entry of `filter`, created on the way.
-    fn entry(&mut self, filter: &str) -> &mut Entry {
-        let mut node = self;
-        let mut levels = filter.split('/').peekable();
-        while let Some(level) = levels.next() {
-            if level == "#" && levels.peek().is_none() {
-                return &mut node.hash;
-            }
-            node = if level == "+" {
-                node.plus.get_or_insert_with(Default::default)
-            } else {
-                node.children.entry(level.into()).or_default()
-            };
-        }
-        &mut node.here
-    }
-
-    /// Apply `f` to the entry of the filter whose remaining levels are `levels`, then drop the
-    /// branches left empty.
-    fn update(&mut self, levels: &[&str], f: &mut dyn FnMut(&mut Entry)) {
-        let Some((level, rest)) = levels.split_first() else {
-            f(&mut self.here);
-            return;
-        };
-        if *level == "#" && rest.is_empty() {
-            f(&mut self.hash);
-            return;
-        }
-        if *level == "+" {
-            if let Some(p) = &mut self.plus {
-                p.update(rest, f);
-                if p.is_empty() {
-                    self.plus = None;
-                }
-            }
-        } else if let Some(c) = self.children.get_mut(*level) {
-            c.update(rest, f);
-            if c.is_empty() {
-                self.children.remove(*level);
-            }
-        }
-    }
-
-    /// Visit every entry whose filter matches the remaining `levels` of a topic (an iterator
-    /// over them, cloned where the walk branches: no allocation per lookup).
-    fn visit<'a>(
-        &'a self,
-        mut levels: std::str::Split<'_, char>,
-        first_is_dollar: bool,
-        out: &mut dyn FnMut(&'a Entry),
-    ) {
-        // `#` also matches the parent level itself ("a/#" matches "a"); wildcards at the first
-        // level never match a `$` topic (MQTT-4.7.2-1).
-        if !first_is_dollar {
-            out(&self.hash);
-        }
-        let Some(level) = levels.next() else {
-            out(&self.here);
-            return;
-        };
-        if let Some(child) = self.children.get(level) {
-            child.visit(levels.clone(), false, out);
-        }
-        if !first_is_dollar && let Some(plus) = &self.plus {
-            plus.visit(levels, false, out);
-        }
     }
 }
 
@@ -206,22 +123,21 @@ impl RouteTable {
             Some((g, f)) => (Some(g), f),
             None => (None, key),
         };
-        let mut set = |e: &mut Entry| match group {
-            None => e.nodes = nodes.clone(),
-            Some(g) if e.filter.is_empty() && !nodes.is_empty() => {
-                e.filter = filter.to_string();
-                e.shared.insert(g.to_string(), nodes.clone());
-            }
-            Some(g) if nodes.is_empty() => {
+        let empty = nodes.is_empty();
+        let set = move |e: &mut Entry| match group {
+            None => e.nodes = nodes,
+            Some(g) if empty => {
                 e.shared.remove(g);
             }
             Some(g) => {
-                e.shared.insert(g.to_string(), nodes.clone());
+                if e.filter.is_empty() {
+                    e.filter = filter.to_string();
+                }
+                e.shared.insert(g.to_string(), nodes);
             }
         };
-        if nodes.is_empty() {
-            let levels: Vec<&str> = filter.split('/').collect();
-            self.trie.update(&levels, &mut set);
+        if empty {
+            self.trie.update(filter, set);
         } else {
             set(self.trie.entry(filter));
         }
@@ -231,7 +147,7 @@ impl RouteTable {
     /// plain route (sorted, once each), and the shared groups with the nodes that have members.
     pub fn matching(&self, topic_name: &str, except: NodeId) -> RemoteRoutes {
         let mut out = RemoteRoutes::default();
-        self.trie.visit(topic_name.split('/'), topic_name.starts_with('$'), &mut |e| {
+        self.trie.visit(topic_name, &mut |e| {
             out.nodes.extend(e.nodes.iter().filter(|n| **n != except));
             for (g, nodes) in &e.shared {
                 out.shared.push((g.clone(), e.filter.clone(), nodes.clone()));

@@ -2,6 +2,7 @@
 //! Packet encoding and the per-connection state machine come from `mqtt-protocol-core`; the
 //! connection task in `transport::connection` drives it.
 
+pub mod filter_trie;
 pub mod frame;
 pub mod message;
 pub mod topic;
