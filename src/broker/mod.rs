@@ -162,6 +162,9 @@ pub struct Broker {
     claims: handover::Claims,
     /// Round-robin position per shared group across nodes (`plan_remote`).
     group_cursors: Mutex<HashMap<String, usize>>,
+    /// Relayed messages waiting for their sessions to arrive: client → until when (see
+    /// [`Broker::relay_deadline`]).
+    relay_waits: Mutex<HashMap<String, tokio::time::Instant>>,
     /// Set by [`Broker::drain`]: listeners refuse new connections.
     draining: std::sync::atomic::AtomicBool,
     next_conn_id: AtomicU64,
@@ -201,6 +204,7 @@ impl Broker {
             claims: handover::Claims::default(),
             draining: std::sync::atomic::AtomicBool::new(false),
             group_cursors: Mutex::new(HashMap::new()),
+            relay_waits: Mutex::new(HashMap::new()),
             next_conn_id: AtomicU64::new(1),
             connections: AtomicU64::new(0),
         })
@@ -576,6 +580,19 @@ impl Broker {
         )
     }
 
+    /// Until when relayed messages for `clients` wait for their sessions to arrive: one wait per
+    /// client and hand-over, shared by every message relayed meanwhile. The messages of a
+    /// pipelining publisher arrive back to back, and each waiting the whole `takeover_timeout`
+    /// in turn would hold up the node's forwarded deliveries for that long times their number.
+    fn relay_deadline(&self, clients: &[String]) -> tokio::time::Instant {
+        let now = tokio::time::Instant::now();
+        let wait = self.settings.takeover_timeout;
+        let mut waits = self.relay_waits.lock();
+        // A wait long over is forgotten: a later hand-over gets a wait of its own.
+        waits.retain(|_, d| *d + wait > now);
+        clients.iter().map(|c| *waits.entry(c.clone()).or_insert(now + wait)).min().unwrap_or(now + wait)
+    }
+
     /// Deliver a publish forwarded by another node to this node's sessions only (it is never
     /// forwarded again, and its retained flag was already recorded by the origin): plain
     /// subscribers, and the shared groups the origin chose this node for.
@@ -589,14 +606,20 @@ impl Broker {
         if let Some(only) = only {
             // A relay for sessions that moved here: one may still be on its way (the hand-over
             // answer and this message race). Wait for it briefly; if it never arrives, say the
-            // message was not queued rather than confirm a delivery that did not happen.
-            let deadline = tokio::time::Instant::now() + self.settings.takeover_timeout;
-            while !only.iter().all(|c| self.sessions.lock().contains_key(c.as_str())) {
+            // message was not queued rather than confirm a delivery that did not happen. A
+            // session that already moved on from here is passed on below, not waited for.
+            let deadline = self.relay_deadline(only);
+            let settled = |c: &String| self.sessions.lock().contains_key(c.as_str()) || self.moved_to(c).is_some();
+            while !only.iter().all(settled) {
                 if tokio::time::Instant::now() >= deadline {
                     tracing::warn!(clients = ?only, "relayed message for a session that did not arrive here");
                     return Ok(PublishOutcome { refused: 1, ..Default::default() });
                 }
                 tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            let mut waits = self.relay_waits.lock();
+            for c in only {
+                waits.remove(c);
             }
         }
         let targets = self.targets(&msg, |g, f| groups.iter().any(|(a, b)| a == g && b == f), only);

@@ -612,8 +612,10 @@ class Machine:
         setup = " && ".join([
             f"mount -t overlay overlay -o lowerdir=/etc,upperdir={d}/etc,workdir={d}/etc.work /etc",
             f"mount -t overlay overlay -o lowerdir=/var,upperdir={d}/var,workdir={d}/var.work /var",
-            f"mount --bind {d}/tmp /tmp",
+            # /run before /tmp: with the run directory under /tmp, binding /tmp first would
+            # hide the machine's own run directory from the second bind.
             f"mount --bind {d}/run /run",
+            f"mount --bind {d}/tmp /tmp",
             f"hostname {self.name}",
             "echo booted",
             "exec sleep infinity",
@@ -1303,6 +1305,13 @@ def main():
     if os.geteuid() != 0:
         print("nsdriver needs root (network and mount namespaces)", file=sys.stderr)
         return 2
+    for path in (ROOT, os.path.abspath(args.binary)):
+        if os.path.realpath(path).startswith(("/tmp/", "/run/")):
+            # Each machine gets its own /tmp and /run, which would hide the checkout (its run
+            # directory and the binary) from the machines.
+            print(f"nsdriver: {path} is under /tmp or /run, which every machine replaces with its own; "
+                  "run from a checkout elsewhere", file=sys.stderr)
+            return 2
 
     driver = Driver(args.test, args)
 
