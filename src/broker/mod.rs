@@ -606,10 +606,9 @@ impl Broker {
         if let Some(only) = only {
             // A relay for sessions that moved here: one may still be on its way (the hand-over
             // answer and this message race). Wait for it briefly; if it never arrives, say the
-            // message was not queued rather than confirm a delivery that did not happen. A
-            // session that already moved on from here is passed on below, not waited for.
+            // message was not queued rather than confirm a delivery that did not happen.
             let deadline = self.relay_deadline(only);
-            let settled = |c: &String| self.sessions.lock().contains_key(c.as_str()) || self.moved_to(c).is_some();
+            let settled = |c: &String| self.sessions.lock().contains_key(c.as_str());
             while !only.iter().all(settled) {
                 if tokio::time::Instant::now() >= deadline {
                     tracing::warn!(clients = ?only, "relayed message for a session that did not arrive here");
