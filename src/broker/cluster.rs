@@ -4,7 +4,7 @@
 //!
 //! Catalog writes are [`CatalogCmd`]s: proposed, committed (locally, or through Raft), then
 //! applied by one function on every node. Reads (`retained_matching`, `durable_subscriptions`,
-//! `route_nodes`) are served from the local replica. Message payloads never go through the
+//! `routes_for`) are served from the local replica. Message payloads never go through the
 //! catalog: [`Cluster::forward`] sends them node-to-node.
 
 use std::future::Future;

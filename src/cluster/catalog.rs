@@ -282,17 +282,8 @@ fn apply_one(
 }
 
 impl Catalog {
-    pub fn route_nodes(&self, topic_name: &str, except: NodeId) -> Vec<NodeId> {
-        self.mem.read().routes.nodes_matching(topic_name, except)
-    }
-
-    /// Shared groups with members for `topic_name`: (group, filter, nodes with members), this
-    /// node included, so one member is picked cluster-wide.
-    pub fn shared_routes(&self, topic_name: &str) -> Vec<(String, String, Vec<NodeId>)> {
-        self.mem.read().routes.shared_matching(topic_name)
-    }
-
-    /// Both of the above in one lookup (what a publish asks).
+    /// The other nodes' plain routes and the shared groups (with the nodes that have members,
+    /// this one included) matching `topic_name`: what a publish asks.
     pub fn routes_for(&self, topic_name: &str, except: NodeId) -> RemoteRoutes {
         self.mem.read().routes.matching(topic_name, except)
     }
@@ -459,11 +450,11 @@ mod tests {
         cat.apply(&add).expect("apply");
         cat.apply(&add).expect("apply");
         cat.apply(&CatalogCmd::AddRoute { filter: "a/+".into(), node: 1 }).expect("apply");
-        assert_eq!(cat.route_nodes("a/b", 1), vec![2]);
+        assert_eq!(cat.routes_for("a/b", 1).nodes, vec![2]);
         cat.apply(&CatalogCmd::RemoveRoute { filter: "a/+".into(), node: 2 }).expect("apply");
-        assert_eq!(cat.route_nodes("a/b", 1), vec![2], "refcount 2 → 1 keeps the route");
+        assert_eq!(cat.routes_for("a/b", 1).nodes, vec![2], "refcount 2 → 1 keeps the route");
         cat.apply(&CatalogCmd::RemoveRoute { filter: "a/+".into(), node: 2 }).expect("apply");
-        assert!(cat.route_nodes("a/b", 1).is_empty());
+        assert!(cat.routes_for("a/b", 1).nodes.is_empty());
 
         assert_eq!(
             cat.apply(&CatalogCmd::RegisterClient { client: "c".into(), node: 1 }).expect("apply"),

@@ -161,11 +161,13 @@ impl RouteTable {
     }
 
     /// Nodes other than `except` with a plain route matching `topic_name`, sorted, once each.
+    #[cfg(test)]
     pub fn nodes_matching(&self, topic_name: &str, except: NodeId) -> Vec<NodeId> {
         self.matching(topic_name, except).nodes
     }
 
     /// Shared groups matching `topic_name`: (group, filter, nodes with members).
+    #[cfg(test)]
     pub fn shared_matching(&self, topic_name: &str) -> Vec<(String, String, Vec<NodeId>)> {
         self.matching(topic_name, 0).shared
     }
