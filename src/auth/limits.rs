@@ -88,6 +88,19 @@ impl ConnRate {
 }
 
 /// Logs about refusals: once per key per period, not once per packet.
+/// `s`, cut to a length fit for a log line (client ids and usernames may be 64 KiB).
+pub fn clip(s: &str) -> std::borrow::Cow<'_, str> {
+    const MAX: usize = 256;
+    if s.len() <= MAX {
+        return s.into();
+    }
+    let mut end = MAX;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}… ({} bytes)", &s[..end], s.len()).into()
+}
+
 pub struct LogOnce {
     period: Duration,
     seen: Mutex<HashMap<String, Instant>>,

@@ -7,6 +7,7 @@
 //! - [`limits`]: token buckets (connection rate per address, message and byte rates).
 //! - [`bans`]: client id, username and network bans (configuration, API, flapping).
 //! - [`flapping`]: too many connects in a window → a temporary ban.
+//! - [`ownership`]: a session belongs to the identity that created it.
 //!
 //! [`Auth`] ties them together for the connection task, which calls it at three points: when a
 //! socket is accepted ([`Auth::admit_peer`], before anything is read), at CONNECT
@@ -17,6 +18,7 @@ pub mod acl;
 pub mod bans;
 pub mod flapping;
 pub mod limits;
+pub mod ownership;
 pub mod password;
 pub mod users;
 

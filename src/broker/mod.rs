@@ -8,6 +8,7 @@
 pub mod cluster;
 pub mod handover;
 pub mod inspect;
+mod ownership;
 pub mod session;
 pub mod subs;
 
@@ -29,12 +30,17 @@ use cluster::{CatalogCmd, Cluster, ClusterError, Confirmation, ForwardTarget, No
 use session::{Delivery, InflightOut, Kick, Offer, PendingWill, Phase, QueueLimits, Session, SessionMeta};
 use subs::{ClientKey, SharedGroup, SubIndex, SubOptions};
 
+use crate::auth::ownership::Identity;
+
 #[derive(Debug, Error)]
 pub enum BrokerError {
     #[error(transparent)]
     Storage(#[from] StorageError),
     #[error(transparent)]
     Cluster(#[from] ClusterError),
+    /// The client id's session belongs to another identity (`session.bind_to_identity`).
+    #[error("the session of this client id belongs to {0}")]
+    NotOwner(crate::auth::ownership::Identity),
 }
 
 /// The broker's view of the configuration, resolved once.
@@ -62,6 +68,8 @@ pub struct Settings {
     pub takeover_timeout: Duration,
     /// Sent with DISCONNECT 0x9C when the node drains.
     pub server_reference: Option<String>,
+    /// A session belongs to the identity that created it (`auth::ownership`).
+    pub bind_to_identity: bool,
 }
 
 impl Settings {
@@ -85,6 +93,7 @@ impl Settings {
             sys_interval: c.sys.enabled.then_some(c.sys.interval),
             takeover_timeout: c.cluster.as_ref().map_or(Duration::from_secs(3), |k| k.takeover_timeout),
             server_reference: c.cluster.as_ref().and_then(|k| k.server_reference.clone()),
+            bind_to_identity: c.session.bind_to_identity,
         }
     }
 }
@@ -237,22 +246,30 @@ impl Broker {
         clean_start: bool,
         requested_expiry: u32,
         conn_id: u64,
+        identity: &Identity,
     ) -> Result<Connected, BrokerError> {
         let expiry = requested_expiry.min(self.settings.max_session_expiry);
+        // Before anything is taken over, here or from another node.
+        let local = self.sessions.lock().get(&client).cloned();
+        self.check_owner(&client, local.as_ref(), identity)?;
         // A session held by another node comes here first (or, clean start, ends there).
         self.fetch_remote_session(&client, clean_start, expiry).await;
-        let (session, present, was_persistent, ended) = self.attach(&client, clean_start, expiry, conn_id);
+        let (session, present, was_persistent, ended) = self.attach(&client, clean_start, expiry, conn_id, identity)?;
         if let Some(old) = ended {
             // A clean start ends the previous session: its state goes, its pending will fires.
             self.end_session_state(&old, false).await;
         }
         if expiry > 0 {
-            let meta = SessionMeta { expiry, disconnected_at_ms: None };
+            let meta = SessionMeta { expiry, disconnected_at_ms: None, owner: Some(identity.clone()) };
             self.write_meta(&client, &meta)?;
             if !was_persistent {
                 self.metrics.sessions_persistent.inc();
-                self.cluster
-                    .submit(CatalogCmd::RegisterClient { client: client.to_string(), node: self.cluster.node_id() });
+                let owner = Some(identity.clone());
+                self.cluster.submit(CatalogCmd::RegisterClient {
+                    client: client.to_string(),
+                    node: self.cluster.node_id(),
+                    owner,
+                });
             }
         } else if was_persistent {
             // The session became non-persistent: forget it on disk now.
@@ -269,9 +286,12 @@ impl Broker {
         clean_start: bool,
         expiry: u32,
         conn_id: u64,
-    ) -> (Arc<Session>, bool, bool, Option<Arc<Session>>) {
+        identity: &Identity,
+    ) -> Result<(Arc<Session>, bool, bool, Option<Arc<Session>>), BrokerError> {
         let mut reg = self.sessions.lock();
         let existing = reg.get(client).cloned();
+        // Again under the registry lock: a session may have arrived while this one waited.
+        self.check_owner(client, existing.as_ref(), identity)?;
         if let Some(s) = existing.as_ref().filter(|_| !clean_start) {
             let mut st = s.state.lock();
             let was = st.persistent();
@@ -279,7 +299,8 @@ impl Broker {
             st.epoch += 1;
             st.will = None;
             st.expiry = expiry;
-            return (s.clone(), true, was, None);
+            st.identity = Some(identity.clone());
+            return Ok((s.clone(), true, was, None));
         }
         if let Some(old) = &existing {
             let mut st = old.state.lock();
@@ -290,9 +311,10 @@ impl Broker {
         {
             let mut st = s.state.lock();
             s.set_owner(&mut st, Some(conn_id));
+            st.identity = Some(identity.clone());
         }
         reg.insert(client.clone(), s.clone());
-        (s, false, false, existing)
+        Ok((s, false, false, existing))
     }
 
     fn write_meta(&self, client: &str, meta: &SessionMeta) -> Result<(), StorageError> {
@@ -329,7 +351,8 @@ impl Broker {
             }
             return;
         }
-        let meta = SessionMeta { expiry, disconnected_at_ms: Some(now_ms()) };
+        let owner = session.state.lock().identity.clone();
+        let meta = SessionMeta { expiry, disconnected_at_ms: Some(now_ms()), owner };
         if let Err(e) = self.write_meta(&session.client_id, &meta) {
             tracing::error!(client = %session.client_id, "cannot record disconnect: {e}");
         }
@@ -1170,6 +1193,7 @@ impl Broker {
                 continue;
             }
             let session = Arc::new(Session::new(client.as_str().into(), meta.expiry));
+            session.state.lock().identity = meta.owner.clone();
             self.load_session_rows(&session)?;
             self.sessions.lock().insert(client.as_str().into(), session.clone());
             for (full, opts) in self.cluster.durable_subscriptions(&client) {

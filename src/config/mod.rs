@@ -335,6 +335,9 @@ pub struct SessionConfig {
     /// session's queue is full, before the publish is refused with 0x97.
     #[serde(with = "humantime_serde")]
     pub publisher_wait: Duration,
+    /// A session belongs to the identity (username or anonymous) that created it: another
+    /// identity presenting its client id is refused (docs/security.md).
+    pub bind_to_identity: bool,
 }
 
 impl Default for SessionConfig {
@@ -345,6 +348,7 @@ impl Default for SessionConfig {
             max_queued: 10_000,
             memory_window: 1_000,
             publisher_wait: Duration::from_secs(5),
+            bind_to_identity: true,
         }
     }
 }

@@ -823,6 +823,11 @@ impl Conn {
         self.acl = Some(auth.conn_acl(self.username.as_deref(), &client_id));
         let connected = match self.attach(&client_id, req.clean, req.expiry).await {
             Ok(x) => x,
+            Err(crate::broker::BrokerError::NotOwner(owner)) => {
+                let me = crate::auth::ownership::Identity::of(self.username.as_deref());
+                let why = format!("client {client_id:?}: the session belongs to {owner}, not {me}");
+                return self.refuse(Refusal::SessionOwner, &why);
+            }
             Err(e) => {
                 tracing::error!(client = %client_id, "cannot open session: {e}");
                 return self.refuse(Refusal::ServerUnavailable, "storage failure");
@@ -887,7 +892,8 @@ impl Conn {
     ) -> Result<crate::broker::Connected, crate::broker::BrokerError> {
         let id: Arc<str> = client_id.into();
         self.client_id = Some(id.clone());
-        let r = self.broker.connect(id, clean, expiry, self.conn_id).await?;
+        let identity = crate::auth::ownership::Identity::of(self.username.as_deref());
+        let r = self.broker.connect(id, clean, expiry, self.conn_id, &identity).await?;
         self.connect_expiry = r.expiry;
         Ok(r)
     }
@@ -902,11 +908,12 @@ impl Conn {
     }
 
     /// Refuse a CONNECT with the CONNACK code of the connection's version, then close.
-    /// Counted by reason; logged once per reason, address and message per period.
+    /// Counted by reason; logged once per reason and source address per period (the message
+    /// holds client-chosen strings: neither a log key nor unbounded in a log line).
     fn refuse(&mut self, r: Refusal, why: &str) -> Vec<Event> {
         let peer = self.peer;
-        self.broker.auth.refused(r.label(), &format!("{}|{why}", peer.ip()), || {
-            format!("CONNECT from {peer} refused ({r:?}): {why}")
+        self.broker.auth.refused(r.label(), &peer.ip().to_string(), || {
+            format!("CONNECT from {peer} refused ({r:?}): {}", crate::auth::limits::clip(why))
         });
         self.end = Some(End::Refused);
         let p = if self.v5() {
@@ -1568,12 +1575,14 @@ enum Refusal {
     TopicNameInvalid,
     QosNotSupported,
     RetainNotSupported,
+    /// The client id's session belongs to another identity.
+    SessionOwner,
 }
 
 impl Refusal {
     fn v5(self) -> ConnectReasonCode {
         match self {
-            Refusal::ClientIdNotValid => ConnectReasonCode::ClientIdentifierNotValid,
+            Refusal::ClientIdNotValid | Refusal::SessionOwner => ConnectReasonCode::ClientIdentifierNotValid,
             Refusal::NotAuthorized | Refusal::WillNotAuthorized => ConnectReasonCode::NotAuthorized,
             Refusal::BadCredentials => ConnectReasonCode::BadUserNameOrPassword,
             Refusal::BannedClientId | Refusal::BannedUsername | Refusal::Flapping => ConnectReasonCode::Banned,
@@ -1588,7 +1597,7 @@ impl Refusal {
     /// 3.1.1 has only a handful of return codes; will problems are "not authorized".
     fn v3(self) -> ConnectReturnCode {
         match self {
-            Refusal::ClientIdNotValid => ConnectReturnCode::IdentifierRejected,
+            Refusal::ClientIdNotValid | Refusal::SessionOwner => ConnectReturnCode::IdentifierRejected,
             Refusal::ServerUnavailable => ConnectReturnCode::ServerUnavailable,
             Refusal::BadCredentials => ConnectReturnCode::BadUserNameOrPassword,
             _ => ConnectReturnCode::NotAuthorized,
@@ -1609,6 +1618,7 @@ impl Refusal {
             Refusal::TopicNameInvalid => "connect_will_topic",
             Refusal::QosNotSupported => "connect_will_qos",
             Refusal::RetainNotSupported => "connect_will_retain",
+            Refusal::SessionOwner => "connect_session_owner",
         }
     }
 }

@@ -16,6 +16,7 @@ mod auth_bans;
 mod auth_docs;
 mod auth_limits;
 mod auth_login;
+mod auth_session_owner;
 mod auth_util;
 mod basic;
 mod cli_config;
