@@ -392,7 +392,7 @@ impl ConnAcl {
             let fresh = auth.conn_acl(self.username.as_deref(), &self.client_id);
             *self = fresh;
         }
-        if self.acl.allows_everything() {
+        if self.acl.allows_everything() && !acl::server_topic(action, topic) {
             return true;
         }
         let who = Who { username: self.username.as_deref(), client_id: &self.client_id };

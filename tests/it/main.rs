@@ -16,6 +16,7 @@ mod auth_bans;
 mod auth_docs;
 mod auth_limits;
 mod auth_login;
+mod auth_server_topics;
 mod auth_session_owner;
 mod auth_util;
 mod basic;
