@@ -129,7 +129,10 @@ impl Node {
             let tcp = listener::bind(name, bind).await?;
             let addr =
                 tcp.local_addr().map_err(|source| ListenerError::Bind { name: name.clone(), addr: bind, source })?;
-            let info = Arc::new(ListenerInfo { name: name.clone(), allow_anonymous: cfg.anonymous_allowed(l) });
+            let allow_anonymous = cfg.anonymous_allowed(l);
+            let anonymous_implicit = l.allow_anonymous.or(cfg.auth.allow_anonymous).is_none();
+            let info = Arc::new(ListenerInfo { name: name.clone(), allow_anonymous, anonymous_implicit });
+            let origins = crate::transport::access::OriginPolicy::new(&l.allowed_origins, addr, allow_anonymous);
             let tls = tls_setups.get(name).cloned();
             if let Some(t) = &tls
                 && !l.reload_interval.is_zero()
@@ -139,7 +142,7 @@ impl Node {
             let setup = listener::Setup {
                 info,
                 tls,
-                ws: kind.is_websocket().then(|| WsOptions::new(&l.path, settings.max_packet_size)),
+                ws: kind.is_websocket().then(|| WsOptions::new(&l.path, settings.max_packet_size).origins(origins)),
                 proxy_protocol: l.proxy_protocol,
                 max_connections: l.max_connections,
             };

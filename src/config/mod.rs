@@ -240,6 +240,9 @@ pub struct ListenerConfig {
     /// Expect a PROXY protocol v1 or v2 header before anything else (before the TLS
     /// handshake); its source address becomes the client's address.
     pub proxy_protocol: bool,
+    /// WebSocket only: browser Origins accepted (`"*"`: any). Empty = when the listener admits
+    /// anonymous clients, only pages of its own host (`transport::access`).
+    pub allowed_origins: Vec<String>,
 }
 
 impl Default for ListenerConfig {
@@ -260,6 +263,7 @@ impl Default for ListenerConfig {
             reload_interval: Duration::from_secs(5),
             path: "/mqtt".into(),
             proxy_protocol: false,
+            allowed_origins: Vec::new(),
         }
     }
 }

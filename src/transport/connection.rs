@@ -46,6 +46,9 @@ use crate::protocol::{Message, PublishProps};
 pub struct ListenerInfo {
     pub name: String,
     pub allow_anonymous: bool,
+    /// `allow_anonymous` is the loopback default, not configured: only for loopback clients
+    /// (see `transport::access`).
+    pub anonymous_implicit: bool,
 }
 
 /// Bytes reserved for one socket read.
@@ -788,7 +791,11 @@ impl Conn {
                 req.username.as_deref(),
                 req.password.as_deref(),
                 self.cert_user.as_deref(),
-                self.info.allow_anonymous,
+                crate::transport::access::anonymous_for(
+                    self.info.allow_anonymous,
+                    self.info.anonymous_implicit,
+                    self.peer.ip(),
+                ),
             )
             .await;
         match outcome {
@@ -1808,7 +1815,7 @@ mod size_tests {
         cfg.admin.enabled = false;
         let node = crate::node::Node::start(cfg).await.expect("node");
         let (_tx, rx) = watch::channel(false);
-        let info = Arc::new(ListenerInfo { name: "t".into(), allow_anonymous: true });
+        let info = Arc::new(ListenerInfo { name: "t".into(), allow_anonymous: true, anonymous_implicit: false });
         let fut = serve(c, addr, node.broker.clone(), info, rx);
         eprintln!(
             "serve future: {} bytes, Conn: {} bytes, protocol connection: {} bytes",

@@ -11,6 +11,7 @@ mod admin_schemathesis;
 mod admin_tls;
 mod admin_util;
 mod auth_acl;
+mod auth_anonymous_peer;
 mod auth_api;
 mod auth_bans;
 mod auth_docs;
@@ -58,5 +59,6 @@ mod tls_reload;
 mod tls_util;
 mod transport_docs;
 mod ws_browser;
+mod ws_origin;
 
 mod ws_listener;
