@@ -236,6 +236,11 @@ impl NodeHandle {
             out.push(Reloaded { what: "password file", outcome });
         }
         if let Some(outcome) = self.broker.auth.reload_acl() {
+            if outcome.is_ok() {
+                // Subscriptions granted under the old rules are checked against the new ones.
+                let broker = self.broker.clone();
+                tokio::spawn(async move { broker.revoke_denied_subscriptions().await });
+            }
             out.push(Reloaded { what: "ACL file", outcome });
         }
         // Each TLS listener's certificate, key, CA bundle and CRL, all or nothing.

@@ -9,6 +9,7 @@ pub mod cluster;
 pub mod handover;
 pub mod inspect;
 mod ownership;
+mod revoke;
 pub mod session;
 pub mod subs;
 
@@ -275,6 +276,10 @@ impl Broker {
             // The session became non-persistent: forget it on disk now.
             self.purge_disk(&client).await?;
             self.metrics.sessions_persistent.dec();
+        }
+        if present {
+            // The rules may have changed since these subscriptions were granted.
+            self.recheck_subscriptions(&session).await;
         }
         Ok(Connected { session, present, expiry })
     }
@@ -1214,6 +1219,8 @@ impl Broker {
             self.arm_expiry(session, epoch, remaining);
             restored += 1;
         }
+        // The ACL file may have changed while the node was down.
+        self.revoke_denied_subscriptions().await;
         self.metrics.subscriptions.set(self.subscription_count() as i64);
         self.metrics.retained.set(self.cluster.retained_count() as i64);
         Ok(restored)

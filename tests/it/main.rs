@@ -11,6 +11,7 @@ mod admin_schemathesis;
 mod admin_tls;
 mod admin_util;
 mod auth_acl;
+mod auth_acl_revoke;
 mod auth_anonymous_peer;
 mod auth_api;
 mod auth_bans;
