@@ -77,7 +77,6 @@ pub fn verify(password: &[u8], phc: &str) -> bool {
     }
 }
 
-/// A username the password file can hold.
 /// A name the password file format can hold: the reader trims each line, takes `#` lines as
 /// comments and splits at the first `:`.
 pub fn valid_username(u: &str) -> bool {

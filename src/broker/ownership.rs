@@ -8,6 +8,12 @@ use super::{Broker, BrokerError};
 use crate::auth::ownership::{Identity, may_use};
 
 impl Broker {
+    /// Whether `identity` may use the session of `client` (there is none, or it is its own).
+    pub fn may_use_session(&self, client: &str, identity: &Identity) -> bool {
+        let local = self.sessions.lock().get(client).cloned();
+        self.check_owner(client, local.as_ref(), identity).is_ok()
+    }
+
     /// Refuse `identity` when the session of `client` — `local` on this node, else the one the
     /// replicated client registry records on any node — belongs to another identity. Nothing
     /// is changed: the owner's connection and session stay as they are.

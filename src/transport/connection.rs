@@ -242,10 +242,6 @@ pub async fn serve_as<S>(
 ) where
     S: MqttIo,
 {
-    // Banned networks and the per-address connection rate: close before reading anything.
-    if broker.auth.admit_peer(&info.name, peer.ip()).is_err() {
-        return;
-    }
     let s = &broker.settings;
     let opts = ConnectionOptions::new().maximum_packet_size_recv(s.max_packet_size).receive_maximum(s.receive_maximum);
     let mut mqtt = Connection::<role::Server>::with_options(Version::Undetermined, opts);
@@ -775,10 +771,10 @@ impl Conn {
         if let Some(user) = &self.cert_user {
             tracing::debug!(client = %client_id, peer = %self.peer, username = %user, "username from client certificate");
         }
-        // Bans and flapping first: a banned client costs no password hash.
+        // Bans first: a banned client costs no password hash.
         let auth = self.broker.auth.clone();
         let presented = self.cert_user.as_deref().or(req.username.as_deref());
-        if let Err(b) = auth.check_connect(&client_id, presented, self.peer.ip()) {
+        if let Err(b) = auth.check_connect(&client_id, presented) {
             let (r, what) = match b {
                 ConnectBan::ClientId => (Refusal::BannedClientId, "client id is banned"),
                 ConnectBan::Username => (Refusal::BannedUsername, "username is banned"),
@@ -826,6 +822,11 @@ impl Conn {
         {
             let why = format!("client {client_id:?}: the ACL denies its will topic {:?}", &*w.msg.topic);
             return self.refuse(Refusal::WillNotAuthorized, &why);
+        }
+        let identity = crate::auth::ownership::Identity::of(self.username.as_deref());
+        let own = self.broker.may_use_session(&client_id, &identity).then_some(client_id.as_str());
+        if auth.count_connect(own, self.username.as_deref(), self.peer.ip()).is_err() {
+            return self.refuse(Refusal::Flapping, &format!("client {client_id:?}: connects too often (flapping)"));
         }
         self.acl = Some(auth.conn_acl(self.username.as_deref(), &client_id));
         let connected = match self.attach(&client_id, req.clean, req.expiry).await {
