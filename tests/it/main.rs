@@ -29,6 +29,7 @@ mod cli_util;
 mod cluster_basic;
 mod cluster_discovery;
 mod cluster_failover;
+mod cluster_link_preauth;
 mod cluster_ops;
 mod cluster_tls;
 mod ctl_cli;
