@@ -73,6 +73,9 @@ pub enum AuthOutcome {
     BadCredentials,
     /// No method accepted the client (no credentials where anonymous access is off).
     NotAuthorized,
+    /// The password-check queue is full (overall or for this source address), or no check
+    /// slot came free within the connect timeout.
+    Busy,
 }
 
 /// Why a CONNECT is refused before authentication.
@@ -106,6 +109,14 @@ pub struct Auth {
     /// Unknown users are checked against this hash, so that the answer takes as long as for a
     /// known user with a wrong password: timing does not tell which users exist.
     dummy_hash: String,
+    /// Password checks waiting or running, per source address: bounded overall
+    /// (`verify_queue`) and per address (`verify_share`), so one address cannot take the
+    /// queue and another address's login waits behind a few of its checks at most.
+    verify_waiting: parking_lot::Mutex<HashMap<IpAddr, usize>>,
+    verify_queue: usize,
+    verify_share: usize,
+    /// How long a check may wait for a slot (the connect timeout).
+    verify_wait: Duration,
 }
 
 impl Auth {
@@ -159,6 +170,10 @@ impl Auth {
             log: LogOnce::new(LOG_PERIOD),
             verify_slots: Semaphore::new(slots),
             dummy_hash,
+            verify_waiting: parking_lot::Mutex::new(HashMap::new()),
+            verify_queue: slots * 64,
+            verify_share: (slots * 4).max(8),
+            verify_wait: cfg.mqtt.connect_timeout,
         })
     }
 
@@ -261,6 +276,7 @@ impl Auth {
         password: Option<&[u8]>,
         cert_user: Option<&str>,
         allow_anonymous: bool,
+        peer: IpAddr,
     ) -> AuthOutcome {
         for m in &self.chain {
             match m {
@@ -278,7 +294,9 @@ impl Auth {
                     // Every answer costs one hash (a dummy one for an unknown user or a missing
                     // password): the time taken does not tell which users exist.
                     let hash = known.clone().unwrap_or_else(|| self.dummy_hash.clone());
-                    let verified = self.verify(password.unwrap_or_default().to_vec(), hash).await;
+                    let Some(verified) = self.verify(password.unwrap_or_default().to_vec(), hash, peer).await else {
+                        return AuthOutcome::Busy;
+                    };
                     return if verified && known.is_some() && password.is_some() {
                         AuthOutcome::Accepted { username: Some(u.to_string()), method: "password" }
                     } else {
@@ -295,15 +313,29 @@ impl Auth {
         if username.is_some() { AuthOutcome::BadCredentials } else { AuthOutcome::NotAuthorized }
     }
 
-    async fn verify(&self, password: Vec<u8>, hash: String) -> bool {
-        let Ok(_slot) = self.verify_slots.acquire().await else { return false };
-        match tokio::task::spawn_blocking(move || password::verify(&password, &hash)).await {
+    /// Check a password in the bounded queue; `None` when there is no room for `peer` or no
+    /// slot came free in time.
+    async fn verify(&self, password: Vec<u8>, hash: String, peer: IpAddr) -> Option<bool> {
+        let peer = peer.to_canonical();
+        {
+            let mut w = self.verify_waiting.lock();
+            let total: usize = w.values().sum();
+            let mine = w.get(&peer).copied().unwrap_or(0);
+            if total >= self.verify_queue || mine >= self.verify_share {
+                return None;
+            }
+            *w.entry(peer).or_insert(0) += 1;
+        }
+        let _queued = Queued { auth: self, peer };
+        let slot = tokio::time::timeout(self.verify_wait, self.verify_slots.acquire()).await;
+        let Ok(Ok(_slot)) = slot else { return None };
+        Some(match tokio::task::spawn_blocking(move || password::verify(&password, &hash)).await {
             Ok(ok) => ok,
             Err(e) => {
                 tracing::error!("password check failed to run: {e}");
                 false
             }
-        }
+        })
     }
 
     fn stores(&self) -> [&dyn UserStore; 2] {
@@ -395,6 +427,24 @@ impl Auth {
 
     pub fn byte_bucket(&self) -> Option<TokenBucket> {
         self.limits.bytes.map(|(r, b)| TokenBucket::new(r, b, Instant::now()))
+    }
+}
+
+/// A place in the password-check queue, given back when the check ends or is abandoned.
+struct Queued<'a> {
+    auth: &'a Auth,
+    peer: IpAddr,
+}
+
+impl Drop for Queued<'_> {
+    fn drop(&mut self) {
+        let mut w = self.auth.verify_waiting.lock();
+        if let Some(n) = w.get_mut(&self.peer) {
+            *n -= 1;
+            if *n == 0 {
+                w.remove(&self.peer);
+            }
+        }
     }
 }
 

@@ -144,6 +144,10 @@ impl Routed {
     }
 }
 
+/// What [`Broker::attach`] did: the session, whether it was resumed, whether it was
+/// persistent before, and the session a clean start replaced.
+type Attached = (Arc<Session>, bool, bool, Option<Arc<Session>>);
+
 /// How a connection ended, for will and session handling.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CloseKind {
@@ -292,7 +296,7 @@ impl Broker {
         expiry: u32,
         conn_id: u64,
         identity: &Identity,
-    ) -> Result<(Arc<Session>, bool, bool, Option<Arc<Session>>), BrokerError> {
+    ) -> Result<Attached, BrokerError> {
         let mut reg = self.sessions.lock();
         let existing = reg.get(client).cloned();
         // Again under the registry lock: a session may have arrived while this one waited.

@@ -792,6 +792,7 @@ impl Conn {
                     self.info.anonymous_implicit,
                     self.peer.ip(),
                 ),
+                self.peer.ip(),
             )
             .await;
         match outcome {
@@ -804,6 +805,10 @@ impl Conn {
                 let user = req.username.as_deref().unwrap_or("");
                 let why = format!("client {client_id:?}, username {user:?}: bad username or password");
                 return self.refuse(Refusal::BadCredentials, &why);
+            }
+            AuthOutcome::Busy => {
+                let why = format!("client {client_id:?}: too many password checks waiting; try again");
+                return self.refuse(Refusal::ServerUnavailable, &why);
             }
             AuthOutcome::NotAuthorized => {
                 self.broker.metrics.auth_failed("not_authorized");

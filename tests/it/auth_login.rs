@@ -280,10 +280,15 @@ async fn auth_connect_flood_does_not_starve_established_clients() {
     for _ in 0..5 {
         assert!(crate::proto_util::sync5(&mut live).await.is_empty());
     }
+    // Each is checked (0x86), or refused at once (0x88) when its address has its share of the
+    // password-check queue already (auth_preauth_cost).
+    let mut checked = 0;
     for h in flood {
-        assert_eq!(h.await.expect("join"), 0x86);
+        let rc = h.await.expect("join");
+        assert!(rc == 0x86 || rc == 0x88, "{rc:#x}");
+        checked += u64::from(rc == 0x86);
     }
-    assert_eq!(metric(&node, "starling_auth_failures_total{reason=\"bad_credentials\"}"), 40);
+    assert_eq!(metric(&node, "starling_auth_failures_total{reason=\"bad_credentials\"}"), checked);
 }
 
 /// `starling passwd` refuses user names the password file cannot hold (issue 13, item 7): a

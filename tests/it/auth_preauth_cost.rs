@@ -100,3 +100,54 @@ async fn auth_preauth_huge_client_ids_are_counted_not_stored() {
     assert_eq!(refused(&node, "connect_not_authorized"), 50);
     assert_eq!(node.broker().auth.log_keys(), 1, "one log key: reason and source address");
 }
+
+/// One address flooding CONNECTs cannot take the whole password-check queue: what is over its
+/// share is refused at once (0x88 Server unavailable) and a user from another address still
+/// gets in while the flood is being checked.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn auth_preauth_password_queue_is_bounded_per_source() {
+    use mqtt_protocol_core::mqtt::packet::{Packet, v5_0};
+    let dir = tempfile::tempdir().expect("tempdir");
+    let f = password_file(dir.path(), &[("alice", "alice-pw")]);
+    let node = TestNode::start_with(|c| {
+        no_anonymous(c);
+        c.auth.password_file = Some(f.clone());
+    })
+    .await;
+    let slots = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
+    let share = (slots * 4).max(8);
+    let addr = node.addr;
+    let flood: Vec<_> = (0..share + 30)
+        .map(|i| {
+            tokio::spawn(async move { login5(addr, &format!("f{i}"), Some("alice"), Some("guess"), None).await.1 })
+        })
+        .collect();
+    // Alice, from another loopback address, while the flood waits.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let sock = tokio::net::TcpSocket::new_v4().expect("socket");
+    sock.bind("127.0.0.2:0".parse().expect("addr")).expect("bind 127.0.0.2");
+    let stream = sock.connect(addr).await.expect("connect");
+    let mut p = crate::harness::Probe::from_stream(stream, true);
+    let c = v5_0::Connect::builder()
+        .client_id("alice-2")
+        .expect("id")
+        .user_name("alice")
+        .expect("user")
+        .password(b"alice-pw".to_vec())
+        .expect("pw")
+        .build()
+        .expect("connect");
+    p.send(c).await;
+    match p.expect().await {
+        Packet::V5_0Connack(a) => assert_eq!(a.reason_code() as u8, 0, "alice refused during the flood"),
+        other => panic!("expected CONNACK, got {other:?}"),
+    }
+    let mut busy = 0;
+    for h in flood {
+        let rc = h.await.expect("join");
+        assert!(rc == 0x86 || rc == 0x88, "flood got {rc:#x}");
+        busy += usize::from(rc == 0x88);
+    }
+    assert!(busy >= 1, "the flood's surplus over its share is refused at once");
+    assert_eq!(refused(&node, "connect_server_unavailable"), busy as u64);
+}
