@@ -592,7 +592,9 @@ const MAX_PASSWORD: usize = 65535;
 pub(super) async fn users_add(State(s): State<AdminState>, b: Result<Json<NewUser>, JsonRejection>) -> Reply {
     let u = body(b)?;
     if !password::valid_username(&u.username) || u.username.len() > 65535 {
-        return Err(bad_request("username must be 1..=65535 bytes without ':', NUL or line breaks"));
+        return Err(bad_request(
+            "username must be 1..=65535 bytes, not start with '#' or a blank, and contain no ':' or control characters",
+        ));
     }
     if u.password.is_empty() || u.password.len() > MAX_PASSWORD {
         return Err(bad_request(format!("password must be 1..={MAX_PASSWORD} bytes")));
