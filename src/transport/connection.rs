@@ -134,9 +134,17 @@ enum End {
     WriteTimeout,
     IoError,
     Refused,
+    /// The task panicked (see `contain`).
+    Panic,
 }
 
 impl End {
+    /// The server ended the connection while the client may still be sending: close gracefully
+    /// (`contain::linger`) so what was sent last (DISCONNECT, CONNACK) is not lost to a reset.
+    fn server_closed(self) -> bool {
+        matches!(self, End::ProtocolError | End::KeepAliveTimeout | End::TakenOver | End::Kicked | End::Refused)
+    }
+
     fn label(self) -> &'static str {
         match self {
             End::ClientDisconnect => "normal",
@@ -151,6 +159,7 @@ impl End {
             End::WriteTimeout => "write_timeout",
             End::IoError => "io_error",
             End::Refused => "connack_refused",
+            End::Panic => "panic",
         }
     }
 }
@@ -267,7 +276,7 @@ pub async fn serve_as<S>(
         congested: false,
         wbuf: Vec::new(),
         keepalive_deadline: None,
-        frames: crate::protocol::frame::FrameCheck::new(),
+        frames: crate::protocol::frame::FrameCheck::server(),
         cert_user: identity,
         username: None,
         acl: None,
@@ -279,12 +288,27 @@ pub async fn serve_as<S>(
         acks: VecDeque::new(),
         end: None,
     };
-    let end = c.run(stream, shutdown).await;
-    Box::pin(c.finish(end)).await;
+    let mut stream = stream;
+    let end = match super::contain::catch(c.run(&mut stream, shutdown)).await {
+        Ok(end) => end,
+        Err(what) => {
+            let stage = c.stage();
+            let (m, id, t) = (&c.broker.metrics, c.client_id.as_deref(), c.broker.settings.write_timeout);
+            super::contain::answer_panic(&mut stream, m, id, c.peer, stage, &what, t).await;
+            End::Panic
+        }
+    };
+    if let Err(what) = super::contain::catch(Box::pin(c.finish(end))).await {
+        c.broker.metrics.connection_panics.inc();
+        tracing::error!(client = ?c.client_id, peer = %c.peer, panic = what, "connection clean-up panicked");
+    }
+    if end.server_closed() {
+        super::contain::linger(&mut stream, super::contain::LINGER_TIME, super::contain::LINGER_BYTES).await;
+    }
 }
 
 impl Conn {
-    async fn run<S>(&mut self, mut stream: S, mut shutdown: watch::Receiver<bool>) -> End
+    async fn run<S>(&mut self, stream: &mut S, mut shutdown: watch::Receiver<bool>) -> End
     where
         S: MqttIo,
     {
@@ -293,11 +317,11 @@ impl Conn {
         let connect_deadline = Instant::now() + self.broker.settings.connect_timeout;
         loop {
             if let Some(end) = self.end {
-                let _ = self.flush(&mut stream).await;
+                let _ = self.flush(stream).await;
                 return end;
             }
             if !self.wbuf.is_empty() {
-                if let Err(e) = self.flush(&mut stream).await {
+                if let Err(e) = self.flush(stream).await {
                     return e;
                 }
                 if let Some(end) = self.end {
@@ -542,6 +566,20 @@ impl Conn {
 
     fn v5(&self) -> bool {
         self.version == Version::V5_0
+    }
+
+    /// How far the connection got, for the answer to a panic.
+    fn stage(&self) -> super::contain::Stage {
+        use super::contain::Stage;
+        // The library knows the version once it has read CONNECT's level, before the broker does.
+        let version =
+            if self.version == Version::Undetermined { self.mqtt.get_protocol_version() } else { self.version };
+        let v5 = match version {
+            Version::V5_0 => true,
+            Version::V3_1_1 => false,
+            _ => return Stage::Unknown,
+        };
+        if self.session.is_some() { Stage::Connected { v5 } } else { Stage::Connecting { v5 } }
     }
 
     /// Close with a reason: DISCONNECT for 5.0, a plain close for 3.1.1.

@@ -1,6 +1,7 @@
 //! Transports: listeners and the per-connection task that speaks MQTT over them.
 
 pub mod connection;
+pub mod contain;
 pub mod listener;
 pub mod proxy;
 pub mod tls;

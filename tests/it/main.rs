@@ -34,6 +34,7 @@ mod persist_restart;
 mod persist_storage;
 mod persist_util;
 mod proto_alias;
+mod proto_conformance;
 mod proto_connect;
 mod proto_expiry;
 mod proto_flow;
