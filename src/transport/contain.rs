@@ -176,15 +176,15 @@ mod tests {
         }
     }
 
-    #[tokio::test(start_paused = true)]
+    #[tokio::test]
     async fn linger_is_bounded_in_time_and_bytes() {
         // A peer that never closes: linger gives up after its time.
         let (server, _client) = tokio::io::duplex(64);
         let mut server = Plain(server);
-        let t0 = tokio::time::Instant::now();
+        let t0 = std::time::Instant::now();
         linger(&mut server, Duration::from_millis(300), 1 << 20).await;
         assert!(t0.elapsed() >= Duration::from_millis(300));
-        assert!(t0.elapsed() < Duration::from_secs(1));
+        assert!(t0.elapsed() < Duration::from_secs(2));
         // A peer that keeps writing: linger stops after its byte budget.
         let (server, mut client) = tokio::io::duplex(64);
         let mut server = Plain(server);
