@@ -272,7 +272,10 @@ impl Broker {
     ) -> (Arc<Session>, bool, bool, Option<Arc<Session>>) {
         let mut reg = self.sessions.lock();
         let existing = reg.get(client).cloned();
-        if let Some(s) = existing.as_ref().filter(|_| !clean_start) {
+        // Only a persistent session is resumed: one with expiry 0 (3.1.1 Clean Session 1) lasts
+        // as long as its connection ([MQTT-3.1.2-6], [MQTT-3.2.2-3]), even if that connection
+        // is still closing or is being taken over right now.
+        if let Some(s) = existing.as_ref().filter(|s| !clean_start && s.state.lock().persistent()) {
             let mut st = s.state.lock();
             let was = st.persistent();
             s.set_owner(&mut st, Some(conn_id));

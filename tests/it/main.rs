@@ -42,6 +42,7 @@ mod proto_flow;
 mod proto_malformed;
 mod proto_props;
 mod proto_qos;
+mod proto_races;
 mod proto_retain;
 mod proto_session;
 mod proto_shared;
