@@ -190,6 +190,8 @@ struct Conn {
     keepalive_deadline: Option<Instant>,
     /// Stream-level checks the protocol library does not make.
     frames: crate::protocol::frame::FrameCheck,
+    /// MQTT 3.1 clients: their CONNECT is rewritten as 3.1.1.
+    mqtt31: crate::protocol::mqtt31::Mqtt31,
     /// The username from the transport (a verified client certificate); overrides CONNECT's.
     cert_user: Option<String>,
     /// The authenticated username (`None` for an anonymous client).
@@ -277,6 +279,7 @@ pub async fn serve_as<S>(
         wbuf: Vec::new(),
         keepalive_deadline: None,
         frames: crate::protocol::frame::FrameCheck::server(),
+        mqtt31: Default::default(),
         cert_user: identity,
         username: None,
         acl: None,
@@ -322,7 +325,7 @@ impl Conn {
             }
             if !self.wbuf.is_empty() {
                 if let Err(e) = self.flush(stream).await {
-                    return e;
+                    return Box::pin(self.salvage(stream, e)).await;
                 }
                 if let Some(end) = self.end {
                     return end;
@@ -424,6 +427,32 @@ impl Conn {
         }
     }
 
+    /// A write failed (the client may have closed with our packets unread, so its kernel sent a
+    /// reset), but what it sent before is still readable: a DISCONNECT there ends the connection
+    /// normally, without the will ([MQTT-3.14.4-3]). Reads only what arrives within a short,
+    /// bounded time.
+    async fn salvage<S: MqttIo>(&mut self, stream: &mut S, e: End) -> End {
+        if e != End::IoError || self.session.is_none() {
+            return e;
+        }
+        let mut left = 64 * 1024usize;
+        let until = Instant::now() + Duration::from_millis(100);
+        while left > 0 && self.end.is_none() {
+            let mut buf = Vec::new();
+            match tokio::time::timeout_at(until, stream.read_some(&mut buf)).await {
+                Ok(Ok(n)) if n > 0 => {
+                    left = left.saturating_sub(n);
+                    self.feed(&buf).await;
+                }
+                _ => break,
+            }
+        }
+        match self.end {
+            Some(end @ (End::ClientDisconnect | End::ClientDisconnectWithWill)) => end,
+            _ => e,
+        }
+    }
+
     /// Over a rate limit: stop reading for `wait` (the client's packets queue in its socket
     /// and its TCP window closes). The keep-alive deadline moves along, since packets the
     /// broker does not read cannot keep the connection alive.
@@ -486,6 +515,7 @@ impl Conn {
 
     /// Feed received bytes to the protocol library, one packet at a time.
     async fn feed(&mut self, data: &[u8]) {
+        let data = &*self.mqtt31.input(data);
         // Fixed-header flags and CONNECT's reserved bit are ours to check; bytes before a bad
         // packet are still processed.
         let (good, bad) = match self.frames.check(data) {
@@ -772,6 +802,9 @@ impl Conn {
 
     async fn on_connect_v3(&mut self, c: v3_1_1::Connect) -> Vec<Event> {
         self.version = Version::V3_1_1;
+        if self.mqtt31.empty_client_id {
+            return self.refuse(Refusal::ClientIdNotValid, "MQTT 3.1 requires a client id");
+        }
         let mut req = ConnectRequest {
             client_id: c.client_id().to_string(),
             clean: c.clean_session(),
@@ -900,7 +933,8 @@ impl Conn {
             b.build().map(Packet::from)
         } else {
             v3_1_1::Connack::builder()
-                .session_present(connected.present)
+                // Reserved (0) in MQTT 3.1's CONNACK.
+                .session_present(connected.present && !self.mqtt31.is31)
                 .return_code(ConnectReturnCode::Accepted)
                 .build()
                 .map(Packet::from)

@@ -201,3 +201,52 @@ async fn mqtt_3_1_0_1_first_packet_not_connect_closes_at_once() {
         assert!(t0.elapsed() < Duration::from_secs(1), "{first:x?}: closed only after {:?}", t0.elapsed());
     }
 }
+
+/// A raw MQTT 3.1 CONNECT (`MQIsdp`, level 3), clean session.
+fn connect31_raw(client_id: &[u8]) -> Vec<u8> {
+    let mut body = mstr(b"MQIsdp");
+    body.extend([3, 0x02, 0, 30]);
+    body.extend(mstr(client_id));
+    raw(0x10, &body)
+}
+
+#[tokio::test]
+async fn mqtt31_mqisdp_level_3_client_is_accepted() {
+    // MQTT 3.1 (what EMQX, Mosquitto, VerneMQ and HiveMQ accept): CONNACK 0, then 3.1.1 rules.
+    let node = TestNode::start().await;
+    let mut sub = Probe::tcp(node.addr, false).await;
+    sub.send_raw(&connect31_raw(b"legacy-device")).await;
+    match sub.recv().await {
+        Read::Packet(Packet::V3_1_1Connack(c)) => {
+            assert_eq!(c.return_code() as u8, 0, "{c:?}");
+            assert!(!c.session_present(), "reserved in 3.1");
+        }
+        other => panic!("expected CONNACK, got {other:?}"),
+    }
+    // SUBSCRIBE t (QoS 0), then a 3.1.1 client publishes to it.
+    let mut body = vec![0x00, 0x01];
+    body.extend(mstr(b"legacy/t"));
+    body.push(0);
+    sub.send_raw(&raw(0x82, &body)).await;
+    assert!(matches!(sub.recv().await, Read::Packet(Packet::V3_1_1Suback(_))));
+    let mut p = client3(node.addr, "modern", true).await;
+    let mut body = mstr(b"legacy/t");
+    body.extend(b"hello");
+    p.send_raw(&raw(0x30, &body)).await;
+    assert_eq!(sub.expect_publish_v3().await.payload().as_slice(), b"hello");
+}
+
+#[tokio::test]
+async fn mqtt31_empty_client_id_is_identifier_rejected() {
+    // 3.1 has no server-assigned ids: an empty one gets CONNACK 2 (as in Mosquitto).
+    let node = TestNode::start().await;
+    let mut p = Probe::tcp(node.addr, false).await;
+    p.send_raw(&connect31_raw(b"")).await;
+    match until_closed(&mut p).await {
+        Ok(seen) => match seen.as_slice() {
+            [Packet::V3_1_1Connack(c)] => assert_eq!(c.return_code() as u8, 2),
+            other => panic!("expected CONNACK 2 then close, got {other:?}"),
+        },
+        Err(seen) => panic!("not closed; received {seen:?}"),
+    }
+}
