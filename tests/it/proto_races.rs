@@ -99,3 +99,61 @@ fn publish_bytes5(topic: &str, payload: &[u8]) -> Vec<u8> {
     body.extend_from_slice(payload);
     raw(0x30, &body)
 }
+
+#[tokio::test]
+async fn mqtt_4_13_2_disconnect_reason_arrives_while_the_client_still_sends() {
+    // The broker ends the connection with DISCONNECT 0x93 while the client's publishes are
+    // still arriving. Closing with them unread would reset the connection (the client's next
+    // write fails, and the reason can be lost); the broker shuts down its side and reads the
+    // rest away for a bounded time instead, so the client reads the reason, then EOF, and its
+    // writes meanwhile do not fail.
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let node = TestNode::start_with(|c| c.mqtt.receive_maximum = 2).await;
+    for round in 0..5 {
+        let mut p = client5(node.addr, &format!("gc-{round}"), true, vec![]).await;
+        let mut burst = Vec::new();
+        for i in 1..=40u16 {
+            let mut body = mstr(b"gc/t");
+            body.extend(i.to_be_bytes());
+            body.push(0);
+            body.extend_from_slice(&[b'p'; 2048]);
+            burst.extend(raw(0x34, &body)); // QoS 2
+        }
+        p.stream.write_all(&burst).await.expect("burst");
+        // Read until the DISCONNECT, writing more meanwhile.
+        let mut got = Vec::new();
+        let mut buf = [0u8; 4096];
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(3);
+        let reason = loop {
+            if let Some(at) = got.windows(2).position(|w| w[0] == 0xE0) {
+                if let Some(rc) = got.get(at + 2) {
+                    break *rc;
+                }
+            }
+            let n = tokio::time::timeout_at(deadline, p.stream.read(&mut buf))
+                .await
+                .expect("DISCONNECT within 3 s")
+                .unwrap_or_else(|e| panic!("round {round}: read failed before the DISCONNECT: {e}"));
+            assert!(n > 0, "round {round}: closed before a DISCONNECT; got {got:x?}");
+            got.extend_from_slice(&buf[..n]);
+        };
+        assert_eq!(reason, 0x93, "round {round}");
+        // The broker is draining: more writes are accepted, then it closes cleanly (EOF).
+        for _ in 0..3 {
+            p.stream.write_all(&[0xC0, 0x00]).await.unwrap_or_else(|e| panic!("round {round}: write reset: {e}"));
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let eof = tokio::time::timeout(Duration::from_secs(3), async {
+            loop {
+                match p.stream.read(&mut buf).await {
+                    Ok(0) => return Ok(()),
+                    Ok(_) => continue,
+                    Err(e) => return Err(e),
+                }
+            }
+        })
+        .await
+        .expect("closed within the linger time");
+        assert!(eof.is_ok(), "round {round}: reset instead of EOF: {eof:?}");
+    }
+}
