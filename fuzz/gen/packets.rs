@@ -140,17 +140,31 @@ fn property(src: &mut impl Src, id: u8) -> Vec<u8> {
     p
 }
 
-/// A property block (length, then properties): absent, one or more, duplicated, or with a
-/// length that disagrees with its content.
-fn properties(src: &mut impl Src) -> Vec<u8> {
+/// The properties each packet may carry (MQTT 5 §2.2.2.2); others are picked too, less often.
+pub const CONNECT_PROPS: &[u8] = &[0x11, 0x21, 0x27, 0x22, 0x19, 0x17, 0x26, 0x15, 0x16];
+pub const WILL_PROPS: &[u8] = &[0x18, 0x01, 0x02, 0x03, 0x08, 0x09, 0x26];
+pub const PUBLISH_PROPS: &[u8] = &[0x01, 0x02, 0x23, 0x08, 0x09, 0x26, 0x03];
+pub const ACK_PROPS: &[u8] = &[0x1F, 0x26];
+pub const SUBSCRIBE_PROPS: &[u8] = &[0x0B, 0x26];
+pub const UNSUBSCRIBE_PROPS: &[u8] = &[0x26];
+pub const DISCONNECT_PROPS: &[u8] = &[0x11, 0x1F, 0x26, 0x1C];
+pub const AUTH_PROPS: &[u8] = &[0x15, 0x16, 0x1F, 0x26];
+
+/// A property block (length, then properties): absent, one or more (mostly ids `valid` for the
+/// packet, sometimes any id), duplicated, or with a length that disagrees with its content.
+fn properties(src: &mut impl Src, valid: &[u8]) -> Vec<u8> {
     let mut body = Vec::new();
-    let n = [0, 0, 1, 1, 2, 4][src.below(6)];
+    let n = [0, 1, 1, 2, 3, 4][src.below(6)];
     let mut last: Option<Vec<u8>> = None;
     for _ in 0..n {
         let p = match &last {
-            Some(prev) if src.chance(4) => prev.clone(), // duplicated
+            Some(prev) if src.chance(6) => prev.clone(), // duplicated
             _ => {
-                let id = PROPERTY_IDS[src.below(PROPERTY_IDS.len())];
+                let id = if src.chance(4) || valid.is_empty() {
+                    PROPERTY_IDS[src.below(PROPERTY_IDS.len())]
+                } else {
+                    valid[src.below(valid.len())]
+                };
                 property(src, id)
             }
         };
@@ -206,12 +220,12 @@ pub fn connect(src: &mut impl Src, v5: bool) -> Vec<u8> {
     body.push(flags);
     body.extend(u16_val(src).min(600).to_be_bytes()); // keep alive
     if level == 5 {
-        body.extend(properties(src));
+        body.extend(properties(src, CONNECT_PROPS));
     }
     mstr(&mut body, &name(src));
     if flags & 0x04 != 0 {
         if level == 5 {
-            body.extend(properties(src));
+            body.extend(properties(src, WILL_PROPS));
         }
         mstr(&mut body, &name(src));
         if !src.chance(8) {
@@ -219,7 +233,7 @@ pub fn connect(src: &mut impl Src, v5: bool) -> Vec<u8> {
         }
     }
     if flags & 0x80 != 0 {
-        mstr(&mut body, &string(src));
+        mstr(&mut body, &name(src));
     }
     if flags & 0x40 != 0 {
         mstr(&mut body, b"pw");
@@ -242,7 +256,7 @@ pub fn packet(src: &mut impl Src, v5: bool) -> Vec<u8> {
                 body.extend(packet_id(src));
             }
             if v5 {
-                body.extend(properties(src));
+                body.extend(properties(src, PUBLISH_PROPS));
             }
             body.extend(&b"payload"[..src.below(8)]);
             frame(0x30 | flags, &body)
@@ -253,7 +267,7 @@ pub fn packet(src: &mut impl Src, v5: bool) -> Vec<u8> {
             if v5 && src.chance(2) {
                 body.push([0x00, 0x10, 0x80, 0x92, 0xff][src.below(5)]);
                 if src.chance(2) {
-                    body.extend(properties(src));
+                    body.extend(properties(src, ACK_PROPS));
                 }
             }
             frame(first, &body)
@@ -261,7 +275,7 @@ pub fn packet(src: &mut impl Src, v5: bool) -> Vec<u8> {
         7 | 8 => {
             body.extend(packet_id(src));
             if v5 {
-                body.extend(properties(src));
+                body.extend(properties(src, SUBSCRIBE_PROPS));
             }
             for _ in 0..[0, 1, 1, 2, 3][src.below(5)] {
                 mstr(&mut body, &name(src));
@@ -272,7 +286,7 @@ pub fn packet(src: &mut impl Src, v5: bool) -> Vec<u8> {
         9 => {
             body.extend(packet_id(src));
             if v5 {
-                body.extend(properties(src));
+                body.extend(properties(src, UNSUBSCRIBE_PROPS));
             }
             for _ in 0..[0, 1, 2][src.below(3)] {
                 mstr(&mut body, &name(src));
@@ -285,13 +299,13 @@ pub fn packet(src: &mut impl Src, v5: bool) -> Vec<u8> {
             }
             if v5 && src.chance(2) {
                 body.push([0x00, 0x04, 0x18, 0x19, 0x80, 0xff][src.below(6)]);
-                body.extend(properties(src));
+                body.extend(properties(src, DISCONNECT_PROPS));
             }
             frame(0xe0, &body)
         }
         _ => {
             body.push([0x00, 0x18, 0x19, 0x80][src.below(4)]);
-            body.extend(properties(src));
+            body.extend(properties(src, AUTH_PROPS));
             frame(0xf0, &body)
         }
     }
