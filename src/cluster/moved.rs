@@ -45,17 +45,19 @@ struct Outage {
 }
 
 impl MovedAway {
+    /// A backlog for `node` begins: note the persistent clients it owns now, while they still
+    /// belong to it.
+    pub fn begin(&self, catalog: &Catalog, node: NodeId) {
+        self.per_node.lock().entry(node).or_insert_with(|| Outage::of(catalog, node));
+    }
+
     /// Clients `node` must not deliver `topic` to, because they moved to one of `direct` (nodes
     /// that get this message directly) with a matching durable subscription.
     pub fn exclusions(&self, catalog: &Catalog, node: NodeId, topic_name: &str, direct: &[NodeId]) -> Vec<String> {
         let mut per = self.per_node.lock();
-        // Taken on the first message kept for the peer, whether or not it goes anywhere else:
-        // the clients still belong to the peer then.
-        let o = per.entry(node).or_insert_with(|| Outage {
-            owned: catalog.durable_clients().into_iter().filter(|c| catalog.owner_of(c) == Some(node)).collect(),
-            moved: Vec::new(),
-            looked: None,
-        });
+        // Normally taken by `begin` (the first message kept); a backlog kept from before a
+        // restart has none yet.
+        let o = per.entry(node).or_insert_with(|| Outage::of(catalog, node));
         if direct.is_empty() {
             return Vec::new();
         }
@@ -88,6 +90,16 @@ impl MovedAway {
     /// The peer's backlog is gone: the next outage takes a fresh look at what it owns.
     pub fn forget(&self, node: NodeId) {
         self.per_node.lock().remove(&node);
+    }
+}
+
+impl Outage {
+    fn of(catalog: &Catalog, node: NodeId) -> Outage {
+        Outage {
+            owned: catalog.durable_clients().into_iter().filter(|c| catalog.owner_of(c) == Some(node)).collect(),
+            moved: Vec::new(),
+            looked: None,
+        }
     }
 }
 
@@ -134,6 +146,7 @@ mod tests {
         }
         let m = MovedAway::default();
         // The outage begins: nothing moved yet.
+        m.begin(&cat, 1);
         assert!(m.exclusions(&cat, 1, "a/x", &[2]).is_empty());
         cat.apply(&CatalogCmd::RegisterClient { client: "moves".into(), node: 2 }).expect("apply");
         cat.apply(&CatalogCmd::RegisterClient { client: "other".into(), node: 2 }).expect("apply");

@@ -83,7 +83,7 @@ pub struct RaftCluster {
     /// Leader contact and pre-vote timing (openraft's own election timer is off).
     elections: crate::cluster::prevote::Elections,
     /// Clients that moved away from peers with a backlog here (see `cluster::moved`).
-    moved: crate::cluster::moved::MovedAway,
+    moved: Arc<crate::cluster::moved::MovedAway>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -148,6 +148,11 @@ impl RaftCluster {
             .map_err(|e| StartError::Raft(e.to_string()))?;
         let (queue, queue_rx) = tokio::sync::mpsc::unbounded_channel();
         let outbox = Arc::new(Outbox::open(store_for_outbox).map_err(|e| StartError::Raft(format!("outbox: {e}")))?);
+        let moved: Arc<crate::cluster::moved::MovedAway> = Default::default();
+        {
+            let (moved, catalog) = (moved.clone(), catalog.clone());
+            outbox.on_backlog_begins(move |node| moved.begin(&catalog, node));
+        }
         let cluster = Arc::new(RaftCluster {
             me: node_id,
             member,
@@ -171,7 +176,7 @@ impl RaftCluster {
             caught_up_at: Mutex::new(Instant::now()),
             leader_changes: AtomicU64::new(0),
             elections: crate::cluster::prevote::Elections::new(cfg.election_timeout, cfg.election_timeout * 2),
-            moved: Default::default(),
+            moved,
         });
         link.serve(listener, Arc::new(Handler(Arc::downgrade(&cluster))));
         tracing::info!(

@@ -1022,7 +1022,8 @@ def main():
     if not a.no_build and not a.binary:
         log("cargo build --bin starling")
         subprocess.run(["cargo", "build", "--quiet", "--bin", "starling"], cwd=REPO, check=True)
-    binary = Path(a.binary).resolve() if a.binary else REPO / "target" / "debug" / "starling"
+    target = Path(os.environ.get("CARGO_TARGET_DIR", REPO / "target"))
+    binary = Path(a.binary).resolve() if a.binary else target / "debug" / "starling"
     prefix = "ch" + secrets.token_hex(3)
     # A SIGTERM (CI's time-out, a Ctrl-C) unwinds through the scenarios' `finally` blocks.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(130))
