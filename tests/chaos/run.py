@@ -915,6 +915,9 @@ def ranges(ids):
 # Report.
 
 
+KEEP_MARK = "<!-- written by hand below this line; run.py keeps it -->"
+
+
 def write_report(path, figs, cmdline, commit):
     now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     lines = [
@@ -994,7 +997,13 @@ def write_report(path, figs, cmdline, commit):
             lines.append(f"| ({f['key']}) | {name} | {s['received']} | {s['lost']} | {s['dup_q2']} | "
                          f"{s['reconnects']} | {s['session_lost']} |")
     lines.append("")
-    Path(path).write_text("\n".join(lines))
+    # A hand-written part (comparisons with earlier builds) below the marker survives reruns.
+    kept = ""
+    if Path(path).exists():
+        old = Path(path).read_text()
+        if KEEP_MARK in old:
+            kept = old[old.index(KEEP_MARK):]
+    Path(path).write_text("\n".join(lines) + ("\n" + kept if kept else ""))
 
 
 # ---------------------------------------------------------------------------------------------
