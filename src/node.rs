@@ -94,6 +94,7 @@ impl Node {
                     .await?;
                 tokio::spawn(r.clone().run_writer(shutdown_rx.clone()));
                 tokio::spawn(r.clone().run_outbox(shutdown_rx.clone()));
+                tokio::spawn(crate::cluster::prevote::run(r.clone(), shutdown_rx.clone()));
                 (r.clone(), Some(r))
             }
         };

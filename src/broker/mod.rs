@@ -598,12 +598,14 @@ impl Broker {
 
     /// Deliver a publish forwarded by another node to this node's sessions only (it is never
     /// forwarded again, and its retained flag was already recorded by the origin): plain
-    /// subscribers, and the shared groups the origin chose this node for.
+    /// subscribers, and the shared groups the origin chose this node for; never to the clients
+    /// in `except` (they moved to a node the origin sent the message to directly).
     pub async fn deliver_forwarded(
         self: &Arc<Self>,
         msg: Arc<Message>,
         groups: &[(String, String)],
         clients: &[String],
+        except: &[String],
     ) -> Result<PublishOutcome, BrokerError> {
         let only = (!clients.is_empty()).then_some(clients);
         if let Some(only) = only {
@@ -624,7 +626,8 @@ impl Broker {
                 waits.remove(c);
             }
         }
-        let targets = self.targets(&msg, |g, f| groups.iter().any(|(a, b)| a == g && b == f), only);
+        let mut targets = self.targets(&msg, |g, f| groups.iter().any(|(a, b)| a == g && b == f), only);
+        targets.retain(|t| t.shared.is_some() || !except.iter().any(|c| **c == *t.session.client_id));
         // After the local targets (see `route`): sessions that moved from here while the
         // sender's routes still point here get the message passed on, confirmed before this
         // node confirms, so the acknowledgement chain holds.
@@ -635,6 +638,7 @@ impl Broker {
                 if let Some(only) = only {
                     r.clients.retain(|c| only.contains(c));
                 }
+                r.clients.retain(|c| !except.contains(c));
                 r
             })
             .filter(|r| !r.clients.is_empty())

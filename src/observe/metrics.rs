@@ -48,6 +48,9 @@ pub enum DropReason {
     PacketTooLarge,
     NoSubscribers,
     SharedNoMember,
+    /// A hand-back (a previous owner's held messages) met a session queue already twice its
+    /// `session.max_queued`.
+    HandoverOverflow,
 }
 
 impl DropReason {
@@ -58,6 +61,7 @@ impl DropReason {
             DropReason::PacketTooLarge => "packet_too_large",
             DropReason::NoSubscribers => "no_subscribers",
             DropReason::SharedNoMember => "shared_no_member",
+            DropReason::HandoverOverflow => "handover_overflow",
         }
     }
 }

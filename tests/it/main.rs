@@ -25,6 +25,7 @@ mod cluster_basic;
 mod cluster_discovery;
 mod cluster_failover;
 mod cluster_ops;
+mod cluster_partition;
 mod cluster_tls;
 mod ctl_cli;
 mod fuzz_structured;
