@@ -17,7 +17,7 @@ use crate::cluster::replicated::RaftCluster;
 use crate::cluster::standalone::Standalone;
 use crate::config::{Config, ListenerKind, SyncPolicy};
 use crate::observe::Metrics;
-use crate::observe::admin::{AdminError, AdminServer};
+use crate::observe::admin::{AdminError, AdminServer, ControlSocket};
 use crate::storage::{StorageError, Store};
 use crate::transport::connection::ListenerInfo;
 use crate::transport::listener::{self, ListenerError};
@@ -69,6 +69,8 @@ pub struct NodeHandle {
     /// Readiness as `/readyz` reports it: set once everything is bound, cleared on shutdown.
     ready: Arc<AtomicBool>,
     admin: Option<AdminServer>,
+    /// The admin API for local `starling ctl`, without a key (see `observe::admin::control`).
+    control: Option<ControlSocket>,
     /// The replicated cluster, when `[cluster]` is configured.
     pub raft: Option<Arc<RaftCluster>>,
     /// The TLS material of each `tls`/`wss` listener, by listener name (reloaded on SIGHUP).
@@ -163,6 +165,7 @@ impl Node {
         } else {
             None
         };
+        let control = ControlSocket::start(&cfg.data_dir, broker.clone(), ready.clone()).await?;
         if let Some(interval) = settings.sys_interval {
             broker.spawn_sys(interval);
         }
@@ -179,6 +182,7 @@ impl Node {
             store,
             ready,
             admin,
+            control,
             raft,
             tls: tls_setups,
         })
@@ -290,6 +294,9 @@ impl NodeHandle {
         }
         if let Some(a) = self.admin.take() {
             a.stop(Duration::from_secs(2)).await;
+        }
+        if let Some(c) = self.control.take() {
+            c.stop(Duration::from_secs(1)).await;
         }
     }
 }

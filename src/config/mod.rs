@@ -16,6 +16,7 @@ use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 pub mod cluster;
+pub mod env;
 pub use cluster::{ClusterConfig, DiscoveryConfig, DiscoveryKind, Role};
 
 /// Where the TOML file is looked for when `--config` is not given.
@@ -660,16 +661,14 @@ pub fn config_file(explicit: Option<&Path>) -> Option<PathBuf> {
 impl Config {
     /// Build the layered configuration. `file` must exist if given.
     pub fn load(file: Option<&Path>, overrides: &Overrides) -> Result<Config, ConfigError> {
-        Self::load_with_env(file, overrides, Env::prefixed("STARLING_").split("__"))
+        Self::load_with_env(file, overrides, env::layer())
     }
 
     /// Parse the layers without the cross-key checks: for `starling ctl`, which only needs the
     /// admin address and key file, and runs without the broker's secrets (e.g. a cluster secret
     /// that only the service's environment file holds).
     pub fn load_unchecked(file: Option<&Path>) -> Result<Config, ConfigError> {
-        Self::figment(file, &Overrides::default(), Env::prefixed("STARLING_").split("__"))?
-            .extract()
-            .map_err(Into::into)
+        Self::figment(file, &Overrides::default(), env::layer())?.extract().map_err(Into::into)
     }
 
     fn figment(file: Option<&Path>, overrides: &Overrides, env: Env) -> Result<Figment, ConfigError> {

@@ -27,6 +27,7 @@ mod cluster_failover;
 mod cluster_ops;
 mod cluster_tls;
 mod ctl_cli;
+mod ctl_local;
 mod mosquitto_clients;
 mod mosquitto_rumqttc;
 mod ops_docs;
