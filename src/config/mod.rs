@@ -16,8 +16,10 @@ use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 pub mod cluster;
+pub mod drain;
 pub mod env;
 pub use cluster::{ClusterConfig, DiscoveryConfig, DiscoveryKind, Role};
+pub use drain::DrainConfig;
 
 /// Where the TOML file is looked for when `--config` is not given.
 pub const DEFAULT_CONFIG_PATH: &str = "/etc/starling/starling.toml";
@@ -92,6 +94,7 @@ pub struct Config {
     pub limits: LimitsConfig,
     pub bans: BansConfig,
     pub flapping: FlappingConfig,
+    pub drain: DrainConfig,
 }
 
 impl Default for Config {
@@ -115,6 +118,7 @@ impl Default for Config {
             limits: LimitsConfig::default(),
             bans: BansConfig::default(),
             flapping: FlappingConfig::default(),
+            drain: DrainConfig::default(),
         }
     }
 }
@@ -819,6 +823,7 @@ impl Config {
             return bad("admin.api_keys: a key must be non-empty visible ASCII without spaces".into());
         }
         self.admin.validate_tls().map_err(ConfigError::Invalid)?;
+        self.drain.validate().map_err(ConfigError::Invalid)?;
         self.validate_security()?;
         if self.data_dir.as_os_str().is_empty() {
             return bad("data_dir must not be empty".into());

@@ -85,6 +85,8 @@ pub struct Client {
     key: Option<String>,
     /// Set for https URLs.
     tls: Option<Tls>,
+    /// How long a request may take to be answered.
+    response_timeout: Duration,
     /// The node's control socket, used instead of `host:port` when set ([`Client::local`]).
     socket: Option<PathBuf>,
 }
@@ -119,6 +121,7 @@ impl Client {
             key,
             tls,
             socket: None,
+            response_timeout: RESPONSE_TIMEOUT,
         })
     }
 
@@ -133,7 +136,13 @@ impl Client {
             key: None,
             tls: None,
             socket: Some(path.to_path_buf()),
+            response_timeout: RESPONSE_TIMEOUT,
         }
+    }
+
+    /// The same client, waiting as long as it takes for answers (a drain with `--wait`).
+    pub fn patient(self) -> Client {
+        Client { response_timeout: Duration::from_secs(24 * 3600), ..self }
     }
 
     /// Whether requests go through the control socket.
@@ -230,10 +239,10 @@ impl Client {
         tokio::spawn(async move {
             let _ = conn.await;
         });
-        let resp = match tokio::time::timeout(RESPONSE_TIMEOUT, sender.send_request(req)).await {
+        let resp = match tokio::time::timeout(self.response_timeout, sender.send_request(req)).await {
             Ok(Ok(r)) => r,
             Ok(Err(e)) => return Err(describe_hyper(&e)),
-            Err(_) => return Err(format!("no response within {}s", RESPONSE_TIMEOUT.as_secs())),
+            Err(_) => return Err(format!("no response within {}s", self.response_timeout.as_secs())),
         };
         let status = resp.status();
         let body = Limited::new(resp.into_body(), MAX_BODY)

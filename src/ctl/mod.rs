@@ -127,9 +127,15 @@ pub enum CtlCmd {
 
 #[derive(Subcommand, Debug)]
 pub enum NodeCmd {
-    /// Refuse new connections and send clients to other nodes (DISCONNECT 0x9C); readiness turns
-    /// false. The membership does not change: restart the node afterwards.
-    Drain,
+    /// Refuse new connections and send clients to other nodes (DISCONNECT 0x9C, spread over the
+    /// node's drain.window at most drain.rate per second); readiness turns false at once. The
+    /// membership does not change: restart the node afterwards.
+    Drain {
+        /// Return once the clients are gone and other nodes took their sessions (or
+        /// drain.takeover passed): for a preStop hook or a script that stops the node next.
+        #[arg(long)]
+        wait: bool,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -280,8 +286,12 @@ pub async fn run(args: CtlArgs) -> anyhow::Result<()> {
         CtlCmd::Retained { cmd: RetainedCmd::Show { topic } } => {
             out.retained_one(&get(&client, &format!("/api/v1/retained/{}", encode(&topic))).await?)
         }
-        CtlCmd::Node { cmd: NodeCmd::Drain } => {
-            let r = client.request_json(Method::POST, "/api/v1/node/drain", &serde_json::json!({})).await?;
+        CtlCmd::Node { cmd: NodeCmd::Drain { wait } } => {
+            let path = if wait { "/api/v1/node/drain?wait=true" } else { "/api/v1/node/drain" };
+            // The evacuation may take longer than an ordinary answer; the hook's own budget
+            // (terminationGracePeriodSeconds, TimeoutStopSec) bounds it.
+            let client = if wait { client.patient() } else { client };
+            let r = client.request_json(Method::POST, path, &serde_json::json!({})).await?;
             check(&client, &r)?;
             let v = r.json()?;
             out.done(v.clone(), &s(&v["result"]))

@@ -17,6 +17,7 @@ use tokio::task::JoinHandle;
 
 use super::{AdminError, AdminState, ApiKeys, router, serve};
 use crate::broker::Broker;
+use crate::broker::drain::Evacuation;
 
 /// The directory that holds the socket, under the data directory.
 const DIR: &str = "control";
@@ -43,6 +44,7 @@ impl ControlSocket {
         data_dir: &Path,
         broker: Arc<Broker>,
         ready: Arc<AtomicBool>,
+        evacuation: Arc<Evacuation>,
     ) -> Result<Option<ControlSocket>, AdminError> {
         let path = socket_path(data_dir);
         let err = |source| AdminError::Control { path: path.clone(), source };
@@ -72,6 +74,7 @@ impl ControlSocket {
             broker,
             keys: Arc::new(parking_lot::RwLock::new(Arc::new(ApiKeys::default()))),
             ready,
+            evacuation,
             trusted: true,
         };
         let (stop_tx, stop_rx) = oneshot::channel::<()>();

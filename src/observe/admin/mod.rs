@@ -40,6 +40,7 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 use crate::broker::Broker;
+use crate::broker::drain::Evacuation;
 use crate::config::AdminConfig;
 use crate::transport::tls::{TlsError, TlsListener};
 pub use control::ControlSocket;
@@ -69,6 +70,8 @@ struct AdminState {
     /// Set by the node once every listener is bound and storage is open; cleared when it
     /// starts to drain, so load balancers stop sending clients before connections are closed.
     ready: Arc<AtomicBool>,
+    /// `POST /node/drain` starts it.
+    evacuation: Arc<Evacuation>,
     /// Requests come through the control socket, which file permissions protect: no key needed.
     trusted: bool,
 }
@@ -92,6 +95,7 @@ impl AdminServer {
         cfg: &AdminConfig,
         broker: Arc<Broker>,
         ready: Arc<AtomicBool>,
+        evacuation: Arc<Evacuation>,
         shutdown: tokio::sync::watch::Receiver<bool>,
     ) -> Result<Self, AdminError> {
         if keys::create_key_file_if_missing(cfg)?
@@ -113,7 +117,7 @@ impl AdminServer {
             .map_err(|source| AdminError::Bind { addr: cfg.bind, source })?;
         let addr = listener.local_addr().map_err(|source| AdminError::Bind { addr: cfg.bind, source })?;
         let keys: SharedKeys = Arc::new(RwLock::new(Arc::new(keys)));
-        let app = router(AdminState { broker: broker.clone(), keys: keys.clone(), ready, trusted: false });
+        let app = router(AdminState { broker: broker.clone(), keys: keys.clone(), ready, evacuation, trusted: false });
         let (stop_tx, stop_rx) = oneshot::channel::<()>();
         let stopped = async move {
             let _ = stop_rx.await;
