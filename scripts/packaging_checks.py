@@ -65,6 +65,7 @@ CONFIG_SCHEMA = {
     },
     "bans": {"client_ids": ANY, "usernames": ANY, "networks": ANY},
     "flapping": {"enabled": ANY, "max_connects": ANY, "window": ANY, "ban_time": ANY},
+    "drain": {"window": ANY, "rate": ANY, "takeover": ANY},
     "admin": {
         "enabled": ANY,
         "bind": ANY,
@@ -564,8 +565,8 @@ def cmd_k8s(args):
             get = (c.get(probe) or {}).get("httpGet") or {}
             if get.get("path") != path or ports.get(get.get("port"), get.get("port")) != 18083:
                 e(f"{probe} must be GET {path} on the admin port 18083")
-        if ((c.get("lifecycle") or {}).get("preStop") or {}).get("exec", {}).get("command") != ["starling", "ctl", "node", "drain"]:
-            e("preStop must exec `starling ctl node drain`")
+        if ((c.get("lifecycle") or {}).get("preStop") or {}).get("exec", {}).get("command") != ["starling", "ctl", "node", "drain", "--wait"]:
+            e("preStop must exec `starling ctl node drain --wait`")
         spreads = pod.get("topologySpreadConstraints") or []
         if not spreads or not all(subset(t["labelSelector"]["matchLabels"], labels) for t in spreads):
             e("topologySpreadConstraints missing or not matching the pod labels")

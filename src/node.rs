@@ -82,6 +82,10 @@ pub struct NodeHandle {
 
 pub struct Node;
 
+/// How often the cluster link's certificate files are checked for changes (as the listeners'
+/// default `reload_interval`).
+const LINK_TLS_WATCH: Duration = Duration::from_secs(5);
+
 impl Node {
     /// Open storage, restore sessions, bind every listener and start serving.
     pub async fn start(cfg: Config) -> Result<NodeHandle, NodeError> {
@@ -107,6 +111,10 @@ impl Node {
         // The password and ACL files are read before anything binds: a bad file fails start-up.
         let auth = Arc::new(crate::auth::Auth::new(&cfg, cluster.clone(), metrics.clone())?);
         let broker = Broker::new(settings.clone(), node_name, cluster, store.clone(), metrics, auth);
+        if let Some(t) = raft.as_ref().and_then(|r| r.link_tls()) {
+            t.record_expiry(&broker.metrics);
+            t.spawn_watch(broker.metrics.clone(), LINK_TLS_WATCH, shutdown_rx.clone());
+        }
         if let Some(r) = &raft {
             r.set_broker(&broker);
             tokio::spawn(r.clone().run_membership(shutdown_rx.clone()));
@@ -245,6 +253,11 @@ impl NodeHandle {
         }
         if let Some(outcome) = self.broker.auth.reload_acl() {
             out.push(Reloaded { what: "ACL file", outcome });
+        }
+        if let Some(t) = self.raft.as_ref().and_then(|r| r.link_tls()) {
+            let outcome =
+                t.reload(&self.broker.metrics).map_err(|e| format!("{e}; the previous certificate stays in use"));
+            out.push(Reloaded { what: "cluster link TLS certificates", outcome });
         }
         // Each TLS listener's certificate, key, CA bundle and CRL, all or nothing.
         for t in self.tls.values() {

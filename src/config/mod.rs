@@ -18,6 +18,7 @@ use thiserror::Error;
 pub mod cluster;
 pub mod drain;
 pub mod env;
+pub mod keys;
 pub use cluster::{ClusterConfig, DiscoveryConfig, DiscoveryKind, Role};
 pub use drain::DrainConfig;
 

@@ -27,6 +27,7 @@ mod cluster_drain;
 mod cluster_failover;
 mod cluster_ops;
 mod cluster_tls;
+mod cluster_tls_reload;
 mod ctl_cli;
 mod ctl_local;
 mod drain_spread;
