@@ -68,9 +68,9 @@ pub struct CtlArgs {
     /// Configuration to take the URL and key from [default: /etc/starling/starling.toml when it exists].
     #[arg(long, short = 'c', value_name = "PATH", global = true)]
     pub config: Option<PathBuf>,
-    /// Data directory of the local node, whose control socket is used [default: the
-    /// configuration's data_dir].
-    #[arg(long, value_name = "DIR", global = true, conflicts_with_all = ["url", "api_key"])]
+    /// Data directory of the local node, whose control socket is used (before --url and
+    /// --api-key) [default: the configuration's data_dir, when neither --url nor --api-key is given].
+    #[arg(long, value_name = "DIR", global = true)]
     pub data_dir: Option<PathBuf>,
     #[command(subcommand)]
     pub cmd: CtlCmd,
@@ -373,7 +373,7 @@ pub async fn run(args: CtlArgs) -> anyhow::Result<()> {
 /// URL and key: flags and environment first, then the local configuration.
 fn connect(args: &CtlArgs) -> anyhow::Result<Client> {
     let cfg = if args.url.is_none() || args.api_key.is_none() { local_config(args)? } else { None };
-    if args.url.is_none() && args.api_key.is_none() {
+    if args.data_dir.is_some() || (args.url.is_none() && args.api_key.is_none()) {
         let socket = local_socket(args, cfg.as_ref());
         // An explicit --data-dir means that node; otherwise a socket that is missing or not
         // open to this user leaves the HTTP listener and its keys.
