@@ -581,17 +581,17 @@ def cmd_k8s(args):
         env_names = [v["name"] for v in env]
         env_map = {v["name"]: v.get("value") for v in env}
         want_env = {
-            "STARLING_NODE_NAME": f"$(POD_NAME).{HEADLESS}.$(POD_NAMESPACE).svc.cluster.local",
+            "STARLING_NODE_NAME": f"$(POD_NAME).{HEADLESS}.$(POD_NAMESPACE).svc.$(CLUSTER_DOMAIN)",
             "STARLING_CLUSTER__ROLE": role,
-            "STARLING_CLUSTER__DISCOVERY__NAME": f"_cluster._tcp.{HEADLESS}.$(POD_NAMESPACE).svc.cluster.local",
+            "STARLING_CLUSTER__DISCOVERY__NAME": f"_cluster._tcp.{HEADLESS}.$(POD_NAMESPACE).svc.$(CLUSTER_DOMAIN)",
             "STARLING_CLUSTER__ADVERTISE": "$(STARLING_NODE_NAME):4370",
         }
         for k, v in want_env.items():
             if env_map.get(k) != v:
                 e(f"env {k} must be {v!r}, is {env_map.get(k)!r}")
-        for var in ("POD_NAME", "POD_NAMESPACE"):
+        for var in ("POD_NAME", "POD_NAMESPACE", "CLUSTER_DOMAIN"):
             if var not in env_names or env_names.index(var) > env_names.index("STARLING_NODE_NAME"):
-                e(f"{var} must be defined (downward API) before STARLING_NODE_NAME")
+                e(f"{var} must be defined (downward API, or the cluster domain) before STARLING_NODE_NAME")
         for v in env:
             ref = (v.get("valueFrom") or {}).get("secretKeyRef")
             if ref and ref["name"] not in secrets and ref["name"] not in expect.get("external_secrets", []):
