@@ -811,7 +811,8 @@ def cmd_rule_metrics(args):
     if bad:
         errors.append(f"metrics the broker does not export: {bad}")
     want = ["StarlingNodeDown", "StarlingQuorumLost", "StarlingReplicationLag", "StarlingDroppedMessages",
-            "StarlingAuthFailureSpike", "StarlingConnectionDrop", "StarlingDiskFilling"]
+            "StarlingAuthFailureSpike", "StarlingConnectionDrop", "StarlingDiskFilling",
+            "StarlingCertificateExpiresSoon", "StarlingCertificateExpiresVerySoon"]
     if sorted(alerts) != sorted(want):
         errors.append(f"alerts {sorted(alerts)}, expected {sorted(want)}")
     fail_if(errors)
