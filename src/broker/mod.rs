@@ -6,6 +6,7 @@
 //! lookups; each session has its own short mutex. No lock is held across an `.await`.
 
 pub mod cluster;
+pub mod drain;
 pub mod handover;
 pub mod inspect;
 pub mod session;

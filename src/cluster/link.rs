@@ -220,6 +220,11 @@ struct Peer {
 }
 
 impl Link {
+    /// The link's TLS material, when `[cluster.tls]` is set (reloaded through it).
+    pub fn tls(&self) -> Option<&LinkTls> {
+        self.inner.tls.as_ref()
+    }
+
     pub fn new(
         me: Identity,
         cluster: String,
@@ -272,7 +277,7 @@ impl Link {
                 tokio::spawn(async move {
                     let stream: Stream = match &link.inner.tls {
                         None => Box::new(stream),
-                        Some(t) => match tokio::time::timeout(HANDSHAKE_TIMEOUT, t.acceptor.accept(stream)).await {
+                        Some(t) => match tokio::time::timeout(HANDSHAKE_TIMEOUT, t.acceptor().accept(stream)).await {
                             Ok(Ok(s)) => Box::new(s),
                             Ok(Err(e)) => {
                                 link.inner.stats.refused_peers.fetch_add(1, Ordering::Relaxed);
@@ -505,7 +510,7 @@ impl Link {
                 None => Box::new(tcp),
                 Some(t) => {
                     let name = server_name(addr).map_err(LinkError::Protocol)?;
-                    match t.connector.connect(name, tcp).await {
+                    match t.connector().connect(name, tcp).await {
                         Ok(s) => Box::new(s),
                         Err(e) => {
                             self.inner.stats.refused_peers.fetch_add(1, Ordering::Relaxed);

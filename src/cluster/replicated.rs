@@ -97,6 +97,11 @@ pub enum StartError {
 }
 
 impl RaftCluster {
+    /// The cluster link's TLS material, when `[cluster.tls]` is set (the node reloads it).
+    pub fn link_tls(&self) -> Option<crate::cluster::link_tls::LinkTls> {
+        self.link.tls().cloned()
+    }
+
     /// Open the Raft node on `store`, bind the cluster link and start serving it. Membership
     /// work starts with [`RaftCluster::run_membership`].
     pub async fn start(
