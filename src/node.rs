@@ -143,7 +143,10 @@ impl Node {
             let tcp = listener::bind(name, bind).await?;
             let addr =
                 tcp.local_addr().map_err(|source| ListenerError::Bind { name: name.clone(), addr: bind, source })?;
-            let info = Arc::new(ListenerInfo { name: name.clone(), allow_anonymous: cfg.anonymous_allowed(l) });
+            let allow_anonymous = cfg.anonymous_allowed(l);
+            let anonymous_implicit = l.allow_anonymous.or(cfg.auth.allow_anonymous).is_none();
+            let info = Arc::new(ListenerInfo { name: name.clone(), allow_anonymous, anonymous_implicit });
+            let origins = crate::transport::access::OriginPolicy::new(&l.allowed_origins, addr, allow_anonymous);
             let tls = tls_setups.get(name).cloned();
             if let Some(t) = &tls
                 && !l.reload_interval.is_zero()
@@ -153,7 +156,7 @@ impl Node {
             let setup = listener::Setup {
                 info,
                 tls,
-                ws: kind.is_websocket().then(|| WsOptions::new(&l.path, settings.max_packet_size)),
+                ws: kind.is_websocket().then(|| WsOptions::new(&l.path, settings.max_packet_size).origins(origins)),
                 proxy_protocol: l.proxy_protocol,
                 max_connections: l.max_connections,
             };
@@ -253,6 +256,11 @@ impl NodeHandle {
             out.push(Reloaded { what: "password file", outcome });
         }
         if let Some(outcome) = self.broker.auth.reload_acl() {
+            if outcome.is_ok() {
+                // Subscriptions granted under the old rules are checked against the new ones.
+                let broker = self.broker.clone();
+                tokio::spawn(async move { broker.revoke_denied_subscriptions().await });
+            }
             out.push(Reloaded { what: "ACL file", outcome });
         }
         if let Some(t) = self.raft.as_ref().and_then(|r| r.link_tls()) {

@@ -200,8 +200,15 @@ impl Acl {
 
     /// Decide with the rules at `idx` (from [`Acl::applicable`]); the first rule that matches
     /// decides, else the default. `topic` is a topic name (publish) or a plain filter without
-    /// any `$share/<group>/` prefix (subscribe).
+    /// any `$share/<group>/` prefix (subscribe). Topics starting with `$` are the server's
+    /// (`$SYS`): a client may publish to one only when a rule allows it explicitly, never by
+    /// the default.
     pub fn allows(&self, idx: &[u32], who: Who<'_>, action: Action, topic: &str) -> bool {
+        let default = self.default == Permission::Allow && !server_topic(action, topic);
+        self.first_match(idx, who, action, topic).unwrap_or(default)
+    }
+
+    fn first_match(&self, idx: &[u32], who: Who<'_>, action: Action, topic: &str) -> Option<bool> {
         for &i in idx {
             let Some(r) = self.rules.get(i as usize) else { continue };
             let acts = matches!(
@@ -219,16 +226,21 @@ impl Acl {
                 (Action::Subscribe, Permission::Deny) => f.overlaps(topic, who),
             });
             if hit {
-                return r.permission == Permission::Allow;
+                return Some(r.permission == Permission::Allow);
             }
         }
-        self.default == Permission::Allow
+        None
     }
 
     /// One-off check (tests and examples): [`Acl::applicable`] then [`Acl::allows`].
     pub fn check(&self, who: Who<'_>, action: Action, topic: &str) -> bool {
         self.allows(&self.applicable(who), who, action, topic)
     }
+}
+
+/// A publish to a topic of the server's (`$SYS/...`, any `$` topic).
+pub fn server_topic(action: Action, topic: &str) -> bool {
+    action == Action::Publish && topic.starts_with('$')
 }
 
 impl Filter {
@@ -375,6 +387,28 @@ mod tests {
 
     fn acl(text: &str) -> Acl {
         Acl::parse(text).expect("ACL parses")
+    }
+
+    #[test]
+    fn dollar_topics_need_an_explicit_allow_to_publish() {
+        let open = Acl::default();
+        assert!(!open.check(ALICE, Action::Publish, "$SYS/broker/version"), "not by the default");
+        assert!(open.check(ALICE, Action::Subscribe, "$SYS/#"), "reading is not affected");
+        assert!(open.check(ALICE, Action::Publish, "a/$b"));
+        let a = acl(r##"
+            default = "allow"
+            [[rules]]
+            permission = "allow"
+            action = "publish"
+            topics = ["$app/%u/#"]
+            [[rules]]
+            permission = "allow"
+            action = "all"
+            topics = ["#"]
+        "##);
+        assert!(a.check(ALICE, Action::Publish, "$app/alice/x"));
+        assert!(!a.check(ALICE, Action::Publish, "$app/bob/x"));
+        assert!(!a.check(ALICE, Action::Publish, "$SYS/x"), "`#` does not grant `$` topics");
     }
 
     #[test]

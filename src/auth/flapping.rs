@@ -16,25 +16,35 @@ use crate::auth::bans::BanKind;
 pub struct Flapping {
     max_connects: u32,
     window: Duration,
-    /// (kind, value) → (window start, connects in it)
-    counts: Mutex<HashMap<(BanKind, String), (Instant, u32)>>,
+    /// (kind, keyed hash of the value) → (window start, connects in it). Values may be
+    /// 64 KiB client ids: only a hash is kept, and at most [`Flapping::CAP`] entries.
+    counts: Mutex<HashMap<(BanKind, u64), (Instant, u32)>>,
+    hasher: std::hash::RandomState,
 }
 
 impl Flapping {
+    pub const CAP: usize = 100_000;
+
     pub fn new(max_connects: u32, window: Duration) -> Flapping {
-        Flapping { max_connects, window, counts: Mutex::new(HashMap::new()) }
+        Flapping { max_connects, window, counts: Mutex::new(HashMap::new()), hasher: std::hash::RandomState::new() }
     }
 
     /// Count one connect for each key; returns the keys that tripped (and resets them).
     pub fn record(&self, keys: &[(BanKind, &str)], now: Instant) -> Vec<(BanKind, String)> {
+        use std::hash::BuildHasher;
         let mut counts = self.counts.lock();
-        if counts.len() > 100_000 {
+        if counts.len() >= Self::CAP {
             let w = self.window;
             counts.retain(|_, (start, _)| now.saturating_duration_since(*start) < w);
         }
         let mut tripped = Vec::new();
         for (kind, value) in keys {
-            let e = counts.entry((*kind, (*value).to_string())).or_insert((now, 0));
+            let k = (*kind, self.hasher.hash_one(value));
+            if counts.len() >= Self::CAP && !counts.contains_key(&k) {
+                // Full of live windows: not tracked rather than unbounded.
+                continue;
+            }
+            let e = counts.entry(k).or_insert((now, 0));
             if now.saturating_duration_since(e.0) >= self.window {
                 *e = (now, 0);
             }

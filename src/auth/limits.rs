@@ -88,34 +88,71 @@ impl ConnRate {
 }
 
 /// Logs about refusals: once per key per period, not once per packet.
+/// `s`, cut to a length fit for a log line (client ids and usernames may be 64 KiB).
+pub fn clip(s: &str) -> std::borrow::Cow<'_, str> {
+    const MAX: usize = 256;
+    if s.len() <= MAX {
+        return s.into();
+    }
+    let mut end = MAX;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}… ({} bytes)", &s[..end], s.len()).into()
+}
+
+/// Keys are often client-chosen strings (client ids, topics): only a keyed hash of each is
+/// kept, and at most [`LogOnce::CAP`] of them.
 pub struct LogOnce {
     period: Duration,
-    seen: Mutex<HashMap<String, Instant>>,
+    hasher: std::hash::RandomState,
+    seen: Mutex<HashMap<u64, Instant>>,
 }
 
 impl LogOnce {
+    pub const CAP: usize = 10_000;
+
     pub fn new(period: Duration) -> LogOnce {
-        LogOnce { period, seen: Mutex::new(HashMap::new()) }
+        LogOnce { period, hasher: std::hash::RandomState::new(), seen: Mutex::new(HashMap::new()) }
     }
 
-    /// True the first time `key` is seen in a period.
+    /// True the first time `key` is seen in a period. When the table is full of keys seen
+    /// within the period, one line per period still gets through (callers' messages say that
+    /// further refusals are counted, not logged), the rest is only counted.
     pub fn should_log(&self, key: &str, now: Instant) -> bool {
+        use std::hash::BuildHasher;
+        let h = self.hasher.hash_one(key);
         let mut seen = self.seen.lock();
-        if seen.len() > 10_000 {
-            let period = self.period;
+        let period = self.period;
+        if seen.len() >= Self::CAP {
             seen.retain(|_, t| now.saturating_duration_since(*t) < period);
         }
-        match seen.get_mut(key) {
-            Some(t) if now.saturating_duration_since(*t) < self.period => false,
+        let full = seen.len() >= Self::CAP;
+        let key = if full { 0 } else { h };
+        match seen.get_mut(&key) {
+            Some(t) if now.saturating_duration_since(*t) < period => false,
             Some(t) => {
                 *t = now;
                 true
             }
+            None if full => {
+                // The overflow slot itself may exceed the cap by one.
+                seen.insert(0, now);
+                true
+            }
             None => {
-                seen.insert(key.to_string(), now);
+                seen.insert(key, now);
                 true
             }
         }
+    }
+
+    pub fn len(&self) -> usize {
+        self.seen.lock().len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
     }
 }
 
@@ -167,5 +204,18 @@ mod tests {
         assert!(!l.should_log("k", t0 + Duration::from_secs(59)));
         assert!(l.should_log("other", t0));
         assert!(l.should_log("k", t0 + Duration::from_secs(61)));
+    }
+
+    #[test]
+    fn log_once_is_bounded_whatever_the_keys() {
+        let t0 = Instant::now();
+        let l = LogOnce::new(Duration::from_secs(60));
+        let big = "x".repeat(40_000);
+        let mut logged = 0;
+        for i in 0..3 * LogOnce::CAP {
+            logged += usize::from(l.should_log(&format!("{i}{big}"), t0));
+        }
+        assert!(l.len() <= LogOnce::CAP + 1, "{}", l.len());
+        assert_eq!(logged, LogOnce::CAP + 1, "one line for everything over the cap");
     }
 }

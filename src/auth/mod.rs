@@ -7,6 +7,7 @@
 //! - [`limits`]: token buckets (connection rate per address, message and byte rates).
 //! - [`bans`]: client id, username and network bans (configuration, API, flapping).
 //! - [`flapping`]: too many connects in a window → a temporary ban.
+//! - [`ownership`]: a session belongs to the identity that created it.
 //!
 //! [`Auth`] ties them together for the connection task, which calls it at three points: when a
 //! socket is accepted ([`Auth::admit_peer`], before anything is read), at CONNECT
@@ -17,6 +18,7 @@ pub mod acl;
 pub mod bans;
 pub mod flapping;
 pub mod limits;
+pub mod ownership;
 pub mod password;
 pub mod users;
 
@@ -101,6 +103,9 @@ pub struct Auth {
     /// Password hashes verified at once: bounded so that a flood of CONNECTs queues (fairly,
     /// first come first served) instead of taking every blocking thread and core.
     verify_slots: Semaphore,
+    /// Unknown users are checked against this hash, so that the answer takes as long as for a
+    /// known user with a wrong password: timing does not tell which users exist.
+    dummy_hash: String,
 }
 
 impl Auth {
@@ -136,6 +141,7 @@ impl Auth {
         });
         let f = &cfg.flapping;
         let slots = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
+        let dummy_hash = password::hash(&rand::random::<[u8; 16]>(), cfg.auth.hash)?;
         Ok(Auth {
             api_users: CatalogUsers::new(cluster.clone()),
             cluster,
@@ -152,6 +158,7 @@ impl Auth {
             limits: ClientLimits { messages, bytes, max_subscriptions: l.max_subscriptions },
             log: LogOnce::new(LOG_PERIOD),
             verify_slots: Semaphore::new(slots),
+            dummy_hash,
         })
     }
 
@@ -166,6 +173,11 @@ impl Auth {
                 LOG_PERIOD.as_secs()
             );
         }
+    }
+
+    /// How many refusal log keys are remembered (bounded by [`LogOnce::CAP`]).
+    pub fn log_keys(&self) -> usize {
+        self.log.len()
     }
 
     // ------------------------------------------------------------------ accept
@@ -192,10 +204,10 @@ impl Auth {
 
     // ------------------------------------------------------------------ CONNECT
 
-    /// Bans and flapping for a CONNECT (before the password is checked: a banned or flapping
-    /// client costs no hash). `username` is the presented or certificate username. The caller
-    /// counts and logs the refusal.
-    pub fn check_connect(&self, client_id: &str, username: Option<&str>, peer: IpAddr) -> Result<(), ConnectBan> {
+    /// Bans for a CONNECT (before the password is checked: a banned client costs no hash,
+    /// and a flapping one is banned). `username` is the presented or certificate username.
+    /// The caller counts and logs the refusal.
+    pub fn check_connect(&self, client_id: &str, username: Option<&str>) -> Result<(), ConnectBan> {
         let c = &*self.cluster;
         if self.bans.banned(BanKind::ClientId, client_id, c) {
             return Err(ConnectBan::ClientId);
@@ -205,9 +217,25 @@ impl Auth {
         {
             return Err(ConnectBan::Username);
         }
+        Ok(())
+    }
+
+    /// Flapping: count an authenticated CONNECT. Only what a stranger cannot forge for someone
+    /// else is counted — the authenticated username, the source address, and the client id
+    /// when the client may use that session (`own_client_id`) — so failed logins from another
+    /// address never lock a user out.
+    pub fn count_connect(
+        &self,
+        own_client_id: Option<&str>,
+        username: Option<&str>,
+        peer: IpAddr,
+    ) -> Result<(), ConnectBan> {
         if let Some((f, ban_time)) = &self.flapping {
             let addr = ipnet::IpNet::from(peer.to_canonical()).to_string();
-            let mut keys = vec![(BanKind::ClientId, client_id), (BanKind::Network, addr.as_str())];
+            let mut keys = vec![(BanKind::Network, addr.as_str())];
+            if let Some(c) = own_client_id {
+                keys.insert(0, (BanKind::ClientId, c));
+            }
             if let Some(u) = username {
                 keys.push((BanKind::Username, u));
             }
@@ -243,21 +271,19 @@ impl Auth {
                 }
                 AuthMethod::Password => {
                     let Some(u) = username else { continue };
-                    match self.hash_of(u) {
-                        Some(hash) => {
-                            let ok = match password {
-                                Some(p) => self.verify(p.to_vec(), hash).await,
-                                None => false,
-                            };
-                            return if ok {
-                                AuthOutcome::Accepted { username: Some(u.to_string()), method: "password" }
-                            } else {
-                                AuthOutcome::BadCredentials
-                            };
-                        }
-                        None if self.stores().iter().any(|s| s.active()) => return AuthOutcome::BadCredentials,
-                        None => {}
+                    let known = self.hash_of(u);
+                    if known.is_none() && !self.stores().iter().any(|s| s.active()) {
+                        continue;
                     }
+                    // Every answer costs one hash (a dummy one for an unknown user or a missing
+                    // password): the time taken does not tell which users exist.
+                    let hash = known.clone().unwrap_or_else(|| self.dummy_hash.clone());
+                    let verified = self.verify(password.unwrap_or_default().to_vec(), hash).await;
+                    return if verified && known.is_some() && password.is_some() {
+                        AuthOutcome::Accepted { username: Some(u.to_string()), method: "password" }
+                    } else {
+                        AuthOutcome::BadCredentials
+                    };
                 }
                 AuthMethod::Anonymous => {
                     if allow_anonymous {
@@ -390,7 +416,7 @@ impl ConnAcl {
             let fresh = auth.conn_acl(self.username.as_deref(), &self.client_id);
             *self = fresh;
         }
-        if self.acl.allows_everything() {
+        if self.acl.allows_everything() && !acl::server_topic(action, topic) {
             return true;
         }
         let who = Who { username: self.username.as_deref(), client_id: &self.client_id };

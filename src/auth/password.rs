@@ -27,7 +27,10 @@ pub enum PasswordError {
     Syntax { path: PathBuf, line: usize, what: String },
     #[error("cannot hash the password: {0}")]
     Hash(String),
-    #[error("invalid username {0:?}: it must be non-empty and contain no ':', NUL or line breaks")]
+    #[error(
+        "invalid username {0:?}: the password file cannot hold it (a name must be non-empty, must not start \
+         with '#' or a blank, and must contain no ':' and no control characters such as line breaks)"
+    )]
     BadUsername(String),
 }
 
@@ -74,9 +77,11 @@ pub fn verify(password: &[u8], phc: &str) -> bool {
     }
 }
 
-/// A username the password file can hold.
+/// A name the password file format can hold: the reader trims each line, takes `#` lines as
+/// comments and splits at the first `:`.
 pub fn valid_username(u: &str) -> bool {
-    !u.is_empty() && !u.contains([':', '\n', '\r', '\0'])
+    let Some(first) = u.chars().next() else { return false };
+    first != '#' && !first.is_whitespace() && !u.contains(':') && !u.chars().any(char::is_control)
 }
 
 /// Parse a password file. Later lines for the same user replace earlier ones.
@@ -205,6 +210,18 @@ fn prompt(text: &str) -> Result<String, std::io::Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Every name `valid_username` accepts reads back from the file as itself.
+    #[test]
+    fn valid_usernames_round_trip_through_the_file() {
+        let path = Path::new("passwd");
+        let h = "$pbkdf2-sha256$i=10000,l=32$c2FsdHNhbHRzYWx0c2FsdA$M5fgfTQFdt/UZ9ItXSpJUbfh+t3SP1e/381emb1bpCs";
+        for u in ["alice", "x#y", "trailing ", "ünï cødé", "a b", "#x", " x", "a:b", "a\nb", "\u{85}x", ""] {
+            let text = format!("{u}:{h}\n");
+            let back = parse(&text, path).ok().filter(|m| m.len() == 1 && m.contains_key(u));
+            assert_eq!(valid_username(u), back.is_some(), "{u:?}");
+        }
+    }
 
     #[test]
     fn argon2id_hash_verifies() {

@@ -15,6 +15,7 @@ use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 use crate::auth::bans::{BanKind, BanRecord};
+use crate::auth::ownership::Identity;
 use crate::broker::handover::SessionTransfer;
 use crate::broker::subs::SubOptions;
 use crate::protocol::Message;
@@ -49,9 +50,12 @@ pub enum CatalogCmd {
         node: NodeId,
     },
     /// `client` is now owned by `node` (session generation increases on every takeover).
+    /// `owner`: the identity the session belongs to; `None` keeps the recorded one.
     RegisterClient {
         client: String,
         node: NodeId,
+        #[serde(default)]
+        owner: Option<Identity>,
     },
     UnregisterClient {
         client: String,
@@ -237,6 +241,8 @@ pub trait Cluster: Send + Sync + 'static {
     fn routes_for(&self, topic: &str) -> RemoteRoutes;
     /// Which node owns a client's session, if any.
     fn owner_of(&self, client: &str) -> Option<NodeId>;
+    /// The identity the client's registered session belongs to, if recorded.
+    fn client_identity(&self, client: &str) -> Option<Identity>;
     /// Retained messages whose topic matches `filter` (expired ones excluded).
     fn retained_matching(&self, filter: &str) -> Vec<Arc<Message>>;
     fn retained_count(&self) -> usize;

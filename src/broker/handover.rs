@@ -39,6 +39,9 @@ pub struct SessionTransfer {
     /// Ids of the messages the session already had, so the new node does not queue them again.
     #[serde(default)]
     pub seen: Vec<u64>,
+    /// Who the session belongs to (`auth::ownership`).
+    #[serde(default)]
+    pub identity: Option<crate::auth::ownership::Identity>,
 }
 
 impl SessionTransfer {
@@ -128,6 +131,7 @@ impl Broker {
                     queued: st.queue.iter().map(Delivery::encode).collect(),
                     incoming_qos2: st.incoming_qos2.iter().copied().collect(),
                     seen: st.seen.ids(),
+                    identity: st.identity.clone(),
                 })
             }
         };
@@ -180,7 +184,11 @@ impl Broker {
         // Write the rows the way this node's own sessions are stored, then load them like a
         // restart does: one code path for what a session looks like on disk.
         let mut b = self.store.batch();
-        let meta = SessionMeta { expiry: t.expiry, disconnected_at_ms: Some(crate::protocol::message::now_ms()) };
+        let meta = SessionMeta {
+            expiry: t.expiry,
+            disconnected_at_ms: Some(crate::protocol::message::now_ms()),
+            owner: t.identity.clone(),
+        };
         b.insert(&self.store.sessions, client.as_bytes().to_vec(), serde_json::to_vec(&meta).unwrap_or_default());
         let mut seq = 1u64;
         for (pid, released, enc) in &t.inflight {
@@ -204,12 +212,18 @@ impl Broker {
             for id in &t.seen {
                 st.seen.insert(*id);
             }
+            st.identity = t.identity.clone();
         }
         self.sessions.lock().insert(client.into(), session.clone());
         self.install_subscriptions(&session, &t.subscriptions).await?;
         self.metrics.sessions_persistent.inc();
         self.claims.claim(client);
-        self.cluster.submit(CatalogCmd::RegisterClient { client: client.to_string(), node: self.cluster.node_id() });
+        let owner = t.identity.clone();
+        self.cluster.submit(CatalogCmd::RegisterClient {
+            client: client.to_string(),
+            node: self.cluster.node_id(),
+            owner,
+        });
         let epoch = session.state.lock().epoch;
         self.arm_expiry(session, epoch, t.expiry);
         tracing::info!(client, messages = t.messages(), "session taken over from another node");
@@ -232,6 +246,7 @@ impl Broker {
             queued: Vec::new(),
             incoming_qos2: Vec::new(),
             seen: Vec::new(),
+            identity: self.cluster.client_identity(client),
         };
         self.import_session(t).await?;
         Ok(true)

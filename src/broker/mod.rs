@@ -9,6 +9,8 @@ pub mod cluster;
 pub mod drain;
 pub mod handover;
 pub mod inspect;
+mod ownership;
+mod revoke;
 pub mod session;
 pub mod subs;
 
@@ -30,12 +32,17 @@ use cluster::{CatalogCmd, Cluster, ClusterError, Confirmation, ForwardTarget, No
 use session::{Delivery, InflightOut, Kick, Offer, PendingWill, Phase, QueueLimits, Session, SessionMeta};
 use subs::{ClientKey, SharedGroup, SubIndex, SubOptions};
 
+use crate::auth::ownership::Identity;
+
 #[derive(Debug, Error)]
 pub enum BrokerError {
     #[error(transparent)]
     Storage(#[from] StorageError),
     #[error(transparent)]
     Cluster(#[from] ClusterError),
+    /// The client id's session belongs to another identity (`session.bind_to_identity`).
+    #[error("the session of this client id belongs to {0}")]
+    NotOwner(crate::auth::ownership::Identity),
 }
 
 /// The broker's view of the configuration, resolved once.
@@ -63,6 +70,8 @@ pub struct Settings {
     pub takeover_timeout: Duration,
     /// Sent with DISCONNECT 0x9C when the node drains.
     pub server_reference: Option<String>,
+    /// A session belongs to the identity that created it (`auth::ownership`).
+    pub bind_to_identity: bool,
 }
 
 impl Settings {
@@ -86,6 +95,7 @@ impl Settings {
             sys_interval: c.sys.enabled.then_some(c.sys.interval),
             takeover_timeout: c.cluster.as_ref().map_or(Duration::from_secs(3), |k| k.takeover_timeout),
             server_reference: c.cluster.as_ref().and_then(|k| k.server_reference.clone()),
+            bind_to_identity: c.session.bind_to_identity,
         }
     }
 }
@@ -238,27 +248,39 @@ impl Broker {
         clean_start: bool,
         requested_expiry: u32,
         conn_id: u64,
+        identity: &Identity,
     ) -> Result<Connected, BrokerError> {
         let expiry = requested_expiry.min(self.settings.max_session_expiry);
+        // Before anything is taken over, here or from another node.
+        let local = self.sessions.lock().get(&client).cloned();
+        self.check_owner(&client, local.as_ref(), identity)?;
         // A session held by another node comes here first (or, clean start, ends there).
         self.fetch_remote_session(&client, clean_start, expiry).await;
-        let (session, present, was_persistent, ended) = self.attach(&client, clean_start, expiry, conn_id);
+        let (session, present, was_persistent, ended) = self.attach(&client, clean_start, expiry, conn_id, identity)?;
         if let Some(old) = ended {
             // A clean start ends the previous session: its state goes, its pending will fires.
             self.end_session_state(&old, false).await;
         }
         if expiry > 0 {
-            let meta = SessionMeta { expiry, disconnected_at_ms: None };
+            let meta = SessionMeta { expiry, disconnected_at_ms: None, owner: Some(identity.clone()) };
             self.write_meta(&client, &meta)?;
             if !was_persistent {
                 self.metrics.sessions_persistent.inc();
-                self.cluster
-                    .submit(CatalogCmd::RegisterClient { client: client.to_string(), node: self.cluster.node_id() });
+                let owner = Some(identity.clone());
+                self.cluster.submit(CatalogCmd::RegisterClient {
+                    client: client.to_string(),
+                    node: self.cluster.node_id(),
+                    owner,
+                });
             }
         } else if was_persistent {
             // The session became non-persistent: forget it on disk now.
             self.purge_disk(&client).await?;
             self.metrics.sessions_persistent.dec();
+        }
+        if present {
+            // The rules may have changed since these subscriptions were granted.
+            self.recheck_subscriptions(&session).await;
         }
         Ok(Connected { session, present, expiry })
     }
@@ -270,9 +292,12 @@ impl Broker {
         clean_start: bool,
         expiry: u32,
         conn_id: u64,
-    ) -> (Arc<Session>, bool, bool, Option<Arc<Session>>) {
+        identity: &Identity,
+    ) -> Result<(Arc<Session>, bool, bool, Option<Arc<Session>>), BrokerError> {
         let mut reg = self.sessions.lock();
         let existing = reg.get(client).cloned();
+        // Again under the registry lock: a session may have arrived while this one waited.
+        self.check_owner(client, existing.as_ref(), identity)?;
         // Only a persistent session is resumed: one with expiry 0 (3.1.1 Clean Session 1) lasts
         // as long as its connection ([MQTT-3.1.2-6], [MQTT-3.2.2-3]), even if that connection
         // is still closing or is being taken over right now.
@@ -283,7 +308,8 @@ impl Broker {
             st.epoch += 1;
             st.will = None;
             st.expiry = expiry;
-            return (s.clone(), true, was, None);
+            st.identity = Some(identity.clone());
+            return Ok((s.clone(), true, was, None));
         }
         if let Some(old) = &existing {
             let mut st = old.state.lock();
@@ -294,9 +320,10 @@ impl Broker {
         {
             let mut st = s.state.lock();
             s.set_owner(&mut st, Some(conn_id));
+            st.identity = Some(identity.clone());
         }
         reg.insert(client.clone(), s.clone());
-        (s, false, false, existing)
+        Ok((s, false, false, existing))
     }
 
     fn write_meta(&self, client: &str, meta: &SessionMeta) -> Result<(), StorageError> {
@@ -333,7 +360,8 @@ impl Broker {
             }
             return;
         }
-        let meta = SessionMeta { expiry, disconnected_at_ms: Some(now_ms()) };
+        let owner = session.state.lock().identity.clone();
+        let meta = SessionMeta { expiry, disconnected_at_ms: Some(now_ms()), owner };
         if let Err(e) = self.write_meta(&session.client_id, &meta) {
             tracing::error!(client = %session.client_id, "cannot record disconnect: {e}");
         }
@@ -1178,6 +1206,7 @@ impl Broker {
                 continue;
             }
             let session = Arc::new(Session::new(client.as_str().into(), meta.expiry));
+            session.state.lock().identity = meta.owner.clone();
             self.load_session_rows(&session)?;
             self.sessions.lock().insert(client.as_str().into(), session.clone());
             for (full, opts) in self.cluster.durable_subscriptions(&client) {
@@ -1198,6 +1227,8 @@ impl Broker {
             self.arm_expiry(session, epoch, remaining);
             restored += 1;
         }
+        // The ACL file may have changed while the node was down.
+        self.revoke_denied_subscriptions().await;
         self.metrics.subscriptions.set(self.subscription_count() as i64);
         self.metrics.retained.set(self.cluster.retained_count() as i64);
         Ok(restored)

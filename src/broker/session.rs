@@ -158,6 +158,9 @@ pub struct SessionMeta {
     pub expiry: u32,
     /// Unix ms of the disconnect; `None` while connected.
     pub disconnected_at_ms: Option<u64>,
+    /// Who the session belongs to (`None` in records written before identities were kept).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner: Option<crate::auth::ownership::Identity>,
 }
 
 /// Result of offering a delivery to a session.
@@ -201,6 +204,8 @@ pub struct SessionState {
     pub seen: SeenIds,
     /// Handed to another node: nothing may be queued here any more (see `Offer::Gone`).
     pub gone: bool,
+    /// The identity the session belongs to (see `auth::ownership`); `None` until recorded.
+    pub identity: Option<crate::auth::ownership::Identity>,
 }
 
 /// A bounded set of recent message ids (oldest forgotten first). Allocates on first use.
@@ -347,6 +352,7 @@ impl Session {
                 will: None,
                 seen: SeenIds::default(),
                 gone: false,
+                identity: None,
             }),
             owner: AtomicU64::new(0),
             kick: AtomicU8::new(0),

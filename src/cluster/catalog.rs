@@ -16,6 +16,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use parking_lot::RwLock;
 
 use crate::auth::bans::{BanKind, BanRecord};
+use crate::auth::ownership::Identity;
 use crate::broker::cluster::{CatalogCmd, CatalogResp, NodeId, RemoteRoutes, SubOptionsWire};
 use crate::broker::subs::SubOptions;
 use crate::cluster::routes::{Refs, RouteTable};
@@ -63,8 +64,8 @@ fn key(table: u8, name: &str) -> Vec<u8> {
 struct Mem {
     /// filter → node → refcount, indexed for matching.
     routes: RouteTable,
-    /// client → (node, generation)
-    clients: HashMap<String, (NodeId, u64)>,
+    /// client → (node, generation, identity the session belongs to)
+    clients: HashMap<String, (NodeId, u64, Option<Identity>)>,
     retained: BTreeMap<String, Arc<Message>>,
     subs: HashMap<String, Vec<(String, SubOptions)>>,
     /// API users: username → PHC hash.
@@ -209,14 +210,18 @@ fn apply_one(
             }
             CatalogResp::Ok
         }
-        CatalogCmd::RegisterClient { client, node } => {
-            let generation = mem.clients.get(client).map_or(1, |(_, g)| g + 1);
-            mem.clients.insert(client.clone(), (*node, generation));
-            batch.insert(cat, key(CLIENTS, client), json(&(*node, generation)));
+        CatalogCmd::RegisterClient { client, node, owner } => {
+            let prev = mem.clients.get(client);
+            let generation = prev.map_or(1, |(_, g, _)| g + 1);
+            // A takeover by the same identity registers without one: the session keeps its owner.
+            let owner = owner.clone().or_else(|| prev.and_then(|(_, _, o)| o.clone()));
+            let row = (*node, generation, owner);
+            batch.insert(cat, key(CLIENTS, client), json(&row));
+            mem.clients.insert(client.clone(), row);
             CatalogResp::Generation(generation)
         }
         CatalogCmd::UnregisterClient { client, node } => {
-            if mem.clients.get(client).is_some_and(|(n, _)| n == node) {
+            if mem.clients.get(client).is_some_and(|(n, _, _)| n == node) {
                 mem.clients.remove(client);
                 batch.remove(cat, key(CLIENTS, client));
             }
@@ -293,7 +298,12 @@ impl Catalog {
     }
 
     pub fn owner_of(&self, client: &str) -> Option<NodeId> {
-        self.mem.read().clients.get(client).map(|(n, _)| *n)
+        self.mem.read().clients.get(client).map(|(n, _, _)| *n)
+    }
+
+    /// The identity the client's registered session belongs to, if recorded.
+    pub fn client_identity(&self, client: &str) -> Option<Identity> {
+        self.mem.read().clients.get(client).and_then(|(_, _, o)| o.clone())
     }
 
     pub fn retained_matching(&self, filter: &str) -> Vec<Arc<Message>> {
@@ -369,7 +379,11 @@ fn load(store: &Store) -> Result<Mem, StorageError> {
                 mem.routes.insert(name, m);
             }
             CLIENTS => {
-                let c: (NodeId, u64) = serde_json::from_slice(&v).map_err(corrupt)?;
+                let c = match serde_json::from_slice(&v).map_err(corrupt)? {
+                    ClientRow::Owned(n, g, o) => (n, g, o),
+                    // Written before sessions recorded their identity.
+                    ClientRow::Unowned(n, g) => (n, g, None),
+                };
                 mem.clients.insert(name, c);
             }
             RETAINED => {
@@ -394,6 +408,14 @@ fn load(store: &Store) -> Result<Mem, StorageError> {
         }
     }
     Ok(mem)
+}
+
+/// A client registry row as stored, this version's or an older one.
+#[derive(serde::Deserialize)]
+#[serde(untagged)]
+enum ClientRow {
+    Owned(NodeId, u64, Option<Identity>),
+    Unowned(NodeId, u64),
 }
 
 fn put_bytes(out: &mut Vec<u8>, b: &[u8]) {
@@ -457,11 +479,11 @@ mod tests {
         assert!(cat.routes_for("a/b", 1).nodes.is_empty());
 
         assert_eq!(
-            cat.apply(&CatalogCmd::RegisterClient { client: "c".into(), node: 1 }).expect("apply"),
+            cat.apply(&CatalogCmd::RegisterClient { client: "c".into(), node: 1, owner: None }).expect("apply"),
             CatalogResp::Generation(1)
         );
         assert_eq!(
-            cat.apply(&CatalogCmd::RegisterClient { client: "c".into(), node: 2 }).expect("apply"),
+            cat.apply(&CatalogCmd::RegisterClient { client: "c".into(), node: 2, owner: None }).expect("apply"),
             CatalogResp::Generation(2)
         );
         cat.apply(&CatalogCmd::SetRetained { topic: "x/y".into(), message: Some(msg("x/y").encode()) }).expect("apply");

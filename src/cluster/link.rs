@@ -47,6 +47,11 @@ pub const MIN_VERSION: u16 = 1;
 /// Largest frame accepted (snapshot chunks are the big ones).
 const MAX_FRAME: usize = 64 * 1024 * 1024;
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
+/// The largest frame accepted before the peer has proved it knows the cluster secret.
+const HANDSHAKE_MAX_FRAME: usize = 4 * 1024;
+/// Incoming link connections that have not completed the handshake yet; more are closed at
+/// accept (counted as refused peers), so strangers cannot hold many sockets and buffers.
+const MAX_UNAUTHENTICATED: usize = 32;
 
 const HELLO: u8 = 1;
 const CHALLENGE: u8 = 2;
@@ -259,6 +264,7 @@ impl Link {
         let link = self.clone();
         tokio::spawn(async move {
             let mut stop = link.inner.stop.clone();
+            let unauthenticated = Arc::new(tokio::sync::Semaphore::new(MAX_UNAUTHENTICATED));
             loop {
                 let (stream, addr) = tokio::select! {
                     r = listener.accept() => match r {
@@ -272,12 +278,19 @@ impl Link {
                     _ = stop.changed() => return,
                 };
                 let _ = stream.set_nodelay(true);
+                let Ok(permit) = unauthenticated.clone().try_acquire_owned() else {
+                    link.inner.stats.refused_peers.fetch_add(1, Ordering::Relaxed);
+                    tracing::debug!(%addr, "cluster link: too many connections still in their handshake; closed");
+                    continue;
+                };
                 let link = link.clone();
                 let handler = handler.clone();
                 tokio::spawn(async move {
+                    // TLS and the link handshake together must finish by one deadline.
+                    let deadline = tokio::time::Instant::now() + HANDSHAKE_TIMEOUT;
                     let stream: Stream = match &link.inner.tls {
                         None => Box::new(stream),
-                        Some(t) => match tokio::time::timeout(HANDSHAKE_TIMEOUT, t.acceptor().accept(stream)).await {
+                        Some(t) => match tokio::time::timeout_at(deadline, t.acceptor().accept(stream)).await {
                             Ok(Ok(s)) => Box::new(s),
                             Ok(Err(e)) => {
                                 link.inner.stats.refused_peers.fetch_add(1, Ordering::Relaxed);
@@ -287,7 +300,7 @@ impl Link {
                             Err(_) => return,
                         },
                     };
-                    if let Err(e) = link.serve_conn(stream, addr, handler).await {
+                    if let Err(e) = link.serve_conn(stream, addr, handler, (deadline, permit)).await {
                         tracing::debug!(%addr, "cluster link connection ended: {e}");
                     }
                 });
@@ -529,7 +542,7 @@ impl Link {
                 nonce: hex(&nonce),
             };
             write_frame(&mut s, HELLO, &[&json(&hello)]).await?;
-            let (kind, body) = read_frame(&mut s).await?;
+            let (kind, body) = read_frame(&mut s, HANDSHAKE_MAX_FRAME).await?;
             if kind == REFUSED {
                 return Err(LinkError::Refused { addr: addr.into(), reason: String::from_utf8_lossy(&body).into() });
             }
@@ -537,7 +550,7 @@ impl Link {
             let their = unhex(&ch.nonce)?;
             let proof = Proof { proof: self.prove(b"client", &their, &nonce) };
             write_frame(&mut s, PROOF, &[&json(&proof)]).await?;
-            let (kind, body) = read_frame(&mut s).await?;
+            let (kind, body) = read_frame(&mut s, HANDSHAKE_MAX_FRAME).await?;
             if kind == REFUSED {
                 return Err(LinkError::Refused { addr: addr.into(), reason: String::from_utf8_lossy(&body).into() });
             }
@@ -561,11 +574,14 @@ impl Link {
         mut s: Stream,
         addr: SocketAddr,
         handler: Arc<dyn LinkHandler>,
+        (deadline, permit): (tokio::time::Instant, tokio::sync::OwnedSemaphorePermit),
     ) -> Result<(), LinkError> {
-        let who = match tokio::time::timeout(HANDSHAKE_TIMEOUT, self.accept_handshake(&mut s, addr)).await {
+        let who = match tokio::time::timeout_at(deadline, self.accept_handshake(&mut s, addr)).await {
             Ok(r) => r?,
             Err(_) => return Err(LinkError::Timeout { addr: addr.to_string(), timeout: HANDSHAKE_TIMEOUT }),
         };
+        // Authenticated: no longer counts against the handshake cap.
+        drop(permit);
         tracing::debug!(%addr, name = %who.name, "cluster peer connected");
         let (rd, wr) = tokio::io::split(s);
         let (out_tx, mut out_rx) = mpsc::channel::<Answer>(8192);
@@ -712,7 +728,7 @@ impl Link {
     }
 
     async fn accept_handshake(&self, s: &mut Stream, addr: SocketAddr) -> Result<Identity, LinkError> {
-        let (kind, body) = read_frame(s).await?;
+        let (kind, body) = read_frame(s, HANDSHAKE_MAX_FRAME).await?;
         let hello: Hello = parse(kind, HELLO, &body)?;
         if hello.cluster != self.inner.cluster {
             let why = format!(
@@ -733,7 +749,7 @@ impl Link {
         let nonce = random_nonce();
         let ch = Challenge { version, who: self.inner.me.clone(), nonce: hex(&nonce) };
         write_frame(s, CHALLENGE, &[&json(&ch)]).await?;
-        let (kind, body) = read_frame(s).await?;
+        let (kind, body) = read_frame(s, HANDSHAKE_MAX_FRAME).await?;
         let proof: Proof = parse(kind, PROOF, &body)?;
         if !self.check(b"client", &nonce, &theirs, &proof.proof) {
             let why = format!("node {} failed authentication: wrong cluster secret", hello.who.name);
@@ -788,7 +804,7 @@ async fn read_answers<R: AsyncReadExt + Unpin>(
     heard: Arc<crate::cluster::link_watch::Heard>,
 ) {
     loop {
-        let Ok((kind, body)) = read_frame(&mut rd).await else { return };
+        let Ok((kind, body)) = read_frame(&mut rd, MAX_FRAME).await else { return };
         heard.now();
         let Some((id, rest)) = split_id(&body) else { return };
         match kind {
@@ -839,12 +855,14 @@ async fn write_frame<W: AsyncWriteExt + Unpin>(w: &mut W, kind: u8, parts: &[&[u
     Ok(())
 }
 
-async fn read_frame<R: AsyncReadExt + Unpin>(r: &mut R) -> Result<(u8, Vec<u8>), LinkError> {
+/// Read one frame of at most `max` bytes (before the handshake completes: a few KiB, so an
+/// unauthenticated peer cannot make this node allocate much).
+async fn read_frame<R: AsyncReadExt + Unpin>(r: &mut R, max: usize) -> Result<(u8, Vec<u8>), LinkError> {
     let mut head = [0u8; 5];
     r.read_exact(&mut head).await?;
     let [a, b, c, d, kind] = head;
     let len = u32::from_be_bytes([a, b, c, d]) as usize;
-    if len == 0 || len > MAX_FRAME {
+    if len == 0 || len > max {
         return Err(LinkError::Protocol(format!("bad frame length {len}")));
     }
     let mut buf = vec![0u8; len - 1];

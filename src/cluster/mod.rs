@@ -26,6 +26,10 @@ macro_rules! catalog_reads {
             self.catalog.owner_of(client)
         }
 
+        fn client_identity(&self, client: &str) -> Option<crate::auth::ownership::Identity> {
+            self.catalog.client_identity(client)
+        }
+
         fn retained_matching(&self, filter: &str) -> Vec<std::sync::Arc<crate::protocol::Message>> {
             self.catalog.retained_matching(filter)
         }

@@ -246,6 +246,9 @@ pub struct ListenerConfig {
     /// Expect a PROXY protocol v1 or v2 header before anything else (before the TLS
     /// handshake); its source address becomes the client's address.
     pub proxy_protocol: bool,
+    /// WebSocket only: browser Origins accepted (`"*"`: any). Empty = when the listener admits
+    /// anonymous clients, only pages of its own host (`transport::access`).
+    pub allowed_origins: Vec<String>,
 }
 
 impl Default for ListenerConfig {
@@ -266,6 +269,7 @@ impl Default for ListenerConfig {
             reload_interval: Duration::from_secs(5),
             path: "/mqtt".into(),
             proxy_protocol: false,
+            allowed_origins: Vec::new(),
         }
     }
 }
@@ -341,6 +345,9 @@ pub struct SessionConfig {
     /// session's queue is full, before the publish is refused with 0x97.
     #[serde(with = "humantime_serde")]
     pub publisher_wait: Duration,
+    /// A session belongs to the identity (username or anonymous) that created it: another
+    /// identity presenting its client id is refused (docs/security.md).
+    pub bind_to_identity: bool,
 }
 
 impl Default for SessionConfig {
@@ -351,6 +358,7 @@ impl Default for SessionConfig {
             max_queued: 10_000,
             memory_window: 1_000,
             publisher_wait: Duration::from_secs(5),
+            bind_to_identity: true,
         }
     }
 }

@@ -46,6 +46,9 @@ use crate::protocol::{Message, PublishProps};
 pub struct ListenerInfo {
     pub name: String,
     pub allow_anonymous: bool,
+    /// `allow_anonymous` is the loopback default, not configured: only for loopback clients
+    /// (see `transport::access`).
+    pub anonymous_implicit: bool,
 }
 
 /// Bytes reserved for one socket read.
@@ -250,10 +253,6 @@ pub async fn serve_as<S>(
 ) where
     S: MqttIo,
 {
-    // Banned networks and the per-address connection rate: close before reading anything.
-    if broker.auth.admit_peer(&info.name, peer.ip()).is_err() {
-        return;
-    }
     let s = &broker.settings;
     let opts = ConnectionOptions::new().maximum_packet_size_recv(s.max_packet_size).receive_maximum(s.receive_maximum);
     let mut mqtt = Connection::<role::Server>::with_options(Version::Undetermined, opts);
@@ -843,10 +842,10 @@ impl Conn {
         if let Some(user) = &self.cert_user {
             tracing::debug!(client = %client_id, peer = %self.peer, username = %user, "username from client certificate");
         }
-        // Bans and flapping first: a banned client costs no password hash.
+        // Bans first: a banned client costs no password hash.
         let auth = self.broker.auth.clone();
         let presented = self.cert_user.as_deref().or(req.username.as_deref());
-        if let Err(b) = auth.check_connect(&client_id, presented, self.peer.ip()) {
+        if let Err(b) = auth.check_connect(&client_id, presented) {
             let (r, what) = match b {
                 ConnectBan::ClientId => (Refusal::BannedClientId, "client id is banned"),
                 ConnectBan::Username => (Refusal::BannedUsername, "username is banned"),
@@ -859,7 +858,11 @@ impl Conn {
                 req.username.as_deref(),
                 req.password.as_deref(),
                 self.cert_user.as_deref(),
-                self.info.allow_anonymous,
+                crate::transport::access::anonymous_for(
+                    self.info.allow_anonymous,
+                    self.info.anonymous_implicit,
+                    self.peer.ip(),
+                ),
             )
             .await;
         match outcome {
@@ -891,9 +894,19 @@ impl Conn {
             let why = format!("client {client_id:?}: the ACL denies its will topic {:?}", &*w.msg.topic);
             return self.refuse(Refusal::WillNotAuthorized, &why);
         }
+        let identity = crate::auth::ownership::Identity::of(self.username.as_deref());
+        let own = self.broker.may_use_session(&client_id, &identity).then_some(client_id.as_str());
+        if auth.count_connect(own, self.username.as_deref(), self.peer.ip()).is_err() {
+            return self.refuse(Refusal::Flapping, &format!("client {client_id:?}: connects too often (flapping)"));
+        }
         self.acl = Some(auth.conn_acl(self.username.as_deref(), &client_id));
         let connected = match self.attach(&client_id, req.clean, req.expiry).await {
             Ok(x) => x,
+            Err(crate::broker::BrokerError::NotOwner(owner)) => {
+                let me = crate::auth::ownership::Identity::of(self.username.as_deref());
+                let why = format!("client {client_id:?}: the session belongs to {owner}, not {me}");
+                return self.refuse(Refusal::SessionOwner, &why);
+            }
             Err(e) => {
                 tracing::error!(client = %client_id, "cannot open session: {e}");
                 return self.refuse(Refusal::ServerUnavailable, "storage failure");
@@ -959,7 +972,8 @@ impl Conn {
     ) -> Result<crate::broker::Connected, crate::broker::BrokerError> {
         let id: Arc<str> = client_id.into();
         self.client_id = Some(id.clone());
-        let r = self.broker.connect(id, clean, expiry, self.conn_id).await?;
+        let identity = crate::auth::ownership::Identity::of(self.username.as_deref());
+        let r = self.broker.connect(id, clean, expiry, self.conn_id, &identity).await?;
         self.connect_expiry = r.expiry;
         Ok(r)
     }
@@ -974,11 +988,12 @@ impl Conn {
     }
 
     /// Refuse a CONNECT with the CONNACK code of the connection's version, then close.
-    /// Counted by reason; logged once per reason, address and message per period.
+    /// Counted by reason; logged once per reason and source address per period (the message
+    /// holds client-chosen strings: neither a log key nor unbounded in a log line).
     fn refuse(&mut self, r: Refusal, why: &str) -> Vec<Event> {
         let peer = self.peer;
-        self.broker.auth.refused(r.label(), &format!("{}|{why}", peer.ip()), || {
-            format!("CONNECT from {peer} refused ({r:?}): {why}")
+        self.broker.auth.refused(r.label(), &peer.ip().to_string(), || {
+            format!("CONNECT from {peer} refused ({r:?}): {}", crate::auth::limits::clip(why))
         });
         self.end = Some(End::Refused);
         let p = if self.v5() {
@@ -1640,12 +1655,14 @@ enum Refusal {
     TopicNameInvalid,
     QosNotSupported,
     RetainNotSupported,
+    /// The client id's session belongs to another identity.
+    SessionOwner,
 }
 
 impl Refusal {
     fn v5(self) -> ConnectReasonCode {
         match self {
-            Refusal::ClientIdNotValid => ConnectReasonCode::ClientIdentifierNotValid,
+            Refusal::ClientIdNotValid | Refusal::SessionOwner => ConnectReasonCode::ClientIdentifierNotValid,
             Refusal::NotAuthorized | Refusal::WillNotAuthorized => ConnectReasonCode::NotAuthorized,
             Refusal::BadCredentials => ConnectReasonCode::BadUserNameOrPassword,
             Refusal::BannedClientId | Refusal::BannedUsername | Refusal::Flapping => ConnectReasonCode::Banned,
@@ -1660,7 +1677,7 @@ impl Refusal {
     /// 3.1.1 has only a handful of return codes; will problems are "not authorized".
     fn v3(self) -> ConnectReturnCode {
         match self {
-            Refusal::ClientIdNotValid => ConnectReturnCode::IdentifierRejected,
+            Refusal::ClientIdNotValid | Refusal::SessionOwner => ConnectReturnCode::IdentifierRejected,
             Refusal::ServerUnavailable => ConnectReturnCode::ServerUnavailable,
             Refusal::BadCredentials => ConnectReturnCode::BadUserNameOrPassword,
             _ => ConnectReturnCode::NotAuthorized,
@@ -1681,6 +1698,7 @@ impl Refusal {
             Refusal::TopicNameInvalid => "connect_will_topic",
             Refusal::QosNotSupported => "connect_will_qos",
             Refusal::RetainNotSupported => "connect_will_retain",
+            Refusal::SessionOwner => "connect_session_owner",
         }
     }
 }
@@ -1870,7 +1888,7 @@ mod size_tests {
         cfg.admin.enabled = false;
         let node = crate::node::Node::start(cfg).await.expect("node");
         let (_tx, rx) = watch::channel(false);
-        let info = Arc::new(ListenerInfo { name: "t".into(), allow_anonymous: true });
+        let info = Arc::new(ListenerInfo { name: "t".into(), allow_anonymous: true, anonymous_implicit: false });
         let fut = serve(c, addr, node.broker.clone(), info, rx);
         eprintln!(
             "serve future: {} bytes, Conn: {} bytes, protocol connection: {} bytes",

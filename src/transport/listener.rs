@@ -135,6 +135,11 @@ async fn serve(
     } else {
         tcp_peer
     };
+    // Banned networks and the per-address connection rate, by the client's real address:
+    // closed before the TLS handshake or WebSocket upgrade costs anything.
+    if broker.auth.admit_peer(&info.name, peer.ip()).is_err() {
+        return;
+    }
     match (&setup.tls, &setup.ws) {
         (None, None) => connection::serve(stream, peer, broker, info, shutdown).await,
         (None, Some(ws)) => serve_ws(stream, peer, ws, deadline, None, broker, info, shutdown).await,

@@ -1,5 +1,6 @@
 //! Transports: listeners and the per-connection task that speaks MQTT over them.
 
+pub mod access;
 pub mod connection;
 pub mod contain;
 pub mod listener;

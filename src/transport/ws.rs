@@ -45,6 +45,8 @@ pub struct WsOptions {
     pub path: String,
     /// The largest WebSocket message (and frame) accepted.
     pub max_message: usize,
+    /// Which browser pages may upgrade (`allowed_origins`).
+    pub origins: crate::transport::access::OriginPolicy,
 }
 
 impl WsOptions {
@@ -52,7 +54,12 @@ impl WsOptions {
     /// so a message may be up to twice that (and never less than 64 KiB).
     pub fn new(path: &str, max_packet_size: u32) -> WsOptions {
         let max_message = (max_packet_size as usize).saturating_mul(2).max(64 * 1024);
-        WsOptions { path: path.to_string(), max_message }
+        WsOptions { path: path.to_string(), max_message, origins: Default::default() }
+    }
+
+    pub fn origins(mut self, origins: crate::transport::access::OriginPolicy) -> WsOptions {
+        self.origins = origins;
+        self
     }
 }
 
@@ -67,6 +74,8 @@ pub enum UpgradeError {
     Path(String),
     #[error("not a WebSocket upgrade: {0}")]
     NotUpgrade(&'static str),
+    #[error("a web page of origin {0:?} may not connect here (allowed_origins)")]
+    Origin(String),
     #[error("no MQTT WebSocket subprotocol offered (offered: {0:?})")]
     Subprotocol(String),
     #[error("connection closed during the WebSocket upgrade")]
@@ -83,6 +92,7 @@ impl UpgradeError {
             UpgradeError::Path(_) => "path",
             UpgradeError::NotUpgrade(_) => "not_upgrade",
             UpgradeError::Subprotocol(_) => "subprotocol",
+            UpgradeError::Origin(_) => "origin",
             UpgradeError::Closed => "closed",
             UpgradeError::Io(_) => "io_error",
         }
@@ -144,6 +154,11 @@ fn decide(req: &httparse::Request<'_, '_>, opts: &WsOptions) -> Result<Accept, R
         return Err(r);
     }
     let values = |name: &str| header_values(req.headers, name).into_iter();
+    let origin = values("Origin").next();
+    if !opts.origins.allows(origin, values("Host").next()) {
+        let origin = crate::auth::limits::clip(origin.unwrap_or_default()).into_owned();
+        return Err(Refusal::new("403 Forbidden", "this origin may not connect here\n", UpgradeError::Origin(origin)));
+    }
     let not_upgrade = |why: &'static str| {
         let mut r = Refusal::new(
             "426 Upgrade Required",

@@ -285,3 +285,27 @@ async fn auth_connect_flood_does_not_starve_established_clients() {
     }
     assert_eq!(metric(&node, "starling_auth_failures_total{reason=\"bad_credentials\"}"), 40);
 }
+
+/// `starling passwd` refuses user names the password file cannot hold (issue 13, item 7): a
+/// `#x` line would be read back as a comment, `a:b` as user `a`, a leading blank is trimmed,
+/// a line break splits the entry. Nothing is written.
+#[tokio::test]
+async fn auth_passwd_refuses_usernames_the_file_cannot_hold() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let f = dir.path().join("passwd");
+    for bad in ["#x", "a:b", " lead", "\tx", "two\nlines", "cr\r", "bell\u{7}", ""] {
+        let mut c = starling(dir.path());
+        c.arg("passwd").arg(&f).arg(bad);
+        let out = pipe(c, "pw\n").await;
+        assert!(!out.status.success(), "user {bad:?} accepted");
+        let err = text(&out.stderr);
+        assert!(err.contains("invalid username") && err.contains("password file cannot hold"), "{bad:?}: {err}");
+        assert!(!f.exists(), "user {bad:?}: the file was written");
+    }
+    // What the file can hold still works, and reads back.
+    let mut c = starling(dir.path());
+    c.arg("passwd").arg(&f).arg("x#y trailing ");
+    assert!(pipe(c, "pw\n").await.status.success());
+    let users = starling::auth::password::load(&f).expect("loads");
+    assert!(users.contains_key("x#y trailing "), "{users:?}");
+}

@@ -15,7 +15,12 @@ fn with_sys(c: &mut starling::config::Config) {
 
 #[tokio::test]
 async fn mqtt_4_7_2_1_leading_wildcards_do_not_match_dollar_topics() {
-    let node = TestNode::start().await;
+    // Clients may publish to a `$` topic only where an ACL rule grants it (docs/security.md).
+    let dir = tempfile::tempdir().expect("tempdir");
+    let acl = dir.path().join("acl.toml");
+    let rule = "[[rules]]\npermission = \"allow\"\naction = \"publish\"\ntopics = [\"$app/#\"]\n";
+    std::fs::write(&acl, rule).expect("acl");
+    let node = TestNode::start_with(|c| c.auth.acl_file = Some(acl.clone())).await;
     let mut hash = client5(node.addr, "dh", true, vec![]).await;
     hash.subscribe_v5(1, &[("#", 0), ("+/x", 0), ("+/+", 0)], vec![]).await;
     let mut dollar = client5(node.addr, "dd", true, vec![]).await;

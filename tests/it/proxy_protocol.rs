@@ -29,6 +29,9 @@ async fn start(kind: ListenerKind, tweak: impl FnOnce(&mut ListenerConfig)) -> (
         kind: Some(kind),
         bind: Some(sa("127.0.0.1:0")),
         proxy_protocol: true,
+        // The clients here come from documentation addresses: anonymous access for remote
+        // clients must be explicit (the loopback default looks at the PROXY source).
+        allow_anonymous: Some(true),
         ..ListenerConfig::default()
     };
     tweak(&mut l);

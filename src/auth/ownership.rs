@@ -1,0 +1,65 @@
+//! Who a session belongs to. A session records the identity that created it (the authenticated
+//! username — from the password check or a client certificate — or anonymous), on disk and in
+//! the replicated client registry; a CONNECT by another identity for that client id is refused
+//! (`session.bind_to_identity`, docs/security.md). Without this a user who learns another's
+//! client id could resume that session and receive its queued messages and subscriptions.
+
+use serde::{Deserialize, Serialize};
+
+/// The identity a session is bound to.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Identity {
+    Anonymous,
+    /// An authenticated username (password or certificate: the name the ACL sees).
+    User(String),
+}
+
+impl Identity {
+    /// The identity of a client that authenticated as `username` (`None`: anonymous).
+    pub fn of(username: Option<&str>) -> Identity {
+        match username {
+            Some(u) => Identity::User(u.to_string()),
+            None => Identity::Anonymous,
+        }
+    }
+}
+
+impl std::fmt::Display for Identity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Identity::Anonymous => f.write_str("anonymous"),
+            Identity::User(u) => write!(f, "user {u:?}"),
+        }
+    }
+}
+
+/// Whether `presented` may use a session recorded as belonging to `recorded`. A session with
+/// no recorded identity (written before identities were recorded) is adopted by whoever
+/// connects first.
+pub fn may_use(recorded: Option<&Identity>, presented: &Identity) -> bool {
+    recorded.is_none_or(|r| r == presented)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_the_recorded_identity_may_use_a_session() {
+        let alice = Identity::of(Some("alice"));
+        assert!(may_use(Some(&alice), &Identity::User("alice".into())));
+        assert!(!may_use(Some(&alice), &Identity::of(Some("bob"))));
+        assert!(!may_use(Some(&alice), &Identity::Anonymous));
+        assert!(!may_use(Some(&Identity::Anonymous), &alice));
+        assert!(may_use(None, &alice), "a record without identity is adopted");
+    }
+
+    #[test]
+    fn identities_round_trip_as_json() {
+        for i in [Identity::Anonymous, Identity::of(Some("a:b#c"))] {
+            let j = serde_json::to_string(&i).expect("json");
+            assert_eq!(serde_json::from_str::<Identity>(&j).expect("parse"), i);
+        }
+    }
+}
