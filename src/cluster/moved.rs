@@ -141,15 +141,15 @@ mod tests {
         let (_d, cat) = catalog();
         let subs = |f: &str| vec![(f.to_string(), SubOptionsWire::from(SubOptions { qos: 1, ..Default::default() }))];
         for (c, f) in [("moves", "a/#"), ("stays", "a/#"), ("other", "b/#")] {
-            cat.apply(&CatalogCmd::RegisterClient { client: c.into(), node: 1 }).expect("apply");
+            cat.apply(&CatalogCmd::RegisterClient { client: c.into(), node: 1, owner: None }).expect("apply");
             cat.apply(&CatalogCmd::SetDurableSubs { client: c.into(), subs: subs(f) }).expect("apply");
         }
         let m = MovedAway::default();
         // The outage begins: nothing moved yet.
         m.begin(&cat, 1);
         assert!(m.exclusions(&cat, 1, "a/x", &[2]).is_empty());
-        cat.apply(&CatalogCmd::RegisterClient { client: "moves".into(), node: 2 }).expect("apply");
-        cat.apply(&CatalogCmd::RegisterClient { client: "other".into(), node: 2 }).expect("apply");
+        cat.apply(&CatalogCmd::RegisterClient { client: "moves".into(), node: 2, owner: None }).expect("apply");
+        cat.apply(&CatalogCmd::RegisterClient { client: "other".into(), node: 2, owner: None }).expect("apply");
         std::thread::sleep(REFRESH);
         assert_eq!(m.exclusions(&cat, 1, "a/x", &[2, 3]), vec!["moves".to_string()]);
         // Not sent to its new node directly: node 1 must still deliver it (and hand it over).

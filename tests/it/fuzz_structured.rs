@@ -31,7 +31,7 @@ const END_WITHIN: Duration = Duration::from_secs(3);
 /// Run one client stream through one connection; `Err` says what went wrong.
 async fn one(node: &TestNode, stream: &[u8], chunk: usize) -> Result<(), String> {
     let broker = node.broker().clone();
-    let info = Arc::new(ListenerInfo { name: "fuzz".into(), allow_anonymous: true });
+    let info = Arc::new(ListenerInfo { name: "fuzz".into(), allow_anonymous: true, anonymous_implicit: false });
     let (_tx, rx) = watch::channel(false);
     let (client, server) = tokio::io::duplex(16 * 1024);
     let peer = SocketAddr::from(([127, 0, 0, 1], 40000));
