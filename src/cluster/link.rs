@@ -429,7 +429,13 @@ impl Link {
                     for o in batch {
                         let r = match o {
                             Out::Request { id, body, reply } => {
-                                pending.lock().requests.insert(id, reply);
+                                {
+                                    let mut p = pending.lock();
+                                    p.requests.insert(id, reply);
+                                    if body.len() > crate::cluster::link_watch::BULKY {
+                                        p.bulky.insert(id);
+                                    }
+                                }
                                 write_frame(&mut w, REQUEST, &[&id.to_be_bytes(), &body]).await
                             }
                             Out::Publish { id, message, ack } => {
@@ -500,7 +506,7 @@ impl Link {
         let task = tokio::spawn(async move {
             let owed = || {
                 let p = pending.lock();
-                !p.requests.is_empty() || !p.publishes.is_empty()
+                p.bulky.is_empty() && (!p.requests.is_empty() || !p.publishes.is_empty())
             };
             let probe = || {
                 let (reply, _) = oneshot::channel();
@@ -796,6 +802,9 @@ enum Answer {
 struct Pending {
     requests: HashMap<u64, oneshot::Sender<Vec<u8>>>,
     publishes: HashMap<u64, oneshot::Sender<Confirm>>,
+    /// Outstanding requests too large to be answered within the silence limit on a slow link
+    /// (snapshot chunks): while there are any, silence is not taken for a dead peer.
+    bulky: std::collections::HashSet<u64>,
 }
 
 async fn read_answers<R: AsyncReadExt + Unpin>(
@@ -809,7 +818,9 @@ async fn read_answers<R: AsyncReadExt + Unpin>(
         let Some((id, rest)) = split_id(&body) else { return };
         match kind {
             RESPONSE => {
-                if let Some(tx) = pending.lock().requests.remove(&id) {
+                let mut p = pending.lock();
+                p.bulky.remove(&id);
+                if let Some(tx) = p.requests.remove(&id) {
                     let _ = tx.send(rest.to_vec());
                 }
             }

@@ -16,6 +16,9 @@ pub const PROBE_AFTER: Duration = Duration::from_millis(300);
 /// Owed answers, and no frame at all for this long: the peer is gone.
 pub const SILENT_AFTER: Duration = Duration::from_millis(1000);
 const TICK: Duration = Duration::from_millis(100);
+/// A request body larger than this (a snapshot chunk, 3 MB by default) may take longer than
+/// [`SILENT_AFTER`] to cross a slow link: while one is outstanding, silence is not judged.
+pub const BULKY: usize = 256 * 1024;
 
 /// When the connection last heard from its peer.
 pub struct Heard {
