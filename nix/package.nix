@@ -14,7 +14,12 @@ rustPlatform.buildRustPackage {
       ../Cargo.toml
       ../Cargo.lock
       ../src
+      # mqtt-protocol-core, patched ([patch.crates-io] in Cargo.toml).
+      ../vendor
       (lib.fileset.maybeMissing ../tests)
+      # The packet generator and seeds of tests/it/fuzz_structured.rs.
+      (lib.fileset.maybeMissing ../fuzz/gen)
+      (lib.fileset.maybeMissing ../fuzz/seeds/structured)
       (lib.fileset.maybeMissing ../benches)
       (lib.fileset.maybeMissing ../examples)
       (lib.fileset.maybeMissing ../build.rs)

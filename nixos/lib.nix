@@ -93,6 +93,16 @@ rec {
     in
     map (name: portOf listeners.${name}.bind) (attrNames listeners);
 
+  # The listeners reachable from other hosts (not bound to loopback), for the firewall.
+  publicListenerPorts =
+    settings:
+    let
+      listeners = settings.listeners or { };
+    in
+    map (name: portOf listeners.${name}.bind) (
+      filter (name: !(isLoopback listeners.${name}.bind)) (attrNames listeners)
+    );
+
   clusterPorts = settings: if clusterEnabled settings then [ (portOf (clusterBind settings)) ] else [ ];
 
   # Every TCP port the broker listens on.
@@ -101,8 +111,8 @@ rec {
 
   unique = list: foldl' (acc: x: if elem x acc then acc else acc ++ [ x ]) [ ] list;
 
-  # Ports to open with openFirewall: the MQTT listeners, the cluster link when clustered,
-  # and the admin API unless it only listens on loopback.
+  # Ports to open with openFirewall: the MQTT listeners and the admin API unless they only
+  # listen on loopback, and the cluster link when clustered (unless it binds loopback).
   firewallPorts =
     settings:
     let
@@ -110,11 +120,52 @@ rec {
     in
     sort builtins.lessThan (
       unique (
-        listenerPorts settings
-        ++ clusterPorts settings
+        publicListenerPorts settings
+        ++ (if clusterEnabled settings && isLoopback (clusterBind settings) then [ ] else clusterPorts settings)
         ++ (if isLoopback admin then [ ] else [ (portOf admin) ])
       )
     );
+
+  # Keys of `settings` the broker does not know, as dotted paths. `tree` is
+  # nixos/config-keys.json (a unit test keeps it equal to the broker's configuration): an
+  # object per table, null for a value, "*" for tables of any name (listeners.<name>).
+  unknownKeys =
+    tree: settings:
+    let
+      walk =
+        prefix: t: v:
+        builtins.concatLists (
+          map (
+            name:
+            let
+              path = if prefix == "" then name else "${prefix}.${name}";
+              sub = if t ? ${name} then t.${name} else t."*" or false;
+            in
+            if sub == false then
+              [ path ]
+            else if isAttrs sub && isAttrs v.${name} then
+              walk path sub v.${name}
+            else
+              [ ]
+          ) (attrNames v)
+        );
+    in
+    walk "" tree settings;
+
+  # "%d/NAME" in a string setting is the credential NAME that systemd's LoadCredential= puts
+  # in the unit's credentials directory (systemd expands %d only in unit files, not in the
+  # broker's TOML, so the module does).
+  credentialsDir = "/run/credentials/starling.service";
+  expandCredentials =
+    value:
+    if isAttrs value then
+      builtins.mapAttrs (_: expandCredentials) value
+    else if isList value then
+      map expandCredentials value
+    else if builtins.isString value && match "%d/.*" value != null then
+      credentialsDir + builtins.substring 2 (builtins.stringLength value) value
+    else
+      value;
 
   # Binding below 1024 needs CAP_NET_BIND_SERVICE.
   needsBindCapability = settings: any (port: port < 1024) (allPorts settings);

@@ -3,19 +3,23 @@
 #   services.starling = {
 #     enable = true;
 #     openFirewall = true;
-#     environmentFile = "/run/secrets/starling.env";   # STARLING_CLUSTER__SECRET=...
+#     credentials.cluster-secret = "/run/keys/starling-cluster-secret";  # LoadCredential
 #     settings = {
 #       listeners.tcp.bind = "0.0.0.0:1883";
 #       cluster = {
 #         role = "core";
+#         secret_file = "%d/cluster-secret";   # the credential above
 #         bootstrap_expect = 3;
 #         discovery = { kind = "dns-srv"; name = "_cluster._tcp.starling.example.internal"; };
 #       };
 #     };
 #   };
 #
-# `settings` is written to starling.toml as is (RFC 42). The broker rejects unknown keys,
-# so `starling config check` (also run at build time of the test VMs) catches typos.
+# `settings` is written to starling.toml as is (RFC 42), "%d/NAME" strings pointing at the
+# credential NAME. Keys the broker does not know are an evaluation error: they are checked
+# against ./config-keys.json, which a unit test keeps equal to the broker's configuration
+# (src/config/keys.rs). Local `starling ctl` (root or the starling user) needs no key: it
+# uses the control socket in data_dir.
 {
   config,
   lib,
@@ -40,7 +44,12 @@ let
     types
     ;
 
-  configFile = settingsFormat.generate "starling.toml" (helpers.filterNulls cfg.settings);
+  configFile = settingsFormat.generate "starling.toml" (
+    helpers.expandCredentials (helpers.filterNulls cfg.settings)
+  );
+  knownKeys = builtins.fromJSON (builtins.readFile ./config-keys.json);
+  unknownKeys = helpers.unknownKeys knownKeys (helpers.filterNulls cfg.settings);
+  clustered = cfg.settings.cluster.role != null;
 
   stateDir = "/var/lib/starling";
   dataDirIsStateDir =
@@ -67,7 +76,10 @@ let
         bind = mkOption {
           type = types.str;
           example = "0.0.0.0:8883";
-          description = "Address and port to listen on (`HOST:PORT`, `[::]:PORT` for IPv6).";
+          description = ''
+            IP address and port to listen on (`IP:PORT`, `[::]:PORT` for IPv6); the broker
+            takes an IP literal, not a host name.
+          '';
         };
       };
     }
@@ -173,17 +185,18 @@ let
       default = helpers.defaultAdminBind;
       description = ''
         Admin HTTP API (`/metrics`, `/healthz`, `/readyz`, `/api/v1`) listen address.
-        `starling ctl` talks to it.
+        `starling ctl` on this host does not need it: run as root or the starling user, it
+        uses the control socket in `data_dir`.
       '';
     };
     options.api_keys_file = mkOption {
       type = types.nullOr types.str;
       default = "/var/lib/starling/admin-api-keys";
       description = ''
-        File of admin API keys, one per line. When it does not exist, the broker creates it at
-        first start with one random key (mode 0600; see `generate_api_key`), so `starling ctl`
-        run by root on this host finds the key through {file}`/etc/starling/starling.toml` with
-        no flags.
+        File of admin API keys, one per line, for clients of the HTTP API from elsewhere
+        (read at start-up and on reload). When it does not exist, the broker creates it at
+        first start with one random key (mode 0600; see `generate_api_key`); it stays under the
+        StateDirectory, which `ProtectSystem=strict` leaves writable.
       '';
     };
     options.generate_api_key = mkOption {
@@ -261,6 +274,32 @@ in
       };
     };
 
+    credentials = mkOption {
+      type = types.attrsOf types.path;
+      default = { };
+      example = {
+        cluster-secret = "/run/keys/starling-cluster-secret";
+        passwd = "/run/keys/starling-passwd";
+      };
+      description = ''
+        Files passed to the service with systemd's `LoadCredential=` (read as root, readable
+        only by the service, never copied to the Nix store). Refer to one in `settings` as
+        `"%d/NAME"`, e.g. `cluster.secret_file = "%d/cluster-secret"` or
+        `auth.password_file = "%d/passwd"`.
+      '';
+    };
+
+    grace = mkOption {
+      type = types.ints.positive;
+      default = 20;
+      description = ''
+        `starling serve --grace`: seconds the whole shutdown after SIGTERM may take. The stop
+        budget (docs/operations.md): in a cluster, `ExecStop` first runs
+        `starling ctl node drain --wait` (up to drain.window + 1 s + drain.takeover, 16 s by
+        default), then SIGTERM; `TimeoutStopSec` is `grace` + 10 s, which bounds each of the two.
+      '';
+    };
+
     environmentFile = mkOption {
       type = types.nullOr types.path;
       default = null;
@@ -278,7 +317,7 @@ in
       default = false;
       description = ''
         Open the TCP ports of all configured listeners, of the cluster link (when the node
-        is clustered) and of the admin API (unless it only listens on loopback).
+        is clustered) and of the admin API, except those bound to loopback.
       '';
     };
 
@@ -299,6 +338,16 @@ in
         isTls = name: builtins.elem (kindOf name) [ "tls" "wss" ];
       in
       [
+        {
+          assertion = unknownKeys == [ ];
+          message = "services.starling.settings: unknown keys for the broker: ${builtins.concatStringsSep ", " unknownKeys} (see nixos/config-keys.json).";
+        }
+        {
+          assertion =
+            clustered
+            || helpers.filterNulls cfg.settings.cluster == { };
+          message = "services.starling.settings.cluster: set `role` (core or replicant); without it the node is not clustered and the other cluster keys would be ignored.";
+        }
         {
           assertion = lib.hasPrefix "/" cfg.settings.data_dir;
           message = "services.starling.settings.data_dir must be an absolute path.";
@@ -359,12 +408,13 @@ in
       restartTriggers = [ configFile ];
 
       serviceConfig = {
-        # READY=1 once the listeners are up and the node has joined; WATCHDOG=1 every 15 s.
+        # READY=1 once every listener is bound and storage is open (joining the cluster is
+        # what /readyz reports); WATCHDOG=1 every 15 s.
         Type = "notify";
         NotifyAccess = "main";
         WatchdogSec = "30s";
         ExecStart =
-          "${cfg.package}/bin/starling serve --config ${configFile}"
+          "${cfg.package}/bin/starling serve --config ${configFile} --grace ${toString cfg.grace}"
           + optionalString (cfg.extraArgs != [ ]) " ${utils.escapeSystemdExecArgs cfg.extraArgs}";
         # SIGHUP reloads certificates, users and ACLs.
         ExecReload = "${pkgs.coreutils}/bin/kill -HUP $MAINPID";
@@ -372,8 +422,9 @@ in
         RestartSec = "2s";
         # Joining a cluster can wait for its peers.
         TimeoutStartSec = "5min";
-        # SIGTERM drains: sessions are handed over and clients told to move before exit.
-        TimeoutStopSec = "90s";
+        # The stop budget (docs/operations.md, "Stopping a node: the budget"): ExecStop's drain,
+        # then SIGTERM, whose shutdown --grace bounds; this bounds each of the two.
+        TimeoutStopSec = "${toString (cfg.grace + 10)}s";
         LimitNOFILE = 1048576;
 
         User = "starling";
@@ -385,6 +436,7 @@ in
         WorkingDirectory = cfg.settings.data_dir;
         ReadWritePaths = optional (!dataDirIsStateDir) cfg.settings.data_dir;
         UMask = "0077";
+        LoadCredential = map (name: "${name}:${cfg.credentials.${name}}") (lib.attrNames cfg.credentials);
 
         # Hardening
         AmbientCapabilities = if needsBindCapability then [ "CAP_NET_BIND_SERVICE" ] else "";
@@ -423,6 +475,11 @@ in
         ];
         # A filtered call fails with EPERM instead of killing the broker.
         SystemCallErrorNumber = "EPERM";
+      }
+      // optionalAttrs clustered {
+        # Clients are sent to the other nodes, spread over drain.window, before SIGTERM; "-":
+        # a node that already stopped has nothing to drain.
+        ExecStop = "-${cfg.package}/bin/starling ctl --data-dir ${cfg.settings.data_dir} node drain --wait";
       }
       // optionalAttrs (cfg.environmentFile != null) {
         EnvironmentFile = cfg.environmentFile;

@@ -244,6 +244,25 @@ let
       8883
       18083
     ])
+    (expect "firewallPorts: a listener on loopback stays closed" (helpers.firewallPorts {
+      listeners.tcp.bind = "127.0.0.1:1883";
+      listeners.tls.bind = "0.0.0.0:8883";
+    }) [ 8883 ])
+    (expect "unknownKeys"
+      (helpers.unknownKeys (builtins.fromJSON (builtins.readFile (root + "/nixos/config-keys.json"))) {
+        listeners.tcp = { bind = "0.0.0.0:1883"; bnid = 1; };
+        mqtt.max_qos = 1;
+        mqt = { };
+        drain.window = "5s";
+      })
+      [ "listeners.tcp.bnid" "mqt" ])
+    (expect "expandCredentials" (helpers.expandCredentials {
+      cluster.secret_file = "%d/cluster-secret";
+      auth.password_file = "/var/lib/starling/passwd";
+    }) {
+      cluster.secret_file = "/run/credentials/starling.service/cluster-secret";
+      auth.password_file = "/var/lib/starling/passwd";
+    })
     (expect "needsBindCapability none" (helpers.needsBindCapability clustered) false)
     (expect "needsBindCapability listener" (helpers.needsBindCapability {
       listeners.mqtt = {
@@ -288,8 +307,10 @@ let
       "clusterBind"
       "clusterEnabled"
       "clusterPorts"
+      "credentialsDir"
       "defaultAdminBind"
       "defaultClusterBind"
+      "expandCredentials"
       "filterNulls"
       "firewallPorts"
       "hostOf"
@@ -299,7 +320,9 @@ let
       "listenerPorts"
       "needsBindCapability"
       "portOf"
+      "publicListenerPorts"
       "unique"
+      "unknownKeys"
     ])
   ];
 

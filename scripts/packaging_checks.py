@@ -65,6 +65,7 @@ CONFIG_SCHEMA = {
     },
     "bans": {"client_ids": ANY, "usernames": ANY, "networks": ANY},
     "flapping": {"enabled": ANY, "max_connects": ANY, "window": ANY, "ban_time": ANY},
+    "drain": {"window": ANY, "rate": ANY, "takeover": ANY},
     "admin": {
         "enabled": ANY,
         "bind": ANY,
@@ -564,8 +565,8 @@ def cmd_k8s(args):
             get = (c.get(probe) or {}).get("httpGet") or {}
             if get.get("path") != path or ports.get(get.get("port"), get.get("port")) != 18083:
                 e(f"{probe} must be GET {path} on the admin port 18083")
-        if ((c.get("lifecycle") or {}).get("preStop") or {}).get("exec", {}).get("command") != ["starling", "ctl", "node", "drain"]:
-            e("preStop must exec `starling ctl node drain`")
+        if ((c.get("lifecycle") or {}).get("preStop") or {}).get("exec", {}).get("command") != ["starling", "ctl", "node", "drain", "--wait"]:
+            e("preStop must exec `starling ctl node drain --wait`")
         spreads = pod.get("topologySpreadConstraints") or []
         if not spreads or not all(subset(t["labelSelector"]["matchLabels"], labels) for t in spreads):
             e("topologySpreadConstraints missing or not matching the pod labels")
@@ -580,17 +581,17 @@ def cmd_k8s(args):
         env_names = [v["name"] for v in env]
         env_map = {v["name"]: v.get("value") for v in env}
         want_env = {
-            "STARLING_NODE_NAME": f"$(POD_NAME).{HEADLESS}.$(POD_NAMESPACE).svc.cluster.local",
+            "STARLING_NODE_NAME": f"$(POD_NAME).{HEADLESS}.$(POD_NAMESPACE).svc.$(CLUSTER_DOMAIN)",
             "STARLING_CLUSTER__ROLE": role,
-            "STARLING_CLUSTER__DISCOVERY__NAME": f"_cluster._tcp.{HEADLESS}.$(POD_NAMESPACE).svc.cluster.local",
+            "STARLING_CLUSTER__DISCOVERY__NAME": f"_cluster._tcp.{HEADLESS}.$(POD_NAMESPACE).svc.$(CLUSTER_DOMAIN)",
             "STARLING_CLUSTER__ADVERTISE": "$(STARLING_NODE_NAME):4370",
         }
         for k, v in want_env.items():
             if env_map.get(k) != v:
                 e(f"env {k} must be {v!r}, is {env_map.get(k)!r}")
-        for var in ("POD_NAME", "POD_NAMESPACE"):
+        for var in ("POD_NAME", "POD_NAMESPACE", "CLUSTER_DOMAIN"):
             if var not in env_names or env_names.index(var) > env_names.index("STARLING_NODE_NAME"):
-                e(f"{var} must be defined (downward API) before STARLING_NODE_NAME")
+                e(f"{var} must be defined (downward API, or the cluster domain) before STARLING_NODE_NAME")
         for v in env:
             ref = (v.get("valueFrom") or {}).get("secretKeyRef")
             if ref and ref["name"] not in secrets and ref["name"] not in expect.get("external_secrets", []):
@@ -810,7 +811,8 @@ def cmd_rule_metrics(args):
     if bad:
         errors.append(f"metrics the broker does not export: {bad}")
     want = ["StarlingNodeDown", "StarlingQuorumLost", "StarlingReplicationLag", "StarlingDroppedMessages",
-            "StarlingAuthFailureSpike", "StarlingConnectionDrop", "StarlingDiskFilling"]
+            "StarlingAuthFailureSpike", "StarlingConnectionDrop", "StarlingDiskFilling",
+            "StarlingCertificateExpiresSoon", "StarlingCertificateExpiresVerySoon"]
     if sorted(alerts) != sorted(want):
         errors.append(f"alerts {sorted(alerts)}, expected {sorted(want)}")
     fail_if(errors)

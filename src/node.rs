@@ -10,6 +10,7 @@ use thiserror::Error;
 use tokio::sync::{mpsc, watch};
 
 use crate::broker::cluster::Cluster;
+use crate::broker::drain::{Evacuation, ShutdownPlan};
 use crate::broker::session::Kick;
 use crate::broker::{Broker, BrokerError, Settings};
 use crate::cluster::catalog::Catalog;
@@ -17,7 +18,7 @@ use crate::cluster::replicated::RaftCluster;
 use crate::cluster::standalone::Standalone;
 use crate::config::{Config, ListenerKind, SyncPolicy};
 use crate::observe::Metrics;
-use crate::observe::admin::{AdminError, AdminServer};
+use crate::observe::admin::{AdminError, AdminServer, ControlSocket};
 use crate::storage::{StorageError, Store};
 use crate::transport::connection::ListenerInfo;
 use crate::transport::listener::{self, ListenerError};
@@ -69,6 +70,10 @@ pub struct NodeHandle {
     /// Readiness as `/readyz` reports it: set once everything is bound, cleared on shutdown.
     ready: Arc<AtomicBool>,
     admin: Option<AdminServer>,
+    /// Sends the clients away on `ctl node drain` and on shutdown in a cluster.
+    evacuation: Arc<Evacuation>,
+    /// The admin API for local `starling ctl`, without a key (see `observe::admin::control`).
+    control: Option<ControlSocket>,
     /// The replicated cluster, when `[cluster]` is configured.
     pub raft: Option<Arc<RaftCluster>>,
     /// The TLS material of each `tls`/`wss` listener, by listener name (reloaded on SIGHUP).
@@ -76,6 +81,10 @@ pub struct NodeHandle {
 }
 
 pub struct Node;
+
+/// How often the cluster link's certificate files are checked for changes (as the listeners'
+/// default `reload_interval`).
+const LINK_TLS_WATCH: Duration = Duration::from_secs(5);
 
 impl Node {
     /// Open storage, restore sessions, bind every listener and start serving.
@@ -94,6 +103,7 @@ impl Node {
                     .await?;
                 tokio::spawn(r.clone().run_writer(shutdown_rx.clone()));
                 tokio::spawn(r.clone().run_outbox(shutdown_rx.clone()));
+                tokio::spawn(crate::cluster::prevote::run(r.clone(), shutdown_rx.clone()));
                 (r.clone(), Some(r))
             }
         };
@@ -102,6 +112,10 @@ impl Node {
         // The password and ACL files are read before anything binds: a bad file fails start-up.
         let auth = Arc::new(crate::auth::Auth::new(&cfg, cluster.clone(), metrics.clone())?);
         let broker = Broker::new(settings.clone(), node_name, cluster, store.clone(), metrics, auth);
+        if let Some(t) = raft.as_ref().and_then(|r| r.link_tls()) {
+            t.record_expiry(&broker.metrics);
+            t.spawn_watch(broker.metrics.clone(), LINK_TLS_WATCH, shutdown_rx.clone());
+        }
         if let Some(r) = &raft {
             r.set_broker(&broker);
             tokio::spawn(r.clone().run_membership(shutdown_rx.clone()));
@@ -158,14 +172,18 @@ impl Node {
         // The admin listener comes last, so that it reports "ready" only once the MQTT
         // listeners are up (and `readyz` answers 503 until then).
         let ready = Arc::new(AtomicBool::new(false));
+        let evacuation = Evacuation::new(broker.clone(), cfg.drain.clone());
         let admin = if cfg.admin.enabled {
-            let a = AdminServer::start(&cfg.admin, broker.clone(), ready.clone(), shutdown_rx.clone()).await?;
+            let a =
+                AdminServer::start(&cfg.admin, broker.clone(), ready.clone(), evacuation.clone(), shutdown_rx.clone())
+                    .await?;
             let kind = if a.is_tls() { "https" } else { "http" };
             bound.push(BoundListener { name: "admin".into(), kind, addr: a.addr });
             Some(a)
         } else {
             None
         };
+        let control = ControlSocket::start(&cfg.data_dir, broker.clone(), ready.clone(), evacuation.clone()).await?;
         if let Some(interval) = settings.sys_interval {
             broker.spawn_sys(interval);
         }
@@ -182,6 +200,8 @@ impl Node {
             store,
             ready,
             admin,
+            evacuation,
+            control,
             raft,
             tls: tls_setups,
         })
@@ -243,6 +263,11 @@ impl NodeHandle {
             }
             out.push(Reloaded { what: "ACL file", outcome });
         }
+        if let Some(t) = self.raft.as_ref().and_then(|r| r.link_tls()) {
+            let outcome =
+                t.reload(&self.broker.metrics).map_err(|e| format!("{e}; the previous certificate stays in use"));
+            out.push(Reloaded { what: "cluster link TLS certificates", outcome });
+        }
         // Each TLS listener's certificate, key, CA bundle and CRL, all or nothing.
         for t in self.tls.values() {
             let outcome =
@@ -252,31 +277,22 @@ impl NodeHandle {
         out
     }
 
-    /// Graceful stop: no new connections, clients get DISCONNECT 0x8B (5.0), sessions and queues
-    /// are flushed to disk. Returns once every connection ended or `grace` passed. The admin
-    /// listener stays up while connections drain (reporting "not ready") and closes last.
+    /// Graceful stop within `grace` (see [`ShutdownPlan`]): no new connections and "not ready"
+    /// at once; in a cluster, clients are first sent to the other nodes (0x9C, spread as
+    /// `[drain]` says, within the first half) and the cluster link stays up while they take
+    /// their sessions from here; then the remaining clients get DISCONNECT 0x8B (5.0), sessions
+    /// and queues are flushed to disk, and the admin listener, which reported "not ready"
+    /// meanwhile, closes last.
     pub async fn shutdown(mut self, grace: Duration) {
+        let started = tokio::time::Instant::now();
+        let plan = ShutdownPlan::new(started, grace);
         self.ready.store(false, Ordering::Release);
+        if self.raft.is_some() || self.evacuation.started() {
+            self.evacuation.start(Some(plan.evacuate_by.duration_since(started)));
+            self.evacuation.wait_empty(plan.evacuate_by).await;
+        }
         if self.raft.is_some() {
-            // In a cluster: send clients to the other nodes first (0x9C), and keep the cluster
-            // link up while they reconnect there and take their sessions from here.
-            let started = tokio::time::Instant::now();
-            self.broker.drain();
-            let b = self.broker.clone();
-            let gone = async move {
-                while b.connections.load(Ordering::Acquire) > 0 {
-                    tokio::time::sleep(Duration::from_millis(20)).await;
-                }
-            };
-            let _ = tokio::time::timeout(grace / 2, gone).await;
-            let window = (grace / 4).min(Duration::from_secs(5));
-            let b = self.broker.clone();
-            let taken = async move {
-                while b.session_count() > 0 {
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                }
-            };
-            let _ = tokio::time::timeout(window, taken).await;
+            self.evacuation.wait_taken(plan.takeover_by).await;
             tracing::info!(
                 sessions_left = self.broker.session_count(),
                 elapsed = ?started.elapsed(),
@@ -286,18 +302,25 @@ impl NodeHandle {
         let _ = self.shutdown_tx.send(true);
         self.broker.kick_all(Kick::Shutdown);
         self.drain_tx.take();
-        if tokio::time::timeout(grace, self.drain_rx.recv()).await.is_err() {
+        if tokio::time::timeout_at(plan.close_by, self.drain_rx.recv()).await.is_err() {
             tracing::warn!("grace period over with connections still open");
         }
         if let Some(r) = self.raft.take() {
             // Leaves the membership unchanged: a restart is not a leave.
-            r.shutdown().await;
+            if tokio::time::timeout(plan.remaining(), r.shutdown()).await.is_err() {
+                tracing::warn!("grace period over before the cluster link and Raft stopped");
+            }
         }
+        // Always: what was acknowledged must be on disk, even past the budget.
         if let Err(e) = self.store.sync_now() {
             tracing::error!("final fsync failed: {e}");
         }
+        let rest = plan.remaining().min(Duration::from_secs(2));
         if let Some(a) = self.admin.take() {
-            a.stop(Duration::from_secs(2)).await;
+            a.stop(rest).await;
+        }
+        if let Some(c) = self.control.take() {
+            c.stop(rest.min(Duration::from_secs(1))).await;
         }
     }
 }

@@ -56,6 +56,14 @@ broker.succeed("test -z \"$(systemctl show -P AmbientCapabilities starling.servi
 # --threshold counts in tenths of the printed exposure: 40 = "4.0 OK" or better (the unit scores
 # about 1.2; PrivateNetwork=no alone costs 0.5, so 4 meant 0.4 and could never pass).
 broker.succeed("systemd-analyze security --threshold=40 --no-pager starling.service")
+# The file-system sandbox as the broker sees it: read-only but for its state directory
+# (ProtectSystem=strict + StateDirectory), where it keeps what it generates (the API key file,
+# the control socket). Local `starling ctl` needs no key: root reaches the control socket there.
+MAIN = "$(systemctl show -P MainPID starling.service)"
+broker.fail(f"nsenter -t {MAIN} -m -r touch /etc/starling/sandbox-probe")
+broker.succeed(f"nsenter -t {MAIN} -m -r touch /var/lib/starling/sandbox-probe")
+broker.succeed("rm /var/lib/starling/sandbox-probe", "test -s /var/lib/starling/admin-api-keys")
+broker.succeed("starling ctl status | grep -q connections")
 
 # Authentication: anonymous and wrong passwords are refused on both listeners
 # (`timeout` so that a client that keeps retrying counts as refused too).

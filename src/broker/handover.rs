@@ -256,6 +256,12 @@ impl Broker {
         let mut batch = self.store.batch();
         let committed = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let mut merged = 0usize;
+        let mut dropped = 0usize;
+        // These messages were acknowledged to their publishers long ago: `max_queued` holds new
+        // publishes back, it must not turn a hand-back into a silent loss. So they may fill the
+        // queue to twice the cap; what is beyond that is dropped, counted and logged below.
+        let mut limits = self.settings.queue;
+        limits.max_queued = limits.max_queued.saturating_mul(2);
         // Deliveries whose PUBREL was sent reached the client already (QoS 2, PUBREC received):
         // they are not sent again.
         let encoded = t.inflight.iter().filter(|(_, released, _)| !released).map(|(_, _, e)| e).chain(t.queued.iter());
@@ -265,10 +271,11 @@ impl Broker {
                     if d.qos > 0 {
                         d.committed = Some(committed.clone());
                     }
-                    if session.offer(d, self.settings.queue, &self.store, &mut batch) == super::session::Offer::Queued {
+                    if session.offer(d, limits, &self.store, &mut batch) == super::session::Offer::Queued {
                         merged += 1;
                     } else {
-                        self.metrics.dropped(crate::observe::DropReason::QueueFull);
+                        dropped += 1;
+                        self.metrics.dropped(crate::observe::DropReason::HandoverOverflow);
                     }
                 }
                 Err(e) => tracing::warn!(client = %t.client, "handed-back delivery undecodable: {e}"),
@@ -284,6 +291,15 @@ impl Broker {
         }
         session.wake.notify_waiters();
         tracing::info!(client = %t.client, merged, "messages handed back by a previous owner");
+        if dropped > 0 {
+            tracing::warn!(
+                client = %t.client,
+                dropped,
+                max_queued = self.settings.queue.max_queued,
+                "handed-back messages dropped: the session's queue holds twice session.max_queued \
+                 (counted in starling_messages_dropped_total{{reason=\"handover_overflow\"}})"
+            );
+        }
         Ok(())
     }
 

@@ -96,12 +96,13 @@ pub struct Totals {
 }
 
 /// Every drop reason, for totals (the metric family has no cheap iteration).
-const DROP_REASONS: [DropReason; 5] = [
+const DROP_REASONS: [DropReason; 6] = [
     DropReason::QueueFull,
     DropReason::Expired,
     DropReason::PacketTooLarge,
     DropReason::NoSubscribers,
     DropReason::SharedNoMember,
+    DropReason::HandoverOverflow,
 ];
 
 fn summary(s: &Session) -> ClientSummary {

@@ -6,6 +6,7 @@
 //! lookups; each session has its own short mutex. No lock is held across an `.await`.
 
 pub mod cluster;
+pub mod drain;
 pub mod handover;
 pub mod inspect;
 mod ownership;
@@ -301,7 +302,10 @@ impl Broker {
         let existing = reg.get(client).cloned();
         // Again under the registry lock: a session may have arrived while this one waited.
         self.check_owner(client, existing.as_ref(), identity)?;
-        if let Some(s) = existing.as_ref().filter(|_| !clean_start) {
+        // Only a persistent session is resumed: one with expiry 0 (3.1.1 Clean Session 1) lasts
+        // as long as its connection ([MQTT-3.1.2-6], [MQTT-3.2.2-3]), even if that connection
+        // is still closing or is being taken over right now.
+        if let Some(s) = existing.as_ref().filter(|s| !clean_start && s.state.lock().persistent()) {
             let mut st = s.state.lock();
             let was = st.persistent();
             s.set_owner(&mut st, Some(conn_id));
@@ -627,12 +631,14 @@ impl Broker {
 
     /// Deliver a publish forwarded by another node to this node's sessions only (it is never
     /// forwarded again, and its retained flag was already recorded by the origin): plain
-    /// subscribers, and the shared groups the origin chose this node for.
+    /// subscribers, and the shared groups the origin chose this node for; never to the clients
+    /// in `except` (they moved to a node the origin sent the message to directly).
     pub async fn deliver_forwarded(
         self: &Arc<Self>,
         msg: Arc<Message>,
         groups: &[(String, String)],
         clients: &[String],
+        except: &[String],
     ) -> Result<PublishOutcome, BrokerError> {
         let only = (!clients.is_empty()).then_some(clients);
         if let Some(only) = only {
@@ -653,7 +659,8 @@ impl Broker {
                 waits.remove(c);
             }
         }
-        let targets = self.targets(&msg, |g, f| groups.iter().any(|(a, b)| a == g && b == f), only);
+        let mut targets = self.targets(&msg, |g, f| groups.iter().any(|(a, b)| a == g && b == f), only);
+        targets.retain(|t| t.shared.is_some() || !except.iter().any(|c| **c == *t.session.client_id));
         // After the local targets (see `route`): sessions that moved from here while the
         // sender's routes still point here get the message passed on, confirmed before this
         // node confirms, so the acknowledgement chain holds.
@@ -664,6 +671,7 @@ impl Broker {
                 if let Some(only) = only {
                     r.clients.retain(|c| only.contains(c));
                 }
+                r.clients.retain(|c| !except.contains(c));
                 r
             })
             .filter(|r| !r.clients.is_empty())

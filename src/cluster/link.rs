@@ -225,6 +225,11 @@ struct Peer {
 }
 
 impl Link {
+    /// The link's TLS material, when `[cluster.tls]` is set (reloaded through it).
+    pub fn tls(&self) -> Option<&LinkTls> {
+        self.inner.tls.as_ref()
+    }
+
     pub fn new(
         me: Identity,
         cluster: String,
@@ -285,7 +290,7 @@ impl Link {
                     let deadline = tokio::time::Instant::now() + HANDSHAKE_TIMEOUT;
                     let stream: Stream = match &link.inner.tls {
                         None => Box::new(stream),
-                        Some(t) => match tokio::time::timeout_at(deadline, t.acceptor.accept(stream)).await {
+                        Some(t) => match tokio::time::timeout_at(deadline, t.acceptor().accept(stream)).await {
                             Ok(Ok(s)) => Box::new(s),
                             Ok(Err(e)) => {
                                 link.inner.stats.refused_peers.fetch_add(1, Ordering::Relaxed);
@@ -395,7 +400,10 @@ impl Link {
             tracing::debug!(peer = %addr, name = %who.name, "cluster link up");
             let (rd, wr) = tokio::io::split(stream);
             let pending: Arc<Mutex<Pending>> = Arc::default();
-            let reader = tokio::spawn(read_answers(BufReader::new(rd), pending.clone()));
+            let heard = crate::cluster::link_watch::Heard::new();
+            let reader = tokio::spawn(read_answers(BufReader::new(rd), pending.clone(), heard.clone()));
+            let (dead, watchdog) = self.watch_silence(&peer, &pending, heard);
+            let mut silent = false;
             let mut w = BufWriter::with_capacity(64 * 1024, wr);
             let mut broken = false;
             'conn: loop {
@@ -404,6 +412,10 @@ impl Link {
                     None => tokio::select! {
                         o = rx.recv() => match o { Some(o) => o, None => break 'conn },
                         _ = stop.changed() => break 'conn,
+                        _ = dead.notified() => {
+                            silent = true;
+                            break 'conn;
+                        }
                     },
                 };
                 let mut batch = vec![item];
@@ -413,29 +425,63 @@ impl Link {
                         Err(_) => break,
                     }
                 }
-                for o in batch {
-                    let r = match o {
-                        Out::Request { id, body, reply } => {
-                            pending.lock().requests.insert(id, reply);
-                            write_frame(&mut w, REQUEST, &[&id.to_be_bytes(), &body]).await
-                        }
-                        Out::Publish { id, message, ack } => {
-                            if let Some(a) = ack {
-                                pending.lock().publishes.insert(id, a);
+                let written = async {
+                    for o in batch {
+                        let r = match o {
+                            Out::Request { id, body, reply } => {
+                                {
+                                    let mut p = pending.lock();
+                                    p.requests.insert(id, reply);
+                                    if body.len() > crate::cluster::link_watch::BULKY {
+                                        p.bulky.insert(id);
+                                    }
+                                }
+                                write_frame(&mut w, REQUEST, &[&id.to_be_bytes(), &body]).await
                             }
-                            write_frame(&mut w, PUBLISH, &[&id.to_be_bytes(), &message]).await
+                            Out::Publish { id, message, ack } => {
+                                if let Some(a) = ack {
+                                    pending.lock().publishes.insert(id, a);
+                                }
+                                write_frame(&mut w, PUBLISH, &[&id.to_be_bytes(), &message]).await
+                            }
+                        };
+                        if r.is_err() {
+                            return false;
                         }
-                    };
-                    if r.is_err() {
-                        broken = true;
-                        break;
                     }
+                    w.flush().await.is_ok()
+                };
+                // A silent peer's socket buffer fills up and the writes block: the watchdog
+                // ends them too.
+                let ok = tokio::select! {
+                    ok = written => ok,
+                    _ = dead.notified() => {
+                        silent = true;
+                        false
+                    }
+                };
+                if !ok {
+                    broken = true;
+                    break 'conn;
                 }
-                if broken || w.flush().await.is_err() || reader.is_finished() {
+                if reader.is_finished() {
                     break 'conn;
                 }
             }
             reader.abort();
+            watchdog.abort();
+            if silent {
+                tracing::warn!(
+                    peer = %addr,
+                    "cluster link: no answer for {:?} while answers were owed; connection dropped",
+                    crate::cluster::link_watch::SILENT_AFTER
+                );
+                // What queued behind the silence fails at once too, rather than waiting for a
+                // connection attempt to a peer that does not answer.
+                while let Ok(o) = rx.try_recv() {
+                    drop(o);
+                }
+            }
             // Dropping the senders tells every waiter the link went away.
             *pending.lock() = Pending::default();
             *peer.who.lock() = None;
@@ -445,6 +491,32 @@ impl Link {
             self.inner.stats.errors.fetch_add(1, Ordering::Relaxed);
             tracing::debug!(peer = %addr, "cluster link down; reconnecting on demand");
         }
+    }
+
+    /// Start the silent-peer watchdog of one connection (see `cluster::link_watch`): the
+    /// returned `Notify` fires when the peer stopped answering.
+    fn watch_silence(
+        &self,
+        peer: &Arc<Peer>,
+        pending: &Arc<Mutex<Pending>>,
+        heard: Arc<crate::cluster::link_watch::Heard>,
+    ) -> (Arc<tokio::sync::Notify>, tokio::task::JoinHandle<()>) {
+        let dead = Arc::new(tokio::sync::Notify::new());
+        let (link, tx, pending, fire) = (self.clone(), peer.tx.clone(), pending.clone(), dead.clone());
+        let task = tokio::spawn(async move {
+            let owed = || {
+                let p = pending.lock();
+                p.bulky.is_empty() && (!p.requests.is_empty() || !p.publishes.is_empty())
+            };
+            let probe = || {
+                let (reply, _) = oneshot::channel();
+                let id = link.inner.next_id.fetch_add(1, Ordering::Relaxed);
+                let _ = tx.try_send(Out::Request { id, body: Vec::new(), reply });
+            };
+            crate::cluster::link_watch::silent(heard, owed, probe).await;
+            fire.notify_one();
+        });
+        (dead, task)
     }
 
     /// Connect to `addr` and run the dialer's half of the handshake.
@@ -457,7 +529,7 @@ impl Link {
                 None => Box::new(tcp),
                 Some(t) => {
                     let name = server_name(addr).map_err(LinkError::Protocol)?;
-                    match t.connector.connect(name, tcp).await {
+                    match t.connector().connect(name, tcp).await {
                         Ok(s) => Box::new(s),
                         Err(e) => {
                             self.inner.stats.refused_peers.fetch_add(1, Ordering::Relaxed);
@@ -730,15 +802,25 @@ enum Answer {
 struct Pending {
     requests: HashMap<u64, oneshot::Sender<Vec<u8>>>,
     publishes: HashMap<u64, oneshot::Sender<Confirm>>,
+    /// Outstanding requests too large to be answered within the silence limit on a slow link
+    /// (snapshot chunks): while there are any, silence is not taken for a dead peer.
+    bulky: std::collections::HashSet<u64>,
 }
 
-async fn read_answers<R: AsyncReadExt + Unpin>(mut rd: R, pending: Arc<Mutex<Pending>>) {
+async fn read_answers<R: AsyncReadExt + Unpin>(
+    mut rd: R,
+    pending: Arc<Mutex<Pending>>,
+    heard: Arc<crate::cluster::link_watch::Heard>,
+) {
     loop {
         let Ok((kind, body)) = read_frame(&mut rd, MAX_FRAME).await else { return };
+        heard.now();
         let Some((id, rest)) = split_id(&body) else { return };
         match kind {
             RESPONSE => {
-                if let Some(tx) = pending.lock().requests.remove(&id) {
+                let mut p = pending.lock();
+                p.bulky.remove(&id);
+                if let Some(tx) = p.requests.remove(&id) {
                     let _ = tx.send(rest.to_vec());
                 }
             }

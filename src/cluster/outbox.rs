@@ -23,6 +23,8 @@ pub struct Outbox {
     /// Messages waiting in all: read on every forward, so kept where no lock is needed.
     held: AtomicU64,
     next_seq: AtomicU64,
+    /// Called when a node's backlog begins (its first kept message), outside the lock.
+    on_first: std::sync::OnceLock<Box<dyn Fn(NodeId) + Send + Sync>>,
 }
 
 fn key(node: NodeId, seq: u64) -> Vec<u8> {
@@ -46,7 +48,18 @@ impl Outbox {
             max = max.max(seq);
         }
         let held = AtomicU64::new(pending.values().sum());
-        Ok(Outbox { store, pending: Mutex::new(pending), held, next_seq: AtomicU64::new(max + 1) })
+        Ok(Outbox {
+            store,
+            pending: Mutex::new(pending),
+            held,
+            next_seq: AtomicU64::new(max + 1),
+            on_first: std::sync::OnceLock::new(),
+        })
+    }
+
+    /// Have `f` called with the node whenever a node's backlog begins. Set once.
+    pub fn on_backlog_begins(&self, f: impl Fn(NodeId) + Send + Sync + 'static) {
+        let _ = self.on_first.set(Box::new(f));
     }
 
     pub fn has(&self, node: NodeId) -> bool {
@@ -72,9 +85,16 @@ impl Outbox {
         let mut b = self.store.batch();
         b.insert(&self.store.outbox, key(node, seq), message.to_vec());
         self.store.commit(b)?;
-        let mut pending = self.pending.lock();
-        *pending.entry(node).or_insert(0) += 1;
+        let first = {
+            let mut pending = self.pending.lock();
+            let n = pending.entry(node).or_insert(0);
+            *n += 1;
+            *n == 1
+        };
         self.held.fetch_add(1, Ordering::Release);
+        if first && let Some(f) = self.on_first.get() {
+            f(node);
+        }
         Ok(())
     }
 

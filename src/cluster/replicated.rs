@@ -80,6 +80,10 @@ pub struct RaftCluster {
     /// When this node was last within a few entries of the leader.
     caught_up_at: Mutex<Instant>,
     pub leader_changes: AtomicU64,
+    /// Leader contact and pre-vote timing (openraft's own election timer is off).
+    elections: crate::cluster::prevote::Elections,
+    /// Clients that moved away from peers with a backlog here (see `cluster::moved`).
+    moved: Arc<crate::cluster::moved::MovedAway>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -93,6 +97,11 @@ pub enum StartError {
 }
 
 impl RaftCluster {
+    /// The cluster link's TLS material, when `[cluster.tls]` is set (the node reloads it).
+    pub fn link_tls(&self) -> Option<crate::cluster::link_tls::LinkTls> {
+        self.link.tls().cloned()
+    }
+
     /// Open the Raft node on `store`, bind the cluster link and start serving it. Membership
     /// work starts with [`RaftCluster::run_membership`].
     pub async fn start(
@@ -129,6 +138,8 @@ impl RaftCluster {
             install_snapshot_timeout: 10_000,
             snapshot_policy: openraft::SnapshotPolicy::LogsSinceLast(cfg.snapshot_every),
             max_in_snapshot_log_to_keep: 1_000,
+            // Elections start from `prevote::run` only, after a majority said it would vote.
+            enable_elect: false,
             ..Default::default()
         }
         .validate()
@@ -142,6 +153,11 @@ impl RaftCluster {
             .map_err(|e| StartError::Raft(e.to_string()))?;
         let (queue, queue_rx) = tokio::sync::mpsc::unbounded_channel();
         let outbox = Arc::new(Outbox::open(store_for_outbox).map_err(|e| StartError::Raft(format!("outbox: {e}")))?);
+        let moved: Arc<crate::cluster::moved::MovedAway> = Default::default();
+        {
+            let (moved, catalog) = (moved.clone(), catalog.clone());
+            outbox.on_backlog_begins(move |node| moved.begin(&catalog, node));
+        }
         let cluster = Arc::new(RaftCluster {
             me: node_id,
             member,
@@ -164,6 +180,8 @@ impl RaftCluster {
             leader_last_log: AtomicU64::new(0),
             caught_up_at: Mutex::new(Instant::now()),
             leader_changes: AtomicU64::new(0),
+            elections: crate::cluster::prevote::Elections::new(cfg.election_timeout, cfg.election_timeout * 2),
+            moved,
         });
         link.serve(listener, Arc::new(Handler(Arc::downgrade(&cluster))));
         tracing::info!(
@@ -196,6 +214,32 @@ impl RaftCluster {
 
     pub fn link(&self) -> &Link {
         &self.link
+    }
+
+    pub(crate) fn elections(&self) -> &crate::cluster::prevote::Elections {
+        &self.elections
+    }
+
+    pub(crate) fn node_id_of_self(&self) -> NodeId {
+        self.me
+    }
+
+    pub(crate) fn is_removed(&self) -> bool {
+        self.removed.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn member_addr_of(&self, id: NodeId) -> Option<String> {
+        self.member_addr(id)
+    }
+
+    /// The id of this node's last log entry (what a vote compares).
+    pub(crate) async fn last_log_id(&self) -> Option<openraft::LogId<NodeId>> {
+        use openraft::storage::RaftLogStorage;
+        self.log.clone().get_log_state().await.ok().and_then(|s| s.last_log_id)
+    }
+
+    pub(crate) async fn trigger_election(&self) -> Result<(), String> {
+        self.raft.trigger().elect().await.map_err(|e| e.to_string())
     }
 
     pub fn raft_metrics(&self) -> openraft::RaftMetrics<NodeId, Member> {
@@ -351,8 +395,10 @@ impl RaftCluster {
                     self.reroute_outbox(node).await;
                     continue;
                 };
-                if let Err(e) = self.flush_outbox(node, &addr).await {
-                    tracing::debug!(node, "outbox not flushed yet: {e}");
+                match self.flush_outbox(node, &addr).await {
+                    Ok(()) if !self.outbox.has(node) => self.moved.forget(node),
+                    Ok(()) => {}
+                    Err(e) => tracing::debug!(node, "outbox not flushed yet: {e}"),
                 }
             }
         }
@@ -704,9 +750,27 @@ impl RaftCluster {
             Err(e) => return Reply::Error(format!("undecodable request: {e}")),
         };
         match rpc {
-            Rpc::AppendEntries(r) => Reply::AppendEntries(self.raft.append_entries(r).await),
+            Rpc::AppendEntries(r) => {
+                let res = self.raft.append_entries(r).await;
+                if matches!(&res, Ok(a) if !matches!(a, openraft::raft::AppendEntriesResponse::HigherVote(_))) {
+                    self.elections.heard_leader();
+                }
+                Reply::AppendEntries(res)
+            }
             Rpc::Vote(r) => Reply::Vote(self.raft.vote(r).await),
-            Rpc::InstallSnapshot(r) => Reply::InstallSnapshot(self.raft.install_snapshot(r).await),
+            Rpc::InstallSnapshot(r) => {
+                let res = self.raft.install_snapshot(r).await;
+                if res.is_ok() {
+                    self.elections.heard_leader();
+                }
+                Reply::InstallSnapshot(res)
+            }
+            Rpc::PreVote { last_log } => {
+                let m = self.raft_metrics();
+                let leading = m.current_leader == Some(self.me)
+                    && m.millis_since_quorum_ack.is_some_and(|ms| Duration::from_millis(ms) < self.elections.lease());
+                Reply::PreVote(self.elections.grant(leading, self.last_log_id().await, last_log))
+            }
             Rpc::Write(w) => Reply::Write(match self.raft.client_write(w).await {
                 Ok(r) => Ok(r.data),
                 Err(RaftError::APIError(ClientWriteError::ForwardToLeader(f))) => {
@@ -771,7 +835,8 @@ impl LinkHandler for Handler {
                 // Meant for a node that was replaced at this address: the sender re-routes it.
                 return Confirm::WrongNode;
             }
-            match broker.deliver_forwarded(Arc::new(msg), &groups, &clients).await {
+            let (groups, except) = crate::cluster::moved::split_exclusions(groups);
+            match broker.deliver_forwarded(Arc::new(msg), &groups, &clients, &except).await {
                 Ok(o) => {
                     if o.congested {
                         // A subscriber here has a backlog: let its connection run before the
@@ -817,9 +882,27 @@ impl Cluster for RaftCluster {
         msg: &Arc<Message>,
         targets: &[ForwardTarget],
     ) -> BoxFuture<'static, Result<Option<Confirmation>, ClusterError>> {
+        // A message kept for a peer with a backlog names the clients that peer must skip: they
+        // moved to a node that gets this message directly (see `cluster::moved`).
+        let direct: Vec<NodeId> = targets.iter().map(|t| t.node).filter(|n| !self.outbox.has(*n)).collect();
         let targets: Vec<(NodeId, Option<Arc<str>>, Bytes)> = targets
             .iter()
-            .map(|t| (t.node, self.forward_addr(t.node), encode_forward(t.node, &t.groups, &t.clients, msg).into()))
+            .map(|t| {
+                let encoded = if msg.qos > 0 && self.outbox.has(t.node) {
+                    let groups = crate::cluster::moved::groups_with_exclusions(
+                        &self.moved,
+                        &self.catalog,
+                        t.node,
+                        &msg.topic,
+                        &direct,
+                        &t.groups,
+                    );
+                    encode_forward(t.node, &groups, &t.clients, msg)
+                } else {
+                    encode_forward(t.node, &t.groups, &t.clients, msg)
+                };
+                (t.node, self.forward_addr(t.node), encoded.into())
+            })
             .collect();
         let link = self.link.clone();
         let outbox = self.outbox.clone();
@@ -898,7 +981,15 @@ impl Cluster for RaftCluster {
             return false;
         }
         if leader == self.me {
-            return m.last_log_index.unwrap_or(0).saturating_sub(applied) < 100;
+            // A leadership not acknowledged by a quorum lately (cut off, or rebuilt from the
+            // saved vote right after a restart) is not one to report ready from.
+            let sole = m.membership_config.membership().voter_ids().count() <= 1;
+            let acked = m.millis_since_quorum_ack.is_some_and(|ms| Duration::from_millis(ms) < self.elections.lease());
+            return (sole || acked) && m.last_log_index.unwrap_or(0).saturating_sub(applied) < 100;
+        }
+        if !self.elections.hears_leader() {
+            // A follower keeps its idea of the leader while cut off (no election replaces it).
+            return false;
         }
         // Caught up means caught up with the leader's log as last heard (asked every tick), not
         // with this node's own log, which may itself be far behind.
@@ -952,7 +1043,6 @@ impl Cluster for RaftCluster {
                         .ok_or_else(|| format!("{addr} ({}) knows no leader", s.member.name))?;
                     self.join_via(&leader).await?;
                     self.removed.store(false, Ordering::Relaxed);
-                    self.raft.runtime_config().elect(true);
                     Ok(format!("joined through {leader}"))
                 }
                 MembershipOp::Remove(name) => {

@@ -43,6 +43,11 @@ pub enum Rpc {
     GiveSession(SessionTransfer),
     /// Who are you, and what do you know of the cluster (discovery, bootstrap, `ctl`).
     Status,
+    /// Would you vote for me, whose last log entry is `last_log`? Asked before campaigning; it
+    /// changes no term (see `cluster::prevote`).
+    PreVote {
+        last_log: Option<openraft::LogId<NodeId>>,
+    },
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -57,6 +62,7 @@ pub enum Reply {
     Status(NodeStatus),
     TakeSession(Result<Option<SessionTransfer>, String>),
     GiveSession(Result<(), String>),
+    PreVote(bool),
     /// The request could not be decoded or is not served by this node.
     Error(String),
 }

@@ -16,7 +16,11 @@ use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 pub mod cluster;
+pub mod drain;
+pub mod env;
+pub mod keys;
 pub use cluster::{ClusterConfig, DiscoveryConfig, DiscoveryKind, Role};
+pub use drain::DrainConfig;
 
 /// Where the TOML file is looked for when `--config` is not given.
 pub const DEFAULT_CONFIG_PATH: &str = "/etc/starling/starling.toml";
@@ -91,6 +95,7 @@ pub struct Config {
     pub limits: LimitsConfig,
     pub bans: BansConfig,
     pub flapping: FlappingConfig,
+    pub drain: DrainConfig,
 }
 
 impl Default for Config {
@@ -114,6 +119,7 @@ impl Default for Config {
             limits: LimitsConfig::default(),
             bans: BansConfig::default(),
             flapping: FlappingConfig::default(),
+            drain: DrainConfig::default(),
         }
     }
 }
@@ -668,16 +674,14 @@ pub fn config_file(explicit: Option<&Path>) -> Option<PathBuf> {
 impl Config {
     /// Build the layered configuration. `file` must exist if given.
     pub fn load(file: Option<&Path>, overrides: &Overrides) -> Result<Config, ConfigError> {
-        Self::load_with_env(file, overrides, Env::prefixed("STARLING_").split("__"))
+        Self::load_with_env(file, overrides, env::layer())
     }
 
     /// Parse the layers without the cross-key checks: for `starling ctl`, which only needs the
     /// admin address and key file, and runs without the broker's secrets (e.g. a cluster secret
     /// that only the service's environment file holds).
     pub fn load_unchecked(file: Option<&Path>) -> Result<Config, ConfigError> {
-        Self::figment(file, &Overrides::default(), Env::prefixed("STARLING_").split("__"))?
-            .extract()
-            .map_err(Into::into)
+        Self::figment(file, &Overrides::default(), env::layer())?.extract().map_err(Into::into)
     }
 
     fn figment(file: Option<&Path>, overrides: &Overrides, env: Env) -> Result<Figment, ConfigError> {
@@ -828,6 +832,7 @@ impl Config {
             return bad("admin.api_keys: a key must be non-empty visible ASCII without spaces".into());
         }
         self.admin.validate_tls().map_err(ConfigError::Invalid)?;
+        self.drain.validate().map_err(ConfigError::Invalid)?;
         self.validate_security()?;
         if self.data_dir.as_os_str().is_empty() {
             return bad("data_dir must not be empty".into());

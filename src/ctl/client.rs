@@ -85,6 +85,10 @@ pub struct Client {
     key: Option<String>,
     /// Set for https URLs.
     tls: Option<Tls>,
+    /// How long a request may take to be answered.
+    response_timeout: Duration,
+    /// The node's control socket, used instead of `host:port` when set ([`Client::local`]).
+    socket: Option<PathBuf>,
 }
 
 impl Client {
@@ -116,7 +120,34 @@ impl Client {
             prefix: uri.path().trim_end_matches('/').to_string(),
             key,
             tls,
+            socket: None,
+            response_timeout: RESPONSE_TIMEOUT,
         })
+    }
+
+    /// A client of the control socket at `path` (no key: the socket's permissions are the check).
+    pub fn local(path: &Path) -> Client {
+        Client {
+            url: format!("unix:{}", path.display()),
+            host: "localhost".into(),
+            port: 0,
+            authority: "localhost".into(),
+            prefix: String::new(),
+            key: None,
+            tls: None,
+            socket: Some(path.to_path_buf()),
+            response_timeout: RESPONSE_TIMEOUT,
+        }
+    }
+
+    /// The same client, waiting as long as it takes for answers (a drain with `--wait`).
+    pub fn patient(self) -> Client {
+        Client { response_timeout: Duration::from_secs(24 * 3600), ..self }
+    }
+
+    /// Whether requests go through the control socket.
+    pub fn is_local(&self) -> bool {
+        self.socket.is_some()
     }
 
     pub fn url(&self) -> &str {
@@ -139,25 +170,21 @@ impl Client {
 
     async fn send(&self, method: Method, path: &str, body: Option<Vec<u8>>) -> anyhow::Result<Reply> {
         let unreachable = |why: String| anyhow!("cannot reach the admin API at {}: {why}", self.url);
+        let req = self.build(method, path, body)?;
+        if let Some(socket) = &self.socket {
+            let stream = match tokio::time::timeout(CONNECT_TIMEOUT, tokio::net::UnixStream::connect(socket)).await {
+                Ok(Ok(s)) => s,
+                Ok(Err(e)) => return Err(unreachable(format!("{} (is the node running?)", describe_io(&e)))),
+                Err(_) => return Err(unreachable(format!("no answer within {}s", CONNECT_TIMEOUT.as_secs()))),
+            };
+            return self.exchange(stream, req).await.map_err(unreachable);
+        }
         let connect = tokio::net::TcpStream::connect((self.host.as_str(), self.port));
         let stream = match tokio::time::timeout(CONNECT_TIMEOUT, connect).await {
             Ok(Ok(s)) => s,
             Ok(Err(e)) => return Err(unreachable(describe_io(&e))),
             Err(_) => return Err(unreachable(format!("no answer within {}s", CONNECT_TIMEOUT.as_secs()))),
         };
-        let mut req = Request::builder()
-            .method(method)
-            .uri(format!("{}{path}", self.prefix))
-            .header(header::HOST, &self.authority)
-            .header(header::ACCEPT, "application/json")
-            .header(header::USER_AGENT, concat!("starling-ctl/", env!("CARGO_PKG_VERSION")));
-        if let Some(k) = &self.key {
-            req = req.header(header::AUTHORIZATION, format!("Bearer {k}"));
-        }
-        if body.is_some() {
-            req = req.header(header::CONTENT_TYPE, "application/json");
-        }
-        let req = req.body(Full::new(Bytes::from(body.unwrap_or_default()))).context("building the request")?;
         let Some(tls) = &self.tls else {
             return self.exchange(stream, req).await.map_err(|why| {
                 // A TLS listener drops a plain request without an answer.
@@ -183,6 +210,23 @@ impl Client {
         })
     }
 
+    /// The request, with the headers every call sends.
+    fn build(&self, method: Method, path: &str, body: Option<Vec<u8>>) -> anyhow::Result<Request<Full<Bytes>>> {
+        let mut req = Request::builder()
+            .method(method)
+            .uri(format!("{}{path}", self.prefix))
+            .header(header::HOST, &self.authority)
+            .header(header::ACCEPT, "application/json")
+            .header(header::USER_AGENT, concat!("starling-ctl/", env!("CARGO_PKG_VERSION")));
+        if let Some(k) = &self.key {
+            req = req.header(header::AUTHORIZATION, format!("Bearer {k}"));
+        }
+        if body.is_some() {
+            req = req.header(header::CONTENT_TYPE, "application/json");
+        }
+        req.body(Full::new(Bytes::from(body.unwrap_or_default()))).context("building the request")
+    }
+
     /// One request and its whole response over an open connection.
     async fn exchange<S>(&self, stream: S, req: Request<Full<Bytes>>) -> Result<Reply, String>
     where
@@ -195,10 +239,10 @@ impl Client {
         tokio::spawn(async move {
             let _ = conn.await;
         });
-        let resp = match tokio::time::timeout(RESPONSE_TIMEOUT, sender.send_request(req)).await {
+        let resp = match tokio::time::timeout(self.response_timeout, sender.send_request(req)).await {
             Ok(Ok(r)) => r,
             Ok(Err(e)) => return Err(describe_hyper(&e)),
-            Err(_) => return Err(format!("no response within {}s", RESPONSE_TIMEOUT.as_secs())),
+            Err(_) => return Err(format!("no response within {}s", self.response_timeout.as_secs())),
         };
         let status = resp.status();
         let body = Limited::new(resp.into_body(), MAX_BODY)

@@ -1,9 +1,12 @@
 //! `starling ctl`: operate a running node through its admin API (status, clients,
 //! subscriptions, routes, retained messages, bans, users).
 //!
-//! Tables for people, `--json` (the API's own JSON, unchanged) for scripts. Where to connect
-//! and which key to send: `--url`/`--api-key` (or `STARLING_ADMIN_URL`/`STARLING_API_KEY`),
-//! else the local node's configuration (`--config`, else /etc/starling/starling.toml when it
+//! Tables for people, `--json` (the API's own JSON, unchanged) for scripts. Where to connect:
+//! with neither `--url` nor `--api-key` (nor `STARLING_ADMIN_URL`/`STARLING_API_KEY`), the
+//! node's control socket in its data directory (`--data-dir`, else the local configuration's
+//! `data_dir`), which needs no key — only the broker's user or root may open it. Otherwise, or
+//! when that socket cannot be opened, over HTTP: `--url`/`--api-key`, else the local node's
+//! configuration (`--config`, else /etc/starling/starling.toml when it
 //! exists): its `admin.bind` (https when `admin.cert` is set) and the first of its API keys. So
 //! on the broker's own host `starling ctl status` works with no flags for a user who may read
 //! the key file. An https admin listener is verified against `--ca` (`STARLING_ADMIN_CA`), else
@@ -65,6 +68,10 @@ pub struct CtlArgs {
     /// Configuration to take the URL and key from [default: /etc/starling/starling.toml when it exists].
     #[arg(long, short = 'c', value_name = "PATH", global = true)]
     pub config: Option<PathBuf>,
+    /// Data directory of the local node, whose control socket is used (before --url and
+    /// --api-key) [default: the configuration's data_dir, when neither --url nor --api-key is given].
+    #[arg(long, value_name = "DIR", global = true)]
+    pub data_dir: Option<PathBuf>,
     #[command(subcommand)]
     pub cmd: CtlCmd,
 }
@@ -120,9 +127,15 @@ pub enum CtlCmd {
 
 #[derive(Subcommand, Debug)]
 pub enum NodeCmd {
-    /// Refuse new connections and send clients to other nodes (DISCONNECT 0x9C); readiness turns
-    /// false. The membership does not change: restart the node afterwards.
-    Drain,
+    /// Refuse new connections and send clients to other nodes (DISCONNECT 0x9C, spread over the
+    /// node's drain.window at most drain.rate per second); readiness turns false at once. The
+    /// membership does not change: restart the node afterwards.
+    Drain {
+        /// Return once the clients are gone and other nodes took their sessions (or
+        /// drain.takeover passed): for a preStop hook or a script that stops the node next.
+        #[arg(long)]
+        wait: bool,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -273,8 +286,12 @@ pub async fn run(args: CtlArgs) -> anyhow::Result<()> {
         CtlCmd::Retained { cmd: RetainedCmd::Show { topic } } => {
             out.retained_one(&get(&client, &format!("/api/v1/retained/{}", encode(&topic))).await?)
         }
-        CtlCmd::Node { cmd: NodeCmd::Drain } => {
-            let r = client.request_json(Method::POST, "/api/v1/node/drain", &serde_json::json!({})).await?;
+        CtlCmd::Node { cmd: NodeCmd::Drain { wait } } => {
+            let path = if wait { "/api/v1/node/drain?wait=true" } else { "/api/v1/node/drain" };
+            // The evacuation may take longer than an ordinary answer; the hook's own budget
+            // (terminationGracePeriodSeconds, TimeoutStopSec) bounds it.
+            let client = if wait { client.patient() } else { client };
+            let r = client.request_json(Method::POST, path, &serde_json::json!({})).await?;
             check(&client, &r)?;
             let v = r.json()?;
             out.done(v.clone(), &s(&v["result"]))
@@ -352,9 +369,18 @@ pub async fn run(args: CtlArgs) -> anyhow::Result<()> {
     }
 }
 
-/// Resolve URL and key: flags and environment first, then the local configuration.
+/// The control socket when neither a URL nor a key is given and it can be opened; else resolve
+/// URL and key: flags and environment first, then the local configuration.
 fn connect(args: &CtlArgs) -> anyhow::Result<Client> {
     let cfg = if args.url.is_none() || args.api_key.is_none() { local_config(args)? } else { None };
+    if args.data_dir.is_some() || (args.url.is_none() && args.api_key.is_none()) {
+        let socket = local_socket(args, cfg.as_ref());
+        // An explicit --data-dir means that node; otherwise a socket that is missing or not
+        // open to this user leaves the HTTP listener and its keys.
+        if args.data_dir.is_some() || std::os::unix::net::UnixStream::connect(&socket).is_ok() {
+            return Ok(Client::local(&socket));
+        }
+    }
     let url = match (&args.url, &cfg) {
         (Some(u), _) => u.clone(),
         (None, Some(c)) => admin_url(c),
@@ -368,6 +394,17 @@ fn connect(args: &CtlArgs) -> anyhow::Result<Client> {
     };
     let tls = TlsOptions { ca: args.ca.clone(), cert: args.client_cert.clone(), key: args.client_key.clone() };
     Client::new(&url, key, &tls)
+}
+
+/// Where the local node's control socket is: `--data-dir`, else the configuration's `data_dir`
+/// (the file's, else the environment's and the default, as `serve` would use).
+fn local_socket(args: &CtlArgs, cfg: Option<&Config>) -> PathBuf {
+    let data_dir = match (&args.data_dir, cfg) {
+        (Some(d), _) => d.clone(),
+        (None, Some(c)) => c.data_dir.clone(),
+        (None, None) => Config::load_unchecked(None).map(|c| c.data_dir).unwrap_or_else(|_| Config::default().data_dir),
+    };
+    crate::observe::admin::control::socket_path(&data_dir)
 }
 
 /// The configuration ctl may borrow from: an explicit `--config` must load; the default file is
@@ -417,7 +454,11 @@ fn check(client: &Client, r: &Reply) -> anyhow::Result<()> {
     let msg = r.error_message();
     if r.status == StatusCode::UNAUTHORIZED {
         if !client.has_key() {
-            bail!("the admin API at {} needs an API key: pass --api-key KEY or set STARLING_API_KEY", client.url());
+            bail!(
+                "the admin API at {} needs an API key: run ctl as the broker's user (or root) on its host, which \
+                 uses the node's control socket, or pass --api-key KEY or set STARLING_API_KEY",
+                client.url()
+            );
         }
         if msg.contains("no API keys are configured") {
             bail!("the API key was refused: {msg}");
@@ -724,6 +765,24 @@ impl Output {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The broker's environment layer leaves out exactly the variables ctl reads.
+    #[test]
+    fn client_variables_match_ctl_flags() {
+        #[derive(clap::Parser)]
+        struct Wrap {
+            #[command(flatten)]
+            args: CtlArgs,
+        }
+        let mut read: Vec<String> = <Wrap as clap::CommandFactory>::command()
+            .get_arguments()
+            .filter_map(|a| a.get_env().map(|e| e.to_string_lossy().into_owned()))
+            .collect();
+        read.sort();
+        let mut ignored: Vec<String> = crate::config::env::CLIENT_VARIABLES.iter().map(|s| s.to_string()).collect();
+        ignored.sort();
+        assert_eq!(read, ignored);
+    }
 
     #[test]
     fn table_aligns_columns() {

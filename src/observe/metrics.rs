@@ -48,6 +48,9 @@ pub enum DropReason {
     PacketTooLarge,
     NoSubscribers,
     SharedNoMember,
+    /// A hand-back (a previous owner's held messages) met a session queue already twice its
+    /// `session.max_queued`.
+    HandoverOverflow,
 }
 
 impl DropReason {
@@ -58,6 +61,7 @@ impl DropReason {
             DropReason::PacketTooLarge => "packet_too_large",
             DropReason::NoSubscribers => "no_subscribers",
             DropReason::SharedNoMember => "shared_no_member",
+            DropReason::HandoverOverflow => "handover_overflow",
         }
     }
 }
@@ -117,6 +121,8 @@ pub struct Metrics {
     pub websocket_upgrade_failures: Family<ListenerReasonLabel, Counter>,
     pub refused: Family<ReasonLabel, Counter>,
     pub storage_errors: Counter,
+    /// Connection tasks that panicked (caught, logged, answered; see `transport::contain`).
+    pub connection_panics: Counter,
 }
 
 impl Default for Metrics {
@@ -166,6 +172,7 @@ impl Metrics {
             websocket_upgrade_failures: Family::default(),
             refused: Family::default(),
             storage_errors: Counter::default(),
+            connection_panics: Counter::default(),
         };
         let mut r = Registry::with_prefix("starling");
         r.register("connections", "Open MQTT connections", m.connections.clone());
@@ -216,6 +223,11 @@ impl Metrics {
         );
         r.register("refused", "Connections, packets or messages refused by a limit, by reason", m.refused.clone());
         r.register("storage_errors", "Failed storage writes", m.storage_errors.clone());
+        r.register(
+            "connection_panics",
+            "Connection tasks that panicked; each was closed and its client told where possible",
+            m.connection_panics.clone(),
+        );
         *m.registry.lock() = r;
         m
     }

@@ -31,6 +31,10 @@ pub struct FrameCheck {
     body_pos: usize,
     /// Offset (in the current chunk) where the current packet began; 0 if it began earlier.
     packet_start: usize,
+    /// The next packet is the stream's first and must be a CONNECT ([MQTT-3.1.0-1]): known from
+    /// its first byte, so a client that starts with anything else is closed at once instead of
+    /// being held open until the connect timeout.
+    connect_first: bool,
 }
 
 impl Default for FrameCheck {
@@ -78,7 +82,13 @@ impl FrameCheck {
             length_bytes: 0,
             body_pos: 0,
             packet_start: 0,
+            connect_first: false,
         }
+    }
+
+    /// A checker for a server's side of a new connection: the first packet must be CONNECT.
+    pub fn server() -> Self {
+        Self { connect_first: true, ..Self::new() }
     }
 
     /// Check the next chunk of the stream.
@@ -91,6 +101,9 @@ impl FrameCheck {
                     let b = data[i];
                     self.packet_start = i;
                     self.packet_type = b >> 4;
+                    if std::mem::take(&mut self.connect_first) && self.packet_type != 1 {
+                        return Err(FrameError { offset: i, what: "the first packet is not CONNECT" });
+                    }
                     if let Some(f) = required_flags(self.packet_type)
                         && b & 0x0f != f
                     {
@@ -189,6 +202,20 @@ mod tests {
         assert!(bad_connect_flags(0x04 | 0x18).is_some(), "will QoS 3");
         assert!(bad_connect_flags(0x08).is_some(), "will QoS without will");
         assert!(bad_connect_flags(0x20).is_some(), "will retain without will");
+    }
+
+    #[test]
+    fn server_stream_must_start_with_connect() {
+        for first in [0x30u8, 0x82, 0xc0, 0xe0, 0x00, 0xf0, b'G'] {
+            let mut c = FrameCheck::server();
+            let e = c.check(&[first, 0xff, 0xff, 0x7f]).expect_err("not CONNECT");
+            assert_eq!(e.offset, 0, "{first:#x}");
+        }
+        // Known from the first byte alone, whatever the split.
+        assert!(FrameCheck::server().check(&[0x30]).is_err());
+        let mut c = FrameCheck::server();
+        assert_eq!(c.check(&CONNECT_V5), Ok(()));
+        assert_eq!(c.check(&[0xc0, 0]), Ok(()), "only the first packet is checked");
     }
 
     #[test]

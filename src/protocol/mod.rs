@@ -5,6 +5,7 @@
 pub mod filter_trie;
 pub mod frame;
 pub mod message;
+pub mod mqtt31;
 pub mod topic;
 pub mod wire;
 

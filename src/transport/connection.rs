@@ -137,9 +137,17 @@ enum End {
     WriteTimeout,
     IoError,
     Refused,
+    /// The task panicked (see `contain`).
+    Panic,
 }
 
 impl End {
+    /// The server ended the connection while the client may still be sending: close gracefully
+    /// (`contain::linger`) so what was sent last (DISCONNECT, CONNACK) is not lost to a reset.
+    fn server_closed(self) -> bool {
+        matches!(self, End::ProtocolError | End::KeepAliveTimeout | End::TakenOver | End::Kicked | End::Refused)
+    }
+
     fn label(self) -> &'static str {
         match self {
             End::ClientDisconnect => "normal",
@@ -154,6 +162,7 @@ impl End {
             End::WriteTimeout => "write_timeout",
             End::IoError => "io_error",
             End::Refused => "connack_refused",
+            End::Panic => "panic",
         }
     }
 }
@@ -184,6 +193,8 @@ struct Conn {
     keepalive_deadline: Option<Instant>,
     /// Stream-level checks the protocol library does not make.
     frames: crate::protocol::frame::FrameCheck,
+    /// MQTT 3.1 clients: their CONNECT is rewritten as 3.1.1.
+    mqtt31: crate::protocol::mqtt31::Mqtt31,
     /// The username from the transport (a verified client certificate); overrides CONNECT's.
     cert_user: Option<String>,
     /// The authenticated username (`None` for an anonymous client).
@@ -266,7 +277,8 @@ pub async fn serve_as<S>(
         congested: false,
         wbuf: Vec::new(),
         keepalive_deadline: None,
-        frames: crate::protocol::frame::FrameCheck::new(),
+        frames: crate::protocol::frame::FrameCheck::server(),
+        mqtt31: Default::default(),
         cert_user: identity,
         username: None,
         acl: None,
@@ -278,12 +290,27 @@ pub async fn serve_as<S>(
         acks: VecDeque::new(),
         end: None,
     };
-    let end = c.run(stream, shutdown).await;
-    Box::pin(c.finish(end)).await;
+    let mut stream = stream;
+    let end = match super::contain::catch(c.run(&mut stream, shutdown)).await {
+        Ok(end) => end,
+        Err(what) => {
+            let stage = c.stage();
+            let (m, id, t) = (&c.broker.metrics, c.client_id.as_deref(), c.broker.settings.write_timeout);
+            super::contain::answer_panic(&mut stream, m, id, c.peer, stage, &what, t).await;
+            End::Panic
+        }
+    };
+    if let Err(what) = super::contain::catch(Box::pin(c.finish(end))).await {
+        c.broker.metrics.connection_panics.inc();
+        tracing::error!(client = ?c.client_id, peer = %c.peer, panic = what, "connection clean-up panicked");
+    }
+    if end.server_closed() {
+        super::contain::linger(&mut stream, super::contain::LINGER_TIME, super::contain::LINGER_BYTES).await;
+    }
 }
 
 impl Conn {
-    async fn run<S>(&mut self, mut stream: S, mut shutdown: watch::Receiver<bool>) -> End
+    async fn run<S>(&mut self, stream: &mut S, mut shutdown: watch::Receiver<bool>) -> End
     where
         S: MqttIo,
     {
@@ -292,12 +319,12 @@ impl Conn {
         let connect_deadline = Instant::now() + self.broker.settings.connect_timeout;
         loop {
             if let Some(end) = self.end {
-                let _ = self.flush(&mut stream).await;
+                let _ = self.flush(stream).await;
                 return end;
             }
             if !self.wbuf.is_empty() {
-                if let Err(e) = self.flush(&mut stream).await {
-                    return e;
+                if let Err(e) = self.flush(stream).await {
+                    return Box::pin(self.salvage(stream, e)).await;
                 }
                 if let Some(end) = self.end {
                     return end;
@@ -399,6 +426,32 @@ impl Conn {
         }
     }
 
+    /// A write failed (the client may have closed with our packets unread, so its kernel sent a
+    /// reset), but what it sent before is still readable: a DISCONNECT there ends the connection
+    /// normally, without the will ([MQTT-3.14.4-3]). Reads only what arrives within a short,
+    /// bounded time.
+    async fn salvage<S: MqttIo>(&mut self, stream: &mut S, e: End) -> End {
+        if e != End::IoError || self.session.is_none() {
+            return e;
+        }
+        let mut left = 64 * 1024usize;
+        let until = Instant::now() + Duration::from_millis(100);
+        while left > 0 && self.end.is_none() {
+            let mut buf = Vec::new();
+            match tokio::time::timeout_at(until, stream.read_some(&mut buf)).await {
+                Ok(Ok(n)) if n > 0 => {
+                    left = left.saturating_sub(n);
+                    self.feed(&buf).await;
+                }
+                _ => break,
+            }
+        }
+        match self.end {
+            Some(end @ (End::ClientDisconnect | End::ClientDisconnectWithWill)) => end,
+            _ => e,
+        }
+    }
+
     /// Over a rate limit: stop reading for `wait` (the client's packets queue in its socket
     /// and its TCP window closes). The keep-alive deadline moves along, since packets the
     /// broker does not read cannot keep the connection alive.
@@ -461,6 +514,7 @@ impl Conn {
 
     /// Feed received bytes to the protocol library, one packet at a time.
     async fn feed(&mut self, data: &[u8]) {
+        let data = &*self.mqtt31.input(data);
         // Fixed-header flags and CONNECT's reserved bit are ours to check; bytes before a bad
         // packet are still processed.
         let (good, bad) = match self.frames.check(data) {
@@ -541,6 +595,20 @@ impl Conn {
 
     fn v5(&self) -> bool {
         self.version == Version::V5_0
+    }
+
+    /// How far the connection got, for the answer to a panic.
+    fn stage(&self) -> super::contain::Stage {
+        use super::contain::Stage;
+        // The library knows the version once it has read CONNECT's level, before the broker does.
+        let version =
+            if self.version == Version::Undetermined { self.mqtt.get_protocol_version() } else { self.version };
+        let v5 = match version {
+            Version::V5_0 => true,
+            Version::V3_1_1 => false,
+            _ => return Stage::Unknown,
+        };
+        if self.session.is_some() { Stage::Connected { v5 } } else { Stage::Connecting { v5 } }
     }
 
     /// Close with a reason: DISCONNECT for 5.0, a plain close for 3.1.1.
@@ -733,6 +801,9 @@ impl Conn {
 
     async fn on_connect_v3(&mut self, c: v3_1_1::Connect) -> Vec<Event> {
         self.version = Version::V3_1_1;
+        if self.mqtt31.empty_client_id {
+            return self.refuse(Refusal::ClientIdNotValid, "MQTT 3.1 requires a client id");
+        }
         let mut req = ConnectRequest {
             client_id: c.client_id().to_string(),
             clean: c.clean_session(),
@@ -880,7 +951,8 @@ impl Conn {
             b.build().map(Packet::from)
         } else {
             v3_1_1::Connack::builder()
-                .session_present(connected.present)
+                // Reserved (0) in MQTT 3.1's CONNACK.
+                .session_present(connected.present && !self.mqtt31.is31)
                 .return_code(ConnectReturnCode::Accepted)
                 .build()
                 .map(Packet::from)

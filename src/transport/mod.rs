@@ -2,6 +2,7 @@
 
 pub mod access;
 pub mod connection;
+pub mod contain;
 pub mod listener;
 pub mod proxy;
 pub mod tls;

@@ -32,11 +32,18 @@ CONNECT_TIMEOUT = 3.0
 GIVE_UP_AFTER = 90.0
 
 stopping = False
+# Set by SIGUSR1: the subscriber leaves its node for --move-to (the runner moves it on purpose).
+move_now = False
 
 
 def on_term(_sig, _frm):
     global stopping
     stopping = True
+
+
+def on_move(_sig, _frm):
+    global move_now
+    move_now = True
 
 
 class Log:
@@ -92,6 +99,7 @@ def open_connection(client, host, port, clean_start, log, conn):
 
 
 def run_subscriber(a, log):
+    global move_now
     bounce = a.role == "bounce"
     client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=a.id, protocol=mqtt.MQTTv5)
     client.connect_timeout = CONNECT_TIMEOUT
@@ -152,6 +160,21 @@ def run_subscriber(a, log):
         since = time.time()
         while not stopping and not state["conn"].closed:
             client.loop(0.05)
+            if move_now:
+                # Its node is cut off: drop the socket (a DISCONNECT would not arrive anyway)
+                # and resume the session on the node the runner chose.
+                move_now = False
+                log("moving", node=a.nodes[a.move_to])
+                try:
+                    client.socket().close()
+                except (OSError, AttributeError):
+                    pass
+                for _ in range(5):
+                    client.loop(0.01)
+                state["conn"].closed = True
+                idx = a.move_to
+                tried_same = True
+                break
             if bounce and time.time() - since >= a.interval:
                 client.disconnect()
                 while not state["conn"].closed:
@@ -182,6 +205,7 @@ def run_publisher(a, log):
         node = a.nodes[idx]
         client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=a.id, protocol=mqtt.MQTTv5)
         client.connect_timeout = CONNECT_TIMEOUT
+        client.max_inflight_messages_set(a.inflight)
         conn = Conn()
         pending = {}
 
@@ -215,8 +239,10 @@ def run_publisher(a, log):
         next_at = time.time()
         while not stopping and not conn.closed and seq < a.count:
             now = time.time()
-            if now >= next_at and len(pending) < a.inflight:
-                qos = 1 if seq % 2 == 0 else 2
+            # Every message that is due goes out now (up to --inflight unacknowledged), so high
+            # rates are not capped by one network-loop turn per message.
+            while now >= next_at and len(pending) < a.inflight and seq < a.count:
+                qos = a.qos if a.qos else (1 if seq % 2 == 0 else 2)
                 mid_id = f"{a.id}-{seq}"
                 seq += 1
                 body = json.dumps({"id": mid_id, "qos": qos, "pad": "x" * 64})
@@ -224,7 +250,7 @@ def run_publisher(a, log):
                 pending[info.mid] = (mid_id, qos)
                 log("sent", id=mid_id, qos=qos, node=node)
                 next_at = max(next_at + interval, now - 1.0)
-            client.loop(0.01)
+            client.loop(0.002 if a.rate > 100 else 0.01)
         broken = conn.closed
         if not broken:
             # Stopping: wait a while for the acknowledgements still outstanding.
@@ -255,10 +281,13 @@ def main():
     ap.add_argument("--count", type=int, default=100000)
     ap.add_argument("--inflight", type=int, default=20)
     ap.add_argument("--interval", type=float, default=1.0)
+    ap.add_argument("--qos", type=int, default=0, help="publish at this QoS only (default: 1 and 2 alternately)")
+    ap.add_argument("--move-to", type=int, default=0, help="subscriber: node index to move to on SIGUSR1")
     a = ap.parse_args()
     a.nodes = a.nodes.split(",")
     signal.signal(signal.SIGTERM, on_term)
     signal.signal(signal.SIGINT, on_term)
+    signal.signal(signal.SIGUSR1, on_move)
     log = Log(a.out)
     log("start", role=a.role)
     if a.role == "pub":

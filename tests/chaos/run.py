@@ -191,6 +191,7 @@ class Node:
         self.logs = []
         self.proc = None
         self.cut = False
+        self.extra_config = ""
 
     def config(self):
         return f"""node_name = "{self.name}"
@@ -219,7 +220,7 @@ kind = "dns-srv"
 name = "{SRV_NAME}"
 nameserver = "{DNS_IP}:53"
 interval = "1s"
-"""
+""" + self.extra_config
 
     def start(self):
         cfg = self.dir / f"starling-{self.generation}.toml"
@@ -321,7 +322,7 @@ class World:
         self.dns = None
         self.client_no = 0
 
-    def start(self):
+    def start(self, extra_config=""):
         dns_ns = self.net.add_host("dns", DNS_IP)
         probe_ns = self.net.add_host("probe", PROBE_IP)
         specs = [("core-1", "core"), ("core-2", "core"), ("core-3", "core"), ("replicant-4", "replicant")]
@@ -330,6 +331,7 @@ class World:
             ip = SUBNET + str(11 + i)
             ns = self.net.add_host(name, ip)
             self.nodes.append(Node(name, role, ip, ns, self.workdir, self.binary))
+            self.nodes[-1].extra_config = extra_config
             zone["a"][f"{name}.{ZONE}"] = ip
             if role == "core":
                 zone["srv"][SRV_NAME].append([f"{name}.{ZONE}", 4370])
@@ -557,12 +559,178 @@ def fault_bounce(w, fig):
     fig["converge_from"] = time.time()
 
 
+# ---------------------------------------------------------------------------------------------
+# Partition scenarios at load: one persistent subscriber whose node is cut off, one fast QoS 1
+# publisher on another node; the subscriber resumes its session on a third node while its old
+# node is still cut off, and the old node heals later. What they measure (issue 16): duplicates
+# (the old owner's outbox replay and hand-back), acknowledged-but-lost messages, leader changes
+# caused by the heal, and the publisher's longest acknowledgement gap (a silent peer).
+
+
+class StormSpec:
+    def __init__(self, rate, cut_s, move_after_s, max_queued=None, settle_s=10, dup_limit=0.01):
+        self.rate, self.cut_s, self.move_after_s = rate, cut_s, move_after_s
+        self.max_queued, self.settle_s, self.dup_limit = max_queued, settle_s, dup_limit
+
+
+def poll_leaders(w, seconds, step=0.2):
+    """(leader name, term) as reported by every reachable node, polled for `seconds`: the distinct
+    leaderships seen in order, and the longest stretch with no leader at all."""
+    seen = []
+    t_end = time.time() + seconds
+    gap_start = None
+    longest_gap = 0.0
+    while time.time() < t_end:
+        ms = w.metrics(w.live())
+        cur = sorted((name, int(m.get("starling_raft_term", 0))) for name, m in ms.items()
+                     if m and m.get("starling_raft_is_leader") == 1)
+        now = time.time()
+        if cur:
+            if gap_start is not None:
+                longest_gap = max(longest_gap, now - gap_start)
+                gap_start = None
+            # The highest term is the leadership that counts (a cut-off old leader may still
+            # believe in its own, lower one until it hears the new leader).
+            top = max(cur, key=lambda x: x[1])
+            if not seen or seen[-1] != top:
+                seen.append(top)
+        elif gap_start is None:
+            gap_start = now
+        time.sleep(step)
+    if gap_start is not None:
+        longest_gap = max(longest_gap, time.time() - gap_start)
+    return seen, longest_gap
+
+
+def run_storm_scenario(key, prefix, binary, keep_logs):
+    title, _, spec = SCENARIOS[key]
+    fig = {"key": key, "title": title, "failures": [], "notes": [], "failover_s": None, "converge_s": None,
+           "stall_s": None, "storm": True}
+    workdir = Path(tempfile.mkdtemp(prefix=f"starling-chaos-{key}-"))
+    w = World(f"{prefix}{key}", workdir, binary)
+    try:
+        log(f"scenario ({key}): {title}")
+        w.start(extra_config=f"\n[session]\nmax_queued = {spec.max_queued}\n" if spec.max_queued else "")
+        if w.wait("cluster formed", FORM_TIMEOUT, w.formed, step=0.3) is None:
+            fig["failures"].append(f"cluster did not form within {FORM_TIMEOUT}s")
+            return fig
+        leader = w.leaders()[0]
+        names = [n.name for n in w.nodes]
+        cores = [n for n in w.nodes if n.role == "core"]
+        victim = next(n for n in cores if n.name != leader)
+        pub_home = names.index(leader)
+        third = next(i for i, n in enumerate(w.nodes) if n.name not in (leader, victim.name))
+        sub = w.add_client("sub", names.index(victim.name), **{"move-to": third})
+        if w.wait("subscriber subscribed", 20, lambda: any(e["ev"] == "subscribed" for e in sub.events()),
+                  step=0.2) is None:
+            fig["failures"].append("the subscriber got no SUBACK")
+            return fig
+        if w.wait("routes replicated", CONVERGE_TIMEOUT, w.converged, step=0.2) is None:
+            fig["failures"].append("catalog did not converge before the fault")
+            return fig
+        pub = w.add_client("pub", pub_home, rate=spec.rate, count=int(spec.rate * 600), qos=1, inflight=100)
+        time.sleep(3)
+        majority = [n for n in w.nodes if n is not victim]
+        before = w.leaders(majority)
+        log(f"  cut {victim.name} (the subscriber's node; leader {before}) off for {spec.cut_s} s; "
+            f"publisher on {leader} at {spec.rate:g}/s; the subscriber moves to {w.nodes[third].name} "
+            f"after {spec.move_after_s} s")
+        w.net.cut(victim.name)
+        victim.cut = True
+        t_cut = time.time()
+        time.sleep(spec.move_after_s)
+        os.kill(sub.proc.pid, signal.SIGUSR1)
+        time.sleep(max(0.0, spec.cut_s - (time.time() - t_cut)))
+        ms = w.metrics(majority)
+        pre = sorted((name, int(m.get("starling_raft_term", 0))) for name, m in ms.items()
+                     if m and m.get("starling_raft_is_leader") == 1)
+        w.net.heal(victim.name)
+        victim.cut = False
+        log(f"  healed {victim.name}; leader before the heal {pre}")
+        fig["converge_from"] = time.time()
+        seen, no_leader = poll_leaders(w, spec.settle_s)
+        after = [x for x in seen if not pre or x != max(pre, key=lambda y: y[1])]
+        fig["leader_changes"] = len(after)
+        fig["leaderless_s"] = no_leader
+        vt = w.metrics([victim]).get(victim.name)
+        fig["notes"].append(f"leader before heal {pre[0][0] + ' term ' + str(pre[0][1]) if pre else 'none'}; "
+                            f"after: {', '.join(f'{a} term {b}' for a, b in seen) or 'none'}; "
+                            f"{victim.name} term after heal {int(vt.get('starling_raft_term', 0)) if vt else '?'}")
+        pub.stop()
+        log("  publisher stopped")
+        t = w.wait("catalog converged", CONVERGE_TIMEOUT, w.converged, step=0.2)
+        fig["converge_s"] = None if t is None else time.time() - fig["converge_from"]
+        acked, sent, refused, ack_times, sent_times = {}, 0, 0, [], []
+        for e in pub.events():
+            if e["ev"] == "sent":
+                sent += 1
+                sent_times.append(e["t"])
+            elif e["ev"] == "acked":
+                acked[e["id"]] = e["qos"]
+                ack_times.append(e["t"])
+            elif e["ev"] == "refused":
+                refused += 1
+        if sent_times and ack_times:
+            marks = sorted([min(sent_times)] + ack_times + [max(sent_times)])
+            gaps = [(b - a, a) for a, b in zip(marks, marks[1:])]
+            g, at = max(gaps)
+            fig["stall_s"] = g
+            fig["notes"].append(f"longest ack gap starts {at - t_cut:+.1f} s from the cut")
+
+        def all_delivered():
+            got = {e["id"] for e in sub.events() if e["ev"] == "recv"}
+            return set(acked) <= got
+
+        w.wait("acknowledged messages delivered", 60, all_delivered, step=1.0)
+        time.sleep(2)  # late duplicates still on their way
+        sub.stop()
+        evaluate(fig, [sub], [pub], acked, sent, refused)
+        ms = w.metrics(w.nodes)
+        drops = {}
+        for name, m in ms.items():
+            for k, v in (m or {}).items():
+                if k.startswith("starling_messages_dropped_total{") and v and "no_subscribers" not in k:
+                    drops[f"{name} {k.split('{', 1)[1].rstrip('}')}"] = int(v)
+        fig["drops"] = drops
+        if drops:
+            fig["notes"].append("drops counted: " + ", ".join(f"{k}={v}" for k, v in sorted(drops.items())))
+        acked_n = len(acked)
+        if acked_n and fig["dup_q1"] > spec.dup_limit * acked_n:
+            fig["failures"].append(f"duplicates {fig['dup_q1']} > {spec.dup_limit:.0%} of {acked_n} acknowledged")
+        if fig["leader_changes"]:
+            fig["failures"].append(f"the heal changed the leader {fig['leader_changes']} time(s) "
+                                   f"({no_leader:.1f} s without a leader)")
+        if fig["stall_s"] is not None and fig["stall_s"] >= 1.5:
+            fig["failures"].append(f"longest acknowledgement gap {fig['stall_s']:.1f} s (target < 1.5 s)")
+        fig["notes"].append(f"members at the end: {w.members()}")
+        return fig
+    except Exception as e:  # noqa: BLE001 - a broken scenario is a failed one, the others still run
+        fig["failures"].append(f"runner error: {type(e).__name__}: {e}")
+        return fig
+    finally:
+        w.close()
+        for n in w.nodes:
+            fig["failures"].extend(f"panic: {p}" for p in n.panics())
+        if keep_logs:
+            dest = Path(keep_logs) / key
+            shutil.rmtree(dest, ignore_errors=True)
+            shutil.copytree(workdir, dest, ignore=shutil.ignore_patterns("data-*"))
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
 SCENARIOS = {
     "a": ("kill -9 the Raft leader under load", fault_kill_leader, False),
     "b": ("cut one core (the leader) off for 20 s, then heal", fault_partition, False),
     "c": ("rolling restart of all nodes under load", fault_rolling_restart, False),
     "d": ("replicant killed, replaced by a fresh one", fault_replace_replicant, False),
     "e": ("a client bouncing between nodes every second", fault_bounce, True),
+    "f": ("the subscriber's core cut off 20 s at 1,000 msgs/s; it resumes elsewhere after 10 s", None,
+          StormSpec(rate=1000, cut_s=20, move_after_s=10)),
+    "g": ("as (f), with session.max_queued = 2,000 (below what the old owner holds)", None,
+          StormSpec(rate=1000, cut_s=20, move_after_s=10, max_queued=2000)),
+    # Opt-in (--only h): the issue's long variant, about 2.5 minutes.
+    "h": ("the subscriber's core cut off 60 s at 2,000 msgs/s; it resumes elsewhere after 10 s", None,
+          StormSpec(rate=2000, cut_s=60, move_after_s=10)),
 }
 
 
@@ -572,6 +740,8 @@ def fmt_s(v):
 
 def run_scenario(key, prefix, binary, keep_logs):
     title, fault, bouncer = SCENARIOS[key]
+    if fault is None:
+        return run_storm_scenario(key, prefix, binary, keep_logs)
     fig = {"key": key, "title": title, "failures": [], "notes": [], "failover_s": None, "converge_s": None,
            "stall_s": None}
     workdir = Path(tempfile.mkdtemp(prefix=f"starling-chaos-{key}-"))
@@ -745,6 +915,9 @@ def ranges(ids):
 # Report.
 
 
+KEEP_MARK = "<!-- written by hand below this line; run.py keeps it -->"
+
+
 def write_report(path, figs, cmdline, commit):
     now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     lines = [
@@ -778,12 +951,36 @@ def write_report(path, figs, cmdline, commit):
         "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for f in figs:
+        if f.get("storm"):
+            continue
         ok = "pass" if not f["failures"] else "**FAIL**"
         lines.append(
             f"| ({f['key']}) {f['title']} | {ok} | {f.get('sent', '—')} | "
             f"{f.get('acked_q1', '—')} / {f.get('acked_q2', '—')} | {f.get('refused', '—')} | {f.get('delivered', '—')} | "
             f"{f.get('dup_q1', '—')} / {f.get('dup_q2', '—')} | {f.get('lost', '—')} | "
             f"{fmt_s(f['failover_s'])} | {fmt_s(f['converge_s'])} | {fmt_s(f['stall_s'])} | {'; '.join(f['notes'])} |")
+    storms = [f for f in figs if f.get("storm")]
+    if storms:
+        lines += [
+            "", "## Partitions at load", "",
+            "One persistent subscriber (QoS 1) on a core that is cut off, one QoS 1 publisher on the leader;",
+            "the subscriber resumes its session on a third node while its old node is still cut off, then the",
+            "old node heals. Targets: 0 acknowledged lost, duplicates ≤ 1 % of acknowledged, 0 leader changes",
+            "on heal, longest acknowledgement gap < 1.5 s. *Drops*: `starling_messages_dropped_total` by node",
+            "and reason at the end (other than `no_subscribers`).", "",
+            "| scenario | result | sent | acknowledged | refused | lost | duplicated | leader changes on heal | "
+            "without leader | longest ack gap | notes |",
+            "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+        ]
+        for f in storms:
+            ok = "pass" if not f["failures"] else "**FAIL**"
+            acked = f.get("acked_q1", 0) or 0
+            dup = f.get("dup_q1", 0) or 0
+            pct = f" ({100.0 * dup / acked:.1f} %)" if acked else ""
+            lines.append(
+                f"| ({f['key']}) {f['title']} | {ok} | {f.get('sent', '—')} | {f.get('acked_q1', '—')} | "
+                f"{f.get('refused', '—')} | {f.get('lost', '—')} | {dup}{pct} | {f.get('leader_changes', '—')} | "
+                f"{fmt_s(f.get('leaderless_s'))} | {fmt_s(f['stall_s'])} | {'; '.join(f['notes'])} |")
     lines += ["", "## Failed assertions", ""]
     any_fail = False
     for f in figs:
@@ -800,7 +997,13 @@ def write_report(path, figs, cmdline, commit):
             lines.append(f"| ({f['key']}) | {name} | {s['received']} | {s['lost']} | {s['dup_q2']} | "
                          f"{s['reconnects']} | {s['session_lost']} |")
     lines.append("")
-    Path(path).write_text("\n".join(lines))
+    # A hand-written part (comparisons with earlier builds) below the marker survives reruns.
+    kept = ""
+    if Path(path).exists():
+        old = Path(path).read_text()
+        if KEEP_MARK in old:
+            kept = old[old.index(KEEP_MARK):]
+    Path(path).write_text("\n".join(lines) + ("\n" + kept if kept else ""))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -808,7 +1011,8 @@ def write_report(path, figs, cmdline, commit):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--only", default="abcde", help="scenarios to run, e.g. a,c (default: all)")
+    ap.add_argument("--only", default="abcdefg",
+                    help="scenarios to run, e.g. a,c (default: a to g; h, the 60 s partition, only when named)")
     ap.add_argument("--report", default=str(REPO / "docs" / "reliability.md"),
                     help="where to write the figures ('' = nowhere)")
     ap.add_argument("--keep-logs", default="", help="copy node and client logs here")
@@ -827,7 +1031,8 @@ def main():
     if not a.no_build and not a.binary:
         log("cargo build --bin starling")
         subprocess.run(["cargo", "build", "--quiet", "--bin", "starling"], cwd=REPO, check=True)
-    binary = Path(a.binary).resolve() if a.binary else REPO / "target" / "debug" / "starling"
+    target = Path(os.environ.get("CARGO_TARGET_DIR", REPO / "target"))
+    binary = Path(a.binary).resolve() if a.binary else target / "debug" / "starling"
     prefix = "ch" + secrets.token_hex(3)
     # A SIGTERM (CI's time-out, a Ctrl-C) unwinds through the scenarios' `finally` blocks.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(130))
@@ -842,6 +1047,9 @@ def main():
                 f"delivered {f.get('delivered')}, duplicated {f.get('dup_q1')}/{f.get('dup_q2')}, lost {f.get('lost')}, "
                 f"refused {f.get('refused')}, failover {fmt_s(f['failover_s'])}, convergence {fmt_s(f['converge_s'])}, "
                 f"stall {fmt_s(f['stall_s'])}")
+            if f.get("storm"):
+                log(f"    leader changes on heal {f.get('leader_changes')}, leaderless {fmt_s(f.get('leaderless_s'))}, "
+                    f"longest ack gap {fmt_s(f['stall_s'])}, drops {f.get('drops')}")
             for m in f["failures"]:
                 log(f"    FAIL {m}")
     finally:

@@ -126,7 +126,9 @@ pre("pingreq_before_connect", b"\xc0\x00")
 pre("disconnect_before_connect", b"\xe0\x00")
 pre("connect_level_3", connect_v3("pre-l3", level=3))
 pre("connect_level_6", connect_v5("pre-l6", level=6))
-pre("connect_mqisdp_level_3", connect_v3("pre-31", level=3, name=b"MQIsdp"))
+# MQTT 3.1 is accepted (docs/transport.md), but it requires a client id, and only at level 3.
+pre("connect_mqisdp_level_3_empty_client_id", connect_v3("", level=3, name=b"MQIsdp"))
+pre("connect_mqisdp_level_4", connect_v3("pre-31", level=4, name=b"MQIsdp"))
 pre("connect_bad_protocol_name", connect_v3("pre-pn", name=b"MQTX"))
 pre("v3_empty_client_id_clean_session_0", connect_v3("", flags=0x00))
 pre("connect_will_qos3_v3", connect_v3("pre-wq3", flags=0x1E, payload_extra=s("w/t") + s(b"x")))
@@ -143,6 +145,17 @@ pre("connect_auth_method_v5", connect_v5("pre-am", prop=b"\x15" + s("SCRAM-SHA-1
 pre("http_get", b"GET / HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\n\r\n")
 pre("tls_client_hello", bytes.fromhex("160301003b0100003703030000000000000000000000000000000000000000000000000000000000000000000000021301010000") + b"\x00" * 12)
 pre("connack_from_client", b"\x20\x02\x00\x00")
+# Issue 14: U+0000 in CONNECT strings is malformed ([MQTT-1.5.3-2], [MQTT-1.5.4-2]); a 3.1.1
+# CONNECT that does not conform is closed without CONNACK ([MQTT-3.1.4-1]); a first packet that
+# is not CONNECT is closed at once, without waiting for its declared body ([MQTT-3.1.0-1]).
+pre("connect_nul_client_id_v3", connect_v3(b"a\x00b"))
+pre("connect_nul_client_id_v5", connect_v5(b"a\x00b"))
+pre("connect_nul_username_v3", connect_v3("pre-nu", flags=0x82, payload_extra=s(b"us\x00er")))
+pre("connect_nul_username_v5", connect_v5("pre-nu", flags=0x82, payload_extra=s(b"us\x00er")))
+pre("connect_nul_will_topic_v3", connect_v3("pre-nw", flags=0x06, payload_extra=s(b"w\x00t") + s("x")))
+pre("connect_username_without_flag_v3", connect_v3("pre-uf", payload_extra=s("user")))
+pre("connect_will_without_payload_v3", connect_v3("pre-wp", flags=0x06, payload_extra=s("will/t")))
+pre("publish_long_length_before_connect", b"\x30\xff\xff\x7f")
 
 # ------------------------------------------------------------------ after a 5.0 CONNECT
 
@@ -184,6 +197,9 @@ v5("publish_property_length_beyond_packet", pkt(0x30, s("a") + varint(50) + b"\x
 # Found by the packet_decoder fuzzer: a second QoS 2 PUBLISH with packet id 0 makes
 # mqtt-protocol-core 0.7.9 panic (core.rs:3062); the broker must close at the first one.
 v5("publish_qos2_packet_id_0_twice", publish_v5("r", qos=2, pid=0) + publish_v5("m", qos=2, pid=0))
+v5("subscribe_nul_filter", subscribe_v5(1, [(b"a/\x00/b", 0)]))
+v5("publish_nul_topic", publish_v5(b"a\x00b"))
+v5("empty_topic_unset_alias", publish_v5("", prop=b"\x23\x00\x01"))
 v5("receive_maximum_exceeded", b"".join(publish_v5("rm", qos=2, pid=i) for i in range(1, 131)))
 
 # ------------------------------------------------------------------ after a 3.1.1 CONNECT
@@ -200,6 +216,7 @@ v3("reserved_type_15", b"\xf0\x00")
 v3("subscribe_wrong_flags", subscribe_v3(1, [("s", 0)], first=0x80))
 v3("publish_invalid_utf8_topic", publish_v3(b"\xc3\x28"))
 v3("publish_nul_in_topic", publish_v3(b"a\x00b"))
+v3("subscribe_nul_filter", subscribe_v3(1, [(b"a/\x00/b", 0)]))
 v3("subscribe_invalid_utf8_filter", subscribe_v3(1, [(b"\xff", 0)]))
 v3("oversized_publish", publish_v3("a", b"p" * (MAX_PACKET + 100)))
 v3("huge_length_publish", b"\x30\xff\xff\xff\x7f\x00\x01a")

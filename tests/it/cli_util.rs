@@ -68,6 +68,12 @@ impl Server {
     /// want 18083, and its listener line would change what the tests count.
     pub async fn spawn(mut c: Command, n: usize) -> Server {
         c.env("STARLING_ADMIN__ENABLED", "false");
+        Server::spawn_as_is(c, n).await
+    }
+
+    /// [`Server::spawn`] with the command's environment as given (the admin listener included
+    /// when the command configures it).
+    pub async fn spawn_as_is(mut c: Command, n: usize) -> Server {
         c.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
         let mut child = c.spawn().expect("spawn starling serve");
         let out = BufReader::new(child.stdout.take().expect("stdout"));

@@ -98,6 +98,10 @@ fn expectation(name: &str) -> Option<Expect> {
             e.disconnect = &[0x93];
             e.allow = &[5];
         }
+        // U+0000 is malformed (MQTT-1.5.4-2) → 0x81, not 0x90 or a SUBACK.
+        "v5_publish_nul_topic" | "v5_subscribe_nul_filter" => e.disconnect = &[0x81],
+        // An empty topic with no alias, or with one never set: Protocol Error (§3.3.4).
+        "v5_empty_topic_without_alias" | "v5_empty_topic_unset_alias" => e.disconnect = &[0x82],
         // MQTT-3.3.2-2: a wildcard in a PUBLISH topic name → 0x90.
         "v5_publish_wildcard_plus" | "v5_publish_wildcard_hash" => e.disconnect = &[0x90],
         _ => {}

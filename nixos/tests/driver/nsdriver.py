@@ -25,8 +25,10 @@ block, unblock, sleep, subtest) and runs the same, unchanged script:
 * crash() is SIGKILL of every process of the machine; start() boots it again with its disk
   (/etc, /var, /tmp) kept; block()/unblock() take the switch side of its link down/up.
 
-Not emulated (differences from a NixOS VM): the unit's sandbox (PrivateTmp, ProtectSystem,
-SystemCallFilter, ... are only assessed, by `systemd-analyze security --offline`), the firewall
+The unit's file-system sandbox is enforced (sandbox_script): ProtectSystem=strict with
+ReadWritePaths/StateDirectory/RuntimeDirectory, PrivateTmp, and the service user.
+Not emulated (differences from a NixOS VM): the rest of the sandbox (SystemCallFilter,
+Protect*, ... are only assessed, by `systemd-analyze security --offline`), the firewall
 (every port is open), a PID namespace (ps shows the host's processes), and LimitNOFILE above
 the driver's own hard limit. The base system's tools are Debian's, not nixpkgs'.
 
@@ -83,6 +85,44 @@ CONTROL_SOCKET = "nsdriver-control.sock"  # in the machine's /run
 SOCKET_IDS = itertools.count(1)
 NSENTER = shutil.which("nsenter") or "/usr/bin/nsenter"
 SETPRIV = shutil.which("setpriv") or "/usr/bin/setpriv"
+UNSHARE = shutil.which("unshare") or "/usr/bin/unshare"
+
+
+def sandbox_script(sc, gen):
+    """The unit's file-system sandbox as systemd sets it up, in the service's own mount
+    namespace: ProtectSystem=strict (every mount read-only but /proc, /sys and /dev), then
+    ReadWritePaths, StateDirectory and RuntimeDirectory writable again, PrivateTmp (fresh
+    /tmp and /var/tmp); the service runs chrooted into that tree. $0 is the working directory,
+    "$@" the command."""
+    rw = sc.get("ReadWritePaths") or []
+    rw = [rw] if isinstance(rw, str) else list(rw)
+    if sc.get("StateDirectory"):
+        rw.append("/var/lib/" + sc["StateDirectory"])
+    if sc.get("RuntimeDirectory"):
+        rw.append("/run/" + sc["RuntimeDirectory"])
+    lines = [
+        "set -e",
+        'W="$0"',
+        # The machine's PATH has no mount tools; the service gets its own PATH back at exec.
+        'P="$PATH"',
+        "PATH=/usr/sbin:/usr/bin:/sbin:/bin",
+        f"R=/run/nsd-sandbox-{gen}",
+        'mkdir -p "$R"',
+        'mount --rbind / "$R"',
+    ]
+    if sc.get("ProtectSystem") == "strict":
+        lines += [
+            "for m in $(awk -v r=\"$R\" '$5 == r || index($5, r \"/\") == 1 {print $5}' /proc/self/mountinfo | sort -u); do",
+            '  case "$m" in "$R"/proc|"$R"/proc/*|"$R"/sys|"$R"/sys/*|"$R"/dev|"$R"/dev/*) continue ;; esac',
+            '  mount -o remount,bind,ro "$m" || echo "sandbox: cannot make $m read-only" >&2',
+            "done",
+        ]
+        for p in rw:
+            lines.append(f'[ -d {shlex.quote(p)} ] && mount --bind {shlex.quote(p)} "$R"{shlex.quote(p)}')
+    if sc.get("PrivateTmp"):
+        lines += ['mount -t tmpfs -o mode=1777 tmpfs "$R/tmp"', 'mount -t tmpfs -o mode=1777 tmpfs "$R/var/tmp"']
+    lines.append('PATH="$P" exec "$(command -v chroot)" "$R" /bin/sh -c \'cd "$0" && exec "$@"\' "$W" "$@"')
+    return "\n".join(lines)
 CLEAN_SIGNALS = {0, -signal.SIGHUP, -signal.SIGINT, -signal.SIGTERM, -signal.SIGPIPE}
 
 
@@ -955,6 +995,9 @@ class Unit:
                 env["WATCHDOG_USEC"] = str(int(seconds(sc["WatchdogSec"]) * 1_000_000))
         # nsenter --wd opens the directory before entering the mount namespace: cd inside.
         cmd = m.nsenter() + ["/bin/sh", "-c", 'cd "$0" && exec "$@"', sc.get("WorkingDirectory", "/")]
+        if sc.get("ProtectSystem") == "strict" or sc.get("PrivateTmp"):
+            cmd = m.nsenter() + [UNSHARE, "--mount", "--propagation", "private", "/bin/sh", "-c",
+                                 sandbox_script(sc, gen), sc.get("WorkingDirectory", "/")]
         if user:
             cmd += [SETPRIV, f"--reuid={user}", f"--regid={sc.get('Group', user)}", "--init-groups"]
         cmd += self.argv

@@ -2,8 +2,8 @@
 //! (`starling ctl cluster status|join|leave|forget`).
 
 use axum::Json;
-use axum::extract::rejection::{JsonRejection, PathRejection};
-use axum::extract::{Path, State};
+use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
+use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
@@ -59,11 +59,44 @@ fn outcome(r: Result<String, String>) -> Response {
     }
 }
 
-/// POST: drain this node — refuse new connections, send clients to other nodes (0x9C), report
-/// not ready. The membership is unchanged; a restart brings the node back.
-pub(super) async fn drain(State(s): State<AdminState>) -> Response {
+/// `?wait=true`: answer once the evacuation is over.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct DrainQuery {
+    #[serde(default)]
+    wait: bool,
+}
+
+/// POST: drain this node — refuse new connections and report not ready at once, send clients
+/// to other nodes (0x9C) spread over `drain.window` at most `drain.rate` per second. With
+/// `wait=true` the answer comes when they are gone and their sessions were taken (or
+/// `drain.takeover` passed). The membership is unchanged; a restart brings the node back.
+pub(super) async fn drain(State(s): State<AdminState>, q: Result<Query<DrainQuery>, QueryRejection>) -> Response {
+    let Query(q) = match q {
+        Ok(q) => q,
+        Err(e) => return error(StatusCode::BAD_REQUEST, format!("invalid query: {}", e.body_text())),
+    };
     s.ready.store(false, std::sync::atomic::Ordering::Release);
-    s.broker.drain();
-    Json(serde_json::json!({ "result": "draining: new connections are refused, clients are sent to other nodes" }))
+    s.evacuation.start(None);
+    if !q.wait {
+        return Json(serde_json::json!({
+            "result": "draining: new connections are refused, clients are being sent to other nodes"
+        }))
+        .into_response();
+    }
+    let (empty, taken) = s.evacuation.wait_finished().await;
+    let result = match (empty, taken) {
+        (true, true) => "drained: no client is connected and other nodes took every session".to_string(),
+        (true, false) => format!(
+            "drained: no client is connected; {} sessions were not taken and stay here",
+            s.broker.session_count()
+        ),
+        (false, _) => format!(
+            "draining: {} clients still connected when the window ended",
+            s.broker.connections.load(std::sync::atomic::Ordering::Acquire)
+        ),
+    };
+    let connections = s.broker.connections.load(std::sync::atomic::Ordering::Acquire);
+    Json(serde_json::json!({ "result": result, "connections": connections, "sessions": s.broker.session_count() }))
         .into_response()
 }

@@ -18,6 +18,7 @@
 
 mod api;
 mod cluster_api;
+pub mod control;
 pub mod keys;
 mod scrape;
 
@@ -39,8 +40,10 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 use crate::broker::Broker;
+use crate::broker::drain::Evacuation;
 use crate::config::AdminConfig;
 use crate::transport::tls::{TlsError, TlsListener};
+pub use control::ControlSocket;
 pub use keys::ApiKeys;
 
 /// A client that has not finished the TLS handshake by then is dropped.
@@ -54,6 +57,8 @@ pub enum AdminError {
     Keys(#[from] keys::KeysError),
     #[error(transparent)]
     Tls(#[from] TlsError),
+    #[error("cannot set up the control socket {path}")]
+    Control { path: std::path::PathBuf, source: std::io::Error },
 }
 
 /// What the handlers share.
@@ -65,6 +70,10 @@ struct AdminState {
     /// Set by the node once every listener is bound and storage is open; cleared when it
     /// starts to drain, so load balancers stop sending clients before connections are closed.
     ready: Arc<AtomicBool>,
+    /// `POST /node/drain` starts it.
+    evacuation: Arc<Evacuation>,
+    /// Requests come through the control socket, which file permissions protect: no key needed.
+    trusted: bool,
 }
 
 type SharedKeys = Arc<RwLock<Arc<ApiKeys>>>;
@@ -86,6 +95,7 @@ impl AdminServer {
         cfg: &AdminConfig,
         broker: Arc<Broker>,
         ready: Arc<AtomicBool>,
+        evacuation: Arc<Evacuation>,
         shutdown: tokio::sync::watch::Receiver<bool>,
     ) -> Result<Self, AdminError> {
         if keys::create_key_file_if_missing(cfg)?
@@ -107,7 +117,7 @@ impl AdminServer {
             .map_err(|source| AdminError::Bind { addr: cfg.bind, source })?;
         let addr = listener.local_addr().map_err(|source| AdminError::Bind { addr: cfg.bind, source })?;
         let keys: SharedKeys = Arc::new(RwLock::new(Arc::new(keys)));
-        let app = router(AdminState { broker: broker.clone(), keys: keys.clone(), ready });
+        let app = router(AdminState { broker: broker.clone(), keys: keys.clone(), ready, evacuation, trusted: false });
         let (stop_tx, stop_rx) = oneshot::channel::<()>();
         let stopped = async move {
             let _ = stop_rx.await;
@@ -298,6 +308,9 @@ async fn readyz(State(s): State<AdminState>) -> Response {
 
 /// Bearer-key check for `/api/v1`.
 async fn require_key(State(s): State<AdminState>, req: Request, next: Next) -> Response {
+    if s.trusted {
+        return next.run(req).await;
+    }
     let keys = s.keys.read().clone();
     let presented = req
         .headers()
