@@ -17,6 +17,7 @@ use starling::observe::systemd;
 /// are allocated on one thread and freed on another (every forwarded or delivered message is):
 /// profiles of cross-node delivery spent about a third of the brokers' CPU in malloc, free and
 /// the futex calls behind them. mimalloc's thread-local heaps free such blocks without a lock.
+#[cfg(feature = "mimalloc")]
 #[global_allocator]
 static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
 

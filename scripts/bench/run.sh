@@ -7,7 +7,8 @@
 #   -r  repetitions per scenario (default 3); the table shows the median
 #   -d  load phase per run (default 10s); flood runs add a drain of up to 30 s
 #   -b  brokers to measure (default: all three)
-#   -n  idle connections for the memory/connect-rate scenario (default 10000)
+#   -n  idle connection counts for the memory/connect-rate scenario, one run per count
+#       (default "1000 5000 19000"; per-connection memory should be flat across them)
 #   -s  scenarios (default: "qos0_fanin qos1_fanin fanout latency conn")
 #   -o  results file (default target/bench-results/results-<time>.md); raw JSON lines go
 #       next to it (<same name>.jsonl)
@@ -21,7 +22,7 @@ set -euo pipefail
 REPS=3
 DURATION=10s
 BROKERS="starling mosquitto rumqttd"
-CONNS=10000
+CONNS="1000 5000 19000"
 SCENARIOS="qos0_fanin qos1_fanin fanout latency conn"
 OUT=""
 while getopts "r:d:b:n:o:s:h" opt; do
@@ -106,7 +107,7 @@ id = 0
 
 [router]
 id = 0
-max_connections = $((CONNS + 1000))
+max_connections = $((MAX_CONNS + 1000))
 max_outgoing_packet_count = 200
 max_segment_size = 104857600
 max_segment_count = 10
@@ -196,14 +197,14 @@ run_pubsub() { # broker scenario rep args...
     record "$broker" "$scenario" "$rep" "$out"
 }
 
-run_conn() { # broker rep
-    local broker=$1 rep=$2 port=${PORT[$1]}
-    local out="$WORK/$broker-conn-$rep.json" err="$WORK/$broker-conn-$rep.err"
+run_conn() { # broker rep count
+    local broker=$1 rep=$2 count=$3 port=${PORT[$1]}
+    local out="$WORK/$broker-conn$count-$rep.json" err="$WORK/$broker-conn$count-$rep.err"
     sleep 1 # let the fresh broker settle before the baseline
     local before after established
     before=$(rss_kib "$BROKER_PID" || echo 0)
     # Hold up to 5 minutes; the script interrupts it as soon as memory has been sampled.
-    "$BENCH" bench conn -p "$port" -c "$CONNS" --connect-timeout 30s -d 300s "${COMMON[@]}" \
+    "$BENCH" bench conn -p "$port" -c "$count" --connect-timeout 30s -d 300s "${COMMON[@]}" \
         >"$out" 2>"$err" &
     BENCH_PID=$!
     for _ in $(seq 1 1800); do
@@ -217,7 +218,7 @@ run_conn() { # broker rep
     kill -INT "$BENCH_PID" 2>/dev/null || true
     wait "$BENCH_PID" 2>/dev/null || log "$broker conn #$rep: bench exited with an error: $(tail -n 1 "$err")"
     BENCH_PID=""
-    record "$broker" conn "$rep" "$out" \
+    record "$broker" "conn_$count" "$rep" "$out" \
         "{\"rss_before_kib\": $before, \"rss_after_kib\": $after, \"established\": $established}"
 }
 
@@ -236,7 +237,7 @@ run_scenario() { # broker scenario rep
         latency)
             run_pubsub "$broker" "$scenario" "$rep" --publishers 1 --subscribers 1 -t bench/lat \
                 --sub-topic bench/lat -q 0 -s 64 -r 5000 -d "$DURATION" --drain 5s ;;
-        conn) run_conn "$broker" "$rep" ;;
+        conn_*) run_conn "$broker" "$rep" "${scenario#conn_}" ;;
         *) log "unknown scenario $scenario"; return 1 ;;
     esac
 }
@@ -298,10 +299,13 @@ table = [
     ("", "fanout", "lost", "not delivered by the end of the drain", n0),
     ("Latency, 1 → 1 at 5,000 msg/s, QoS 0", "latency", "p50", "p50 µs", f1),
     ("", "latency", "p99", "p99 µs", f1),
-    (f"{int(conns):,} idle connections", "conn", "rss_per_conn_kib", "RSS per connection, KiB", f1),
-    ("", "conn", "connect_rate", "connects/s", n0),
-    ("", "conn", "ready", "connections established", n0),
 ]
+for c in conns.split():
+    table += [
+        (f"{int(c):,} idle connections", f"conn_{c}", "rss_per_conn_kib", "RSS per connection, KiB", f1),
+        ("", f"conn_{c}", "connect_rate", "connects/s", n0),
+        ("", f"conn_{c}", "ready", "connections established", n0),
+    ]
 print(f"| Scenario | Metric | " + " | ".join(brokers) + " |")
 print("|---|---|" + "---|" * len(brokers))
 present = {r["scenario"] for r in rows}
@@ -320,14 +324,26 @@ PY
 
 # --- main -----------------------------------------------------------------------------------
 
-install_tools
-write_configs
 # The idle-connection scenario needs one descriptor per client in both processes.
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
-if [ "$(ulimit -n)" != unlimited ] && [ "$(ulimit -n)" -lt $((CONNS + 512)) ]; then
-    CONNS=$(( $(ulimit -n) - 512 ))
-    log "open-file limit is $(ulimit -n); measuring $CONNS idle connections instead"
+if [ "$(ulimit -n)" != unlimited ]; then
+    fitted=""
+    for c in $CONNS; do
+        if [ "$c" -gt $(( $(ulimit -n) - 512 )) ]; then
+            log "open-file limit is $(ulimit -n); measuring $(( $(ulimit -n) - 512 )) idle connections instead of $c"
+            c=$(( $(ulimit -n) - 512 ))
+        fi
+        fitted="$fitted $c"
+    done
+    CONNS=${fitted# }
 fi
+MAX_CONNS=$(printf '%s\n' $CONNS | sort -n | tail -n 1)
+# "conn" stands for one idle-connection run per count in -n.
+SCENARIOS=$(for s in $SCENARIOS; do
+    if [ "$s" = conn ]; then for c in $CONNS; do printf 'conn_%s ' "$c"; done; else printf '%s ' "$s"; fi
+done)
+install_tools
+write_configs
 
 LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
 log "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), load $(cut -d' ' -f1-3 /proc/loadavg)"

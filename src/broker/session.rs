@@ -10,7 +10,7 @@
 //! is acknowledged, and the packet id it went out with in `inflight`; the in-memory queue holds at
 //! most `memory_window` entries, the rest is read back from disk as the window drains.
 
-use std::collections::{BTreeMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashSet, VecDeque};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering};
 
@@ -196,7 +196,9 @@ pub struct SessionState {
     pub next_seq: u64,
     pub inflight: BTreeMap<u16, InflightOut>,
     /// Incoming QoS 2 packet ids received and not yet released (exactly-once across restarts).
-    pub incoming_qos2: HashSet<u16>,
+    /// (A B-tree: an empty one is 24 bytes against a hash set's 48, and most sessions never
+    /// hold one.)
+    pub incoming_qos2: BTreeSet<u16>,
     pub will: Option<PendingWill>,
     /// Ids of the QoS ≥ 1 messages queued lately (persistent sessions): a message that arrives
     /// again — forwarded twice, or handed back by a node that held it while this one got it
@@ -208,9 +210,13 @@ pub struct SessionState {
     pub identity: Option<crate::auth::ownership::Identity>,
 }
 
-/// A bounded set of recent message ids (oldest forgotten first). Allocates on first use.
+/// A bounded set of recent message ids (oldest forgotten first). Only persistent sessions use
+/// it, so it is one pointer until the first id arrives (every session carries it).
 #[derive(Default)]
-pub struct SeenIds {
+pub struct SeenIds(Option<Box<SeenInner>>);
+
+#[derive(Default)]
+struct SeenInner {
     order: VecDeque<u64>,
     set: HashSet<u64>,
 }
@@ -220,23 +226,24 @@ impl SeenIds {
 
     /// The ids, oldest first (carried along when the session moves to another node).
     pub fn ids(&self) -> Vec<u64> {
-        self.order.iter().copied().collect()
+        self.0.as_ref().map(|s| s.order.iter().copied().collect()).unwrap_or_default()
     }
 
     pub fn contains(&self, id: u64) -> bool {
-        self.set.contains(&id)
+        self.0.as_ref().is_some_and(|s| s.set.contains(&id))
     }
 
     /// Record `id`; false when it was seen already.
     pub fn insert(&mut self, id: u64) -> bool {
-        if !self.set.insert(id) {
+        let s = self.0.get_or_insert_with(Box::default);
+        if !s.set.insert(id) {
             return false;
         }
-        self.order.push_back(id);
-        if self.order.len() > Self::CAP
-            && let Some(old) = self.order.pop_front()
+        s.order.push_back(id);
+        if s.order.len() > Self::CAP
+            && let Some(old) = s.order.pop_front()
         {
-            self.set.remove(&old);
+            s.set.remove(&old);
         }
         true
     }
@@ -348,7 +355,7 @@ impl Session {
                 disk_from: 0,
                 next_seq: 1,
                 inflight: BTreeMap::new(),
-                incoming_qos2: HashSet::new(),
+                incoming_qos2: BTreeSet::new(),
                 will: None,
                 seen: SeenIds::default(),
                 gone: false,
@@ -461,6 +468,14 @@ impl Session {
 
 #[cfg(test)]
 mod tests {
+    /// Every session, persistent or not, carries this struct: what most sessions never use is
+    /// kept out of line (it was 424 bytes before that).
+    #[test]
+    fn session_stays_small() {
+        let size = std::mem::size_of::<super::Session>();
+        assert!(size <= 352, "Session is {size} bytes");
+    }
+
     use super::*;
     use crate::config::StorageConfig;
     use mqtt_protocol_core::mqtt::ArcPayload;
