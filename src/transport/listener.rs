@@ -257,7 +257,7 @@ mod size_tests {
         cfg.admin.enabled = false;
         let node = crate::node::Node::start(cfg).await.expect("node");
         let (_tx, rx) = watch::channel(false);
-        let info = Arc::new(ListenerInfo { name: "t".into(), allow_anonymous: true });
+        let info = Arc::new(ListenerInfo { name: "t".into(), allow_anonymous: true, anonymous_implicit: false });
         let setup = Setup { info, tls: None, ws: None, proxy_protocol: false, max_connections: 1 };
         let fut = serve(c, addr, &setup, node.broker.clone(), rx);
         eprintln!("listener serve future: {} bytes", std::mem::size_of_val(&fut));
