@@ -297,7 +297,7 @@ pub async fn serve_as<S>(
         Err(what) => {
             let stage = c.stage();
             let (m, id, t) = (&c.broker.metrics, c.client_id.as_deref(), c.broker.settings.write_timeout);
-            super::contain::answer_panic(&mut stream, m, id, c.peer, stage, &what, t).await;
+            Box::pin(super::contain::answer_panic(&mut stream, m, id, c.peer, stage, &what, t)).await;
             End::Panic
         }
     };
@@ -306,7 +306,8 @@ pub async fn serve_as<S>(
         tracing::error!(client = ?c.client_id, peer = %c.peer, panic = what, "connection clean-up panicked");
     }
     if end.server_closed() {
-        super::contain::linger(&mut stream, super::contain::LINGER_TIME, super::contain::LINGER_BYTES).await;
+        // Boxed: only a closing connection needs its state, not every idle one.
+        Box::pin(super::contain::linger(&mut stream, super::contain::LINGER_TIME, super::contain::LINGER_BYTES)).await;
     }
 }
 

@@ -261,8 +261,9 @@ mod size_tests {
         let setup = Setup { info, tls: None, ws: None, proxy_protocol: false, max_connections: 1 };
         let fut = serve(c, addr, &setup, node.broker.clone(), rx);
         eprintln!("listener serve future: {} bytes", std::mem::size_of_val(&fut));
-        // It was 12 KiB in release builds while the TLS and WebSocket paths were inline; it is
-        // 3.4 KiB in a debug build now.
-        assert!(std::mem::size_of_val(&fut) < 4096);
+        // It was 12 KiB in release builds while the TLS and WebSocket paths were inline; 3.4 KiB
+        // in a debug build once they were boxed, 4.1 KiB with panic containment, the MQTT 3.1
+        // rewrite and the owner check. The bound catches anything inlined here again.
+        assert!(std::mem::size_of_val(&fut) < 4608);
     }
 }
