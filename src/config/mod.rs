@@ -470,6 +470,13 @@ pub struct AdminConfig {
     /// 0 turns the watch off (SIGHUP still reloads).
     #[serde(with = "humantime_serde")]
     pub reload_interval: Duration,
+    /// A connection that sends or receives nothing for this long is closed: a half-sent
+    /// request, an idle keep-alive connection. Must be longer than the slowest request
+    /// (`node drain --wait`).
+    #[serde(with = "humantime_serde")]
+    pub idle_timeout: Duration,
+    /// At most this many connections are served at once; more wait in the accept queue.
+    pub max_connections: usize,
 }
 
 impl Default for AdminConfig {
@@ -486,6 +493,8 @@ impl Default for AdminConfig {
             verify: TlsVerify::None,
             crl: None,
             reload_interval: Duration::from_secs(5),
+            idle_timeout: Duration::from_secs(60),
+            max_connections: 128,
         }
     }
 }
@@ -832,6 +841,9 @@ impl Config {
             return bad("admin.api_keys: a key must be non-empty visible ASCII without spaces".into());
         }
         self.admin.validate_tls().map_err(ConfigError::Invalid)?;
+        if self.admin.max_connections == 0 || self.admin.idle_timeout.is_zero() {
+            return bad("admin.max_connections and admin.idle_timeout must be greater than 0".into());
+        }
         self.drain.validate().map_err(ConfigError::Invalid)?;
         self.validate_security()?;
         if self.data_dir.as_os_str().is_empty() {

@@ -8,6 +8,7 @@ mod admin_api;
 mod admin_metrics;
 mod admin_prometheus;
 mod admin_schemathesis;
+mod admin_slow_clients;
 mod admin_tls;
 mod admin_util;
 mod auth_acl;

@@ -19,8 +19,11 @@
 mod api;
 mod cluster_api;
 pub mod control;
+mod guard;
 pub mod keys;
 mod scrape;
+
+use guard::Guarded;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -123,13 +126,14 @@ impl AdminServer {
             let _ = stop_rx.await;
         };
         let task = match &tls {
-            None => tokio::spawn(serve(listener, app, stopped)),
+            None => tokio::spawn(serve(Guarded::new(listener, cfg.max_connections, cfg.idle_timeout), app, stopped)),
             Some(t) => {
                 t.record_expiry(&broker.metrics);
                 if !cfg.reload_interval.is_zero() {
                     t.clone().spawn_watch(broker.metrics.clone(), cfg.reload_interval, shutdown);
                 }
-                tokio::spawn(serve(TlsIncoming::start(listener, addr, t.clone()), app, stopped))
+                let incoming = TlsIncoming::start(listener, addr, t.clone());
+                tokio::spawn(serve(Guarded::new(incoming, cfg.max_connections, cfg.idle_timeout), app, stopped))
             }
         };
         Ok(AdminServer { addr, keys, tls, stop: Some(stop_tx), task })
