@@ -214,8 +214,10 @@ impl Broker {
             }
             st.identity = t.identity.clone();
         }
-        self.sessions.lock().insert(client.into(), session.clone());
+        // Subscriptions first, then the registry: a relayed message waiting for this session
+        // (`deliver_forwarded`) goes on once the registry names it, and must then match it.
         self.install_subscriptions(&session, &t.subscriptions).await?;
+        self.sessions.lock().insert(client.into(), session.clone());
         self.metrics.sessions_persistent.inc();
         self.claims.claim(client);
         let owner = t.identity.clone();
