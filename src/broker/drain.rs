@@ -118,11 +118,12 @@ impl Evacuation {
         tokio::time::timeout_at(deadline, empty).await.is_ok()
     }
 
-    /// Wait until other nodes took every session (none left here) or `deadline`.
+    /// Wait until other nodes took every session (none left here) and this node's routes for
+    /// them were handed over too (`Broker::routes_settled`), or `deadline`.
     pub async fn wait_taken(&self, deadline: Instant) -> bool {
         let taken = async {
-            while self.broker.session_count() > 0 {
-                tokio::time::sleep(Duration::from_millis(50)).await;
+            while self.broker.session_count() > 0 || !self.broker.routes_settled() {
+                tokio::time::sleep(Duration::from_millis(20)).await;
             }
         };
         tokio::time::timeout_at(deadline, taken).await.is_ok()

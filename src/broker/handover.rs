@@ -57,6 +57,8 @@ pub struct Claims {
     /// Sessions handed to another node lately, with their (non-shared) filters: messages that
     /// still arrive here for them (routes converge after the hand-over) are relayed there.
     moved: parking_lot::Mutex<HashMap<String, Moved>>,
+    /// Route releases waiting for the new owners' routes (see [`Broker::release_routes_later`]).
+    releasing: std::sync::atomic::AtomicUsize,
 }
 
 struct Moved {
@@ -162,7 +164,16 @@ impl Broker {
                 reg.remove(client);
             }
         }
-        self.drop_subscriptions(&session).await;
+        if let Some(t) = &t {
+            // This node's routes for the session's filters stay until the new owner's are in
+            // the catalog: publishers keep sending here meanwhile and the messages are relayed.
+            // Removed at once, a publish in between finds no route at all and is acknowledged
+            // to nobody (long when this node is the Raft leader and is stopping).
+            let keys = self.unsubscribe_keeping_routes(&session);
+            self.release_routes_later(t.client.clone(), to, keys);
+        } else {
+            self.drop_subscriptions(&session).await;
+        }
         if t.is_some() {
             self.metrics.sessions_persistent.dec();
             self.purge_local(client)?;
@@ -214,8 +225,10 @@ impl Broker {
             }
             st.identity = t.identity.clone();
         }
-        self.sessions.lock().insert(client.into(), session.clone());
+        // Subscriptions first, then the registry: a relayed message waiting for this session
+        // (`deliver_forwarded`) goes on once the registry names it, and must then match it.
         self.install_subscriptions(&session, &t.subscriptions).await?;
+        self.sessions.lock().insert(client.into(), session.clone());
         self.metrics.sessions_persistent.inc();
         self.claims.claim(client);
         let owner = t.identity.clone();
@@ -372,6 +385,55 @@ impl Broker {
             }
         }
         moved
+    }
+
+    /// [`Broker::drop_subscriptions`] but for the routes: the route keys whose reference is
+    /// still held, for [`Broker::release_routes_later`].
+    fn unsubscribe_keeping_routes(&self, session: &Arc<Session>) -> Vec<String> {
+        let subs: Vec<String> = {
+            let mut st = session.state.lock();
+            st.queue.clear();
+            st.queued_qos0 = 0;
+            st.inflight.clear();
+            std::mem::take(&mut st.subscriptions).into_keys().collect()
+        };
+        let mut keys = Vec::with_capacity(subs.len());
+        for full in subs {
+            if let Ok(p) = topic::parse_filter(&full, self.settings.topic_limits) {
+                self.subs.write().remove(p.filter, p.group, &session.client_id);
+                keys.push(p.route_key().into_owned());
+            }
+        }
+        keys
+    }
+
+    /// Release this node's route references `keys` of a session handed to `to` once the catalog
+    /// names `to` as the client's owner: `to` registers the client after submitting its routes,
+    /// so its routes come first in the log and no node sees neither. At most [`RELAY_FOR`]
+    /// (while messages are relayed anyway).
+    fn release_routes_later(self: &Arc<Self>, client: String, to: NodeId, keys: Vec<String>) {
+        if keys.is_empty() {
+            return;
+        }
+        self.claims.releasing.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+        let b = self.clone();
+        tokio::spawn(async move {
+            let until = tokio::time::Instant::now() + RELAY_FOR;
+            while b.cluster.owner_of(&client) != Some(to) && tokio::time::Instant::now() < until {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            for k in keys {
+                b.unref_filter(&k).await;
+            }
+            b.claims.releasing.fetch_sub(1, std::sync::atomic::Ordering::AcqRel);
+        });
+    }
+
+    /// No route release is waiting and every catalog write was sent: what a stopping node
+    /// waits for after its sessions were taken, so its routes do not outlive it.
+    pub fn routes_settled(&self) -> bool {
+        self.claims.releasing.load(std::sync::atomic::Ordering::Acquire) == 0
+            && self.cluster.metrics().pending_writes == 0
     }
 
     /// Relays for a message matching sessions that moved from here lately: one target per new
