@@ -111,23 +111,10 @@ impl LinkTls {
     }
 
     /// Check the files every `every` until `shutdown` flips, reloading when they change.
-    pub fn spawn_watch(&self, metrics: Arc<Metrics>, every: Duration, mut shutdown: watch::Receiver<bool>) {
+    pub fn spawn_watch(&self, metrics: Arc<Metrics>, every: Duration, shutdown: watch::Receiver<bool>) {
         let me = self.clone();
-        tokio::spawn(async move {
-            let mut tick = tokio::time::interval(every);
-            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            tick.tick().await;
-            loop {
-                tokio::select! {
-                    _ = tick.tick() => {}
-                    _ = shutdown.changed() => return,
-                }
-                let (tls, metrics) = (me.clone(), metrics.clone());
-                // File reads and certificate parsing stay off the async workers.
-                if let Err(e) = tokio::task::spawn_blocking(move || tls.reload_if_changed(&metrics)).await {
-                    tracing::error!("cluster link TLS file watch failed: {e}");
-                }
-            }
+        crate::observe::poll::spawn_poll("cluster link TLS file watch".into(), every, shutdown, move || {
+            me.reload_if_changed(&metrics);
         });
     }
 }

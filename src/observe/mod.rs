@@ -4,6 +4,7 @@
 pub mod admin;
 pub mod log;
 pub mod metrics;
+pub mod poll;
 pub mod systemd;
 
 pub use metrics::{DropReason, Metrics};

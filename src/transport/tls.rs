@@ -343,22 +343,10 @@ impl TlsListener {
     }
 
     /// Poll the files every `every` until `shutdown` flips, reloading when they change.
-    pub fn spawn_watch(self: Arc<Self>, metrics: Arc<Metrics>, every: Duration, mut shutdown: watch::Receiver<bool>) {
-        tokio::spawn(async move {
-            let mut tick = tokio::time::interval(every);
-            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            tick.tick().await;
-            loop {
-                tokio::select! {
-                    _ = tick.tick() => {}
-                    _ = shutdown.changed() => return,
-                }
-                let (tls, metrics) = (self.clone(), metrics.clone());
-                // File reads and certificate parsing stay off the async workers.
-                if let Err(e) = tokio::task::spawn_blocking(move || tls.reload_if_changed(&metrics)).await {
-                    tracing::error!(listener = %self.name, "TLS file watch task failed: {e}");
-                }
-            }
+    pub fn spawn_watch(self: Arc<Self>, metrics: Arc<Metrics>, every: Duration, shutdown: watch::Receiver<bool>) {
+        let what = format!("TLS file watch of listener {}", self.name);
+        crate::observe::poll::spawn_poll(what, every, shutdown, move || {
+            self.reload_if_changed(&metrics);
         });
     }
 }
