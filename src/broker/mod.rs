@@ -5,11 +5,11 @@
 //! Locking: the session registry and the subscription index are read-mostly and held only for
 //! lookups; each session has its own short mutex. No lock is held across an `.await`.
 
-pub mod cluster;
 pub mod drain;
 pub mod handover;
 pub mod inspect;
 mod ownership;
+pub mod port;
 mod revoke;
 pub mod session;
 pub mod subs;
@@ -22,17 +22,18 @@ use std::time::{Duration, Instant};
 use parking_lot::{Mutex, RwLock};
 use thiserror::Error;
 
+use crate::catalog::cmd::{CatalogCmd, NodeId, SubOptionsWire};
 use crate::config::{Config, SharedStrategy};
-use crate::observe::{DropReason, Metrics};
+use crate::metrics::{DropReason, Metrics};
 use crate::protocol::message::now_ms;
 use crate::protocol::topic::{self, TopicLimits};
 use crate::protocol::{Message, PublishProps};
 use crate::storage::{self, StorageError, Store};
-use cluster::{CatalogCmd, Cluster, ClusterError, Confirmation, ForwardTarget, NodeId, SubOptionsWire};
+use port::{Cluster, ClusterError, Confirmation, ForwardTarget};
 use session::{Delivery, InflightOut, Kick, Offer, PendingWill, Phase, QueueLimits, Session, SessionMeta};
 use subs::{ClientKey, SharedGroup, SubIndex, SubOptions};
 
-use crate::auth::ownership::Identity;
+use crate::catalog::cmd::Identity;
 
 #[derive(Debug, Error)]
 pub enum BrokerError {
@@ -42,7 +43,7 @@ pub enum BrokerError {
     Cluster(#[from] ClusterError),
     /// The client id's session belongs to another identity (`session.bind_to_identity`).
     #[error("the session of this client id belongs to {0}")]
-    NotOwner(crate::auth::ownership::Identity),
+    NotOwner(crate::catalog::cmd::Identity),
 }
 
 /// The broker's view of the configuration, resolved once.
