@@ -22,6 +22,7 @@ use std::time::{Duration, Instant};
 use parking_lot::{Mutex, RwLock};
 use thiserror::Error;
 
+use crate::catalog::Catalog;
 use crate::catalog::cmd::{CatalogCmd, NodeId, SubOptionsWire};
 use crate::config::{Config, SharedStrategy};
 use crate::metrics::{DropReason, Metrics};
@@ -163,6 +164,8 @@ pub struct Broker {
     pub settings: Settings,
     pub node_name: String,
     pub cluster: Arc<dyn Cluster>,
+    /// The local replica of the catalog: retained messages, client owners, durable subscriptions.
+    pub catalog: Arc<Catalog>,
     pub store: Store,
     pub metrics: Arc<Metrics>,
     /// Authentication, ACL, bans and limits (the connection task asks it).
@@ -201,6 +204,7 @@ impl Broker {
         settings: Settings,
         node_name: String,
         cluster: Arc<dyn Cluster>,
+        catalog: Arc<Catalog>,
         store: Store,
         metrics: Arc<Metrics>,
         auth: Arc<crate::auth::Auth>,
@@ -209,6 +213,7 @@ impl Broker {
             settings,
             node_name,
             cluster,
+            catalog,
             store,
             metrics,
             auth,
@@ -519,7 +524,7 @@ impl Broker {
         if msg.retain && self.settings.retain_available && !msg.topic.starts_with('$') {
             let message = if msg.payload.is_empty() { None } else { Some(msg.encode()) };
             self.cluster.submit(CatalogCmd::SetRetained { topic: msg.topic.to_string(), message });
-            self.metrics.retained.set(self.cluster.retained_count() as i64);
+            self.metrics.retained.set(self.catalog.retained_count() as i64);
         }
         self.route_unconfirmed(msg).await
     }
@@ -1177,7 +1182,7 @@ impl Broker {
 
     /// Retained messages for a new subscription (including this node's `$SYS` topics).
     pub fn retained_for(&self, filter: &str) -> Vec<Arc<Message>> {
-        let mut v = self.cluster.retained_matching(filter);
+        let mut v = self.catalog.retained_matching(filter);
         if filter.starts_with('$') {
             let sys = self.sys_retained.read();
             v.extend(sys.iter().filter(|(t, _)| topic::matches(filter, t)).map(|(_, m)| m.clone()));
@@ -1214,7 +1219,8 @@ impl Broker {
             session.state.lock().identity = meta.owner.clone();
             self.load_session_rows(&session)?;
             self.sessions.lock().insert(client.as_str().into(), session.clone());
-            for (full, opts) in self.cluster.durable_subscriptions(&client) {
+            for (full, opts) in self.catalog.durable_subscriptions(&client) {
+                let opts = SubOptions::from(opts);
                 if let Ok(p) = topic::parse_filter(&full, self.settings.topic_limits) {
                     session.state.lock().subscriptions.insert(full.clone(), opts);
                     self.subs.write().insert(p.filter, p.group, session.client_id.clone(), opts);
@@ -1235,7 +1241,7 @@ impl Broker {
         // The ACL file may have changed while the node was down.
         self.revoke_denied_subscriptions().await;
         self.metrics.subscriptions.set(self.subscription_count() as i64);
-        self.metrics.retained.set(self.cluster.retained_count() as i64);
+        self.metrics.retained.set(self.catalog.retained_count() as i64);
         Ok(restored)
     }
 
@@ -1320,7 +1326,7 @@ impl Broker {
             ("messages/received", sum(&m.messages_received).to_string()),
             ("messages/sent", sum(&m.messages_sent).to_string()),
             ("subscriptions/count", self.subscription_count().to_string()),
-            ("retained messages/count", self.cluster.retained_count().to_string()),
+            ("retained messages/count", self.catalog.retained_count().to_string()),
         ];
         // `$SYS/broker/...` is this node's view (as mosquitto names it); the same values under
         // `$SYS/brokers/<node>/...` are forwarded, so one subscriber sees every node.

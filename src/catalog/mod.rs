@@ -18,7 +18,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use parking_lot::RwLock;
 
-use crate::broker::subs::SubOptions;
 use crate::catalog::cmd::Identity;
 use crate::catalog::cmd::{BanKind, BanRecord};
 use crate::catalog::cmd::{CatalogCmd, CatalogResp, NodeId, SubOptionsWire};
@@ -71,7 +70,7 @@ struct Mem {
     /// client → (node, generation, identity the session belongs to)
     clients: HashMap<String, (NodeId, u64, Option<Identity>)>,
     retained: BTreeMap<String, Arc<Message>>,
-    subs: HashMap<String, Vec<(String, SubOptions)>>,
+    subs: HashMap<String, Vec<(String, SubOptionsWire)>>,
     /// API users: username → PHC hash.
     users: BTreeMap<String, String>,
     bans: BTreeMap<(BanKind, String), BanRecord>,
@@ -253,7 +252,7 @@ fn apply_one(
                 mem.subs.remove(client);
                 batch.remove(cat, key(SUBS, client));
             } else {
-                mem.subs.insert(client.clone(), subs.iter().map(|(f, o)| (f.clone(), (*o).into())).collect());
+                mem.subs.insert(client.clone(), subs.clone());
                 batch.insert(cat, key(SUBS, client), json(subs));
             }
             CatalogResp::Ok
@@ -327,7 +326,7 @@ impl Catalog {
         self.mem.read().retained.len()
     }
 
-    pub fn durable_subscriptions(&self, client: &str) -> Vec<(String, SubOptions)> {
+    pub fn durable_subscriptions(&self, client: &str) -> Vec<(String, SubOptionsWire)> {
         self.mem.read().subs.get(client).cloned().unwrap_or_default()
     }
 
@@ -396,7 +395,7 @@ fn load(store: &Store) -> Result<Mem, StorageError> {
             }
             SUBS => {
                 let s: Vec<(String, SubOptionsWire)> = serde_json::from_slice(&v).map_err(corrupt)?;
-                mem.subs.insert(name, s.into_iter().map(|(f, o)| (f, o.into())).collect());
+                mem.subs.insert(name, s);
             }
             USERS => {
                 let h: String = serde_json::from_slice(&v).map_err(corrupt)?;
@@ -493,7 +492,10 @@ mod tests {
         cat.apply(&CatalogCmd::SetRetained { topic: "x/y".into(), message: Some(msg("x/y").encode()) }).expect("apply");
         cat.apply(&CatalogCmd::SetRetained { topic: "x/z".into(), message: Some(msg("x/z").encode()) }).expect("apply");
         cat.apply(&CatalogCmd::SetRetained { topic: "x/z".into(), message: None }).expect("apply");
-        let subs = vec![("a/#".to_string(), SubOptionsWire::from(SubOptions { qos: 1, ..Default::default() }))];
+        let subs = vec![(
+            "a/#".to_string(),
+            SubOptionsWire { qos: 1, no_local: false, retain_as_published: false, retain_handling: 0, sub_id: None },
+        )];
         cat.apply(&CatalogCmd::SetDurableSubs { client: "c".into(), subs }).expect("apply");
         cat.apply(&CatalogCmd::SetUser { username: "u1".into(), hash: Some("$h1".into()) }).expect("apply");
         cat.apply(&CatalogCmd::SetUser { username: "u2".into(), hash: Some("$h2".into()) }).expect("apply");

@@ -25,13 +25,11 @@ use tokio::sync::watch;
 
 use crate::broker::Broker;
 use crate::broker::handover::SessionTransfer;
-use crate::broker::port::{
-    BoxFuture, Cluster, ClusterError, ClusterMetrics, ClusterStatus, Confirmation, ForwardTarget, MemberStatus,
-    MembershipOp,
-};
+use crate::broker::port::{BoxFuture, Cluster, ClusterError, Confirmation, ForwardTarget};
 use crate::catalog::Catalog;
 use crate::catalog::cmd::{CatalogCmd, CatalogResp, NodeId};
 use crate::catalog::routes::RemoteRoutes;
+use crate::cluster::admin::{ClusterAdmin, ClusterMetrics, ClusterStatus, MemberStatus, MembershipOp, RaftView};
 use crate::cluster::discovery::Discovery;
 use crate::cluster::link::{Confirm, Identity, Link, LinkHandler};
 use crate::cluster::outbox::Outbox;
@@ -858,8 +856,6 @@ impl LinkHandler for Handler {
 }
 
 impl Cluster for RaftCluster {
-    crate::cluster::catalog_reads!();
-
     fn node_id(&self) -> NodeId {
         self.me
     }
@@ -973,32 +969,6 @@ impl Cluster for RaftCluster {
         self.catalog.routes_for(topic, self.me)
     }
 
-    fn ready(&self) -> bool {
-        let member = self.in_membership();
-        let m = self.raft.metrics();
-        let m = m.borrow();
-        let applied = self.applied.load(Ordering::Relaxed);
-        let Some(leader) = m.current_leader else { return false };
-        if !member {
-            return false;
-        }
-        if leader == self.me {
-            // A leadership not acknowledged by a quorum lately (cut off, or rebuilt from the
-            // saved vote right after a restart) is not one to report ready from.
-            let sole = m.membership_config.membership().voter_ids().count() <= 1;
-            let acked = m.millis_since_quorum_ack.is_some_and(|ms| Duration::from_millis(ms) < self.elections.lease());
-            return (sole || acked) && m.last_log_index.unwrap_or(0).saturating_sub(applied) < 100;
-        }
-        if !self.elections.hears_leader() {
-            // A follower keeps its idea of the leader while cut off (no election replaces it).
-            return false;
-        }
-        // Caught up means caught up with the leader's log as last heard (asked every tick), not
-        // with this node's own log, which may itself be far behind.
-        let leader_last = self.leader_last_log.load(Ordering::Relaxed);
-        leader_last > 0 && leader_last.saturating_sub(applied) < 100
-    }
-
     fn take_session(
         &self,
         client: &str,
@@ -1029,6 +999,51 @@ impl Cluster for RaftCluster {
 
     fn is_member(&self, node: NodeId) -> bool {
         self.member_addr(node).is_some()
+    }
+
+    fn pending_writes(&self) -> u64 {
+        self.pending_writes.load(Ordering::Relaxed)
+    }
+}
+
+impl ClusterAdmin for RaftCluster {
+    fn ready(&self) -> bool {
+        let member = self.in_membership();
+        let m = self.raft.metrics();
+        let m = m.borrow();
+        let applied = self.applied.load(Ordering::Relaxed);
+        let Some(leader) = m.current_leader else { return false };
+        if !member {
+            return false;
+        }
+        if leader == self.me {
+            // A leadership not acknowledged by a quorum lately (cut off, or rebuilt from the
+            // saved vote right after a restart) is not one to report ready from.
+            let sole = m.membership_config.membership().voter_ids().count() <= 1;
+            let acked = m.millis_since_quorum_ack.is_some_and(|ms| Duration::from_millis(ms) < self.elections.lease());
+            return (sole || acked) && m.last_log_index.unwrap_or(0).saturating_sub(applied) < 100;
+        }
+        if !self.elections.hears_leader() {
+            // A follower keeps its idea of the leader while cut off (no election replaces it).
+            return false;
+        }
+        // Caught up means caught up with the leader's log as last heard (asked every tick), not
+        // with this node's own log, which may itself be far behind.
+        let leader_last = self.leader_last_log.load(Ordering::Relaxed);
+        leader_last > 0 && leader_last.saturating_sub(applied) < 100
+    }
+
+    fn raft(&self) -> Option<RaftView> {
+        let m = self.raft_metrics();
+        Some(RaftView {
+            id: m.id,
+            leader: m.current_leader,
+            members: m.membership_config.nodes().count(),
+            voters: m.membership_config.membership().voter_ids().count(),
+            last_log_index: m.last_log_index.unwrap_or(0),
+            last_applied: m.last_applied.map_or(0, |l| l.index),
+            snapshot_index: m.snapshot.map(|s| s.index),
+        })
     }
 
     fn membership(&self, op: MembershipOp) -> BoxFuture<'_, Result<String, String>> {

@@ -19,8 +19,10 @@ pub mod cluster;
 pub mod drain;
 pub mod env;
 pub mod keys;
+pub mod values;
 pub use cluster::{ClusterConfig, DiscoveryConfig, DiscoveryKind, Role};
 pub use drain::DrainConfig;
+pub use values::{BadNetwork, HashAlgorithm, parse_network};
 
 /// Where the TOML file is looked for when `--config` is not given.
 pub const DEFAULT_CONFIG_PATH: &str = "/etc/starling/starling.toml";
@@ -571,7 +573,7 @@ pub struct AuthConfig {
     /// ACL rules (TOML); none = everything allowed. Reloaded on SIGHUP.
     pub acl_file: Option<PathBuf>,
     /// Algorithm for hashes the broker makes (`starling passwd`, users added through the API).
-    pub hash: crate::auth::password::HashAlgorithm,
+    pub hash: HashAlgorithm,
 }
 
 impl Default for AuthConfig {
@@ -581,7 +583,7 @@ impl Default for AuthConfig {
             allow_anonymous: None,
             password_file: None,
             acl_file: None,
-            hash: crate::auth::password::HashAlgorithm::Argon2id,
+            hash: HashAlgorithm::Argon2id,
         }
     }
 }
@@ -873,7 +875,7 @@ impl Config {
             return bad("limits.max_messages_per_second must be a number >= 0 (0 = no limit)".into());
         }
         for n in &self.bans.networks {
-            if let Err(e) = crate::auth::bans::parse_network(n) {
+            if let Err(e) = parse_network(n) {
                 return bad(format!("bans.networks: {e}"));
             }
         }
