@@ -18,9 +18,9 @@
 
 mod api;
 mod cluster_api;
-pub mod control;
+pub(crate) mod control;
 mod guard;
-pub mod keys;
+pub(crate) mod keys;
 pub mod log;
 mod scrape;
 pub mod systemd;

@@ -15,12 +15,12 @@
 //! connection's [`ConnAcl`]). See docs/security.md for the operator's view.
 
 pub mod acl;
-pub mod bans;
-pub mod flapping;
-pub mod limits;
-pub mod ownership;
+pub(crate) mod bans;
+pub(crate) mod flapping;
+pub(crate) mod limits;
+pub(crate) mod ownership;
 pub mod password;
-pub mod users;
+pub(crate) mod users;
 
 use std::collections::HashMap;
 use std::net::IpAddr;

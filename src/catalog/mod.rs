@@ -169,15 +169,6 @@ impl Catalog {
         self.bans_version.fetch_add(1, Ordering::Release);
         Ok(())
     }
-
-    /// Which nodes have routes at all (for `ctl cluster status` and clean-up of departed nodes).
-    pub fn route_owners(&self) -> Vec<NodeId> {
-        let mem = self.mem.read();
-        let mut v: Vec<NodeId> = mem.routes.iter().flat_map(|(_, m)| m.keys().copied()).collect();
-        v.sort_unstable();
-        v.dedup();
-        v
-    }
 }
 
 fn apply_one(
@@ -294,10 +285,6 @@ impl Catalog {
     /// this one included) matching `topic_name`: what a publish asks.
     pub fn routes_for(&self, topic_name: &str, except: NodeId) -> RemoteRoutes {
         self.mem.read().routes.matching(topic_name, except)
-    }
-
-    pub fn has_remote_routes(&self, except: NodeId) -> bool {
-        self.mem.read().routes.iter().any(|(_, m)| m.keys().any(|n| *n != except))
     }
 
     pub fn owner_of(&self, client: &str) -> Option<NodeId> {

@@ -4,17 +4,17 @@
 //! [`crate::catalog::Catalog`].
 
 pub mod admin;
-pub mod discovery;
+pub(crate) mod discovery;
 pub mod link;
 pub mod link_tls;
-pub mod link_watch;
-pub mod moved;
-pub mod outbox;
-pub mod prevote;
-pub mod raft;
-pub mod replicated;
-pub mod rpc;
-pub mod standalone;
+pub(crate) mod link_watch;
+pub(crate) mod moved;
+pub(crate) mod outbox;
+pub(crate) mod prevote;
+pub(crate) mod raft;
+pub(crate) mod replicated;
+pub(crate) mod rpc;
+pub(crate) mod standalone;
 
 use std::path::Path;
 
