@@ -18,10 +18,12 @@
 pub mod cluster;
 pub mod drain;
 mod flow;
+pub mod gate;
 pub mod handover;
 pub mod inspect;
 mod lifecycle;
 mod ownership;
+pub mod plan;
 mod publish;
 mod remote;
 mod restore;
