@@ -12,10 +12,8 @@
 //! - [`protocol`]: topic rules and the message format, no I/O.
 //! - [`observe`]: metrics, logging, and the HTTP admin listener (`/metrics`, probes, `/api/v1`).
 //! - [`ctl`]: `starling ctl`, the command-line client of the admin API.
-//! - [`bench`]: the load generator behind `starling bench`.
 
 pub mod auth;
-pub mod bench;
 pub mod broker;
 pub mod cluster;
 pub mod config;
