@@ -3,7 +3,7 @@
 //! [`UserStore`] is the interface; two sources implement it. [`FileUsers`] is the password file
 //! (read-only to the broker, reloaded on SIGHUP, edited with `starling passwd`); [`CatalogUsers`]
 //! holds users added through the admin API in the replicated catalog
-//! ([`CatalogCmd::SetUser`](crate::broker::cluster::CatalogCmd), hashes only), so every node of
+//! ([`CatalogCmd::SetUser`](crate::catalog::cmd::CatalogCmd), hashes only), so every node of
 //! a cluster knows them. The password step of the chain asks the stores in that order.
 
 use std::collections::BTreeMap;
@@ -13,7 +13,7 @@ use std::sync::Arc;
 use parking_lot::RwLock;
 
 use crate::auth::password::{self, PasswordError};
-use crate::broker::cluster::Cluster;
+use crate::catalog::Catalog;
 
 /// A source of users and their password hashes (PHC strings).
 pub trait UserStore: Send + Sync {
@@ -84,12 +84,12 @@ impl UserStore for FileUsers {
 
 /// Users in the replicated catalog.
 pub struct CatalogUsers {
-    cluster: Arc<dyn Cluster>,
+    catalog: Arc<Catalog>,
 }
 
 impl CatalogUsers {
-    pub fn new(cluster: Arc<dyn Cluster>) -> CatalogUsers {
-        CatalogUsers { cluster }
+    pub fn new(catalog: Arc<Catalog>) -> CatalogUsers {
+        CatalogUsers { catalog }
     }
 }
 
@@ -101,12 +101,12 @@ impl UserStore for CatalogUsers {
         true
     }
     fn hash_of(&self, username: &str) -> Option<String> {
-        self.cluster.user_hash(username)
+        self.catalog.user_hash(username)
     }
     fn usernames(&self) -> Vec<String> {
-        self.cluster.usernames()
+        self.catalog.usernames()
     }
     fn active(&self) -> bool {
-        self.cluster.user_count() > 0
+        self.catalog.user_count() > 0
     }
 }

@@ -18,9 +18,10 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
-use super::cluster::{CatalogCmd, ForwardTarget, NodeId, SubOptionsWire};
+use super::port::ForwardTarget;
 use super::session::{Delivery, Phase, Session, SessionMeta};
 use super::{Broker, BrokerError, inflight_row};
+use crate::catalog::cmd::{CatalogCmd, NodeId, SubOptionsWire};
 use crate::protocol::topic;
 use crate::storage::{self, StorageError};
 
@@ -41,7 +42,7 @@ pub struct SessionTransfer {
     pub seen: Vec<u64>,
     /// Who the session belongs to (`auth::ownership`).
     #[serde(default)]
-    pub identity: Option<crate::auth::ownership::Identity>,
+    pub identity: Option<crate::catalog::cmd::Identity>,
 }
 
 impl SessionTransfer {
@@ -246,8 +247,7 @@ impl Broker {
     /// A session restored from the catalog's durable subscriptions, for a client whose owner did
     /// not answer: subscriptions come back, messages the old owner holds follow by hand-back.
     pub async fn restore_from_catalog(self: &Arc<Self>, client: &str, expiry: u32) -> Result<bool, BrokerError> {
-        let subs: Vec<(String, SubOptionsWire)> =
-            self.cluster.durable_subscriptions(client).into_iter().map(|(f, o)| (f, SubOptionsWire::from(o))).collect();
+        let subs: Vec<(String, SubOptionsWire)> = self.catalog.durable_subscriptions(client);
         if subs.is_empty() {
             return Ok(false);
         }
@@ -259,7 +259,7 @@ impl Broker {
             queued: Vec::new(),
             incoming_qos2: Vec::new(),
             seen: Vec::new(),
-            identity: self.cluster.client_identity(client),
+            identity: self.catalog.client_identity(client),
         };
         self.import_session(t).await?;
         Ok(true)
@@ -284,7 +284,7 @@ impl Broker {
                         merged += 1;
                     } else {
                         dropped += 1;
-                        self.metrics.dropped(crate::observe::DropReason::HandoverOverflow);
+                        self.metrics.dropped(crate::metrics::DropReason::HandoverOverflow);
                     }
                 }
                 Err(e) => tracing::warn!(client = %t.client, "handed-back delivery undecodable: {e}"),
@@ -352,7 +352,7 @@ impl Broker {
             .sessions
             .lock()
             .keys()
-            .filter_map(|c| self.cluster.owner_of(c).filter(|o| *o != me).map(|o| (c.to_string(), o)))
+            .filter_map(|c| self.catalog.owner_of(c).filter(|o| *o != me).map(|o| (c.to_string(), o)))
             .collect();
         let mut moved = 0;
         for (client, owner) in candidates {
@@ -414,7 +414,7 @@ impl Broker {
         let b = self.clone();
         tokio::spawn(async move {
             let until = tokio::time::Instant::now() + RELAY_FOR;
-            while b.cluster.owner_of(&client) != Some(to) && tokio::time::Instant::now() < until {
+            while b.catalog.owner_of(&client) != Some(to) && tokio::time::Instant::now() < until {
                 tokio::time::sleep(Duration::from_millis(20)).await;
             }
             for k in keys {
@@ -427,8 +427,7 @@ impl Broker {
     /// No route release is waiting and every catalog write was sent: what a stopping node
     /// waits for after its sessions were taken, so its routes do not outlive it.
     pub fn routes_settled(&self) -> bool {
-        self.claims.releasing.load(std::sync::atomic::Ordering::Acquire) == 0
-            && self.cluster.metrics().pending_writes == 0
+        self.claims.releasing.load(std::sync::atomic::Ordering::Acquire) == 0 && self.cluster.pending_writes() == 0
     }
 
     /// Relays for a message matching sessions that moved from here lately: one target per new
@@ -464,7 +463,7 @@ impl Broker {
             loop {
                 tick.tick().await;
                 let Some(b) = weak.upgrade() else { return };
-                if b.cluster.metrics().pending_writes > 0 {
+                if b.cluster.pending_writes() > 0 {
                     continue;
                 }
                 b.hand_back_foreign_sessions().await;
@@ -479,7 +478,7 @@ impl Broker {
         if self.sessions.lock().contains_key(client) {
             return;
         }
-        let Some(owner) = self.cluster.owner_of(client).filter(|o| *o != me) else { return };
+        let Some(owner) = self.catalog.owner_of(client).filter(|o| *o != me) else { return };
         self.claims.claim(client);
         let timeout = self.settings.takeover_timeout;
         let taken = tokio::time::timeout(timeout, self.cluster.take_session(client, owner)).await;

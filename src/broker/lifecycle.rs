@@ -4,16 +4,16 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::auth::ownership::Identity;
+use crate::catalog::cmd::Identity;
 use crate::protocol::Message;
 use crate::protocol::message::now_ms;
 use crate::protocol::topic;
 use crate::storage::StorageError;
 
-use super::cluster::CatalogCmd;
 use super::session::{self, Delivery, PendingWill, Phase, Session, SessionMeta};
 use super::subs::ClientKey;
 use super::{Attached, Broker, BrokerError, CloseKind, Connected, Will};
+use crate::catalog::cmd::CatalogCmd;
 
 impl Broker {
     // ---------------------------------------------------------------- connect / disconnect

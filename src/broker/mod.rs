@@ -1,6 +1,6 @@
 //! The broker: sessions, the subscription index, retained messages, wills, shared groups and
 //! `$SYS`, behind a small API that connection tasks call. It knows nothing of sockets (that is
-//! `transport`); other nodes it reaches only through the port [`cluster::Cluster`], whose
+//! `transport`); other nodes it reaches only through the port [`port::Cluster`], whose
 //! implementation is an adapter. This file holds the `Broker` value and its settings; its
 //! behaviour is split by concern:
 //!
@@ -15,7 +15,6 @@
 //! Locking: the session registry and the subscription index are read-mostly and held only for
 //! lookups; each session has its own short mutex. No lock is held across an `.await`.
 
-pub mod cluster;
 pub mod drain;
 mod flow;
 pub mod gate;
@@ -24,6 +23,7 @@ pub mod inspect;
 mod lifecycle;
 mod ownership;
 pub mod plan;
+pub mod port;
 mod publish;
 mod remote;
 mod restore;
@@ -43,12 +43,13 @@ use std::time::{Duration, Instant};
 use parking_lot::{Mutex, RwLock};
 use thiserror::Error;
 
+use crate::catalog::Catalog;
 use crate::config::{Config, SharedStrategy};
-use crate::observe::Metrics;
+use crate::metrics::Metrics;
 use crate::protocol::Message;
 use crate::protocol::topic::TopicLimits;
 use crate::storage::{StorageError, Store};
-use cluster::{Cluster, ClusterError, Confirmation};
+use port::{Cluster, ClusterError, Confirmation};
 use session::{Kick, QueueLimits, Session};
 use subs::{ClientKey, SubIndex};
 
@@ -60,7 +61,7 @@ pub enum BrokerError {
     Cluster(#[from] ClusterError),
     /// The client id's session belongs to another identity (`session.bind_to_identity`).
     #[error("the session of this client id belongs to {0}")]
-    NotOwner(crate::auth::ownership::Identity),
+    NotOwner(crate::catalog::cmd::Identity),
 }
 
 /// The broker's view of the configuration, resolved once.
@@ -180,6 +181,8 @@ pub struct Broker {
     pub settings: Settings,
     pub node_name: String,
     pub cluster: Arc<dyn Cluster>,
+    /// The local replica of the catalog: retained messages, client owners, durable subscriptions.
+    pub catalog: Arc<Catalog>,
     pub store: Store,
     pub metrics: Arc<Metrics>,
     /// Authentication, ACL, bans and limits (the connection task asks it).
@@ -218,6 +221,7 @@ impl Broker {
         settings: Settings,
         node_name: String,
         cluster: Arc<dyn Cluster>,
+        catalog: Arc<Catalog>,
         store: Store,
         metrics: Arc<Metrics>,
         auth: Arc<crate::auth::Auth>,
@@ -226,6 +230,7 @@ impl Broker {
             settings,
             node_name,
             cluster,
+            catalog,
             store,
             metrics,
             auth,

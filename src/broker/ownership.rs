@@ -5,7 +5,8 @@ use std::sync::Arc;
 
 use super::session::Session;
 use super::{Broker, BrokerError};
-use crate::auth::ownership::{Identity, may_use};
+use crate::auth::ownership::may_use;
+use crate::catalog::cmd::Identity;
 
 impl Broker {
     /// Whether `identity` may use the session of `client` (there is none, or it is its own).
@@ -27,7 +28,7 @@ impl Broker {
             return Ok(());
         }
         let recorded = local.and_then(|s| s.state.lock().identity.clone());
-        let recorded = recorded.or_else(|| self.cluster.client_identity(client));
+        let recorded = recorded.or_else(|| self.catalog.client_identity(client));
         match recorded {
             Some(owner) if !may_use(Some(&owner), identity) => Err(BrokerError::NotOwner(owner)),
             _ => Ok(()),

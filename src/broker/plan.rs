@@ -7,8 +7,10 @@ use std::hash::{Hash, Hasher};
 
 use crate::config::SharedStrategy;
 
-use super::cluster::{ForwardTarget, NodeId, RemoteRoutes};
+use super::port::ForwardTarget;
 use super::subs::{ClientKey, SubOptions};
+use crate::catalog::cmd::NodeId;
+use crate::catalog::routes::RemoteRoutes;
 
 /// Which of `n` candidates gets one message under `strategy`: `cursor` is asked for the
 /// round-robin position only when the strategy needs it; `origin` is the publisher's client id.

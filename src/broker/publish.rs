@@ -6,17 +6,18 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
-use crate::observe::DropReason;
+use crate::metrics::DropReason;
 use crate::protocol::Message;
 use crate::storage::{self};
 
-use super::cluster::{CatalogCmd, ForwardTarget};
 use super::gate::OfferGate;
 use super::plan;
+use super::port::ForwardTarget;
 use super::restore::parse_inflight_row;
 use super::session::{Delivery, Offer, Session};
 use super::subs::{ClientKey, SharedGroup, SubOptions};
 use super::{Broker, BrokerError, PublishOutcome, Routed, Target};
+use crate::catalog::cmd::CatalogCmd;
 
 impl Broker {
     // ---------------------------------------------------------------- publish
@@ -35,7 +36,7 @@ impl Broker {
         if msg.retain && self.settings.retain_available && !msg.topic.starts_with('$') {
             let message = if msg.payload.is_empty() { None } else { Some(msg.encode()) };
             self.cluster.submit(CatalogCmd::SetRetained { topic: msg.topic.to_string(), message });
-            self.metrics.retained.set(self.cluster.retained_count() as i64);
+            self.metrics.retained.set(self.catalog.retained_count() as i64);
         }
         self.route_unconfirmed(msg).await
     }

@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use crate::protocol::Message;
 
-use super::cluster::ForwardTarget;
 use super::plan;
+use super::port::ForwardTarget;
 use super::{Broker, BrokerError, PublishOutcome};
 
 impl Broker {

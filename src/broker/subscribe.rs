@@ -6,10 +6,10 @@ use std::sync::Arc;
 use crate::protocol::Message;
 use crate::protocol::topic;
 
-use super::cluster::{CatalogCmd, SubOptionsWire};
 use super::session::Session;
 use super::subs::SubOptions;
 use super::{Broker, BrokerError};
+use crate::catalog::cmd::{CatalogCmd, SubOptionsWire};
 
 impl Broker {
     // ---------------------------------------------------------------- subscriptions
@@ -100,7 +100,7 @@ impl Broker {
 
     /// Retained messages for a new subscription (including this node's `$SYS` topics).
     pub fn retained_for(&self, filter: &str) -> Vec<Arc<Message>> {
-        let mut v = self.cluster.retained_matching(filter);
+        let mut v = self.catalog.retained_matching(filter);
         if filter.starts_with('$') {
             let sys = self.sys_retained.read();
             v.extend(sys.iter().filter(|(t, _)| topic::matches(filter, t)).map(|(_, m)| m.clone()));

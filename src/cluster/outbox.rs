@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use parking_lot::Mutex;
 
-use crate::broker::cluster::NodeId;
+use crate::catalog::cmd::NodeId;
 use crate::storage::{StorageError, Store};
 
 /// A stored message: its key and the encoded message.
@@ -124,12 +124,5 @@ impl Outbox {
             self.held.fetch_sub(gone, Ordering::Release);
         }
         Ok(())
-    }
-
-    /// Drop everything for a node that left the cluster for good.
-    pub fn forget(&self, node: NodeId) -> Result<usize, StorageError> {
-        let keys: Vec<Vec<u8>> = self.peek(node, usize::MAX)?.into_iter().map(|(k, _)| k).collect();
-        self.remove(node, &keys)?;
-        Ok(keys.len())
     }
 }

@@ -6,6 +6,8 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use super::HashAlgorithm;
+
 /// One step of the authentication chain.
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "lowercase")]
@@ -32,7 +34,7 @@ pub struct AuthConfig {
     /// ACL rules (TOML); none = everything allowed. Reloaded on SIGHUP.
     pub acl_file: Option<PathBuf>,
     /// Algorithm for hashes the broker makes (`starling passwd`, users added through the API).
-    pub hash: crate::auth::password::HashAlgorithm,
+    pub hash: HashAlgorithm,
 }
 
 impl Default for AuthConfig {
@@ -42,7 +44,7 @@ impl Default for AuthConfig {
             allow_anonymous: None,
             password_file: None,
             acl_file: None,
-            hash: crate::auth::password::HashAlgorithm::Argon2id,
+            hash: HashAlgorithm::Argon2id,
         }
     }
 }

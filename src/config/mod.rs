@@ -31,6 +31,8 @@ pub use drain::DrainConfig;
 pub use listeners::*;
 pub use mqtt::*;
 pub use storage::*;
+pub mod values;
+pub use values::{BadNetwork, HashAlgorithm, parse_network};
 
 /// Where the TOML file is looked for when `--config` is not given.
 pub const DEFAULT_CONFIG_PATH: &str = "/etc/starling/starling.toml";
@@ -346,7 +348,7 @@ impl Config {
             return bad("limits.max_messages_per_second must be a number >= 0 (0 = no limit)".into());
         }
         for n in &self.bans.networks {
-            if let Err(e) = crate::auth::bans::parse_network(n) {
+            if let Err(e) = parse_network(n) {
                 return bad(format!("bans.networks: {e}"));
             }
         }

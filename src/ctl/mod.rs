@@ -41,8 +41,8 @@ use anyhow::anyhow;
 use clap::{Args, Subcommand};
 use hyper::http::{Method, StatusCode};
 
+use crate::admin::ApiKeys;
 use crate::config::{self, Config};
-use crate::observe::admin::ApiKeys;
 use client::{Client, TlsOptions, encode};
 use http::{check, delete, get, send};
 #[cfg(test)]
@@ -411,7 +411,7 @@ fn local_socket(args: &CtlArgs, cfg: Option<&Config>) -> PathBuf {
         (None, Some(c)) => c.data_dir.clone(),
         (None, None) => Config::load_unchecked(None).map(|c| c.data_dir).unwrap_or_else(|_| Config::default().data_dir),
     };
-    crate::observe::admin::control::socket_path(&data_dir)
+    crate::admin::control::socket_path(&data_dir)
 }
 
 /// The configuration ctl may borrow from: an explicit `--config` must load; the default file is

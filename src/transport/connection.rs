@@ -33,7 +33,7 @@ use tokio::time::Instant;
 use crate::auth::acl::Action;
 use crate::auth::limits::TokenBucket;
 use crate::auth::{AuthOutcome, ConnAcl, ConnectBan};
-use crate::broker::cluster::{ClusterError, Confirmation};
+use crate::broker::port::{ClusterError, Confirmation};
 use crate::broker::session::{Delivery, Kick, Phase, Session};
 use crate::broker::subs::SubOptions;
 use crate::broker::{Broker, CloseKind, PublishOutcome, Will};
@@ -901,7 +901,7 @@ impl Conn {
             let why = format!("client {client_id:?}: the ACL denies its will topic {:?}", &*w.msg.topic);
             return self.refuse(Refusal::WillNotAuthorized, &why);
         }
-        let identity = crate::auth::ownership::Identity::of(self.username.as_deref());
+        let identity = crate::catalog::cmd::Identity::of(self.username.as_deref());
         let own = self.broker.may_use_session(&client_id, &identity).then_some(client_id.as_str());
         if auth.count_connect(own, self.username.as_deref(), self.peer.ip()).is_err() {
             return self.refuse(Refusal::Flapping, &format!("client {client_id:?}: connects too often (flapping)"));
@@ -910,7 +910,7 @@ impl Conn {
         let connected = match self.attach(&client_id, req.clean, req.expiry).await {
             Ok(x) => x,
             Err(crate::broker::BrokerError::NotOwner(owner)) => {
-                let me = crate::auth::ownership::Identity::of(self.username.as_deref());
+                let me = crate::catalog::cmd::Identity::of(self.username.as_deref());
                 let why = format!("client {client_id:?}: the session belongs to {owner}, not {me}");
                 return self.refuse(Refusal::SessionOwner, &why);
             }
@@ -979,7 +979,7 @@ impl Conn {
     ) -> Result<crate::broker::Connected, crate::broker::BrokerError> {
         let id: Arc<str> = client_id.into();
         self.client_id = Some(id.clone());
-        let identity = crate::auth::ownership::Identity::of(self.username.as_deref());
+        let identity = crate::catalog::cmd::Identity::of(self.username.as_deref());
         let r = self.broker.connect(id, clean, expiry, self.conn_id, &identity).await?;
         self.connect_expiry = r.expiry;
         Ok(r)
@@ -1406,7 +1406,7 @@ impl Conn {
             let mut gate = crate::broker::gate::OfferGate::new(&self.broker.store);
             for d in retained {
                 if gate.offer(&session, d, s.queue) != crate::broker::session::Offer::Queued {
-                    self.broker.metrics.dropped(crate::observe::DropReason::QueueFull);
+                    self.broker.metrics.dropped(crate::metrics::DropReason::QueueFull);
                 }
             }
             if let Err(e) = gate.commit() {
@@ -1470,7 +1470,7 @@ impl Conn {
                     // Fast path: bytes encoded once per message, shared by its subscribers.
                     let bytes = d.msg.wire.qos0(&d.msg, v5, d.retain);
                     if bytes.len() > self.max_out {
-                        self.broker.metrics.dropped(crate::observe::DropReason::PacketTooLarge);
+                        self.broker.metrics.dropped(crate::metrics::DropReason::PacketTooLarge);
                     } else {
                         self.wbuf.extend_from_slice(&bytes);
                         self.broker.metrics.messages_sent[0].inc();
@@ -1501,7 +1501,7 @@ impl Conn {
                 }
                 if too_large {
                     // MQTT-3.1.2-25: a message larger than the client accepts is dropped for it.
-                    self.broker.metrics.dropped(crate::observe::DropReason::PacketTooLarge);
+                    self.broker.metrics.dropped(crate::metrics::DropReason::PacketTooLarge);
                     if let Some(pid) = pid {
                         let _ = self.mqtt.release_packet_id(pid);
                         self.broker.complete(&session, self.conn_id, pid);

@@ -9,7 +9,7 @@ use openraft::storage::{LogFlushed, LogState, RaftLogStorage};
 use openraft::{Entry, OptionalSend, RaftLogReader, Vote};
 
 use super::{LogId, RaftStorageError, TypeConfig, io_err};
-use crate::broker::cluster::NodeId;
+use crate::catalog::cmd::NodeId;
 use crate::storage::Store;
 
 const VOTE: &[u8] = b"vote";
@@ -44,13 +44,6 @@ impl LogStore {
     pub fn is_initialized(&self) -> bool {
         let vote: Option<Vote<NodeId>> = self.meta(VOTE).ok().flatten();
         vote.is_some() || self.store.raft_log.first_key_value().is_some()
-    }
-
-    /// Log entries stored (for metrics).
-    pub fn last_index(&self) -> Option<u64> {
-        let kv = self.store.raft_log.last_key_value()?;
-        let k = kv.key().ok()?;
-        Some(u64::from_be_bytes(k.as_ref().try_into().ok()?))
     }
 }
 
