@@ -13,11 +13,9 @@
 //!   logging setup and systemd notifications.
 //! - [`ctl`]: `starling ctl`, the command-line client of the admin API.
 //! - [`node`]: wires everything; [`node::Node::start`] is used by the binary and the tests.
-//! - [`bench`]: the load generator behind `starling bench`.
 
 pub mod admin;
 pub mod auth;
-pub mod bench;
 pub mod broker;
 pub(crate) mod catalog;
 pub mod cluster;

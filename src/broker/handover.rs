@@ -266,8 +266,7 @@ impl Broker {
     }
 
     async fn merge_into(self: &Arc<Self>, session: &Arc<Session>, t: SessionTransfer) -> Result<(), BrokerError> {
-        let mut batch = self.store.batch();
-        let committed = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let mut gate = super::gate::OfferGate::new(&self.store);
         let mut merged = 0usize;
         let mut dropped = 0usize;
         // These messages were acknowledged to their publishers long ago: `max_queued` holds new
@@ -280,11 +279,8 @@ impl Broker {
         let encoded = t.inflight.iter().filter(|(_, released, _)| !released).map(|(_, _, e)| e).chain(t.queued.iter());
         for enc in encoded {
             match Delivery::decode(0, enc) {
-                Ok(mut d) => {
-                    if d.qos > 0 {
-                        d.committed = Some(committed.clone());
-                    }
-                    if session.offer(d, limits, &self.store, &mut batch) == super::session::Offer::Queued {
+                Ok(d) => {
+                    if gate.offer(session, d, limits) == super::session::Offer::Queued {
                         merged += 1;
                     } else {
                         dropped += 1;
@@ -294,8 +290,7 @@ impl Broker {
                 Err(e) => tracing::warn!(client = %t.client, "handed-back delivery undecodable: {e}"),
             }
         }
-        self.store.commit(batch)?;
-        committed.store(true, std::sync::atomic::Ordering::Release);
+        gate.commit()?;
         {
             let mut st = session.state.lock();
             for id in &t.seen {
@@ -459,10 +454,10 @@ impl Broker {
         self.claims.moved.lock().get(client).filter(|m| m.at.elapsed() < RELAY_FOR).map(|m| m.node)
     }
 
-    /// Periodic hand-back, until the broker goes away.
-    pub fn spawn_hand_back(self: &Arc<Self>, every: Duration) {
+    /// Periodic hand-back, until the broker goes away (the task holds it weakly).
+    pub fn hand_back_task(self: &Arc<Self>, every: Duration) -> impl Future<Output = ()> + Send + 'static {
         let weak = Arc::downgrade(self);
-        tokio::spawn(async move {
+        async move {
             let mut tick = tokio::time::interval(every);
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
@@ -473,7 +468,7 @@ impl Broker {
                 }
                 b.hand_back_foreign_sessions().await;
             }
-        });
+        }
     }
 
     /// Take the session of `client` from the node the registry names, or restore it from the

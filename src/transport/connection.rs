@@ -1403,20 +1403,15 @@ impl Conn {
             }
         };
         if !retained.is_empty() {
-            let mut batch = self.broker.store.batch();
-            let committed = Arc::new(std::sync::atomic::AtomicBool::new(false));
-            for mut d in retained {
-                if d.qos > 0 {
-                    d.committed = Some(committed.clone());
-                }
-                if session.offer(d, s.queue, &self.broker.store, &mut batch) != crate::broker::session::Offer::Queued {
+            let mut gate = crate::broker::gate::OfferGate::new(&self.broker.store);
+            for d in retained {
+                if gate.offer(&session, d, s.queue) != crate::broker::session::Offer::Queued {
                     self.broker.metrics.dropped(crate::metrics::DropReason::QueueFull);
                 }
             }
-            if let Err(e) = self.broker.store.commit(batch) {
+            if let Err(e) = gate.commit() {
                 tracing::error!("retained deliveries not persisted: {e}");
             }
-            committed.store(true, std::sync::atomic::Ordering::Release);
         }
         ev
     }
