@@ -3,7 +3,9 @@
 //! Crate map, following the data path top-down:
 //! - [`config`]: figment layers → validated [`config::Config`].
 //! - [`node`]: wires everything; [`node::Node::start`] is used by the binary and the tests.
-//! - [`transport`]: listeners and the connection task driving `mqtt-protocol-core`.
+//! - [`transport`]: listeners and the connection task: the socket loop around an [`mqtt::Driver`].
+//! - [`mqtt`]: the Sans-I/O MQTT driver: every protocol decision of a client connection, one
+//!   file per packet family, driving `mqtt-protocol-core`.
 //! - [`broker`]: sessions, subscription index, retained, wills, shared groups, `$SYS`, and the
 //!   [`broker::cluster::Cluster`] seam the cluster layer implements.
 //! - [`cluster`]: the catalog state machine and its standalone (cluster-of-one) implementation.
@@ -20,6 +22,7 @@ pub mod broker;
 pub mod cluster;
 pub mod config;
 pub mod ctl;
+pub mod mqtt;
 pub mod node;
 pub mod observe;
 pub mod protocol;

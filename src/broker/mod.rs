@@ -5,6 +5,7 @@
 //! Locking: the session registry and the subscription index are read-mostly and held only for
 //! lookups; each session has its own short mutex. No lock is held across an `.await`.
 
+mod client;
 pub mod cluster;
 pub mod drain;
 pub mod handover;

@@ -13,12 +13,8 @@
 
 use std::net::{IpAddr, SocketAddr};
 
-/// Whether a client at `peer` may connect without credentials. `allowed`: the listener's
-/// setting as resolved from the configuration; `implicit`: it was not configured anywhere
-/// (the loopback default), so the client itself must be local.
-pub fn anonymous_for(allowed: bool, implicit: bool, peer: IpAddr) -> bool {
-    allowed && (!implicit || peer.to_canonical().is_loopback())
-}
+/// The CONNECT-time decision is the MQTT driver's; the policy is documented here.
+pub use crate::mqtt::anonymous_for;
 
 /// The Origin check of one WebSocket listener.
 #[derive(Debug, Clone, Default)]
