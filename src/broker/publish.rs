@@ -1,0 +1,318 @@
+//! Local delivery of a publish: match the subscription index, merge overlapping
+//! subscriptions, pick shared-group members, queue for each session (the commit gate) and hold
+//! the publisher while a queue is full.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use crate::config::SharedStrategy;
+use crate::observe::DropReason;
+use crate::protocol::Message;
+use crate::storage::{self};
+
+use super::cluster::{CatalogCmd, ForwardTarget};
+use super::restore::parse_inflight_row;
+use super::session::{self, Delivery, Offer, Session};
+use super::subs::{ClientKey, SharedGroup, SubOptions};
+use super::{Broker, BrokerError, PublishOutcome, Routed, Target};
+
+impl Broker {
+    // ---------------------------------------------------------------- publish
+
+    /// Route an accepted message to every matching session (and, through the cluster, to the
+    /// nodes with matching routes). Resolves once it is queued (and persisted where needed),
+    /// here and on every node it was forwarded to.
+    pub async fn publish(self: &Arc<Self>, msg: Arc<Message>) -> Result<PublishOutcome, BrokerError> {
+        self.publish_unconfirmed(msg).await?.confirmed().await
+    }
+
+    /// [`Broker::publish`] up to the point where the message is queued here and sent to the
+    /// other nodes: the connection of a publisher awaits the remote confirmations while it
+    /// reads further PUBLISH packets, and acknowledges them in order.
+    pub async fn publish_unconfirmed(self: &Arc<Self>, msg: Arc<Message>) -> Result<Routed, BrokerError> {
+        if msg.retain && self.settings.retain_available && !msg.topic.starts_with('$') {
+            let message = if msg.payload.is_empty() { None } else { Some(msg.encode()) };
+            self.cluster.submit(CatalogCmd::SetRetained { topic: msg.topic.to_string(), message });
+            self.metrics.retained.set(self.cluster.retained_count() as i64);
+        }
+        self.route_unconfirmed(msg).await
+    }
+
+    /// Deliver an accepted message to local sessions and the nodes the routes name, without
+    /// touching the retained store: publishing, and re-routing messages kept for a node that left.
+    pub async fn route(self: &Arc<Self>, msg: Arc<Message>) -> Result<PublishOutcome, BrokerError> {
+        self.route_unconfirmed(msg).await?.confirmed().await
+    }
+
+    pub(super) async fn route_unconfirmed(self: &Arc<Self>, msg: Arc<Message>) -> Result<Routed, BrokerError> {
+        let (mut remote, elsewhere) = self.plan_remote(&msg);
+        let targets = self.targets(&msg, |g, f| !elsewhere.iter().any(|(a, b)| a == g && b == f), None);
+        // After the local targets: a session handed over between the two looks is then found
+        // by one or the other (a hand-over records where it went before it leaves the registry).
+        if !msg.topic.starts_with("$SYS/broker/") {
+            remote.extend(self.relays(&msg.topic));
+        }
+        let mut outcome = if targets.is_empty() {
+            if remote.is_empty() {
+                // $SYS topics are published whether or not anyone listens; not a drop.
+                if !msg.topic.starts_with('$') {
+                    self.metrics.dropped(DropReason::NoSubscribers);
+                }
+                return Ok(Routed::default());
+            }
+            PublishOutcome::default()
+        } else {
+            self.offer_all(&msg, targets).await?
+        };
+        let mut confirm = None;
+        if !remote.is_empty() {
+            confirm = self.cluster.forward(&msg, &remote).await?;
+            outcome.delivered += remote.len();
+        }
+        Ok(Routed { outcome, confirm })
+    }
+
+    /// Match a topic and merge overlapping subscriptions: one delivery per session, at the
+    /// highest granted QoS, carrying every matching subscription identifier.
+    pub(super) fn targets(
+        &self,
+        msg: &Arc<Message>,
+        serve_group: impl Fn(&str, &str) -> bool,
+        only: Option<&[String]>,
+    ) -> Vec<Target> {
+        let m = self.subs.read().matches(&msg.topic);
+        if m.direct.is_empty() && m.shared.is_empty() {
+            return Vec::new();
+        }
+        let mut merged: HashMap<ClientKey, (u8, bool, Vec<u32>)> = HashMap::with_capacity(m.direct.len());
+        for (client, o) in m.direct {
+            if o.no_local && *client == *msg.origin {
+                continue;
+            }
+            if only.is_some_and(|only| !only.iter().any(|c| **c == *client)) {
+                continue;
+            }
+            let e = merged.entry(client).or_insert((0, false, Vec::new()));
+            e.0 = e.0.max(o.qos);
+            e.1 |= o.retain_as_published;
+            if let Some(id) = o.sub_id {
+                e.2.push(id);
+            }
+        }
+        let reg = self.sessions.lock();
+        let mut out = Vec::with_capacity(merged.len() + m.shared.len());
+        for (client, (qos, rap, sub_ids)) in merged {
+            if let Some(s) = reg.get(&client) {
+                out.push(Target { session: s.clone(), qos, rap, sub_ids, shared: None });
+            }
+        }
+        for g in m.shared {
+            if only.is_some() || !serve_group(&g.group, &g.filter) {
+                continue;
+            }
+            match self.pick_member(&g, msg, &reg, None) {
+                Some((s, o)) => out.push(Target {
+                    session: s,
+                    qos: o.qos,
+                    rap: o.retain_as_published,
+                    sub_ids: o.sub_id.into_iter().collect(),
+                    shared: Some((g.group.clone(), g.filter.clone())),
+                }),
+                None => self.metrics.dropped(DropReason::SharedNoMember),
+            }
+        }
+        out
+    }
+
+    /// Choose the member of a shared group for one message: by strategy among the connected
+    /// members, else among all (persistent members queue while offline). `exclude` skips the
+    /// member a message is being taken away from.
+    pub(super) fn pick_member(
+        &self,
+        g: &SharedGroup,
+        msg: &Message,
+        reg: &HashMap<ClientKey, Arc<Session>>,
+        exclude: Option<&str>,
+    ) -> Option<(Arc<Session>, SubOptions)> {
+        let cands: Vec<(Arc<Session>, SubOptions, bool)> = g
+            .members
+            .iter()
+            .filter(|(c, _)| exclude != Some(&**c))
+            .filter_map(|(c, o)| reg.get(c).map(|s| (s.clone(), *o, s.state.lock().conn.is_some())))
+            .collect();
+        let online: Vec<&(Arc<Session>, SubOptions, bool)> = cands.iter().filter(|c| c.2).collect();
+        let pool: Vec<&(Arc<Session>, SubOptions, bool)> =
+            if online.is_empty() { cands.iter().filter(|c| c.0.state.lock().persistent()).collect() } else { online };
+        if pool.is_empty() {
+            return None;
+        }
+        let i = match self.settings.shared_strategy {
+            SharedStrategy::RoundRobin => g.next_start() % pool.len(),
+            SharedStrategy::Random => rand::random_range(0..pool.len()),
+            SharedStrategy::HashClientid => {
+                use std::hash::{Hash, Hasher};
+                let mut h = std::collections::hash_map::DefaultHasher::new();
+                msg.origin.hash(&mut h);
+                (h.finish() % pool.len() as u64) as usize
+            }
+        };
+        pool.get(i).map(|c| (c.0.clone(), c.1))
+    }
+
+    pub(super) async fn offer_all(
+        self: &Arc<Self>,
+        msg: &Arc<Message>,
+        targets: Vec<Target>,
+    ) -> Result<PublishOutcome, BrokerError> {
+        let limits = self.settings.queue;
+        let mut batch = self.store.batch();
+        // Only QoS >= 1 deliveries can be persisted and so need the commit gate.
+        let committed = (msg.qos > 0).then(|| Arc::new(AtomicBool::new(false)));
+        let mut outcome = PublishOutcome::default();
+        let mut full = Vec::new();
+        let mut gone: Vec<String> = Vec::new();
+        let mut woken = Vec::with_capacity(targets.len());
+        for t in targets {
+            let d = self.make_delivery(msg, &t, committed.as_ref());
+            match t.session.offer(d.clone(), limits, &self.store, &mut batch) {
+                Offer::Queued => {
+                    outcome.delivered += 1;
+                    outcome.congested |= t.session.congested.load(Ordering::Relaxed);
+                    woken.push(t.session);
+                }
+                Offer::DroppedQos0 => {
+                    outcome.congested = true;
+                    self.metrics.dropped(DropReason::QueueFull);
+                }
+                Offer::Full => full.push((t, d)),
+                Offer::Gone => gone.push(t.session.client_id.to_string()),
+            }
+        }
+        let persisted = !batch.is_empty();
+        if persisted && let Err(e) = self.store.commit(batch) {
+            self.metrics.storage_errors.inc();
+            return Err(e.into());
+        }
+        if let Some(c) = &committed {
+            c.store(true, Ordering::Release);
+        }
+        for s in woken {
+            session::wake(s);
+        }
+        // Sessions handed over while this publish was on its way: follow them.
+        for client in gone {
+            match self.moved_to(&client) {
+                Some(node) => {
+                    let relay = [ForwardTarget { node, groups: Vec::new(), clients: vec![client] }];
+                    self.forward_confirmed(msg, &relay).await?;
+                    outcome.delivered += 1;
+                }
+                None => outcome.refused += 1,
+            }
+        }
+        // Backpressure: hold this publisher until slow sessions make room, then give up.
+        for (t, d) in full {
+            if self.offer_waiting(&t.session, d).await? {
+                outcome.delivered += 1;
+            } else {
+                outcome.refused += 1;
+                self.metrics.dropped(DropReason::QueueFull);
+                tracing::debug!(client = %t.session.client_id, topic = %msg.topic, "queue full: QoS>=1 message refused");
+            }
+        }
+        Ok(outcome)
+    }
+
+    pub(super) fn make_delivery(
+        &self,
+        msg: &Arc<Message>,
+        t: &Target,
+        committed: Option<&Arc<AtomicBool>>,
+    ) -> Delivery {
+        let qos = msg.qos.min(t.qos);
+        Delivery {
+            seq: 0,
+            msg: msg.clone(),
+            qos,
+            retain: msg.retain && t.rap,
+            sub_ids: t.sub_ids.clone(),
+            shared: t.shared.clone(),
+            committed: committed.filter(|_| qos > 0).cloned(),
+        }
+    }
+
+    pub(super) async fn offer_waiting(&self, session: &Arc<Session>, d: Delivery) -> Result<bool, BrokerError> {
+        let deadline = tokio::time::Instant::now() + self.settings.full_wait;
+        loop {
+            let notified = session.space.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            let mut batch = self.store.batch();
+            let committed = Arc::new(AtomicBool::new(false));
+            let d = Delivery { committed: Some(committed.clone()), ..d.clone() };
+            if session.offer(d, self.settings.queue, &self.store, &mut batch) == Offer::Queued {
+                self.store.commit(batch)?;
+                committed.store(true, Ordering::Release);
+                session.wake.notify_one();
+                return Ok(true);
+            }
+            if tokio::time::timeout_at(deadline, notified).await.is_err() {
+                return Ok(false);
+            }
+        }
+    }
+
+    /// Hand a shared-subscription delivery that its member did not acknowledge to another member.
+    pub(super) async fn redeliver_shared(self: &Arc<Self>, d: Delivery, from: &str) {
+        let Some((group, filter)) = d.shared.clone() else {
+            return;
+        };
+        if d.seq > 0 {
+            // It leaves this session's persisted queue; the new member persists its own copy.
+            let mut b = self.store.batch();
+            b.remove(&self.store.queue, storage::queue_key(from, d.seq));
+            for item in self.store.inflight.prefix(storage::client_key(from)) {
+                if let Ok((k, v)) = item.into_inner()
+                    && parse_inflight_row(&v).is_some_and(|(seq, _)| seq == d.seq)
+                {
+                    b.remove(&self.store.inflight, k);
+                }
+            }
+            if let Err(e) = self.store.commit(b) {
+                tracing::error!("cannot move a shared delivery off {from}: {e}");
+            }
+        }
+        let picked = {
+            let ix = self.subs.read();
+            let m = ix.matches(&d.msg.topic);
+            let g = m.shared.into_iter().find(|g| g.group == group && g.filter == filter);
+            let reg = self.sessions.lock();
+            g.and_then(|g| self.pick_member(&g, &d.msg, &reg, Some(from)))
+        };
+        let Some((session, opts)) = picked else {
+            self.metrics.dropped(DropReason::SharedNoMember);
+            return;
+        };
+        let t = Target {
+            session,
+            qos: opts.qos,
+            rap: opts.retain_as_published,
+            sub_ids: opts.sub_id.into_iter().collect(),
+            shared: Some((group, filter)),
+        };
+        let committed = Arc::new(AtomicBool::new(false));
+        let nd = self.make_delivery(&d.msg, &t, Some(&committed));
+        let mut batch = self.store.batch();
+        let ok = t.session.offer(nd, self.settings.queue, &self.store, &mut batch) == Offer::Queued;
+        if let Err(e) = self.store.commit(batch) {
+            tracing::error!("shared redelivery not persisted: {e}");
+        }
+        committed.store(true, Ordering::Release);
+        if ok {
+            t.session.wake.notify_one();
+        } else {
+            self.metrics.dropped(DropReason::QueueFull);
+        }
+    }
+}

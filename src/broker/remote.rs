@@ -1,0 +1,149 @@
+//! Cross-node delivery: which other nodes get a publish, forwarding and its confirmations,
+//! and the delivery of messages other nodes forwarded here (including relays for sessions that
+//! are moving).
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::config::SharedStrategy;
+use crate::protocol::Message;
+
+use super::cluster::{ForwardTarget, NodeId};
+use super::{Broker, BrokerError, PublishOutcome};
+
+impl Broker {
+    /// Forward to other nodes and wait for their confirmations.
+    pub(super) async fn forward_confirmed(
+        &self,
+        msg: &Arc<Message>,
+        targets: &[ForwardTarget],
+    ) -> Result<(), BrokerError> {
+        if let Some(c) = self.cluster.forward(msg, targets).await? {
+            c.await?;
+        }
+        Ok(())
+    }
+
+    /// Which other nodes get a publish, and the shared groups (group, filter) another node
+    /// serves for it. A shared group with members on several nodes gets the message on one node
+    /// only, chosen by the shared-subscription strategy among the nodes with members.
+    pub(super) fn plan_remote(&self, msg: &Message) -> (Vec<ForwardTarget>, Vec<(String, String)>) {
+        // `$SYS/broker/...` is per node: never forwarded (`$SYS/brokers/<node>/...` is).
+        if msg.topic.starts_with("$SYS/broker/") {
+            return (Vec::new(), Vec::new());
+        }
+        let me = self.cluster.node_id();
+        let routes = self.cluster.routes_for(&msg.topic);
+        if routes.shared.is_empty() {
+            // The common case: plain routes only (sorted, once each), no group to place.
+            let targets =
+                routes.nodes.into_iter().map(|node| ForwardTarget { node, groups: Vec::new(), clients: Vec::new() });
+            return (targets.collect(), Vec::new());
+        }
+        let mut by_node: BTreeMap<NodeId, Vec<(String, String)>> =
+            routes.nodes.into_iter().map(|n| (n, Vec::new())).collect();
+        let mut elsewhere = Vec::new();
+        for (g, f, nodes) in routes.shared {
+            if nodes.is_empty() || nodes == [me] {
+                continue;
+            }
+            let i = match self.settings.shared_strategy {
+                SharedStrategy::RoundRobin => {
+                    let mut cur = self.group_cursors.lock();
+                    let c = cur.entry(format!("{g}/{f}")).or_insert(0);
+                    *c = c.wrapping_add(1);
+                    *c % nodes.len()
+                }
+                SharedStrategy::Random => rand::random_range(0..nodes.len()),
+                SharedStrategy::HashClientid => {
+                    use std::hash::{Hash, Hasher};
+                    let mut h = std::collections::hash_map::DefaultHasher::new();
+                    msg.origin.hash(&mut h);
+                    (h.finish() % nodes.len() as u64) as usize
+                }
+            };
+            let Some(&pick) = nodes.get(i) else { continue };
+            if pick == me {
+                continue;
+            }
+            by_node.entry(pick).or_default().push((g.clone(), f.clone()));
+            elsewhere.push((g, f));
+        }
+        (
+            by_node.into_iter().map(|(node, groups)| ForwardTarget { node, groups, clients: Vec::new() }).collect(),
+            elsewhere,
+        )
+    }
+
+    /// Until when relayed messages for `clients` wait for their sessions to arrive: one wait per
+    /// client and hand-over, shared by every message relayed meanwhile. The messages of a
+    /// pipelining publisher arrive back to back, and each waiting the whole `takeover_timeout`
+    /// in turn would hold up the node's forwarded deliveries for that long times their number.
+    pub(super) fn relay_deadline(&self, clients: &[String]) -> tokio::time::Instant {
+        let now = tokio::time::Instant::now();
+        let wait = self.settings.takeover_timeout;
+        let mut waits = self.relay_waits.lock();
+        // A wait long over is forgotten: a later hand-over gets a wait of its own.
+        waits.retain(|_, d| *d + wait > now);
+        clients.iter().map(|c| *waits.entry(c.clone()).or_insert(now + wait)).min().unwrap_or(now + wait)
+    }
+
+    /// Deliver a publish forwarded by another node to this node's sessions only (it is never
+    /// forwarded again, and its retained flag was already recorded by the origin): plain
+    /// subscribers, and the shared groups the origin chose this node for; never to the clients
+    /// in `except` (they moved to a node the origin sent the message to directly).
+    pub async fn deliver_forwarded(
+        self: &Arc<Self>,
+        msg: Arc<Message>,
+        groups: &[(String, String)],
+        clients: &[String],
+        except: &[String],
+    ) -> Result<PublishOutcome, BrokerError> {
+        let only = (!clients.is_empty()).then_some(clients);
+        if let Some(only) = only {
+            // A relay for sessions that moved here: one may still be on its way (the hand-over
+            // answer and this message race). Wait for it briefly; if it never arrives, say the
+            // message was not queued rather than confirm a delivery that did not happen.
+            let deadline = self.relay_deadline(only);
+            let settled = |c: &String| self.sessions.lock().contains_key(c.as_str());
+            while !only.iter().all(settled) {
+                if tokio::time::Instant::now() >= deadline {
+                    tracing::warn!(clients = ?only, "relayed message for a session that did not arrive here");
+                    return Ok(PublishOutcome { refused: 1, ..Default::default() });
+                }
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            let mut waits = self.relay_waits.lock();
+            for c in only {
+                waits.remove(c);
+            }
+        }
+        let mut targets = self.targets(&msg, |g, f| groups.iter().any(|(a, b)| a == g && b == f), only);
+        targets.retain(|t| t.shared.is_some() || !except.iter().any(|c| **c == *t.session.client_id));
+        // After the local targets (see `route`): sessions that moved from here while the
+        // sender's routes still point here get the message passed on, confirmed before this
+        // node confirms, so the acknowledgement chain holds.
+        let relays: Vec<ForwardTarget> = self
+            .relays(&msg.topic)
+            .into_iter()
+            .map(|mut r| {
+                if let Some(only) = only {
+                    r.clients.retain(|c| only.contains(c));
+                }
+                r.clients.retain(|c| !except.contains(c));
+                r
+            })
+            .filter(|r| !r.clients.is_empty())
+            .collect();
+        if !relays.is_empty() {
+            self.forward_confirmed(&msg, &relays).await?;
+        }
+        if targets.is_empty() {
+            return Ok(PublishOutcome { delivered: relays.len(), ..Default::default() });
+        }
+        let mut outcome = self.offer_all(&msg, targets).await?;
+        outcome.delivered += relays.len();
+        Ok(outcome)
+    }
+}
