@@ -1,30 +1,34 @@
 //! Starling: a clustered MQTT 3.1.1 / 5.0 broker.
 //!
-//! Crate map, following the data path top-down:
-//! - [`config`]: figment layers → validated [`config::Config`].
-//! - [`node`]: wires everything; [`node::Node::start`] is used by the binary and the tests.
-//! - [`transport`]: listeners and the connection task: the socket loop around an [`mqtt::Driver`].
+//! Crate map, from the leaves up (docs/architecture.md draws the layers and the import table):
+//! - [`config`], [`protocol`], [`metrics`], [`poll`]: leaves, importing nothing of the crate.
+//! - [`storage`]: fjall keyspaces and key layout.
+//! - [`catalog`]: the replicated catalog — its commands, the one `apply`, reads, the route table.
+//! - [`auth`]: authentication chain, ACL, bans, rate limits and flapping detection.
+//! - [`broker`]: sessions, subscription index, retained, wills, shared groups, `$SYS`, and the
+//!   [`broker::port::Cluster`] port the cluster layer implements.
 //! - [`mqtt`]: the Sans-I/O MQTT driver: every protocol decision of a client connection, one
 //!   file per packet family, driving `mqtt-protocol-core`.
-//! - [`broker`]: sessions, subscription index, retained, wills, shared groups, `$SYS`, and the
-//!   [`broker::cluster::Cluster`] seam the cluster layer implements.
-//! - [`cluster`]: the catalog state machine and its standalone (cluster-of-one) implementation.
-//! - [`storage`]: fjall keyspaces and key layout.
-//! - [`auth`]: authentication chain, ACL, bans, rate limits and flapping detection.
-//! - [`protocol`]: topic rules and the message format, no I/O.
-//! - [`observe`]: metrics, logging, and the HTTP admin listener (`/metrics`, probes, `/api/v1`).
+//! - [`transport`]: listeners and the connection task: the socket loop around an [`mqtt::Driver`].
+//! - [`cluster`]: the standalone (cluster-of-one) and Raft-replicated implementations of the port.
+//! - [`admin`]: the HTTP admin listener (`/metrics`, probes, `/api/v1`), the control socket,
+//!   logging setup and systemd notifications.
 //! - [`ctl`]: `starling ctl`, the command-line client of the admin API.
+//! - [`node`]: wires everything; [`node::Node::start`] is used by the binary and the tests.
 //! - [`bench`]: the load generator behind `starling bench`.
 
+pub mod admin;
 pub mod auth;
 pub mod bench;
 pub mod broker;
+pub mod catalog;
 pub mod cluster;
 pub mod config;
 pub mod ctl;
+pub mod metrics;
 pub mod mqtt;
 pub mod node;
-pub mod observe;
+pub mod poll;
 pub mod protocol;
 pub mod storage;
 pub mod transport;

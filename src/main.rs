@@ -9,9 +9,9 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 
+use starling::admin::systemd;
 use starling::config::{self, Config, Overrides};
 use starling::node::Node;
-use starling::observe::systemd;
 
 /// glibc's allocator serialises the runtime's worker threads on its arena locks once messages
 /// are allocated on one thread and freed on another (every forwarded or delivered message is):
@@ -111,7 +111,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Cmd::Serve { config, data_dir, bind, grace } => {
             let file = config::config_file(config.as_deref());
             let cfg = Config::load(file.as_deref(), &Overrides { data_dir, bind })?;
-            starling::observe::log::init(&cfg.log);
+            starling::admin::log::init(&cfg.log);
             serve(cfg, Duration::from_secs(grace)).await
         }
         Cmd::Config { cmd: ConfigCmd::Check { path } } => {

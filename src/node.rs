@@ -9,16 +9,16 @@ use std::time::Duration;
 use thiserror::Error;
 use tokio::sync::{mpsc, watch};
 
-use crate::broker::cluster::Cluster;
+use crate::admin::{AdminError, AdminServer, ControlSocket};
 use crate::broker::drain::{Evacuation, ShutdownPlan};
+use crate::broker::port::Cluster;
 use crate::broker::session::Kick;
 use crate::broker::{Broker, BrokerError, Settings};
-use crate::cluster::catalog::Catalog;
+use crate::catalog::Catalog;
 use crate::cluster::replicated::RaftCluster;
 use crate::cluster::standalone::Standalone;
 use crate::config::{Config, ListenerKind, SyncPolicy};
-use crate::observe::Metrics;
-use crate::observe::admin::{AdminError, AdminServer, ControlSocket};
+use crate::metrics::Metrics;
 use crate::storage::{StorageError, Store};
 use crate::transport::connection::ListenerInfo;
 use crate::transport::listener::{self, ListenerError};
@@ -72,7 +72,7 @@ pub struct NodeHandle {
     admin: Option<AdminServer>,
     /// Sends the clients away on `ctl node drain` and on shutdown in a cluster.
     evacuation: Arc<Evacuation>,
-    /// The admin API for local `starling ctl`, without a key (see `observe::admin::control`).
+    /// The admin API for local `starling ctl`, without a key (see `admin::control`).
     control: Option<ControlSocket>,
     /// The replicated cluster, when `[cluster]` is configured.
     pub raft: Option<Arc<RaftCluster>>,

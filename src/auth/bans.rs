@@ -2,7 +2,7 @@
 //!
 //! Three sources, checked together: the configuration (`[bans]`, read-only at run time), the
 //! replicated catalog (added and deleted through the admin API, optionally expiring; applied
-//! through [`CatalogCmd::SetBan`](crate::broker::cluster::CatalogCmd) so a cluster shares them)
+//! through [`CatalogCmd::SetBan`](crate::catalog::cmd::CatalogCmd) so a cluster shares them)
 //! and flapping detection (temporary, local to the node that saw the flapping).
 
 use std::collections::HashMap;
@@ -10,53 +10,12 @@ use std::net::IpAddr;
 
 use ipnet::IpNet;
 use parking_lot::{Mutex, RwLock};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
-use crate::broker::cluster::Cluster;
+use crate::broker::port::Cluster;
+use crate::catalog::cmd::{BanKind, BanRecord};
 use crate::config::BansConfig;
 use crate::protocol::message::now_ms;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum BanKind {
-    ClientId,
-    Username,
-    Network,
-}
-
-impl BanKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            BanKind::ClientId => "client_id",
-            BanKind::Username => "username",
-            BanKind::Network => "network",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<BanKind> {
-        match s {
-            "client_id" => Some(BanKind::ClientId),
-            "username" => Some(BanKind::Username),
-            "network" => Some(BanKind::Network),
-            _ => None,
-        }
-    }
-}
-
-/// A ban as the catalog keeps it (the key is kind + value).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct BanRecord {
-    pub reason: Option<String>,
-    pub created_ms: u64,
-    /// Unix ms after which the ban no longer applies; `None` = until deleted.
-    pub until_ms: Option<u64>,
-}
-
-impl BanRecord {
-    pub fn active(&self, now: u64) -> bool {
-        self.until_ms.is_none_or(|u| now < u)
-    }
-}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 
-use crate::auth::bans::BanKind;
+use crate::catalog::cmd::BanKind;
 
 pub struct Flapping {
     max_connects: u32,

@@ -33,12 +33,13 @@ use parking_lot::RwLock;
 use thiserror::Error;
 use tokio::sync::Semaphore;
 
-use crate::broker::cluster::Cluster;
+use crate::broker::port::Cluster;
+use crate::catalog::cmd::{BanKind, BanRecord};
 use crate::config::{AuthMethod, Config};
-use crate::observe::Metrics;
+use crate::metrics::Metrics;
 use crate::protocol::message::now_ms;
 use acl::{Acl, Action, Who};
-use bans::{BanKind, BanRecord, Bans};
+use bans::Bans;
 use flapping::Flapping;
 use limits::{ConnRate, LogOnce, TokenBucket};
 use users::{CatalogUsers, FileUsers, UserStore};

@@ -4,35 +4,7 @@
 //! (`session.bind_to_identity`, docs/security.md). Without this a user who learns another's
 //! client id could resume that session and receive its queued messages and subscriptions.
 
-use serde::{Deserialize, Serialize};
-
-/// The identity a session is bound to.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Identity {
-    Anonymous,
-    /// An authenticated username (password or certificate: the name the ACL sees).
-    User(String),
-}
-
-impl Identity {
-    /// The identity of a client that authenticated as `username` (`None`: anonymous).
-    pub fn of(username: Option<&str>) -> Identity {
-        match username {
-            Some(u) => Identity::User(u.to_string()),
-            None => Identity::Anonymous,
-        }
-    }
-}
-
-impl std::fmt::Display for Identity {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Identity::Anonymous => f.write_str("anonymous"),
-            Identity::User(u) => write!(f, "user {u:?}"),
-        }
-    }
-}
+use crate::catalog::cmd::Identity;
 
 /// Whether `presented` may use a session recorded as belonging to `recorded`. A session with
 /// no recorded identity (written before identities were recorded) is adopted by whoever

@@ -3,7 +3,7 @@
 //! [`UserStore`] is the interface; two sources implement it. [`FileUsers`] is the password file
 //! (read-only to the broker, reloaded on SIGHUP, edited with `starling passwd`); [`CatalogUsers`]
 //! holds users added through the admin API in the replicated catalog
-//! ([`CatalogCmd::SetUser`](crate::broker::cluster::CatalogCmd), hashes only), so every node of
+//! ([`CatalogCmd::SetUser`](crate::catalog::cmd::CatalogCmd), hashes only), so every node of
 //! a cluster knows them. The password step of the chain asks the stores in that order.
 
 use std::collections::BTreeMap;
@@ -13,7 +13,7 @@ use std::sync::Arc;
 use parking_lot::RwLock;
 
 use crate::auth::password::{self, PasswordError};
-use crate::broker::cluster::Cluster;
+use crate::broker::port::Cluster;
 
 /// A source of users and their password hashes (PHC strings).
 pub trait UserStore: Send + Sync {

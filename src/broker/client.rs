@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use super::session::{Delivery, Offer, Session};
 use super::{Broker, CloseKind, Settings, Will};
-use crate::observe::{DropReason, Metrics};
+use crate::metrics::{DropReason, Metrics};
 
 impl Broker {
     pub fn settings(&self) -> &Settings {

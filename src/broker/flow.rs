@@ -3,7 +3,7 @@
 
 use std::sync::atomic::Ordering;
 
-use crate::observe::DropReason;
+use crate::metrics::DropReason;
 use crate::protocol::message::now_ms;
 use crate::storage::{self};
 

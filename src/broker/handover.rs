@@ -18,9 +18,10 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
-use super::cluster::{CatalogCmd, ForwardTarget, NodeId, SubOptionsWire};
+use super::port::ForwardTarget;
 use super::session::{Delivery, Phase, Session, SessionMeta};
 use super::{Broker, BrokerError, inflight_row};
+use crate::catalog::cmd::{CatalogCmd, NodeId, SubOptionsWire};
 use crate::protocol::topic;
 use crate::storage::{self, StorageError};
 
@@ -41,7 +42,7 @@ pub struct SessionTransfer {
     pub seen: Vec<u64>,
     /// Who the session belongs to (`auth::ownership`).
     #[serde(default)]
-    pub identity: Option<crate::auth::ownership::Identity>,
+    pub identity: Option<crate::catalog::cmd::Identity>,
 }
 
 impl SessionTransfer {
@@ -288,7 +289,7 @@ impl Broker {
                         merged += 1;
                     } else {
                         dropped += 1;
-                        self.metrics.dropped(crate::observe::DropReason::HandoverOverflow);
+                        self.metrics.dropped(crate::metrics::DropReason::HandoverOverflow);
                     }
                 }
                 Err(e) => tracing::warn!(client = %t.client, "handed-back delivery undecodable: {e}"),

@@ -1,4 +1,4 @@
-//! Read and administrative access to the broker's state, for the admin API (`observe::admin`).
+//! Read and administrative access to the broker's state, for the admin API (`admin`).
 //!
 //! Everything here takes short snapshots: the registry lock is held only to copy the session
 //! handles, and each session's own lock only while one session is read. Listing is therefore
@@ -8,11 +8,11 @@
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
-use crate::broker::cluster::CatalogCmd;
 use crate::broker::session::{Kick, Session, SessionMeta};
 use crate::broker::subs::{ClientKey, SubOptions};
 use crate::broker::{Broker, BrokerError};
-use crate::observe::DropReason;
+use crate::catalog::cmd::CatalogCmd;
+use crate::metrics::DropReason;
 use crate::protocol::Message;
 use crate::protocol::topic;
 

@@ -4,13 +4,13 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::auth::ownership::Identity;
+use crate::catalog::cmd::Identity;
 use crate::protocol::Message;
 use crate::protocol::message::now_ms;
 use crate::protocol::topic;
 use crate::storage::StorageError;
 
-use super::cluster::CatalogCmd;
+use crate::catalog::cmd::CatalogCmd;
 use super::session::{self, Delivery, PendingWill, Phase, Session, SessionMeta};
 use super::subs::ClientKey;
 use super::{Attached, Broker, BrokerError, CloseKind, Connected, Will};

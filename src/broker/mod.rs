@@ -16,13 +16,13 @@
 //! lookups; each session has its own short mutex. No lock is held across an `.await`.
 
 mod client;
-pub mod cluster;
 pub mod drain;
 mod flow;
 pub mod handover;
 pub mod inspect;
 mod lifecycle;
 mod ownership;
+pub mod port;
 mod publish;
 mod remote;
 mod restore;
@@ -43,11 +43,11 @@ use parking_lot::{Mutex, RwLock};
 use thiserror::Error;
 
 use crate::config::{Config, SharedStrategy};
-use crate::observe::Metrics;
+use crate::metrics::Metrics;
 use crate::protocol::Message;
 use crate::protocol::topic::TopicLimits;
 use crate::storage::{StorageError, Store};
-use cluster::{Cluster, ClusterError, Confirmation};
+use port::{Cluster, ClusterError, Confirmation};
 use session::{Kick, QueueLimits, Session};
 use subs::{ClientKey, SubIndex};
 
@@ -59,7 +59,7 @@ pub enum BrokerError {
     Cluster(#[from] ClusterError),
     /// The client id's session belongs to another identity (`session.bind_to_identity`).
     #[error("the session of this client id belongs to {0}")]
-    NotOwner(crate::auth::ownership::Identity),
+    NotOwner(crate::catalog::cmd::Identity),
 }
 
 /// The broker's view of the configuration, resolved once.

@@ -5,7 +5,8 @@ use std::sync::Arc;
 
 use super::session::Session;
 use super::{Broker, BrokerError};
-use crate::auth::ownership::{Identity, may_use};
+use crate::auth::ownership::may_use;
+use crate::catalog::cmd::Identity;
 
 impl Broker {
     /// Whether `identity` may use the session of `client` (there is none, or it is its own).

@@ -7,11 +7,12 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use crate::config::SharedStrategy;
-use crate::observe::DropReason;
+use crate::metrics::DropReason;
 use crate::protocol::Message;
 use crate::storage::{self};
 
-use super::cluster::{CatalogCmd, ForwardTarget};
+use super::port::ForwardTarget;
+use crate::catalog::cmd::CatalogCmd;
 use super::restore::parse_inflight_row;
 use super::session::{self, Delivery, Offer, Session};
 use super::subs::{ClientKey, SharedGroup, SubOptions};

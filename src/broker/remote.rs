@@ -9,7 +9,8 @@ use std::time::Duration;
 use crate::config::SharedStrategy;
 use crate::protocol::Message;
 
-use super::cluster::{ForwardTarget, NodeId};
+use super::port::ForwardTarget;
+use crate::catalog::cmd::NodeId;
 use super::{Broker, BrokerError, PublishOutcome};
 
 impl Broker {

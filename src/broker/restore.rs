@@ -7,7 +7,7 @@ use crate::protocol::message::now_ms;
 use crate::protocol::topic;
 use crate::storage::{self, StorageError};
 
-use super::cluster::CatalogCmd;
+use crate::catalog::cmd::CatalogCmd;
 use super::session::{Delivery, InflightOut, Phase, Session, SessionMeta};
 use super::{Broker, BrokerError};
 

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use super::Broker;
 use super::session::Session;
 use crate::auth::acl::Action;
-use crate::auth::ownership::Identity;
+use crate::catalog::cmd::Identity;
 use crate::protocol::topic;
 
 impl Broker {

@@ -160,7 +160,7 @@ pub struct SessionMeta {
     pub disconnected_at_ms: Option<u64>,
     /// Who the session belongs to (`None` in records written before identities were kept).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub owner: Option<crate::auth::ownership::Identity>,
+    pub owner: Option<crate::catalog::cmd::Identity>,
 }
 
 /// Result of offering a delivery to a session.
@@ -207,7 +207,7 @@ pub struct SessionState {
     /// Handed to another node: nothing may be queued here any more (see `Offer::Gone`).
     pub gone: bool,
     /// The identity the session belongs to (see `auth::ownership`); `None` until recorded.
-    pub identity: Option<crate::auth::ownership::Identity>,
+    pub identity: Option<crate::catalog::cmd::Identity>,
 }
 
 /// A bounded set of recent message ids (oldest forgotten first). Only persistent sessions use

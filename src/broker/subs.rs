@@ -10,6 +10,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+use crate::catalog::cmd::SubOptionsWire;
 use crate::protocol::filter_trie::{FilterTrie, Slot};
 
 /// A session's key in every index: its client id.
@@ -173,6 +174,30 @@ fn take(s: &mut Subscribers, group: Option<&str>, client: &str) -> bool {
                 });
             }
             true
+        }
+    }
+}
+
+impl From<SubOptions> for SubOptionsWire {
+    fn from(o: SubOptions) -> Self {
+        Self {
+            qos: o.qos,
+            no_local: o.no_local,
+            retain_as_published: o.retain_as_published,
+            retain_handling: o.retain_handling,
+            sub_id: o.sub_id,
+        }
+    }
+}
+
+impl From<SubOptionsWire> for SubOptions {
+    fn from(o: SubOptionsWire) -> Self {
+        Self {
+            qos: o.qos,
+            no_local: o.no_local,
+            retain_as_published: o.retain_as_published,
+            retain_handling: o.retain_handling,
+            sub_id: o.sub_id,
         }
     }
 }

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use crate::protocol::Message;
 use crate::protocol::topic;
 
-use super::cluster::{CatalogCmd, SubOptionsWire};
+use crate::catalog::cmd::{CatalogCmd, SubOptionsWire};
 use super::session::Session;
 use super::subs::SubOptions;
 use super::{Broker, BrokerError};

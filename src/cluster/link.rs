@@ -36,7 +36,8 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader, B
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, oneshot, watch};
 
-use crate::broker::cluster::{BoxFuture, NodeId};
+use crate::broker::port::BoxFuture;
+use crate::catalog::cmd::NodeId;
 use crate::cluster::link_tls::{LinkTls, server_name};
 use crate::config::Role;
 

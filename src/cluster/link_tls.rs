@@ -21,7 +21,7 @@ use tokio::sync::watch;
 use tokio_rustls::{TlsAcceptor, TlsConnector};
 
 use crate::config::cluster::LinkTlsConfig;
-use crate::observe::Metrics;
+use crate::metrics::Metrics;
 
 /// The label of the link's TLS metrics (the listeners use their names).
 pub const METRIC_LABEL: &str = "cluster";
@@ -73,7 +73,7 @@ impl LinkTls {
     }
 
     pub fn record_expiry(&self, metrics: &Metrics) {
-        use crate::observe::metrics::ListenerLabel;
+        use crate::metrics::ListenerLabel;
         let not_after = self.inner.current.read().not_after;
         metrics.tls_cert_expiry.get_or_create(&ListenerLabel { listener: METRIC_LABEL.into() }).set(not_after);
     }
@@ -113,7 +113,7 @@ impl LinkTls {
     /// Check the files every `every` until `shutdown` flips, reloading when they change.
     pub fn spawn_watch(&self, metrics: Arc<Metrics>, every: Duration, shutdown: watch::Receiver<bool>) {
         let me = self.clone();
-        crate::observe::poll::spawn_poll("cluster link TLS file watch".into(), every, shutdown, move || {
+        crate::poll::spawn_poll("cluster link TLS file watch".into(), every, shutdown, move || {
             me.reload_if_changed(&metrics);
         });
     }

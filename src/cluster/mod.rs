@@ -1,8 +1,7 @@
-//! Implementations of [`crate::broker::cluster::Cluster`]: the catalog state machine shared by
+//! Implementations of [`crate::broker::port::Cluster`]: the catalog state machine shared by
 //! all of them, and the standalone (cluster of one) implementation. The Raft-replicated one
 //! (openraft voters and learners, the cluster link, discovery) builds on the same catalog.
 
-pub mod catalog;
 pub mod discovery;
 pub mod link;
 pub mod link_tls;
@@ -12,7 +11,6 @@ pub mod outbox;
 pub mod prevote;
 pub mod raft;
 pub mod replicated;
-pub mod routes;
 pub mod rpc;
 pub mod standalone;
 
@@ -22,11 +20,11 @@ use std::path::Path;
 /// (`self.catalog`), written once for all of them.
 macro_rules! catalog_reads {
     () => {
-        fn owner_of(&self, client: &str) -> Option<crate::broker::cluster::NodeId> {
+        fn owner_of(&self, client: &str) -> Option<crate::catalog::cmd::NodeId> {
             self.catalog.owner_of(client)
         }
 
-        fn client_identity(&self, client: &str) -> Option<crate::auth::ownership::Identity> {
+        fn client_identity(&self, client: &str) -> Option<crate::catalog::cmd::Identity> {
             self.catalog.client_identity(client)
         }
 
@@ -58,11 +56,11 @@ macro_rules! catalog_reads {
             self.catalog.user_count()
         }
 
-        fn ban(&self, kind: crate::auth::bans::BanKind, value: &str) -> Option<crate::auth::bans::BanRecord> {
+        fn ban(&self, kind: crate::catalog::cmd::BanKind, value: &str) -> Option<crate::catalog::cmd::BanRecord> {
             self.catalog.ban(kind, value)
         }
 
-        fn bans(&self) -> Vec<(crate::auth::bans::BanKind, String, crate::auth::bans::BanRecord)> {
+        fn bans(&self) -> Vec<(crate::catalog::cmd::BanKind, String, crate::catalog::cmd::BanRecord)> {
             self.catalog.bans()
         }
 
@@ -73,7 +71,7 @@ macro_rules! catalog_reads {
 }
 pub(crate) use catalog_reads;
 
-use crate::broker::cluster::NodeId;
+use crate::catalog::cmd::NodeId;
 
 /// Read this node's id from the data dir, creating it on first start.
 pub fn load_or_create_node_id(data_dir: &Path) -> std::io::Result<NodeId> {

@@ -18,8 +18,8 @@ use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 
-use crate::broker::cluster::NodeId;
-use crate::cluster::catalog::Catalog;
+use crate::catalog::Catalog;
+use crate::catalog::cmd::NodeId;
 use crate::protocol::topic;
 
 /// How often the moved clients of a cut-off peer are looked up again.
@@ -127,8 +127,8 @@ pub fn split_exclusions(groups: Vec<(String, String)>) -> (Vec<(String, String)>
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::broker::cluster::{CatalogCmd, SubOptionsWire};
     use crate::broker::subs::SubOptions;
+    use crate::catalog::cmd::{CatalogCmd, SubOptionsWire};
 
     fn catalog() -> (tempfile::TempDir, Catalog) {
         let dir = tempfile::tempdir().expect("tempdir");

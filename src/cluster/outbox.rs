@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use parking_lot::Mutex;
 
-use crate::broker::cluster::NodeId;
+use crate::catalog::cmd::NodeId;
 use crate::storage::{StorageError, Store};
 
 /// A stored message: its key and the encoded message.

@@ -20,7 +20,7 @@ use openraft::LogId;
 use parking_lot::Mutex;
 use tokio::sync::watch;
 
-use crate::broker::cluster::NodeId;
+use crate::catalog::cmd::NodeId;
 use crate::cluster::replicated::RaftCluster;
 use crate::cluster::rpc::{self, Reply, Rpc};
 

@@ -24,12 +24,14 @@ use parking_lot::Mutex;
 use tokio::sync::watch;
 
 use crate::broker::Broker;
-use crate::broker::cluster::{
-    BoxFuture, CatalogCmd, CatalogResp, Cluster, ClusterError, ClusterMetrics, ClusterStatus, Confirmation,
-    ForwardTarget, MemberStatus, MembershipOp, NodeId, RemoteRoutes,
-};
 use crate::broker::handover::SessionTransfer;
-use crate::cluster::catalog::Catalog;
+use crate::broker::port::{
+    BoxFuture, Cluster, ClusterError, ClusterMetrics, ClusterStatus, Confirmation, ForwardTarget, MemberStatus,
+    MembershipOp,
+};
+use crate::catalog::Catalog;
+use crate::catalog::cmd::{CatalogCmd, CatalogResp, NodeId};
+use crate::catalog::routes::RemoteRoutes;
 use crate::cluster::discovery::Discovery;
 use crate::cluster::link::{Confirm, Identity, Link, LinkHandler};
 use crate::cluster::outbox::Outbox;

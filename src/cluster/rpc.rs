@@ -4,8 +4,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::broker::cluster::NodeId;
 use crate::broker::handover::SessionTransfer;
+use crate::catalog::cmd::NodeId;
 use crate::cluster::raft::{CatalogReply, CatalogWrite, Member, TypeConfig};
 use openraft::error::{InstallSnapshotError, RaftError};
 use openraft::raft::{

@@ -3,12 +3,13 @@
 
 use std::sync::Arc;
 
-use crate::broker::cluster::{
-    BoxFuture, CatalogCmd, CatalogResp, Cluster, ClusterError, ClusterMetrics, ClusterStatus, Confirmation,
-    ForwardTarget, MembershipOp, NodeId, RemoteRoutes,
-};
 use crate::broker::handover::SessionTransfer;
-use crate::cluster::catalog::Catalog;
+use crate::broker::port::{
+    BoxFuture, Cluster, ClusterError, ClusterMetrics, ClusterStatus, Confirmation, ForwardTarget, MembershipOp,
+};
+use crate::catalog::Catalog;
+use crate::catalog::cmd::{CatalogCmd, CatalogResp, NodeId};
+use crate::catalog::routes::RemoteRoutes;
 use crate::protocol::Message;
 
 pub struct Standalone {

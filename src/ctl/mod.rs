@@ -38,8 +38,8 @@ use clap::{Args, Subcommand};
 use hyper::http::{Method, StatusCode};
 use serde_json::Value;
 
+use crate::admin::ApiKeys;
 use crate::config::{self, Config};
-use crate::observe::admin::ApiKeys;
 use client::{Client, Reply, TlsOptions, encode};
 
 const DEFAULT_URL: &str = "http://127.0.0.1:18083";
@@ -404,7 +404,7 @@ fn local_socket(args: &CtlArgs, cfg: Option<&Config>) -> PathBuf {
         (None, Some(c)) => c.data_dir.clone(),
         (None, None) => Config::load_unchecked(None).map(|c| c.data_dir).unwrap_or_else(|_| Config::default().data_dir),
     };
-    crate::observe::admin::control::socket_path(&data_dir)
+    crate::admin::control::socket_path(&data_dir)
 }
 
 /// The configuration ctl may borrow from: an explicit `--config` must load; the default file is

@@ -7,7 +7,7 @@ use mqtt_protocol_core::mqtt::result_code::MqttError;
 
 use super::Driver;
 use super::reason::Reason;
-use crate::broker::cluster::{ClusterError, Confirmation};
+use crate::broker::port::{ClusterError, Confirmation};
 
 /// A PUBACK or PUBREC to send once the other nodes have confirmed the message.
 pub(super) struct PendingAck {

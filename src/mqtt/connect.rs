@@ -15,7 +15,7 @@ use mqtt_protocol_core::mqtt::result_code::{ConnectReasonCode, ConnectReturnCode
 use super::deliver::{build_v3, build_v5, push_prop};
 use super::publish::{publish_props_in, qos_u8};
 use super::{Driver, End};
-use crate::auth::ownership::Identity;
+use crate::catalog::cmd::Identity;
 use crate::auth::{AuthOutcome, ConnectBan};
 use crate::broker::session::{Phase, Session};
 use crate::broker::{BrokerError, Connected, Will};

@@ -11,7 +11,7 @@ use mqtt_protocol_core::mqtt::result_code::MqttError;
 use super::Driver;
 use super::publish::qos_of;
 use crate::broker::session::Delivery;
-use crate::observe::DropReason;
+use crate::metrics::DropReason;
 use crate::protocol::message::now_ms;
 
 /// Deliveries taken from the session per pump step.

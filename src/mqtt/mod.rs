@@ -35,7 +35,7 @@ use tokio::time::Instant;
 
 use crate::auth::ConnAcl;
 use crate::auth::limits::TokenBucket;
-use crate::broker::cluster::ClusterError;
+use crate::broker::port::ClusterError;
 use crate::broker::session::Session;
 use crate::broker::{Broker, Will};
 

@@ -18,7 +18,7 @@ use mqtt_protocol_core::mqtt::{Connection, Version, role};
 use super::ack::PendingAck;
 use super::reason::Reason;
 use super::{Driver, End, ListenerInfo};
-use crate::broker::cluster::ClusterError;
+use crate::broker::port::ClusterError;
 use crate::config::Config;
 use crate::node::{Node, NodeHandle};
 
@@ -324,7 +324,7 @@ async fn subscribe_answers_a_reason_code_per_filter() {
 }
 
 /// A confirmation the test resolves by hand, standing in for another node's.
-fn confirmation() -> (tokio::sync::oneshot::Sender<Result<(), ClusterError>>, crate::broker::cluster::Confirmation) {
+fn confirmation() -> (tokio::sync::oneshot::Sender<Result<(), ClusterError>>, crate::broker::port::Confirmation) {
     let (tx, rx) = tokio::sync::oneshot::channel();
     let fut = async move { rx.await.unwrap_or(Err(ClusterError::NoLeader)) };
     (tx, Box::pin(fut))

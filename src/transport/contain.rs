@@ -14,7 +14,7 @@ use futures_util::FutureExt;
 use tokio::io::AsyncWriteExt;
 
 use super::connection::MqttIo;
-use crate::observe::metrics::Metrics;
+use crate::metrics::Metrics;
 
 /// How long a closing connection keeps reading (and discarding) what the client still sends.
 pub const LINGER_TIME: Duration = Duration::from_secs(1);

@@ -28,7 +28,7 @@ use tokio::sync::watch;
 use tokio_rustls::TlsAcceptor;
 
 use crate::config::{AdminConfig, CertIdentity, ListenerConfig, TlsVerify};
-use crate::observe::Metrics;
+use crate::metrics::Metrics;
 
 /// The ALPN protocol id offered for MQTT over TLS.
 pub const ALPN_MQTT: &[u8] = b"mqtt";
@@ -301,7 +301,7 @@ impl TlsListener {
 
     /// Export the served certificate's expiry.
     pub fn record_expiry(&self, metrics: &Metrics) {
-        use crate::observe::metrics::ListenerLabel;
+        use crate::metrics::ListenerLabel;
         metrics.tls_cert_expiry.get_or_create(&ListenerLabel { listener: self.name.clone() }).set(self.not_after());
     }
 
@@ -345,7 +345,7 @@ impl TlsListener {
     /// Poll the files every `every` until `shutdown` flips, reloading when they change.
     pub fn spawn_watch(self: Arc<Self>, metrics: Arc<Metrics>, every: Duration, shutdown: watch::Receiver<bool>) {
         let what = format!("TLS file watch of listener {}", self.name);
-        crate::observe::poll::spawn_poll(what, every, shutdown, move || {
+        crate::poll::spawn_poll(what, every, shutdown, move || {
             self.reload_if_changed(&metrics);
         });
     }

@@ -11,7 +11,7 @@ use crate::harness::cluster::{node_config, node_ip, random_base};
 use crate::harness::{TestNode, wait_for};
 use starling::config::Role;
 use starling::config::cluster::LinkTlsConfig;
-use starling::observe::metrics::ListenerLabel;
+use starling::metrics::ListenerLabel;
 
 fn ca(name: &str) -> (rcgen::Certificate, KeyPair) {
     let key = KeyPair::generate().expect("ca key");

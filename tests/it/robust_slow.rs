@@ -7,8 +7,8 @@
 use std::time::Duration;
 
 use mqtt_protocol_core::mqtt::packet::{Packet, Qos, SubEntry, SubOpts, v5_0};
-use starling::observe::DropReason;
-use starling::observe::metrics::ReasonLabel;
+use starling::metrics::DropReason;
+use starling::metrics::ReasonLabel;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpSocket, TcpStream};
 use tokio::time::Instant;

@@ -9,7 +9,7 @@ use openraft::storage::{LogFlushed, LogState, RaftLogStorage};
 use openraft::{Entry, OptionalSend, RaftLogReader, Vote};
 
 use super::{LogId, RaftStorageError, TypeConfig, io_err};
-use crate::broker::cluster::NodeId;
+use crate::catalog::cmd::NodeId;
 use crate::storage::Store;
 
 const VOTE: &[u8] = b"vote";

@@ -1,7 +1,7 @@
 //! openraft glue: the type configuration, and adapters kept apart from the catalog state
 //! machine itself (as in openraft's raft-kv examples):
 //! - [`log_store`]: the Raft log, vote and committed index in fjall;
-//! - [`state_machine`]: applies committed entries to [`crate::cluster::catalog::Catalog`] and
+//! - [`state_machine`]: applies committed entries to [`crate::catalog::Catalog`] and
 //!   builds/installs snapshots of it;
 //! - [`network`]: Raft RPCs over the cluster link.
 
@@ -17,7 +17,7 @@ use std::io::Cursor;
 
 use serde::{Deserialize, Serialize};
 
-use crate::broker::cluster::{CatalogCmd, CatalogResp, NodeId};
+use crate::catalog::cmd::{CatalogCmd, CatalogResp, NodeId};
 use crate::config::Role;
 
 /// A member of the cluster as the Raft membership records it.

@@ -8,7 +8,7 @@ use openraft::raft::{
 };
 
 use super::{Member, TypeConfig};
-use crate::broker::cluster::NodeId;
+use crate::catalog::cmd::NodeId;
 use crate::cluster::link::Link;
 use crate::cluster::rpc::{self, Reply, Rpc};
 

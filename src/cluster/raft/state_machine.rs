@@ -13,8 +13,8 @@ use openraft::storage::{RaftStateMachine, Snapshot, SnapshotMeta};
 use openraft::{Entry, EntryPayload, OptionalSend, RaftSnapshotBuilder};
 
 use super::{CatalogReply, LogId, Member, Membership, RaftStorageError, TypeConfig, io_err};
-use crate::broker::cluster::{CatalogCmd, NodeId};
-use crate::cluster::catalog::Catalog;
+use crate::catalog::Catalog;
+use crate::catalog::cmd::{CatalogCmd, NodeId};
 use crate::storage::Store;
 
 const APPLIED: &str = "raft_applied";

@@ -14,12 +14,14 @@ use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 
 use super::{AdminState, error};
-use crate::auth::bans::{self, BanKind, BanRecord, BanSource};
+use crate::auth::bans::{self, BanSource};
 use crate::auth::password;
 use crate::broker::BrokerError;
-use crate::broker::cluster::{CatalogCmd, ClusterError};
 use crate::broker::inspect::{ClientQuery, ClientSummary, KickOutcome, Page};
+use crate::broker::port::ClusterError;
 use crate::broker::subs::SubOptions;
+use crate::catalog::cmd::CatalogCmd;
+use crate::catalog::cmd::{BanKind, BanRecord};
 use crate::protocol::Message;
 use crate::protocol::message::now_ms;
 use crate::protocol::topic;

@@ -14,14 +14,13 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
-use crate::auth::bans::{BanKind, BanRecord};
-use crate::auth::ownership::Identity;
 use crate::broker::handover::SessionTransfer;
 use crate::broker::subs::SubOptions;
+use crate::catalog::cmd::Identity;
+use crate::catalog::cmd::{BanKind, BanRecord};
+use crate::catalog::cmd::{CatalogCmd, CatalogResp, NodeId};
+use crate::catalog::routes::RemoteRoutes;
 use crate::protocol::Message;
-
-/// A node's identity in the cluster, created once and kept in its data dir.
-pub type NodeId = u64;
 
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
@@ -32,100 +31,6 @@ pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 /// may keep several in flight and await them one after the other: that keeps the outbox in
 /// the publisher's order.
 pub type Confirmation = BoxFuture<'static, Result<(), ClusterError>>;
-
-/// A change to the replicated catalog.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub enum CatalogCmd {
-    /// `node` has (another) local subscriber for `filter`; reference counted per node.
-    AddRoute {
-        filter: String,
-        node: NodeId,
-    },
-    RemoveRoute {
-        filter: String,
-        node: NodeId,
-    },
-    /// Forget every route of `node` (it restarted and re-adds what it has, or it left).
-    ClearNodeRoutes {
-        node: NodeId,
-    },
-    /// `client` is now owned by `node` (session generation increases on every takeover).
-    /// `owner`: the identity the session belongs to; `None` keeps the recorded one.
-    RegisterClient {
-        client: String,
-        node: NodeId,
-        #[serde(default)]
-        owner: Option<Identity>,
-    },
-    UnregisterClient {
-        client: String,
-        node: NodeId,
-    },
-    /// Set (`Some`, an encoded [`Message`]) or delete (`None`) the retained message of `topic`.
-    SetRetained {
-        topic: String,
-        message: Option<Vec<u8>>,
-    },
-    /// Replace the durable subscriptions of a persistent session (empty = forget them).
-    SetDurableSubs {
-        client: String,
-        subs: Vec<(String, SubOptionsWire)>,
-    },
-    /// Add or replace (`Some`: a PHC hash string, never a password) or delete (`None`) a user
-    /// of the API user store.
-    SetUser {
-        username: String,
-        hash: Option<String>,
-    },
-    /// Add or replace (`Some`) or delete (`None`) a ban.
-    SetBan {
-        kind: BanKind,
-        value: String,
-        ban: Option<BanRecord>,
-    },
-}
-
-/// What applying a command produced.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub enum CatalogResp {
-    Ok,
-    /// RegisterClient: the new generation of the client's session.
-    Generation(u64),
-}
-
-/// [`SubOptions`] as stored in the catalog.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SubOptionsWire {
-    pub qos: u8,
-    pub no_local: bool,
-    pub retain_as_published: bool,
-    pub retain_handling: u8,
-    pub sub_id: Option<u32>,
-}
-
-impl From<SubOptions> for SubOptionsWire {
-    fn from(o: SubOptions) -> Self {
-        Self {
-            qos: o.qos,
-            no_local: o.no_local,
-            retain_as_published: o.retain_as_published,
-            retain_handling: o.retain_handling,
-            sub_id: o.sub_id,
-        }
-    }
-}
-
-impl From<SubOptionsWire> for SubOptions {
-    fn from(o: SubOptionsWire) -> Self {
-        Self {
-            qos: o.qos,
-            no_local: o.no_local,
-            retain_as_published: o.retain_as_published,
-            retain_handling: o.retain_handling,
-            sub_id: o.sub_id,
-        }
-    }
-}
 
 #[derive(Debug, Error)]
 pub enum ClusterError {
@@ -204,16 +109,6 @@ pub struct ClusterStatus {
     pub members: Vec<MemberStatus>,
     /// Things an operator should fix (e.g. an even number of voters).
     pub warnings: Vec<String>,
-}
-
-/// The routes a publish matches, from the local replica of the route table.
-#[derive(Debug, Default, PartialEq, Eq)]
-pub struct RemoteRoutes {
-    /// Nodes other than this one with plain subscriptions matching the topic.
-    pub nodes: Vec<NodeId>,
-    /// Shared groups matching it: (group, filter, nodes with members, this one included, so
-    /// one member is picked cluster-wide).
-    pub shared: Vec<(String, String, Vec<NodeId>)>,
 }
 
 /// What the broker needs from the cluster.

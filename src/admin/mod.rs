@@ -21,7 +21,9 @@ mod cluster_api;
 pub mod control;
 mod guard;
 pub mod keys;
+pub mod log;
 mod scrape;
+pub mod systemd;
 
 use guard::Guarded;
 
@@ -146,7 +148,7 @@ impl AdminServer {
 
     /// Re-read the TLS files (SIGHUP); None when the listener has no TLS. On error the
     /// material in use stays.
-    pub fn reload_tls(&self, metrics: &crate::observe::Metrics) -> Option<Result<String, TlsError>> {
+    pub fn reload_tls(&self, metrics: &crate::metrics::Metrics) -> Option<Result<String, TlsError>> {
         self.tls.as_ref().map(|t| t.reload(metrics))
     }
 

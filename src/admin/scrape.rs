@@ -1,4 +1,4 @@
-//! `/metrics`: the broker's registry (`observe::Metrics`) plus values computed at scrape time —
+//! `/metrics`: the broker's registry (`metrics::Metrics`) plus values computed at scrape time —
 //! totals that are cheaper to count when asked than to track on the data path (queues, routes),
 //! storage (data-dir size, free space on its filesystem) and the `process_*` family that
 //! Prometheus' own client libraries export (read from `/proc/self`, Linux only; on other systems
@@ -80,7 +80,7 @@ pub fn render(broker: &Arc<Broker>) -> String {
 }
 
 /// The cluster as this node sees it (a standalone node is a cluster of one core).
-fn cluster_metrics(s: &mut Registry, c: &crate::broker::cluster::ClusterMetrics) {
+fn cluster_metrics(s: &mut Registry, c: &crate::broker::port::ClusterMetrics) {
     use prometheus_client::metrics::family::Family;
     use prometheus_client::metrics::gauge::Gauge;
     let nodes = Family::<Vec<(String, String)>, Gauge>::default();

@@ -9,9 +9,19 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use crate::broker::cluster::{NodeId, RemoteRoutes};
+use crate::catalog::cmd::NodeId;
 use crate::protocol::filter_trie::{FilterTrie, Slot};
 use crate::protocol::topic;
+
+/// The routes a publish matches, from the local replica of the route table.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct RemoteRoutes {
+    /// Nodes other than this one with plain subscriptions matching the topic.
+    pub nodes: Vec<NodeId>,
+    /// Shared groups matching it: (group, filter, nodes with members, this one included, so
+    /// one member is picked cluster-wide).
+    pub shared: Vec<(String, String, Vec<NodeId>)>,
+}
 
 /// Reference counts of one key's routes: node → local subscriptions.
 pub type Refs = BTreeMap<NodeId, u32>;

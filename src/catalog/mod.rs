@@ -9,17 +9,21 @@
 //! read-mostly in-memory indexes mirror it. A snapshot is simply every key of the keyspace
 //! ([`Catalog::export`]).
 
+pub mod cmd;
+pub mod routes;
+
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use parking_lot::RwLock;
 
-use crate::auth::bans::{BanKind, BanRecord};
-use crate::auth::ownership::Identity;
-use crate::broker::cluster::{CatalogCmd, CatalogResp, NodeId, RemoteRoutes, SubOptionsWire};
 use crate::broker::subs::SubOptions;
-use crate::cluster::routes::{Refs, RouteTable};
+use crate::catalog::cmd::Identity;
+use crate::catalog::cmd::{BanKind, BanRecord};
+use crate::catalog::cmd::{CatalogCmd, CatalogResp, NodeId, SubOptionsWire};
+use crate::catalog::routes::RemoteRoutes;
+use crate::catalog::routes::{Refs, RouteTable};
 use crate::protocol::message::now_ms;
 use crate::protocol::{Message, topic};
 use crate::storage::{StorageError, Store};

@@ -9,9 +9,9 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 
 use super::{AdminState, error};
-use crate::broker::cluster::MembershipOp;
+use crate::broker::port::MembershipOp;
 
-/// GET: [`crate::broker::cluster::ClusterStatus`] (a standalone node reports itself alone).
+/// GET: [`crate::broker::port::ClusterStatus`] (a standalone node reports itself alone).
 pub(super) async fn status(State(s): State<AdminState>) -> Response {
     Json(s.broker.cluster.status().await).into_response()
 }
