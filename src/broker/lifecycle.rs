@@ -1,7 +1,9 @@
 //! Session lifecycle: connect (create, resume, replace), disconnect, wills, expiry and the end
 //! of a session with everything stored for it.
 
+use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use crate::catalog::cmd::Identity;
@@ -10,13 +12,35 @@ use crate::protocol::message::now_ms;
 use crate::protocol::topic;
 use crate::storage::StorageError;
 
-use crate::catalog::cmd::CatalogCmd;
 use super::session::{self, Delivery, PendingWill, Phase, Session, SessionMeta};
 use super::subs::ClientKey;
 use super::{Attached, Broker, BrokerError, CloseKind, Connected, Will};
+use crate::catalog::cmd::CatalogCmd;
 
 impl Broker {
     // ---------------------------------------------------------------- connect / disconnect
+
+    /// A client's CONNECT was accepted on `session`.
+    pub fn client_connected(&self, session: &Session, peer: SocketAddr) {
+        self.metrics.connects.inc();
+        self.metrics.connections.inc();
+        self.connections.fetch_add(1, Ordering::Relaxed);
+        session.state.lock().peer = Some(peer);
+    }
+
+    /// The connection `conn_id` of a connected client ended: counted, then [`Broker::disconnect`].
+    pub async fn client_closed(
+        self: &Arc<Self>,
+        session: &Arc<Session>,
+        conn_id: u64,
+        kind: CloseKind,
+        will: Option<Will>,
+        new_expiry: Option<u32>,
+    ) {
+        self.metrics.connections.dec();
+        self.connections.fetch_sub(1, Ordering::Relaxed);
+        self.disconnect(session, conn_id, kind, will, new_expiry).await;
+    }
 
     /// Attach a connection to the session of `client`, creating, resuming or (clean start)
     /// replacing it. A connection already attached sees that it lost the session and leaves

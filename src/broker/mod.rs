@@ -15,7 +15,6 @@
 //! Locking: the session registry and the subscription index are read-mostly and held only for
 //! lookups; each session has its own short mutex. No lock is held across an `.await`.
 
-mod client;
 pub mod drain;
 mod flow;
 pub mod handover;
@@ -213,6 +212,19 @@ struct Target {
 }
 
 impl Broker {
+    pub fn settings(&self) -> &Settings {
+        &self.settings
+    }
+
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        &self.metrics
+    }
+
+    /// Authentication, ACL, bans and limits.
+    pub fn auth(&self) -> &Arc<crate::auth::Auth> {
+        &self.auth
+    }
+
     pub fn new(
         settings: Settings,
         node_name: String,

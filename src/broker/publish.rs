@@ -12,11 +12,11 @@ use crate::protocol::Message;
 use crate::storage::{self};
 
 use super::port::ForwardTarget;
-use crate::catalog::cmd::CatalogCmd;
 use super::restore::parse_inflight_row;
 use super::session::{self, Delivery, Offer, Session};
 use super::subs::{ClientKey, SharedGroup, SubOptions};
 use super::{Broker, BrokerError, PublishOutcome, Routed, Target};
+use crate::catalog::cmd::CatalogCmd;
 
 impl Broker {
     // ---------------------------------------------------------------- publish

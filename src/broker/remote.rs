@@ -10,10 +10,16 @@ use crate::config::SharedStrategy;
 use crate::protocol::Message;
 
 use super::port::ForwardTarget;
-use crate::catalog::cmd::NodeId;
 use super::{Broker, BrokerError, PublishOutcome};
+use crate::catalog::cmd::NodeId;
 
 impl Broker {
+    /// Some node's messages wait in the outbox: a publisher's new forwards must queue behind
+    /// its own unconfirmed ones.
+    pub fn forwarding_held(&self) -> bool {
+        self.cluster.holding()
+    }
+
     /// Forward to other nodes and wait for their confirmations.
     pub(super) async fn forward_confirmed(
         &self,

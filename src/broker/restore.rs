@@ -7,9 +7,9 @@ use crate::protocol::message::now_ms;
 use crate::protocol::topic;
 use crate::storage::{self, StorageError};
 
-use crate::catalog::cmd::CatalogCmd;
 use super::session::{Delivery, InflightOut, Phase, Session, SessionMeta};
 use super::{Broker, BrokerError};
+use crate::catalog::cmd::CatalogCmd;
 
 impl Broker {
     // ---------------------------------------------------------------- restart

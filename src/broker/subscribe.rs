@@ -2,14 +2,16 @@
 //! first local subscriber, removed on its last), durable subscriptions, retained messages.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use crate::protocol::Message;
 use crate::protocol::topic;
 
-use crate::catalog::cmd::{CatalogCmd, SubOptionsWire};
-use super::session::Session;
+use super::session::{Delivery, Offer, Session};
 use super::subs::SubOptions;
 use super::{Broker, BrokerError};
+use crate::catalog::cmd::{CatalogCmd, SubOptionsWire};
+use crate::metrics::DropReason;
 
 impl Broker {
     // ---------------------------------------------------------------- subscriptions
@@ -106,5 +108,27 @@ impl Broker {
             v.extend(sys.iter().filter(|(t, _)| topic::matches(filter, t)).map(|(_, m)| m.clone()));
         }
         v
+    }
+
+    /// Queue the retained messages a new subscription receives, in one storage batch. QoS ≥ 1
+    /// deliveries are sent only once the batch is committed.
+    pub fn queue_retained(&self, session: &Session, deliveries: Vec<Delivery>) {
+        if deliveries.is_empty() {
+            return;
+        }
+        let mut batch = self.store.batch();
+        let committed = Arc::new(AtomicBool::new(false));
+        for mut d in deliveries {
+            if d.qos > 0 {
+                d.committed = Some(committed.clone());
+            }
+            if session.offer(d, self.settings.queue, &self.store, &mut batch) != Offer::Queued {
+                self.metrics.dropped(DropReason::QueueFull);
+            }
+        }
+        if let Err(e) = self.store.commit(batch) {
+            tracing::error!("retained deliveries not persisted: {e}");
+        }
+        committed.store(true, Ordering::Release);
     }
 }

@@ -15,10 +15,10 @@ use mqtt_protocol_core::mqtt::result_code::{ConnectReasonCode, ConnectReturnCode
 use super::deliver::{build_v3, build_v5, push_prop};
 use super::publish::{publish_props_in, qos_u8};
 use super::{Driver, End};
-use crate::catalog::cmd::Identity;
 use crate::auth::{AuthOutcome, ConnectBan};
 use crate::broker::session::{Phase, Session};
 use crate::broker::{BrokerError, Connected, Will};
+use crate::catalog::cmd::Identity;
 use crate::protocol::message::now_ms;
 use crate::protocol::{Message, PublishProps, topic};
 
