@@ -28,20 +28,6 @@ impl Broker {
         session.state.lock().peer = Some(peer);
     }
 
-    /// The connection `conn_id` of a connected client ended: counted, then [`Broker::disconnect`].
-    pub async fn client_closed(
-        self: &Arc<Self>,
-        session: &Arc<Session>,
-        conn_id: u64,
-        kind: CloseKind,
-        will: Option<Will>,
-        new_expiry: Option<u32>,
-    ) {
-        self.metrics.connections.dec();
-        self.connections.fetch_sub(1, Ordering::Relaxed);
-        self.disconnect(session, conn_id, kind, will, new_expiry).await;
-    }
-
     /// Attach a connection to the session of `client`, creating, resuming or (clean start)
     /// replacing it. A connection already attached sees that it lost the session and leaves
     /// (5.0: DISCONNECT 0x8E).
@@ -135,7 +121,7 @@ impl Broker {
         self.store.commit(b)
     }
 
-    /// The connection `conn_id` of `session` has ended.
+    /// The connection `conn_id` of `session` (counted by [`Broker::client_connected`]) has ended.
     pub async fn disconnect(
         self: &Arc<Self>,
         session: &Arc<Session>,
@@ -144,6 +130,8 @@ impl Broker {
         will: Option<Will>,
         new_expiry: Option<u32>,
     ) {
+        self.metrics.connections.dec();
+        self.connections.fetch_sub(1, Ordering::Relaxed);
         let will = if kind == CloseKind::WithWill { will } else { None };
         let Some((epoch, expiry, redistribute)) = self.detach(session, conn_id, new_expiry) else {
             // Taken over: the session lives on in the new connection, which disarmed any

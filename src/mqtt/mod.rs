@@ -377,6 +377,6 @@ impl Driver {
             _ => crate::broker::CloseKind::WithWill,
         };
         tracing::debug!(client = ?self.client_id, peer = %self.peer, reason = end.label(), "client disconnected");
-        self.broker.client_closed(&session, self.conn_id, kind, self.will.take(), self.new_expiry).await;
+        self.broker.disconnect(&session, self.conn_id, kind, self.will.take(), self.new_expiry).await;
     }
 }
