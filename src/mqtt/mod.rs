@@ -8,9 +8,9 @@
 //!
 //! The `mqtt-protocol-core` connection inside validates packets and tracks packet ids, receive
 //! maximum, topic aliases and keep-alive. One file per packet family, as mini-redis' `cmd/`:
-//! [`connect`], [`publish`] (client → broker), [`ack`] (the QoS flows and the cross-node
-//! acknowledgement pipeline), [`subscribe`], [`control`] (DISCONNECT, PINGREQ, AUTH, closing),
-//! [`deliver`] (broker → client), [`reason`] (named reason codes).
+//! `connect`, `publish` (client → broker), `ack` (the QoS flows and the cross-node
+//! acknowledgement pipeline), `subscribe`, `control` (DISCONNECT, kicks, closing), `deliver`
+//! (broker → client), [`reason`] (named reason codes); `dispatch` routes packets to them.
 
 mod ack;
 mod connect;
@@ -228,10 +228,6 @@ impl Driver {
     /// How the connection ends, once decided; the transport flushes the output and stops.
     pub fn end(&self) -> Option<End> {
         self.end
-    }
-
-    pub fn set_end(&mut self, end: End) {
-        self.end = Some(end);
     }
 
     /// The session, once CONNECT was accepted (the transport waits on its wake-ups).

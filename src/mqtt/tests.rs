@@ -130,6 +130,16 @@ impl Pair {
     }
 }
 
+fn qos1_v5(topic: &str, pid: u16) -> Packet {
+    let b = v5_0::Publish::builder().topic_name(topic).expect("topic").qos(Qos::AtLeastOnce).packet_id(pid);
+    b.payload(b"x".to_vec()).build().expect("publish").into()
+}
+
+fn qos1_v3(topic: &str, pid: u16) -> Packet {
+    let b = v3_1_1::Publish::builder().topic_name(topic).expect("topic").qos(Qos::AtLeastOnce).packet_id(pid);
+    b.payload(b"x".to_vec()).build().expect("publish").into()
+}
+
 fn acl_config(c: &mut Config, dir: &std::path::Path) {
     let acl = dir.join("acl.toml");
     std::fs::write(&acl, ACL).expect("write acl");
@@ -269,15 +279,7 @@ async fn publish_denied_by_the_acl_is_answered_per_version() {
     let mut t = Pair::new(Version::V3_1_1, acl_config).await;
     t.connect3("p", true).await;
     let pid = t.pid();
-    let p = v3_1_1::Publish::builder()
-        .topic_name("secret/x")
-        .expect("topic")
-        .qos(Qos::AtLeastOnce)
-        .packet_id(pid)
-        .payload(b"x".to_vec())
-        .build()
-        .expect("publish");
-    let got = t.send(p.into()).await;
+    let got = t.send(qos1_v3("secret/x", pid)).await;
     assert!(matches!(&got[..], [Packet::V3_1_1Puback(a)] if a.packet_id() == pid), "{got:?}");
 }
 
@@ -338,15 +340,7 @@ async fn acknowledgements_wait_for_confirmations_in_order() {
     // first one's confirmation is slow, the second one's already there.
     let (first, second) = (t.pid(), t.pid());
     for pid in [first, second] {
-        let p = v5_0::Publish::builder()
-            .topic_name("o/x")
-            .expect("topic")
-            .qos(Qos::AtLeastOnce)
-            .packet_id(pid)
-            .payload(b"x".to_vec())
-            .build()
-            .expect("publish");
-        t.client.send(p.into());
+        t.client.send(qos1_v5("o/x", pid));
     }
     let (slow, c1) = confirmation();
     let (fast, c2) = confirmation();
