@@ -14,6 +14,8 @@ rustPlatform.buildRustPackage {
       ../Cargo.toml
       ../Cargo.lock
       ../src
+      # The load generator: a workspace member, so cargo needs its manifest (not built here).
+      ../bench
       # mqtt-protocol-core, patched ([patch.crates-io] in Cargo.toml).
       ../vendor
       (lib.fileset.maybeMissing ../tests)

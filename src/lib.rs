@@ -15,20 +15,18 @@
 //!   logging setup and systemd notifications.
 //! - [`ctl`]: `starling ctl`, the command-line client of the admin API.
 //! - [`node`]: wires everything; [`node::Node::start`] is used by the binary and the tests.
-//! - [`bench`]: the load generator behind `starling bench`.
 
 pub mod admin;
 pub mod auth;
-pub mod bench;
 pub mod broker;
-pub mod catalog;
+pub(crate) mod catalog;
 pub mod cluster;
 pub mod config;
 pub mod ctl;
 pub mod metrics;
 pub mod mqtt;
 pub mod node;
-pub mod poll;
+pub(crate) mod poll;
 pub mod protocol;
-pub mod storage;
+pub(crate) mod storage;
 pub mod transport;

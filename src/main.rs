@@ -51,8 +51,6 @@ enum Cmd {
         #[command(subcommand)]
         cmd: ConfigCmd,
     },
-    /// Load generator (in the spirit of emqtt_bench).
-    Bench(Box<starling::bench::BenchArgs>),
     /// Operate a running node through its admin API: status, clients, subscriptions, retained,
     /// bans, users.
     Ctl(Box<starling::ctl::CtlArgs>),
@@ -124,7 +122,6 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             print!("{}", cfg.to_toml());
             Ok(())
         }
-        Cmd::Bench(args) => starling::bench::run(*args).await,
         Cmd::Ctl(args) => starling::ctl::run(*args).await,
         Cmd::Passwd { file, username, delete, hash } => {
             use starling::auth::password::{self, HashAlgorithm};

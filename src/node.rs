@@ -15,6 +15,7 @@ use crate::broker::port::Cluster;
 use crate::broker::session::Kick;
 use crate::broker::{Broker, BrokerError, Settings};
 use crate::catalog::Catalog;
+use crate::cluster::admin::ClusterAdmin;
 use crate::cluster::replicated::RaftCluster;
 use crate::cluster::standalone::Standalone;
 use crate::config::{Config, ListenerKind, SyncPolicy};
@@ -74,8 +75,10 @@ pub struct NodeHandle {
     evacuation: Arc<Evacuation>,
     /// The admin API for local `starling ctl`, without a key (see `admin::control`).
     control: Option<ControlSocket>,
+    /// Readiness, status, metrics and membership of the cluster (standalone or replicated).
+    pub cluster: Arc<dyn ClusterAdmin>,
     /// The replicated cluster, when `[cluster]` is configured.
-    pub raft: Option<Arc<RaftCluster>>,
+    raft: Option<Arc<RaftCluster>>,
     /// The TLS material of each `tls`/`wss` listener, by listener name (reloaded on SIGHUP).
     tls: std::collections::BTreeMap<String, Arc<TlsListener>>,
 }
@@ -96,22 +99,32 @@ impl Node {
         let (shutdown_tx, shutdown_rx) = watch::channel(false);
         let node_name = cfg.effective_node_name();
         // The one place that decides between a cluster of one and a replicated cluster.
-        let (cluster, raft): (Arc<dyn Cluster>, Option<Arc<RaftCluster>>) = match &cfg.cluster {
-            None => (Arc::new(Standalone::new(node_id, node_name.clone(), catalog)), None),
+        let (cluster, admin_view, raft): (Arc<dyn Cluster>, Arc<dyn ClusterAdmin>, _) = match &cfg.cluster {
+            None => {
+                let s = Arc::new(Standalone::new(node_id, node_name.clone(), catalog.clone()));
+                (s.clone(), s, None)
+            }
             Some(c) => {
-                let r = RaftCluster::start(node_id, node_name.clone(), c, store.clone(), catalog, shutdown_rx.clone())
-                    .await?;
+                let r = RaftCluster::start(
+                    node_id,
+                    node_name.clone(),
+                    c,
+                    store.clone(),
+                    catalog.clone(),
+                    shutdown_rx.clone(),
+                )
+                .await?;
                 tokio::spawn(r.clone().run_writer(shutdown_rx.clone()));
                 tokio::spawn(r.clone().run_outbox(shutdown_rx.clone()));
                 tokio::spawn(crate::cluster::prevote::run(r.clone(), shutdown_rx.clone()));
-                (r.clone(), Some(r))
+                (r.clone(), r.clone(), Some(r))
             }
         };
         let metrics = Arc::new(Metrics::new());
         let settings = Settings::from_config(&cfg);
         // The password and ACL files are read before anything binds: a bad file fails start-up.
-        let auth = Arc::new(crate::auth::Auth::new(&cfg, cluster.clone(), metrics.clone())?);
-        let broker = Broker::new(settings.clone(), node_name, cluster, store.clone(), metrics, auth);
+        let auth = Arc::new(crate::auth::Auth::new(&cfg, catalog.clone(), metrics.clone())?);
+        let broker = Broker::new(settings.clone(), node_name, cluster, catalog, store.clone(), metrics, auth);
         if let Some(t) = raft.as_ref().and_then(|r| r.link_tls()) {
             t.record_expiry(&broker.metrics);
             t.spawn_watch(broker.metrics.clone(), LINK_TLS_WATCH, shutdown_rx.clone());
@@ -174,16 +187,24 @@ impl Node {
         let ready = Arc::new(AtomicBool::new(false));
         let evacuation = Evacuation::new(broker.clone(), cfg.drain.clone());
         let admin = if cfg.admin.enabled {
-            let a =
-                AdminServer::start(&cfg.admin, broker.clone(), ready.clone(), evacuation.clone(), shutdown_rx.clone())
-                    .await?;
+            let a = AdminServer::start(
+                &cfg.admin,
+                broker.clone(),
+                admin_view.clone(),
+                ready.clone(),
+                evacuation.clone(),
+                shutdown_rx.clone(),
+            )
+            .await?;
             let kind = if a.is_tls() { "https" } else { "http" };
             bound.push(BoundListener { name: "admin".into(), kind, addr: a.addr });
             Some(a)
         } else {
             None
         };
-        let control = ControlSocket::start(&cfg.data_dir, broker.clone(), ready.clone(), evacuation.clone()).await?;
+        let control =
+            ControlSocket::start(&cfg.data_dir, broker.clone(), admin_view.clone(), ready.clone(), evacuation.clone())
+                .await?;
         if let Some(interval) = settings.sys_interval {
             broker.spawn_sys(interval);
         }
@@ -202,6 +223,7 @@ impl Node {
             admin,
             evacuation,
             control,
+            cluster: admin_view,
             raft,
             tls: tls_setups,
         })

@@ -70,6 +70,7 @@ RAW=${OUT%.md}.jsonl
 : > "$RAW"
 WORK=$(mktemp -d /tmp/starling-cluster-bench.XXXXXX)
 BIN=$ROOT/target/release/starling
+BENCH=$ROOT/target/release/starling-bench
 SECRET=bench-cluster-secret-0123456789
 KEY=bench-api-key-0123456789
 CORES=3
@@ -78,7 +79,7 @@ declare -A PID=()      # node name -> pid
 declare -A IP=()       # node name -> address
 HELPERS=()             # subscribers holding the catalog's routes (live until the end)
 CGROUPS=()             # per-node CPU cgroups made for -c (removed on exit)
-BENCH_PID=""           # a running `starling bench sub`
+BENCH_PID=""           # a running `starling-bench sub`
 
 log() { printf '[cluster-bench %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 
@@ -279,7 +280,7 @@ run_pubsub() { # placement scenario rep args...
     # tell "slower because each message costs more CPU" from "slower because it waits".
     local a0 b0 a1 b1
     a0=$(cpu_ticks "${PID[core-1]}"); b0=$(cpu_ticks "${PID[core-2]}")
-    if ! "$BIN" bench pubsub -h "${IP[core-1]}" --sub-host "$sub_ip" --settle "$SETTLE" \
+    if ! "$BENCH" pubsub -h "${IP[core-1]}" --sub-host "$sub_ip" --settle "$SETTLE" \
         --prefix "b$rep-$placement-$scenario" "${COMMON[@]}" "$@" >"$out" 2>"$WORK/bench.err"; then
         log "$placement $scenario #$rep failed: $(tail -n 1 "$WORK/bench.err")"
     fi
@@ -325,7 +326,7 @@ writes() {
         log "catalog writes run $rep/$REPS: $WRITERS subscribers on replicant-4"
         t0=$(now)
         # Held up to 5 minutes; interrupted as soon as the routes arrived and were checked.
-        "$BIN" bench sub -h "${IP[replicant-4]}" -c "$WRITERS" -t "w/$rep/%i" -q 0 -V 3 -d 300s \
+        "$BENCH" sub -h "${IP[replicant-4]}" -c "$WRITERS" -t "w/$rep/%i" -q 0 -V 3 -d 300s \
             --connect-timeout 30s --prefix "w$rep" --json >"$out" 2>"$err" &
         local bench=$!
         BENCH_PID=$bench
@@ -581,7 +582,7 @@ for tool in curl python3 mosquitto_pub mosquitto_sub; do
     command -v "$tool" >/dev/null || { log "$tool is needed (apt-get install curl python3 mosquitto-clients)"; exit 1; }
 done
 log "building starling (release)"
-cargo build --release --quiet
+cargo build --release --quiet -p starling -p starling-bench
 # 10,000 subscribers need one descriptor each in the bench and in the replicant.
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 if [ "$(ulimit -n)" != unlimited ] && [ "$(ulimit -n)" -lt $((WRITERS + 512)) ]; then

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Compare Starling, Mosquitto and rumqttd on this machine with one load generator
-# (`starling bench`), so that the client's own cost is the same for every broker.
+# (`starling-bench`), so that the client's own cost is the same for every broker.
 #
 # Usage: scripts/bench/run.sh [-r REPS] [-d DURATION] [-b "starling mosquitto rumqttd"]
 #                             [-n CONNECTIONS] [-o RESULTS.md] [-s SCENARIOS]
@@ -45,7 +45,8 @@ mkdir -p "$(dirname "$OUT")"
 RAW=${OUT%.md}.jsonl
 : > "$RAW"
 WORK=$(mktemp -d /tmp/starling-bench.XXXXXX)
-BENCH=$ROOT/target/release/starling
+STARLING=$ROOT/target/release/starling
+BENCH=$ROOT/target/release/starling-bench
 
 # Fixed loopback ports, one per broker, away from the usual 1883 so a broker someone else
 # runs on this machine is never measured by mistake.
@@ -84,8 +85,8 @@ install_tools() {
     export PATH="$HOME/.cargo/bin:$PATH"
     command -v python3 >/dev/null || { log "python3 is needed for the JSON summaries"; exit 1; }
     command -v ss >/dev/null || { log "ss (iproute2) is needed to count connections"; exit 1; }
-    log "building starling (release)"
-    cargo build --release --quiet
+    log "building starling and starling-bench (release)"
+    cargo build --release --quiet -p starling -p starling-bench
 }
 
 # --- brokers --------------------------------------------------------------------------------
@@ -138,7 +139,7 @@ start_broker() {
             # No admin HTTP listener: its fixed default port may be taken by another
             # instance, and the other brokers run without one too.
             STARLING_ADMIN__ENABLED=false \
-                "$BENCH" serve --bind "127.0.0.1:$port" --data-dir "$WORK/starling-data" \
+                "$STARLING" serve --bind "127.0.0.1:$port" --data-dir "$WORK/starling-data" \
                 >>"$WORK/starling.log" 2>&1 &
             ;;
         mosquitto) mosquitto -c "$WORK/mosquitto.conf" >>"$WORK/mosquitto.out" 2>&1 & ;;
@@ -191,7 +192,7 @@ run_pubsub() { # broker scenario rep args...
     local broker=$1 scenario=$2 rep=$3
     shift 3
     local out="$WORK/$broker-$scenario-$rep.json"
-    if ! "$BENCH" bench pubsub -p "${PORT[$broker]}" "${COMMON[@]}" "$@" >"$out" 2>"$WORK/bench.err"; then
+    if ! "$BENCH" pubsub -p "${PORT[$broker]}" "${COMMON[@]}" "$@" >"$out" 2>"$WORK/bench.err"; then
         log "$broker $scenario #$rep failed: $(tail -n 1 "$WORK/bench.err")"
     fi
     record "$broker" "$scenario" "$rep" "$out"
@@ -204,7 +205,7 @@ run_conn() { # broker rep count
     local before after established
     before=$(rss_kib "$BROKER_PID" || echo 0)
     # Hold up to 5 minutes; the script interrupts it as soon as memory has been sampled.
-    "$BENCH" bench conn -p "$port" -c "$count" --connect-timeout 30s -d 300s "${COMMON[@]}" \
+    "$BENCH" conn -p "$port" -c "$count" --connect-timeout 30s -d 300s "${COMMON[@]}" \
         >"$out" 2>"$err" &
     BENCH_PID=$!
     for _ in $(seq 1 1800); do

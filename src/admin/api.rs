@@ -486,7 +486,7 @@ fn ban_json(kind: BanKind, value: String, source: BanSource, r: BanRecord) -> Ba
 pub(super) async fn bans_list(State(s): State<AdminState>, q: Result<Query<PageParams>, QueryRejection>) -> Reply {
     let p = query(q)?;
     let (limit, offset) = paging(p.limit, p.offset)?;
-    let all = s.broker.auth.bans.list(&*s.broker.cluster);
+    let all = s.broker.auth.bans.list(&s.broker.catalog);
     let page = Page { total: all.len(), items: all.into_iter().skip(offset).take(limit).collect() };
     Ok(listing(page, limit, offset, |b| ban_json(b.kind, b.value, b.source, b.record)))
 }
@@ -519,7 +519,7 @@ pub(super) async fn bans_add(State(s): State<AdminState>, b: Result<Json<NewBan>
     };
     let record = BanRecord { reason: b.reason, created_ms: now, until_ms };
     // Housekeeping with the write: expired bans leave the catalog.
-    for (k, v, r) in s.broker.cluster.bans() {
+    for (k, v, r) in s.broker.catalog.bans() {
         if !r.active(now) {
             let _ = s.broker.cluster.propose(CatalogCmd::SetBan { kind: k, value: v, ban: None }).await;
         }
@@ -543,7 +543,7 @@ pub(super) async fn bans_delete(
     // A value that is not a valid ban value (a malformed network) is simply not banned: 404.
     let value = bans::normalize(kind, &value).unwrap_or(value);
     let auth = &s.broker.auth;
-    let in_catalog = s.broker.cluster.ban(kind, &value).is_some();
+    let in_catalog = s.broker.catalog.ban(kind, &value).is_some();
     let temporary = auth.bans.remove_temporary(kind, &value);
     if in_catalog {
         let cmd = CatalogCmd::SetBan { kind, value: value.clone(), ban: None };

@@ -9,11 +9,11 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 
 use super::{AdminState, error};
-use crate::broker::port::MembershipOp;
+use crate::cluster::admin::MembershipOp;
 
 /// GET: [`crate::broker::port::ClusterStatus`] (a standalone node reports itself alone).
 pub(super) async fn status(State(s): State<AdminState>) -> Response {
-    Json(s.broker.cluster.status().await).into_response()
+    Json(s.cluster.status().await).into_response()
 }
 
 #[derive(Deserialize)]
@@ -38,7 +38,7 @@ pub(super) async fn join(State(s): State<AdminState>, body: Result<Json<JoinBody
     if !well_formed {
         return error(StatusCode::BAD_REQUEST, "addr must be host:port");
     }
-    outcome(s.broker.cluster.membership(MembershipOp::Join(b.addr)).await)
+    outcome(s.cluster.membership(MembershipOp::Join(b.addr)).await)
 }
 
 /// DELETE: remove the named member (this node's own name: leave).
@@ -47,7 +47,7 @@ pub(super) async fn remove(State(s): State<AdminState>, name: Result<Path<String
         Ok(Path(n)) => n,
         Err(e) => return error(StatusCode::BAD_REQUEST, format!("invalid path: {}", e.body_text())),
     };
-    outcome(s.broker.cluster.membership(MembershipOp::Remove(name)).await)
+    outcome(s.cluster.membership(MembershipOp::Remove(name)).await)
 }
 
 fn outcome(r: Result<String, String>) -> Response {

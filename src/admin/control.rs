@@ -18,6 +18,7 @@ use tokio::task::JoinHandle;
 use super::{AdminError, AdminState, ApiKeys, router, serve};
 use crate::broker::Broker;
 use crate::broker::drain::Evacuation;
+use crate::cluster::admin::ClusterAdmin;
 
 /// The directory that holds the socket, under the data directory.
 const DIR: &str = "control";
@@ -43,6 +44,7 @@ impl ControlSocket {
     pub async fn start(
         data_dir: &Path,
         broker: Arc<Broker>,
+        cluster: Arc<dyn ClusterAdmin>,
         ready: Arc<AtomicBool>,
         evacuation: Arc<Evacuation>,
     ) -> Result<Option<ControlSocket>, AdminError> {
@@ -72,6 +74,7 @@ impl ControlSocket {
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).map_err(err)?;
         let state = AdminState {
             broker,
+            cluster,
             keys: Arc::new(parking_lot::RwLock::new(Arc::new(ApiKeys::default()))),
             ready,
             evacuation,

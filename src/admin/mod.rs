@@ -18,9 +18,9 @@
 
 mod api;
 mod cluster_api;
-pub mod control;
+pub(crate) mod control;
 mod guard;
-pub mod keys;
+pub(crate) mod keys;
 pub mod log;
 mod scrape;
 pub mod systemd;
@@ -46,6 +46,7 @@ use tokio::task::JoinHandle;
 
 use crate::broker::Broker;
 use crate::broker::drain::Evacuation;
+use crate::cluster::admin::ClusterAdmin;
 use crate::config::AdminConfig;
 use crate::transport::tls::{TlsError, TlsListener};
 pub use control::ControlSocket;
@@ -70,6 +71,8 @@ pub enum AdminError {
 #[derive(Clone)]
 struct AdminState {
     broker: Arc<Broker>,
+    /// Status, metrics and membership of the cluster (a standalone node reports itself alone).
+    cluster: Arc<dyn ClusterAdmin>,
     /// Swapped whole on SIGHUP ([`AdminServer::reload_keys`]); readers clone the inner `Arc`.
     keys: SharedKeys,
     /// Set by the node once every listener is bound and storage is open; cleared when it
@@ -99,6 +102,7 @@ impl AdminServer {
     pub async fn start(
         cfg: &AdminConfig,
         broker: Arc<Broker>,
+        cluster: Arc<dyn ClusterAdmin>,
         ready: Arc<AtomicBool>,
         evacuation: Arc<Evacuation>,
         shutdown: tokio::sync::watch::Receiver<bool>,
@@ -122,7 +126,14 @@ impl AdminServer {
             .map_err(|source| AdminError::Bind { addr: cfg.bind, source })?;
         let addr = listener.local_addr().map_err(|source| AdminError::Bind { addr: cfg.bind, source })?;
         let keys: SharedKeys = Arc::new(RwLock::new(Arc::new(keys)));
-        let app = router(AdminState { broker: broker.clone(), keys: keys.clone(), ready, evacuation, trusted: false });
+        let app = router(AdminState {
+            broker: broker.clone(),
+            cluster,
+            keys: keys.clone(),
+            ready,
+            evacuation,
+            trusted: false,
+        });
         let (stop_tx, stop_rx) = oneshot::channel::<()>();
         let stopped = async move {
             let _ = stop_rx.await;
@@ -298,7 +309,7 @@ async fn healthz() -> Response {
 async fn readyz(State(s): State<AdminState>) -> Response {
     let listeners = s.ready.load(Ordering::Acquire);
     let storage = s.broker.storage_readable();
-    let cluster = s.broker.cluster.ready();
+    let cluster = s.cluster.ready();
     let ok = listeners && !s.broker.is_draining() && storage.is_ok() && cluster;
     let body = serde_json::json!({
         "status": if ok { "ready" } else { "not ready" },

@@ -16,13 +16,14 @@ use prometheus_client::registry::Registry;
 
 use super::{AdminState, error};
 use crate::broker::Broker;
+use crate::cluster::admin::ClusterAdmin;
 
 const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
 const EOF: &str = "# EOF\n";
 
 pub(super) async fn metrics(State(s): State<AdminState>) -> Response {
     // Counting queues locks every session briefly: keep it off the async workers.
-    match tokio::task::spawn_blocking(move || render(&s.broker)).await {
+    match tokio::task::spawn_blocking(move || render(&s.broker, &*s.cluster)).await {
         Ok(text) => ([(header::CONTENT_TYPE, CONTENT_TYPE)], text).into_response(),
         Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, format!("metrics collection failed: {e}")),
     }
@@ -34,7 +35,7 @@ fn clamp(v: u64) -> i64 {
 
 /// The whole exposition: the broker's registry (its trailing `# EOF` removed), then the
 /// scrape-time registry.
-pub fn render(broker: &Arc<Broker>) -> String {
+pub fn render(broker: &Arc<Broker>, cluster: &dyn ClusterAdmin) -> String {
     let t = broker.totals();
     // Gauges the data path does not maintain (or only approximately): set them from the source
     // of truth right before encoding.
@@ -57,7 +58,7 @@ pub fn render(broker: &Arc<Broker>) -> String {
             ConstGauge::new(clamp(t.routes as u64)),
         );
         s.register("sessions", "Sessions on this node, connected or not", ConstGauge::new(clamp(t.sessions as u64)));
-        cluster_metrics(s, &broker.cluster.metrics());
+        cluster_metrics(s, &cluster.metrics());
         let dir = broker.store.data_dir();
         s.register(
             "data_dir_bytes",
@@ -80,7 +81,7 @@ pub fn render(broker: &Arc<Broker>) -> String {
 }
 
 /// The cluster as this node sees it (a standalone node is a cluster of one core).
-fn cluster_metrics(s: &mut Registry, c: &crate::broker::port::ClusterMetrics) {
+fn cluster_metrics(s: &mut Registry, c: &crate::cluster::admin::ClusterMetrics) {
     use prometheus_client::metrics::family::Family;
     use prometheus_client::metrics::gauge::Gauge;
     let nodes = Family::<Vec<(String, String)>, Gauge>::default();

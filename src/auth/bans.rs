@@ -12,9 +12,9 @@ use ipnet::IpNet;
 use parking_lot::{Mutex, RwLock};
 use serde::Serialize;
 
-use crate::broker::port::Cluster;
+use crate::catalog::Catalog;
 use crate::catalog::cmd::{BanKind, BanRecord};
-use crate::config::BansConfig;
+use crate::config::{BansConfig, parse_network};
 use crate::protocol::message::now_ms;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -34,23 +34,10 @@ pub struct BanView {
     pub record: BanRecord,
 }
 
-/// `10.0.0.0/8`, `2001:db8::/32` or a bare address (a /32 or /128), normalized: host bits
-/// cleared, IPv4-mapped IPv6 as IPv4.
-pub fn parse_network(s: &str) -> Result<IpNet, String> {
-    let net = match s.parse::<IpNet>() {
-        Ok(n) => n,
-        Err(_) => match s.parse::<IpAddr>() {
-            Ok(ip) => IpNet::from(ip.to_canonical()),
-            Err(_) => return Err(format!("{s:?} is neither an IP address nor a CIDR network")),
-        },
-    };
-    Ok(net.trunc())
-}
-
 /// The value a ban is stored under: networks normalized, names as given.
 pub fn normalize(kind: BanKind, value: &str) -> Result<String, String> {
     match kind {
-        BanKind::Network => parse_network(value).map(|n| n.to_string()),
+        BanKind::Network => parse_network(value).map(|n| n.to_string()).map_err(|e| e.to_string()),
         _ if value.is_empty() => Err("the value must not be empty".into()),
         _ if value.len() > 65535 => Err("the value is longer than 65535 bytes".into()),
         _ => Ok(value.to_string()),
@@ -81,7 +68,7 @@ impl Bans {
     }
 
     /// Whether a connection from `ip` is banned (before anything is read from it).
-    pub fn network_banned(&self, ip: IpAddr, cluster: &dyn Cluster) -> bool {
+    pub fn network_banned(&self, ip: IpAddr, catalog: &Catalog) -> bool {
         let ip = ip.to_canonical();
         if self.config_nets.iter().any(|n| n.contains(&ip)) {
             return true;
@@ -90,14 +77,14 @@ impl Bans {
         if self.temp_active(BanKind::Network, &IpNet::from(ip).to_string(), now) {
             return true;
         }
-        let version = cluster.bans_version();
+        let version = catalog.bans_version();
         {
             let g = self.nets.read();
             if g.0 == version {
                 return g.1.iter().any(|(n, r)| r.active(now) && n.contains(&ip));
             }
         }
-        let fresh: Vec<(IpNet, BanRecord)> = cluster
+        let fresh: Vec<(IpNet, BanRecord)> = catalog
             .bans()
             .into_iter()
             .filter(|(k, _, _)| *k == BanKind::Network)
@@ -109,11 +96,11 @@ impl Bans {
     }
 
     /// Whether a client id or username is banned.
-    pub fn banned(&self, kind: BanKind, value: &str, cluster: &dyn Cluster) -> bool {
+    pub fn banned(&self, kind: BanKind, value: &str, catalog: &Catalog) -> bool {
         let now = now_ms();
         self.config_ids.iter().any(|(k, v)| *k == kind && v == value)
             || self.temp_active(kind, value, now)
-            || cluster.ban(kind, value).is_some_and(|r| r.active(now))
+            || catalog.ban(kind, value).is_some_and(|r| r.active(now))
     }
 
     fn temp_active(&self, kind: BanKind, value: &str, now: u64) -> bool {
@@ -152,7 +139,7 @@ impl Bans {
     }
 
     /// Every ban in force, sorted by kind then value.
-    pub fn list(&self, cluster: &dyn Cluster) -> Vec<BanView> {
+    pub fn list(&self, catalog: &Catalog) -> Vec<BanView> {
         let now = now_ms();
         let config = BanRecord { reason: Some("configuration".into()), created_ms: 0, until_ms: None };
         let mut out: Vec<BanView> = self
@@ -162,7 +149,7 @@ impl Bans {
             .chain(self.config_nets.iter().map(|n| (BanKind::Network, n.to_string())))
             .map(|(kind, value)| BanView { kind, value, source: BanSource::Config, record: config.clone() })
             .collect();
-        out.extend(cluster.bans().into_iter().filter(|(_, _, r)| r.active(now)).map(|(kind, value, record)| BanView {
+        out.extend(catalog.bans().into_iter().filter(|(_, _, r)| r.active(now)).map(|(kind, value, record)| BanView {
             kind,
             value,
             source: BanSource::Api,

@@ -150,10 +150,6 @@ impl LogOnce {
     pub fn len(&self) -> usize {
         self.seen.lock().len()
     }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
 }
 
 #[cfg(test)]

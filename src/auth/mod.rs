@@ -15,12 +15,12 @@
 //! connection's [`ConnAcl`]). See docs/security.md for the operator's view.
 
 pub mod acl;
-pub mod bans;
-pub mod flapping;
-pub mod limits;
-pub mod ownership;
+pub(crate) mod bans;
+pub(crate) mod flapping;
+pub(crate) mod limits;
+pub(crate) mod ownership;
 pub mod password;
-pub mod users;
+pub(crate) mod users;
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -33,7 +33,7 @@ use parking_lot::RwLock;
 use thiserror::Error;
 use tokio::sync::Semaphore;
 
-use crate::broker::port::Cluster;
+use crate::catalog::Catalog;
 use crate::catalog::cmd::{BanKind, BanRecord};
 use crate::config::{AuthMethod, Config};
 use crate::metrics::Metrics;
@@ -89,7 +89,7 @@ pub enum ConnectBan {
 
 /// The security layer of a node.
 pub struct Auth {
-    cluster: Arc<dyn Cluster>,
+    catalog: Arc<Catalog>,
     metrics: Arc<Metrics>,
     chain: Vec<AuthMethod>,
     file_users: FileUsers,
@@ -122,7 +122,7 @@ pub struct Auth {
 
 impl Auth {
     /// Load the password and ACL files named in `cfg`; errors name the file.
-    pub fn new(cfg: &Config, cluster: Arc<dyn Cluster>, metrics: Arc<Metrics>) -> Result<Auth, AuthError> {
+    pub fn new(cfg: &Config, catalog: Arc<Catalog>, metrics: Arc<Metrics>) -> Result<Auth, AuthError> {
         let file_users = FileUsers::open(cfg.auth.password_file.clone())?;
         let acl = match &cfg.auth.acl_file {
             Some(p) => Acl::load(p)?,
@@ -155,8 +155,8 @@ impl Auth {
         let slots = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
         let dummy_hash = password::hash(&rand::random::<[u8; 16]>(), cfg.auth.hash)?;
         Ok(Auth {
-            api_users: CatalogUsers::new(cluster.clone()),
-            cluster,
+            api_users: CatalogUsers::new(catalog.clone()),
+            catalog,
             metrics,
             chain: cfg.auth.chain.clone(),
             file_users,
@@ -201,7 +201,7 @@ impl Auth {
     /// A new socket from `peer` on `listener`: banned networks and the connection rate.
     /// `Err(reason)` = close it without reading.
     pub fn admit_peer(&self, listener: &str, peer: IpAddr) -> Result<(), &'static str> {
-        if self.bans.network_banned(peer, &*self.cluster) {
+        if self.bans.network_banned(peer, &self.catalog) {
             self.refused("banned_network", &peer.to_string(), || {
                 format!("connection from banned address {peer} closed")
             });
@@ -224,7 +224,7 @@ impl Auth {
     /// and a flapping one is banned). `username` is the presented or certificate username.
     /// The caller counts and logs the refusal.
     pub fn check_connect(&self, client_id: &str, username: Option<&str>) -> Result<(), ConnectBan> {
-        let c = &*self.cluster;
+        let c = &self.catalog;
         if self.bans.banned(BanKind::ClientId, client_id, c) {
             return Err(ConnectBan::ClientId);
         }

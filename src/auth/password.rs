@@ -16,7 +16,8 @@ use std::path::{Path, PathBuf};
 use argon2::Argon2;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use pbkdf2::Pbkdf2;
-use serde::{Deserialize, Serialize};
+
+pub use crate::config::HashAlgorithm;
 use thiserror::Error;
 
 #[derive(Debug, Error)]
@@ -32,15 +33,6 @@ pub enum PasswordError {
          with '#' or a blank, and must contain no ':' and no control characters such as line breaks)"
     )]
     BadUsername(String),
-}
-
-/// The algorithm new hashes are made with.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum HashAlgorithm {
-    #[default]
-    Argon2id,
-    Pbkdf2Sha256,
 }
 
 /// Hash `password` with a fresh random salt, as a PHC string.

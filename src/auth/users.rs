@@ -13,7 +13,7 @@ use std::sync::Arc;
 use parking_lot::RwLock;
 
 use crate::auth::password::{self, PasswordError};
-use crate::broker::port::Cluster;
+use crate::catalog::Catalog;
 
 /// A source of users and their password hashes (PHC strings).
 pub trait UserStore: Send + Sync {
@@ -84,12 +84,12 @@ impl UserStore for FileUsers {
 
 /// Users in the replicated catalog.
 pub struct CatalogUsers {
-    cluster: Arc<dyn Cluster>,
+    catalog: Arc<Catalog>,
 }
 
 impl CatalogUsers {
-    pub fn new(cluster: Arc<dyn Cluster>) -> CatalogUsers {
-        CatalogUsers { cluster }
+    pub fn new(catalog: Arc<Catalog>) -> CatalogUsers {
+        CatalogUsers { catalog }
     }
 }
 
@@ -101,12 +101,12 @@ impl UserStore for CatalogUsers {
         true
     }
     fn hash_of(&self, username: &str) -> Option<String> {
-        self.cluster.user_hash(username)
+        self.catalog.user_hash(username)
     }
     fn usernames(&self) -> Vec<String> {
-        self.cluster.usernames()
+        self.catalog.usernames()
     }
     fn active(&self) -> bool {
-        self.cluster.user_count() > 0
+        self.catalog.user_count() > 0
     }
 }

@@ -247,8 +247,7 @@ impl Broker {
     /// A session restored from the catalog's durable subscriptions, for a client whose owner did
     /// not answer: subscriptions come back, messages the old owner holds follow by hand-back.
     pub async fn restore_from_catalog(self: &Arc<Self>, client: &str, expiry: u32) -> Result<bool, BrokerError> {
-        let subs: Vec<(String, SubOptionsWire)> =
-            self.cluster.durable_subscriptions(client).into_iter().map(|(f, o)| (f, SubOptionsWire::from(o))).collect();
+        let subs: Vec<(String, SubOptionsWire)> = self.catalog.durable_subscriptions(client);
         if subs.is_empty() {
             return Ok(false);
         }
@@ -260,15 +259,14 @@ impl Broker {
             queued: Vec::new(),
             incoming_qos2: Vec::new(),
             seen: Vec::new(),
-            identity: self.cluster.client_identity(client),
+            identity: self.catalog.client_identity(client),
         };
         self.import_session(t).await?;
         Ok(true)
     }
 
     async fn merge_into(self: &Arc<Self>, session: &Arc<Session>, t: SessionTransfer) -> Result<(), BrokerError> {
-        let mut batch = self.store.batch();
-        let committed = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let mut gate = super::gate::OfferGate::new(&self.store);
         let mut merged = 0usize;
         let mut dropped = 0usize;
         // These messages were acknowledged to their publishers long ago: `max_queued` holds new
@@ -281,11 +279,8 @@ impl Broker {
         let encoded = t.inflight.iter().filter(|(_, released, _)| !released).map(|(_, _, e)| e).chain(t.queued.iter());
         for enc in encoded {
             match Delivery::decode(0, enc) {
-                Ok(mut d) => {
-                    if d.qos > 0 {
-                        d.committed = Some(committed.clone());
-                    }
-                    if session.offer(d, limits, &self.store, &mut batch) == super::session::Offer::Queued {
+                Ok(d) => {
+                    if gate.offer(session, d, limits) == super::session::Offer::Queued {
                         merged += 1;
                     } else {
                         dropped += 1;
@@ -295,8 +290,7 @@ impl Broker {
                 Err(e) => tracing::warn!(client = %t.client, "handed-back delivery undecodable: {e}"),
             }
         }
-        self.store.commit(batch)?;
-        committed.store(true, std::sync::atomic::Ordering::Release);
+        gate.commit()?;
         {
             let mut st = session.state.lock();
             for id in &t.seen {
@@ -358,7 +352,7 @@ impl Broker {
             .sessions
             .lock()
             .keys()
-            .filter_map(|c| self.cluster.owner_of(c).filter(|o| *o != me).map(|o| (c.to_string(), o)))
+            .filter_map(|c| self.catalog.owner_of(c).filter(|o| *o != me).map(|o| (c.to_string(), o)))
             .collect();
         let mut moved = 0;
         for (client, owner) in candidates {
@@ -420,7 +414,7 @@ impl Broker {
         let b = self.clone();
         tokio::spawn(async move {
             let until = tokio::time::Instant::now() + RELAY_FOR;
-            while b.cluster.owner_of(&client) != Some(to) && tokio::time::Instant::now() < until {
+            while b.catalog.owner_of(&client) != Some(to) && tokio::time::Instant::now() < until {
                 tokio::time::sleep(Duration::from_millis(20)).await;
             }
             for k in keys {
@@ -433,8 +427,7 @@ impl Broker {
     /// No route release is waiting and every catalog write was sent: what a stopping node
     /// waits for after its sessions were taken, so its routes do not outlive it.
     pub fn routes_settled(&self) -> bool {
-        self.claims.releasing.load(std::sync::atomic::Ordering::Acquire) == 0
-            && self.cluster.metrics().pending_writes == 0
+        self.claims.releasing.load(std::sync::atomic::Ordering::Acquire) == 0 && self.cluster.pending_writes() == 0
     }
 
     /// Relays for a message matching sessions that moved from here lately: one target per new
@@ -470,7 +463,7 @@ impl Broker {
             loop {
                 tick.tick().await;
                 let Some(b) = weak.upgrade() else { return };
-                if b.cluster.metrics().pending_writes > 0 {
+                if b.cluster.pending_writes() > 0 {
                     continue;
                 }
                 b.hand_back_foreign_sessions().await;
@@ -485,7 +478,7 @@ impl Broker {
         if self.sessions.lock().contains_key(client) {
             return;
         }
-        let Some(owner) = self.cluster.owner_of(client).filter(|o| *o != me) else { return };
+        let Some(owner) = self.catalog.owner_of(client).filter(|o| *o != me) else { return };
         self.claims.claim(client);
         let timeout = self.settings.takeover_timeout;
         let taken = tokio::time::timeout(timeout, self.cluster.take_session(client, owner)).await;

@@ -217,7 +217,7 @@ impl Broker {
 
     /// Retained messages (catalog only, not `$SYS`) whose topic matches `filter`, by topic.
     pub fn retained_messages(&self, filter: &str) -> Vec<Arc<Message>> {
-        let mut v = self.cluster.retained_matching(filter);
+        let mut v = self.catalog.retained_matching(filter);
         v.sort_unstable_by(|a, b| a.topic.cmp(&b.topic));
         v
     }
@@ -227,7 +227,7 @@ impl Broker {
         if topic::has_wildcards(topic_name) {
             return None;
         }
-        self.cluster.retained_matching(topic_name).into_iter().next()
+        self.catalog.retained_matching(topic_name).into_iter().next()
     }
 
     /// Delete the retained message of `topic_name` through the catalog (so every node drops
@@ -237,7 +237,7 @@ impl Broker {
             return Ok(false);
         }
         self.cluster.propose(CatalogCmd::SetRetained { topic: topic_name.to_string(), message: None }).await?;
-        self.metrics.retained.set(self.cluster.retained_count() as i64);
+        self.metrics.retained.set(self.catalog.retained_count() as i64);
         Ok(true)
     }
 
@@ -258,7 +258,7 @@ impl Broker {
             persistent_sessions,
             subscriptions: self.subscription_count(),
             routes: self.route_count(),
-            retained: self.cluster.retained_count(),
+            retained: self.catalog.retained_count(),
             queued,
             inflight,
             messages_received: sum(&m.messages_received),

@@ -1,6 +1,6 @@
 //! The broker: sessions, the subscription index, retained messages, wills, shared groups and
 //! `$SYS`, behind a small API that connection tasks call. It knows nothing of sockets (that is
-//! `transport`); other nodes it reaches only through the port [`cluster::Cluster`], whose
+//! `transport`); other nodes it reaches only through the port [`port::Cluster`], whose
 //! implementation is an adapter. This file holds the `Broker` value and its settings; its
 //! behaviour is split by concern:
 //!
@@ -17,10 +17,12 @@
 
 pub mod drain;
 mod flow;
+pub mod gate;
 pub mod handover;
 pub mod inspect;
 mod lifecycle;
 mod ownership;
+pub mod plan;
 pub mod port;
 mod publish;
 mod remote;
@@ -41,6 +43,7 @@ use std::time::{Duration, Instant};
 use parking_lot::{Mutex, RwLock};
 use thiserror::Error;
 
+use crate::catalog::Catalog;
 use crate::config::{Config, SharedStrategy};
 use crate::metrics::Metrics;
 use crate::protocol::Message;
@@ -178,6 +181,8 @@ pub struct Broker {
     pub settings: Settings,
     pub node_name: String,
     pub cluster: Arc<dyn Cluster>,
+    /// The local replica of the catalog: retained messages, client owners, durable subscriptions.
+    pub catalog: Arc<Catalog>,
     pub store: Store,
     pub metrics: Arc<Metrics>,
     /// Authentication, ACL, bans and limits (the connection task asks it).
@@ -229,6 +234,7 @@ impl Broker {
         settings: Settings,
         node_name: String,
         cluster: Arc<dyn Cluster>,
+        catalog: Arc<Catalog>,
         store: Store,
         metrics: Arc<Metrics>,
         auth: Arc<crate::auth::Auth>,
@@ -237,6 +243,7 @@ impl Broker {
             settings,
             node_name,
             cluster,
+            catalog,
             store,
             metrics,
             auth,

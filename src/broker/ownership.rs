@@ -28,7 +28,7 @@ impl Broker {
             return Ok(());
         }
         let recorded = local.and_then(|s| s.state.lock().identity.clone());
-        let recorded = recorded.or_else(|| self.cluster.client_identity(client));
+        let recorded = recorded.or_else(|| self.catalog.client_identity(client));
         match recorded {
             Some(owner) if !may_use(Some(&owner), identity) => Err(BrokerError::NotOwner(owner)),
             _ => Ok(()),

@@ -4,16 +4,17 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 
-use crate::config::SharedStrategy;
 use crate::metrics::DropReason;
 use crate::protocol::Message;
 use crate::storage::{self};
 
+use super::gate::OfferGate;
+use super::plan;
 use super::port::ForwardTarget;
 use super::restore::parse_inflight_row;
-use super::session::{self, Delivery, Offer, Session};
+use super::session::{Delivery, Offer, Session};
 use super::subs::{ClientKey, SharedGroup, SubOptions};
 use super::{Broker, BrokerError, PublishOutcome, Routed, Target};
 use crate::catalog::cmd::CatalogCmd;
@@ -35,7 +36,7 @@ impl Broker {
         if msg.retain && self.settings.retain_available && !msg.topic.starts_with('$') {
             let message = if msg.payload.is_empty() { None } else { Some(msg.encode()) };
             self.cluster.submit(CatalogCmd::SetRetained { topic: msg.topic.to_string(), message });
-            self.metrics.retained.set(self.cluster.retained_count() as i64);
+            self.metrics.retained.set(self.catalog.retained_count() as i64);
         }
         self.route_unconfirmed(msg).await
     }
@@ -86,21 +87,7 @@ impl Broker {
         if m.direct.is_empty() && m.shared.is_empty() {
             return Vec::new();
         }
-        let mut merged: HashMap<ClientKey, (u8, bool, Vec<u32>)> = HashMap::with_capacity(m.direct.len());
-        for (client, o) in m.direct {
-            if o.no_local && *client == *msg.origin {
-                continue;
-            }
-            if only.is_some_and(|only| !only.iter().any(|c| **c == *client)) {
-                continue;
-            }
-            let e = merged.entry(client).or_insert((0, false, Vec::new()));
-            e.0 = e.0.max(o.qos);
-            e.1 |= o.retain_as_published;
-            if let Some(id) = o.sub_id {
-                e.2.push(id);
-            }
-        }
+        let merged = plan::merge_direct(m.direct, &msg.origin, only);
         let reg = self.sessions.lock();
         let mut out = Vec::with_capacity(merged.len() + m.shared.len());
         for (client, (qos, rap, sub_ids)) in merged {
@@ -145,19 +132,7 @@ impl Broker {
         let online: Vec<&(Arc<Session>, SubOptions, bool)> = cands.iter().filter(|c| c.2).collect();
         let pool: Vec<&(Arc<Session>, SubOptions, bool)> =
             if online.is_empty() { cands.iter().filter(|c| c.0.state.lock().persistent()).collect() } else { online };
-        if pool.is_empty() {
-            return None;
-        }
-        let i = match self.settings.shared_strategy {
-            SharedStrategy::RoundRobin => g.next_start() % pool.len(),
-            SharedStrategy::Random => rand::random_range(0..pool.len()),
-            SharedStrategy::HashClientid => {
-                use std::hash::{Hash, Hasher};
-                let mut h = std::collections::hash_map::DefaultHasher::new();
-                msg.origin.hash(&mut h);
-                (h.finish() % pool.len() as u64) as usize
-            }
-        };
+        let i = plan::pick(self.settings.shared_strategy, pool.len(), &msg.origin, || g.next_start())?;
         pool.get(i).map(|c| (c.0.clone(), c.1))
     }
 
@@ -167,20 +142,16 @@ impl Broker {
         targets: Vec<Target>,
     ) -> Result<PublishOutcome, BrokerError> {
         let limits = self.settings.queue;
-        let mut batch = self.store.batch();
-        // Only QoS >= 1 deliveries can be persisted and so need the commit gate.
-        let committed = (msg.qos > 0).then(|| Arc::new(AtomicBool::new(false)));
+        let mut gate = OfferGate::new(&self.store);
         let mut outcome = PublishOutcome::default();
         let mut full = Vec::new();
         let mut gone: Vec<String> = Vec::new();
-        let mut woken = Vec::with_capacity(targets.len());
         for t in targets {
-            let d = self.make_delivery(msg, &t, committed.as_ref());
-            match t.session.offer(d.clone(), limits, &self.store, &mut batch) {
+            let d = make_delivery(msg, &t);
+            match gate.offer(&t.session, d.clone(), limits) {
                 Offer::Queued => {
                     outcome.delivered += 1;
                     outcome.congested |= t.session.congested.load(Ordering::Relaxed);
-                    woken.push(t.session);
                 }
                 Offer::DroppedQos0 => {
                     outcome.congested = true;
@@ -190,16 +161,9 @@ impl Broker {
                 Offer::Gone => gone.push(t.session.client_id.to_string()),
             }
         }
-        let persisted = !batch.is_empty();
-        if persisted && let Err(e) = self.store.commit(batch) {
+        if let Err(e) = gate.commit() {
             self.metrics.storage_errors.inc();
             return Err(e.into());
-        }
-        if let Some(c) = &committed {
-            c.store(true, Ordering::Release);
-        }
-        for s in woken {
-            session::wake(s);
         }
         // Sessions handed over while this publish was on its way: follow them.
         for client in gone {
@@ -225,37 +189,15 @@ impl Broker {
         Ok(outcome)
     }
 
-    pub(super) fn make_delivery(
-        &self,
-        msg: &Arc<Message>,
-        t: &Target,
-        committed: Option<&Arc<AtomicBool>>,
-    ) -> Delivery {
-        let qos = msg.qos.min(t.qos);
-        Delivery {
-            seq: 0,
-            msg: msg.clone(),
-            qos,
-            retain: msg.retain && t.rap,
-            sub_ids: t.sub_ids.clone(),
-            shared: t.shared.clone(),
-            committed: committed.filter(|_| qos > 0).cloned(),
-        }
-    }
-
     pub(super) async fn offer_waiting(&self, session: &Arc<Session>, d: Delivery) -> Result<bool, BrokerError> {
         let deadline = tokio::time::Instant::now() + self.settings.full_wait;
         loop {
             let notified = session.space.notified();
             tokio::pin!(notified);
             notified.as_mut().enable();
-            let mut batch = self.store.batch();
-            let committed = Arc::new(AtomicBool::new(false));
-            let d = Delivery { committed: Some(committed.clone()), ..d.clone() };
-            if session.offer(d, self.settings.queue, &self.store, &mut batch) == Offer::Queued {
-                self.store.commit(batch)?;
-                committed.store(true, Ordering::Release);
-                session.wake.notify_one();
+            let mut gate = OfferGate::new(&self.store);
+            if gate.offer(session, d.clone(), self.settings.queue) == Offer::Queued {
+                gate.commit()?;
                 return Ok(true);
             }
             if tokio::time::timeout_at(deadline, notified).await.is_err() {
@@ -302,18 +244,25 @@ impl Broker {
             sub_ids: opts.sub_id.into_iter().collect(),
             shared: Some((group, filter)),
         };
-        let committed = Arc::new(AtomicBool::new(false));
-        let nd = self.make_delivery(&d.msg, &t, Some(&committed));
-        let mut batch = self.store.batch();
-        let ok = t.session.offer(nd, self.settings.queue, &self.store, &mut batch) == Offer::Queued;
-        if let Err(e) = self.store.commit(batch) {
-            tracing::error!("shared redelivery not persisted: {e}");
-        }
-        committed.store(true, Ordering::Release);
-        if ok {
-            t.session.wake.notify_one();
-        } else {
+        let mut gate = OfferGate::new(&self.store);
+        if gate.offer(&t.session, make_delivery(&d.msg, &t), self.settings.queue) != Offer::Queued {
             self.metrics.dropped(DropReason::QueueFull);
         }
+        if let Err(e) = gate.commit() {
+            tracing::error!("shared redelivery not persisted: {e}");
+        }
+    }
+}
+
+/// The delivery of `msg` for one target: QoS downgraded to the granted one, Retain As Published.
+fn make_delivery(msg: &Arc<Message>, t: &Target) -> Delivery {
+    Delivery {
+        seq: 0,
+        msg: msg.clone(),
+        qos: msg.qos.min(t.qos),
+        retain: msg.retain && t.rap,
+        sub_ids: t.sub_ids.clone(),
+        shared: t.shared.clone(),
+        committed: None,
     }
 }

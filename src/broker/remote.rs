@@ -2,16 +2,14 @@
 //! and the delivery of messages other nodes forwarded here (including relays for sessions that
 //! are moving).
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::config::SharedStrategy;
 use crate::protocol::Message;
 
+use super::plan;
 use super::port::ForwardTarget;
 use super::{Broker, BrokerError, PublishOutcome};
-use crate::catalog::cmd::NodeId;
 
 impl Broker {
     /// Some node's messages wait in the outbox: a publisher's new forwards must queue behind
@@ -40,47 +38,13 @@ impl Broker {
         if msg.topic.starts_with("$SYS/broker/") {
             return (Vec::new(), Vec::new());
         }
-        let me = self.cluster.node_id();
         let routes = self.cluster.routes_for(&msg.topic);
-        if routes.shared.is_empty() {
-            // The common case: plain routes only (sorted, once each), no group to place.
-            let targets =
-                routes.nodes.into_iter().map(|node| ForwardTarget { node, groups: Vec::new(), clients: Vec::new() });
-            return (targets.collect(), Vec::new());
-        }
-        let mut by_node: BTreeMap<NodeId, Vec<(String, String)>> =
-            routes.nodes.into_iter().map(|n| (n, Vec::new())).collect();
-        let mut elsewhere = Vec::new();
-        for (g, f, nodes) in routes.shared {
-            if nodes.is_empty() || nodes == [me] {
-                continue;
-            }
-            let i = match self.settings.shared_strategy {
-                SharedStrategy::RoundRobin => {
-                    let mut cur = self.group_cursors.lock();
-                    let c = cur.entry(format!("{g}/{f}")).or_insert(0);
-                    *c = c.wrapping_add(1);
-                    *c % nodes.len()
-                }
-                SharedStrategy::Random => rand::random_range(0..nodes.len()),
-                SharedStrategy::HashClientid => {
-                    use std::hash::{Hash, Hasher};
-                    let mut h = std::collections::hash_map::DefaultHasher::new();
-                    msg.origin.hash(&mut h);
-                    (h.finish() % nodes.len() as u64) as usize
-                }
-            };
-            let Some(&pick) = nodes.get(i) else { continue };
-            if pick == me {
-                continue;
-            }
-            by_node.entry(pick).or_default().push((g.clone(), f.clone()));
-            elsewhere.push((g, f));
-        }
-        (
-            by_node.into_iter().map(|(node, groups)| ForwardTarget { node, groups, clients: Vec::new() }).collect(),
-            elsewhere,
-        )
+        plan::plan_remote(self.cluster.node_id(), routes, self.settings.shared_strategy, &msg.origin, |group| {
+            let mut cur = self.group_cursors.lock();
+            let c = cur.entry(group.to_string()).or_insert(0);
+            *c = c.wrapping_add(1);
+            *c
+        })
     }
 
     /// Until when relayed messages for `clients` wait for their sessions to arrive: one wait per

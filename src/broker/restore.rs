@@ -8,6 +8,7 @@ use crate::protocol::topic;
 use crate::storage::{self, StorageError};
 
 use super::session::{Delivery, InflightOut, Phase, Session, SessionMeta};
+use super::subs::SubOptions;
 use super::{Broker, BrokerError};
 use crate::catalog::cmd::CatalogCmd;
 
@@ -41,7 +42,8 @@ impl Broker {
             session.state.lock().identity = meta.owner.clone();
             self.load_session_rows(&session)?;
             self.sessions.lock().insert(client.as_str().into(), session.clone());
-            for (full, opts) in self.cluster.durable_subscriptions(&client) {
+            for (full, opts) in self.catalog.durable_subscriptions(&client) {
+                let opts = SubOptions::from(opts);
                 if let Ok(p) = topic::parse_filter(&full, self.settings.topic_limits) {
                     session.state.lock().subscriptions.insert(full.clone(), opts);
                     self.subs.write().insert(p.filter, p.group, session.client_id.clone(), opts);
@@ -62,7 +64,7 @@ impl Broker {
         // The ACL file may have changed while the node was down.
         self.revoke_denied_subscriptions().await;
         self.metrics.subscriptions.set(self.subscription_count() as i64);
-        self.metrics.retained.set(self.cluster.retained_count() as i64);
+        self.metrics.retained.set(self.catalog.retained_count() as i64);
         Ok(restored)
     }
 

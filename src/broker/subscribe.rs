@@ -2,11 +2,11 @@
 //! first local subscriber, removed on its last), durable subscriptions, retained messages.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 
 use crate::protocol::Message;
 use crate::protocol::topic;
 
+use super::gate::OfferGate;
 use super::session::{Delivery, Offer, Session};
 use super::subs::SubOptions;
 use super::{Broker, BrokerError};
@@ -102,7 +102,7 @@ impl Broker {
 
     /// Retained messages for a new subscription (including this node's `$SYS` topics).
     pub fn retained_for(&self, filter: &str) -> Vec<Arc<Message>> {
-        let mut v = self.cluster.retained_matching(filter);
+        let mut v = self.catalog.retained_matching(filter);
         if filter.starts_with('$') {
             let sys = self.sys_retained.read();
             v.extend(sys.iter().filter(|(t, _)| topic::matches(filter, t)).map(|(_, m)| m.clone()));
@@ -110,25 +110,20 @@ impl Broker {
         v
     }
 
-    /// Queue the retained messages a new subscription receives, in one storage batch. QoS ≥ 1
-    /// deliveries are sent only once the batch is committed.
-    pub fn queue_retained(&self, session: &Session, deliveries: Vec<Delivery>) {
+    /// Queue the retained messages a new subscription receives, through one [`OfferGate`]:
+    /// QoS ≥ 1 deliveries are sent only once they are stored.
+    pub fn queue_retained(&self, session: &Arc<Session>, deliveries: Vec<Delivery>) {
         if deliveries.is_empty() {
             return;
         }
-        let mut batch = self.store.batch();
-        let committed = Arc::new(AtomicBool::new(false));
-        for mut d in deliveries {
-            if d.qos > 0 {
-                d.committed = Some(committed.clone());
-            }
-            if session.offer(d, self.settings.queue, &self.store, &mut batch) != Offer::Queued {
+        let mut gate = OfferGate::new(&self.store);
+        for d in deliveries {
+            if gate.offer(session, d, self.settings.queue) != Offer::Queued {
                 self.metrics.dropped(DropReason::QueueFull);
             }
         }
-        if let Err(e) = self.store.commit(batch) {
+        if let Err(e) = gate.commit() {
             tracing::error!("retained deliveries not persisted: {e}");
         }
-        committed.store(true, Ordering::Release);
     }
 }

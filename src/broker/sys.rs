@@ -36,7 +36,7 @@ impl Broker {
             ("messages/received", sum(&m.messages_received).to_string()),
             ("messages/sent", sum(&m.messages_sent).to_string()),
             ("subscriptions/count", self.subscription_count().to_string()),
-            ("retained messages/count", self.cluster.retained_count().to_string()),
+            ("retained messages/count", self.catalog.retained_count().to_string()),
         ];
         // `$SYS/broker/...` is this node's view (as mosquitto names it); the same values under
         // `$SYS/brokers/<node>/...` are forwarded, so one subscriber sees every node.

@@ -18,7 +18,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use parking_lot::RwLock;
 
-use crate::broker::subs::SubOptions;
 use crate::catalog::cmd::Identity;
 use crate::catalog::cmd::{BanKind, BanRecord};
 use crate::catalog::cmd::{CatalogCmd, CatalogResp, NodeId, SubOptionsWire};
@@ -71,7 +70,7 @@ struct Mem {
     /// client → (node, generation, identity the session belongs to)
     clients: HashMap<String, (NodeId, u64, Option<Identity>)>,
     retained: BTreeMap<String, Arc<Message>>,
-    subs: HashMap<String, Vec<(String, SubOptions)>>,
+    subs: HashMap<String, Vec<(String, SubOptionsWire)>>,
     /// API users: username → PHC hash.
     users: BTreeMap<String, String>,
     bans: BTreeMap<(BanKind, String), BanRecord>,
@@ -170,15 +169,6 @@ impl Catalog {
         self.bans_version.fetch_add(1, Ordering::Release);
         Ok(())
     }
-
-    /// Which nodes have routes at all (for `ctl cluster status` and clean-up of departed nodes).
-    pub fn route_owners(&self) -> Vec<NodeId> {
-        let mem = self.mem.read();
-        let mut v: Vec<NodeId> = mem.routes.iter().flat_map(|(_, m)| m.keys().copied()).collect();
-        v.sort_unstable();
-        v.dedup();
-        v
-    }
 }
 
 fn apply_one(
@@ -253,7 +243,7 @@ fn apply_one(
                 mem.subs.remove(client);
                 batch.remove(cat, key(SUBS, client));
             } else {
-                mem.subs.insert(client.clone(), subs.iter().map(|(f, o)| (f.clone(), (*o).into())).collect());
+                mem.subs.insert(client.clone(), subs.clone());
                 batch.insert(cat, key(SUBS, client), json(subs));
             }
             CatalogResp::Ok
@@ -297,10 +287,6 @@ impl Catalog {
         self.mem.read().routes.matching(topic_name, except)
     }
 
-    pub fn has_remote_routes(&self, except: NodeId) -> bool {
-        self.mem.read().routes.iter().any(|(_, m)| m.keys().any(|n| *n != except))
-    }
-
     pub fn owner_of(&self, client: &str) -> Option<NodeId> {
         self.mem.read().clients.get(client).map(|(n, _, _)| *n)
     }
@@ -327,7 +313,7 @@ impl Catalog {
         self.mem.read().retained.len()
     }
 
-    pub fn durable_subscriptions(&self, client: &str) -> Vec<(String, SubOptions)> {
+    pub fn durable_subscriptions(&self, client: &str) -> Vec<(String, SubOptionsWire)> {
         self.mem.read().subs.get(client).cloned().unwrap_or_default()
     }
 
@@ -396,7 +382,7 @@ fn load(store: &Store) -> Result<Mem, StorageError> {
             }
             SUBS => {
                 let s: Vec<(String, SubOptionsWire)> = serde_json::from_slice(&v).map_err(corrupt)?;
-                mem.subs.insert(name, s.into_iter().map(|(f, o)| (f, o.into())).collect());
+                mem.subs.insert(name, s);
             }
             USERS => {
                 let h: String = serde_json::from_slice(&v).map_err(corrupt)?;
@@ -493,7 +479,10 @@ mod tests {
         cat.apply(&CatalogCmd::SetRetained { topic: "x/y".into(), message: Some(msg("x/y").encode()) }).expect("apply");
         cat.apply(&CatalogCmd::SetRetained { topic: "x/z".into(), message: Some(msg("x/z").encode()) }).expect("apply");
         cat.apply(&CatalogCmd::SetRetained { topic: "x/z".into(), message: None }).expect("apply");
-        let subs = vec![("a/#".to_string(), SubOptionsWire::from(SubOptions { qos: 1, ..Default::default() }))];
+        let subs = vec![(
+            "a/#".to_string(),
+            SubOptionsWire { qos: 1, no_local: false, retain_as_published: false, retain_handling: 0, sub_id: None },
+        )];
         cat.apply(&CatalogCmd::SetDurableSubs { client: "c".into(), subs }).expect("apply");
         cat.apply(&CatalogCmd::SetUser { username: "u1".into(), hash: Some("$h1".into()) }).expect("apply");
         cat.apply(&CatalogCmd::SetUser { username: "u2".into(), hash: Some("$h2".into()) }).expect("apply");

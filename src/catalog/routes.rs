@@ -55,6 +55,7 @@ impl RouteTable {
         self.by_key.len()
     }
 
+    #[cfg(test)]
     pub fn is_empty(&self) -> bool {
         self.by_key.is_empty()
     }
@@ -63,6 +64,7 @@ impl RouteTable {
         self.by_key.get(key)
     }
 
+    #[cfg(test)]
     pub fn iter(&self) -> impl Iterator<Item = (&String, &Refs)> {
         self.by_key.iter()
     }

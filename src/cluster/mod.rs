@@ -1,75 +1,22 @@
-//! Implementations of [`crate::broker::port::Cluster`]: the catalog state machine shared by
-//! all of them, and the standalone (cluster of one) implementation. The Raft-replicated one
-//! (openraft voters and learners, the cluster link, discovery) builds on the same catalog.
+//! Implementations of the broker's port ([`crate::broker::port::Cluster`]) and of the admin
+//! interface ([`admin::ClusterAdmin`]): standalone (a cluster of one) and Raft-replicated
+//! (openraft voters and learners, the cluster link, discovery), both over the same
+//! [`crate::catalog::Catalog`].
 
-pub mod discovery;
+pub mod admin;
+pub(crate) mod discovery;
 pub mod link;
 pub mod link_tls;
-pub mod link_watch;
-pub mod moved;
-pub mod outbox;
-pub mod prevote;
-pub mod raft;
-pub mod replicated;
-pub mod rpc;
-pub mod standalone;
+pub(crate) mod link_watch;
+pub(crate) mod moved;
+pub(crate) mod outbox;
+pub(crate) mod prevote;
+pub(crate) mod raft;
+pub(crate) mod replicated;
+pub(crate) mod rpc;
+pub(crate) mod standalone;
 
 use std::path::Path;
-
-/// The `Cluster` reads every implementation serves from its local catalog replica
-/// (`self.catalog`), written once for all of them.
-macro_rules! catalog_reads {
-    () => {
-        fn owner_of(&self, client: &str) -> Option<crate::catalog::cmd::NodeId> {
-            self.catalog.owner_of(client)
-        }
-
-        fn client_identity(&self, client: &str) -> Option<crate::catalog::cmd::Identity> {
-            self.catalog.client_identity(client)
-        }
-
-        fn retained_matching(&self, filter: &str) -> Vec<std::sync::Arc<crate::protocol::Message>> {
-            self.catalog.retained_matching(filter)
-        }
-
-        fn retained_count(&self) -> usize {
-            self.catalog.retained_count()
-        }
-
-        fn durable_subscriptions(&self, client: &str) -> Vec<(String, crate::broker::subs::SubOptions)> {
-            self.catalog.durable_subscriptions(client)
-        }
-
-        fn durable_clients(&self) -> Vec<String> {
-            self.catalog.durable_clients()
-        }
-
-        fn user_hash(&self, username: &str) -> Option<String> {
-            self.catalog.user_hash(username)
-        }
-
-        fn usernames(&self) -> Vec<String> {
-            self.catalog.usernames()
-        }
-
-        fn user_count(&self) -> usize {
-            self.catalog.user_count()
-        }
-
-        fn ban(&self, kind: crate::catalog::cmd::BanKind, value: &str) -> Option<crate::catalog::cmd::BanRecord> {
-            self.catalog.ban(kind, value)
-        }
-
-        fn bans(&self) -> Vec<(crate::catalog::cmd::BanKind, String, crate::catalog::cmd::BanRecord)> {
-            self.catalog.bans()
-        }
-
-        fn bans_version(&self) -> u64 {
-            self.catalog.bans_version()
-        }
-    };
-}
-pub(crate) use catalog_reads;
 
 use crate::catalog::cmd::NodeId;
 

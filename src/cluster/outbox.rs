@@ -125,11 +125,4 @@ impl Outbox {
         }
         Ok(())
     }
-
-    /// Drop everything for a node that left the cluster for good.
-    pub fn forget(&self, node: NodeId) -> Result<usize, StorageError> {
-        let keys: Vec<Vec<u8>> = self.peek(node, usize::MAX)?.into_iter().map(|(k, _)| k).collect();
-        self.remove(node, &keys)?;
-        Ok(keys.len())
-    }
 }

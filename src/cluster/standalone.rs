@@ -4,12 +4,11 @@
 use std::sync::Arc;
 
 use crate::broker::handover::SessionTransfer;
-use crate::broker::port::{
-    BoxFuture, Cluster, ClusterError, ClusterMetrics, ClusterStatus, Confirmation, ForwardTarget, MembershipOp,
-};
+use crate::broker::port::{BoxFuture, Cluster, ClusterError, Confirmation, ForwardTarget};
 use crate::catalog::Catalog;
 use crate::catalog::cmd::{CatalogCmd, CatalogResp, NodeId};
 use crate::catalog::routes::RemoteRoutes;
+use crate::cluster::admin::{ClusterAdmin, ClusterMetrics, ClusterStatus, MembershipOp, RaftView};
 use crate::protocol::Message;
 
 pub struct Standalone {
@@ -25,8 +24,6 @@ impl Standalone {
 }
 
 impl Cluster for Standalone {
-    crate::cluster::catalog_reads!();
-
     fn node_id(&self) -> NodeId {
         self.node_id
     }
@@ -41,6 +38,10 @@ impl Cluster for Standalone {
         if let Err(e) = self.catalog.apply(&cmd) {
             tracing::error!("catalog write failed: {e}");
         }
+    }
+
+    fn pending_writes(&self) -> u64 {
+        0
     }
 
     fn routes_for(&self, _topic: &str) -> RemoteRoutes {
@@ -59,10 +60,6 @@ impl Cluster for Standalone {
         false
     }
 
-    fn ready(&self) -> bool {
-        true
-    }
-
     fn take_session(
         &self,
         _client: &str,
@@ -77,6 +74,16 @@ impl Cluster for Standalone {
 
     fn is_member(&self, node: NodeId) -> bool {
         node == self.node_id
+    }
+}
+
+impl ClusterAdmin for Standalone {
+    fn ready(&self) -> bool {
+        true
+    }
+
+    fn raft(&self) -> Option<RaftView> {
+        None
     }
 
     fn membership(&self, _op: MembershipOp) -> BoxFuture<'_, Result<String, String>> {

@@ -42,6 +42,7 @@ impl<T: Slot> Level<T> {
 }
 
 impl<T: Slot> FilterTrie<T> {
+    #[cfg(test)]
     pub fn is_empty(&self) -> bool {
         self.root.is_empty()
     }

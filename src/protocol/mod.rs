@@ -2,11 +2,11 @@
 //! Packet encoding and the per-connection state machine come from `mqtt-protocol-core`; the
 //! connection task in `transport::connection` drives it.
 
-pub mod filter_trie;
-pub mod frame;
-pub mod message;
-pub mod mqtt31;
-pub mod topic;
+pub(crate) mod filter_trie;
+pub(crate) mod frame;
+pub(crate) mod message;
+pub(crate) mod mqtt31;
+pub(crate) mod topic;
 pub mod wire;
 
 pub use message::{Message, PublishProps};

@@ -1,4 +1,5 @@
-//! Who a listener lets in without credentials, decided by the client's real address, and
+//! Who a listener lets in without credentials, decided by the client's real address (checked
+//! at CONNECT by `mqtt::anonymous_for`), and
 //! which web pages may open a WebSocket to it (docs/security.md):
 //!
 //! - A listener whose `allow_anonymous` is unset admits anonymous clients only when it is bound
@@ -12,9 +13,6 @@
 //!   Clients that send no Origin (every non-browser client) are not affected.
 
 use std::net::{IpAddr, SocketAddr};
-
-/// The CONNECT-time decision is the MQTT driver's; the policy is documented here.
-pub use crate::mqtt::anonymous_for;
 
 /// The Origin check of one WebSocket listener.
 #[derive(Debug, Clone, Default)]
@@ -87,6 +85,7 @@ fn strip_port(hostport: &str) -> &str {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::mqtt::anonymous_for;
 
     fn sa(s: &str) -> SocketAddr {
         s.parse().expect("addr")

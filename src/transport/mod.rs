@@ -1,10 +1,10 @@
 //! Transports: listeners and the per-connection task that moves bytes between a socket and
 //! its MQTT driver (`crate::mqtt`).
 
-pub mod access;
+pub(crate) mod access;
 pub mod connection;
-pub mod contain;
-pub mod listener;
+pub(crate) mod contain;
+pub(crate) mod listener;
 pub mod proxy;
-pub mod tls;
-pub mod ws;
+pub(crate) mod tls;
+pub(crate) mod ws;

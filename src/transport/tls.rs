@@ -285,10 +285,6 @@ impl TlsListener {
         })
     }
 
-    pub fn name(&self) -> &str {
-        &self.name
-    }
-
     /// An acceptor with the current material (one per handshake: cheap, an `Arc` clone).
     pub fn acceptor(&self) -> TlsAcceptor {
         TlsAcceptor::from(self.current.read().config.clone())

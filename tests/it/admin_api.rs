@@ -301,7 +301,7 @@ async fn admin_retained_list_get_and_delete() {
     p.publish_v5("r/bin", &[0xff, 0x00, 0xfe], 0, true, None, vec![]).await;
     p.publish_v5("other/x", b"o", 0, true, None, vec![]).await;
     let b = node.broker().clone();
-    wait_for("3 retained messages", Duration::from_secs(5), || b.cluster.retained_count() == 3).await;
+    wait_for("3 retained messages", Duration::from_secs(5), || b.catalog.retained_count() == 3).await;
 
     let all = get_ok(&node, "/api/v1/retained").await;
     let topics: Vec<&str> =

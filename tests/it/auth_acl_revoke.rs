@@ -52,7 +52,7 @@ async fn auth_acl_revoke_on_reload_removes_live_and_persisted_subscriptions() {
     let h = node.handle.as_ref().expect("running");
     assert!(h.reload(&node.cfg).iter().any(|r| r.what == "ACL file" && r.outcome.is_ok()));
     wait_for("revoked", T, || refused(&node, "subscription_revoked") == 2).await;
-    assert!(node.broker().cluster.durable_subscriptions("stored").is_empty(), "the durable copy follows");
+    assert!(node.broker().catalog.durable_subscriptions("stored").is_empty(), "the durable copy follows");
 
     publish(&node, "data/secret/x").await;
     publish(&node, "other/x").await;

@@ -29,7 +29,7 @@ async fn api_users_add_login_list_delete() {
     assert_eq!(r.status, 201, "{}", r.text());
     assert_eq!(r.json(), json!({"username": "api-user", "source": "api", "writable": true}));
     // Only a salted argon2id hash is stored (and replicated).
-    let stored = node.broker().cluster.user_hash("api-user").expect("stored");
+    let stored = node.broker().catalog.user_hash("api-user").expect("stored");
     assert!(stored.starts_with("$argon2id$") && !stored.contains("s3cret"), "{stored}");
     assert_eq!(login5(node.addr, "u1", Some("api-user"), Some("s3cret"), None).await.1, 0);
     assert_eq!(login5(node.addr, "u2", Some("api-user"), Some("wrong"), None).await.1, 0x86);

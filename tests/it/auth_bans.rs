@@ -170,5 +170,5 @@ async fn flapping_client_gets_a_temporary_ban_keyed_by_client_and_address() {
     assert_eq!(login5(node.addr, "flappy", None, None, None).await.1, 0x8A);
     assert_eq!(delete(&node, "/api/v1/bans/client_id/flappy").await.status, 204);
     let b = node.broker().clone();
-    wait_for("no flapping bans", Duration::from_secs(5), || b.auth.bans.list(&*b.cluster).is_empty()).await;
+    wait_for("no flapping bans", Duration::from_secs(5), || b.auth.bans.list(&b.catalog).is_empty()).await;
 }

@@ -82,7 +82,7 @@ async fn auth_preauth_failed_logins_do_not_count_as_flapping() {
     }
     assert_eq!(login5(node.addr, "alices-phone", Some("alice"), Some("alice-pw"), None).await.1, 0);
     assert_eq!(refused(&node, "connect_flapping"), 0);
-    assert!(node.broker().auth.bans.list(&*node.broker().cluster).is_empty());
+    assert!(node.broker().auth.bans.list(&node.broker().catalog).is_empty());
 }
 
 /// Refused CONNECTs with 40 KB client ids are all counted; the log keeps one line per source.

@@ -153,7 +153,7 @@ async fn cluster_session_owner_refused_on_another_node() {
     assert_eq!(rc, 0);
     assert_eq!(alice.subscribe_v5(1, &[("alice/#", 1)], vec![]).await, vec![1]);
     c.wait_applied(T).await;
-    wait_for("client registered on node 2", T, || c.nodes[1].broker().cluster.owner_of("dev-4").is_some()).await;
+    wait_for("client registered on node 2", T, || c.nodes[1].broker().catalog.owner_of("dev-4").is_some()).await;
 
     let (_, rc, present) = owner_login5(c.mqtt(1), "dev-4", BOB, false, 3600).await;
     assert_eq!((rc, present), (0x85, false), "bob on the other node");

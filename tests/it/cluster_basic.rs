@@ -122,11 +122,7 @@ async fn pub_sub_between_every_pair_of_nodes() {
     for s in &mut subs {
         s.expect_silence(Duration::from_millis(300)).await;
     }
-    let voters = c.nodes[0]
-        .handle
-        .as_ref()
-        .and_then(|h| h.raft.as_ref())
-        .map(|r| r.raft_metrics().membership_config.voter_ids().count());
+    let voters = c.nodes[0].handle.as_ref().and_then(|h| h.cluster.raft()).map(|r| r.voters);
     assert_eq!(voters, Some(3), "cores vote, replicants stay learners");
 }
 
@@ -157,11 +153,10 @@ async fn node_with_wrong_secret_is_refused() {
         }
     })
     .await;
-    wait_for("refusal counted", Duration::from_secs(10), || good.broker().cluster.metrics().refused_peers > 0).await;
+    wait_for("refusal counted", Duration::from_secs(10), || good.cluster().metrics().refused_peers > 0).await;
     tokio::time::sleep(Duration::from_millis(500)).await;
-    assert!(!bad.broker().cluster.ready(), "a node with the wrong secret never joins");
-    let members =
-        good.handle.as_ref().and_then(|h| h.raft.as_ref()).map(|r| r.raft_metrics().membership_config.nodes().count());
+    assert!(!bad.cluster().ready(), "a node with the wrong secret never joins");
+    let members = good.handle.as_ref().and_then(|h| h.cluster.raft()).map(|r| r.members);
     assert_eq!(members, Some(1));
 }
 
@@ -178,32 +173,33 @@ async fn late_replicant_receives_the_catalog_by_snapshot() {
         tweak(cfg);
     })
     .await;
-    wait_for("core ready", Duration::from_secs(10), || core.broker().cluster.ready()).await;
+    wait_for("core ready", Duration::from_secs(10), || core.cluster().ready()).await;
     let (mut p, _) = Probe::connect_v5(core.addr, "many", true, vec![]).await;
     // One committed entry per subscription (waiting for each), so the log outgrows
     // `snapshot_every` and the catalog is snapshotted and the log purged.
     for k in 0..300u16 {
         p.subscribe_v5(k + 1, &[(&format!("many/{k}/+"), 0)], vec![]).await;
-        wait_for("route committed", Duration::from_secs(5), || core.broker().cluster.metrics().pending_writes == 0)
-            .await;
+        wait_for("route committed", Duration::from_secs(5), || core.cluster().metrics().pending_writes == 0).await;
     }
     p.publish_v5("kept/one", b"1", 0, true, None, vec![]).await;
-    let r = core.handle.as_ref().and_then(|h| h.raft.clone()).expect("raft");
-    wait_for("snapshot taken", Duration::from_secs(20), || r.raft_metrics().snapshot.is_some_and(|s| s.index >= 200))
-        .await;
+    let r = core.cluster().clone();
+    wait_for("snapshot taken", Duration::from_secs(20), || {
+        r.raft().and_then(|v| v.snapshot_index).is_some_and(|i| i >= 200)
+    })
+    .await;
     let late = TestNode::start_with(|cfg| {
         node_config(cfg, base, 2, Role::Replicant, 1);
         tweak(cfg);
     })
     .await;
-    wait_for("replicant joined", Duration::from_secs(20), || late.broker().cluster.ready()).await;
+    wait_for("replicant joined", Duration::from_secs(20), || late.cluster().ready()).await;
     wait_for("routes on the replicant", Duration::from_secs(10), || {
         late.broker().cluster.routes_for("many/299/x").nodes.len() == 1
     })
     .await;
-    assert_eq!(late.broker().cluster.retained_count(), 1);
-    let lr = late.handle.as_ref().and_then(|h| h.raft.clone()).expect("raft");
-    assert!(lr.raft_metrics().snapshot.is_some(), "the replicant installed a snapshot");
+    assert_eq!(late.broker().catalog.retained_count(), 1);
+    let lr = late.cluster().raft().expect("raft");
+    assert!(lr.snapshot_index.is_some(), "the replicant installed a snapshot");
 }
 
 /// `$SYS/brokers/<node>/...` of every node reaches a subscriber on any node; `$SYS/broker/...`

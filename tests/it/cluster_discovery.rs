@@ -40,20 +40,16 @@ async fn bootstrap_from_srv_records_that_appear_late() {
     // No records yet: nobody may initialise a cluster on a partial view.
     tokio::time::sleep(Duration::from_secs(1)).await;
     for n in &nodes {
-        assert!(!n.broker().cluster.ready(), "no cluster before discovery sees 3 cores");
+        assert!(!n.cluster().ready(), "no cluster before discovery sees 3 cores");
     }
     for n in 1..=3u8 {
         dns.add_addr(&pod(n), node_ip(base, n)).await;
         dns.add_addr(SERVICE, node_ip(base, n)).await;
         dns.add_srv(SRV, 4370, &pod(n)).await;
     }
-    wait_for("cluster formed from DNS", Duration::from_secs(30), || nodes.iter().all(|n| n.broker().cluster.ready()))
-        .await;
-    let raft = nodes[0].handle.as_ref().and_then(|h| h.raft.clone()).expect("raft");
-    wait_for("three voters", Duration::from_secs(10), || {
-        raft.raft_metrics().membership_config.voter_ids().count() == 3
-    })
-    .await;
+    wait_for("cluster formed from DNS", Duration::from_secs(30), || nodes.iter().all(|n| n.cluster().ready())).await;
+    let admin = nodes[0].cluster().clone();
+    wait_for("three voters", Duration::from_secs(10), || admin.raft().is_some_and(|r| r.voters == 3)).await;
     // A replicant discovering through A records of the headless Service plus the port.
     let ns = dns.addr;
     let replicant = TestNode::start_with(|cfg| {
@@ -66,7 +62,7 @@ async fn bootstrap_from_srv_records_that_appear_late() {
         c.discovery.nameserver = Some(ns);
     })
     .await;
-    wait_for("replicant joined", Duration::from_secs(30), || replicant.broker().cluster.ready()).await;
+    wait_for("replicant joined", Duration::from_secs(30), || replicant.cluster().ready()).await;
     // And it routes: subscribe on the replicant, publish on a core.
     let (mut s, _) = Probe::connect_v5(replicant.addr, "dns-sub", true, vec![]).await;
     s.subscribe_v5(1, &[("dns/#", 1)], vec![]).await;
@@ -84,5 +80,5 @@ async fn bootstrap_from_srv_records_that_appear_late() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn single_core_cluster_is_ready_alone() {
     let c = TestCluster::start(1, 0).await;
-    assert!(c.nodes[0].broker().cluster.ready());
+    assert!(c.nodes[0].cluster().ready());
 }

@@ -114,7 +114,7 @@ async fn nothing_acknowledged_is_lost_while_the_owner_is_down() {
     // Published while it is down: acknowledged (kept in node publ_node's outbox).
     publish_acked(&mut publ, "keep/a", "during-1", 3).await;
     publish_acked(&mut publ, "keep/a", "during-2", 4).await;
-    assert!(c.nodes[publ_node].broker().cluster.metrics().outbox_messages >= 2);
+    assert!(c.nodes[publ_node].cluster().metrics().outbox_messages >= 2);
     // The client comes back on a third node: the owner does not answer, subscriptions are
     // restored from the catalog.
     let (mut dev2, ack) = Probe::connect_v5(c.mqtt(move_to), "survivor", false, persistent()).await;
@@ -135,10 +135,8 @@ async fn nothing_acknowledged_is_lost_while_the_owner_is_down() {
     let want: BTreeSet<String> =
         ["before-1", "before-2", "during-1", "during-2", "after-1"].iter().map(|s| s.to_string()).collect();
     receive_all(&mut dev2, &want, Duration::from_secs(30)).await;
-    wait_for("outbox drained", Duration::from_secs(10), || {
-        c.nodes[publ_node].broker().cluster.metrics().outbox_messages == 0
-    })
-    .await;
+    wait_for("outbox drained", Duration::from_secs(10), || c.nodes[publ_node].cluster().metrics().outbox_messages == 0)
+        .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -188,11 +186,7 @@ async fn drain_sends_clients_elsewhere_and_keeps_the_membership() {
     publish_acked(&mut publ, "drain/x", "after-drain", 1).await;
     let want: BTreeSet<String> = ["after-drain"].iter().map(|s| s.to_string()).collect();
     receive_all(&mut dev2, &want, Duration::from_secs(10)).await;
-    let members = c.nodes[1]
-        .handle
-        .as_ref()
-        .and_then(|h| h.raft.as_ref())
-        .map(|r| r.raft_metrics().membership_config.nodes().count());
+    let members = c.nodes[1].handle.as_ref().and_then(|h| h.cluster.raft()).map(|r| r.members);
     assert_eq!(members, Some(3), "draining is not leaving");
 }
 
@@ -244,8 +238,7 @@ async fn rolling_restart_loses_nothing() {
     }
     c.wait_formed(Duration::from_secs(30)).await;
     for n in &c.nodes {
-        let m =
-            n.handle.as_ref().and_then(|h| h.raft.as_ref()).map(|r| r.raft_metrics().membership_config.nodes().count());
+        let m = n.handle.as_ref().and_then(|h| h.cluster.raft()).map(|r| r.members);
         assert_eq!(m, Some(3), "a restart never changes the membership");
     }
 }
@@ -310,7 +303,7 @@ async fn simultaneous_connects_end_with_one_live_session() {
     let (mut pb, _) = b;
     let holders = || (0..3).filter(|i| c.nodes[*i].broker().session_count() > 0).count();
     wait_for("one node holds the session", Duration::from_secs(30), || holders() == 1).await;
-    let owner = c.nodes[0].broker().cluster.owner_of("twin").expect("registered");
+    let owner = c.nodes[0].broker().catalog.owner_of("twin").expect("registered");
     let holder = (0..3).find(|i| c.nodes[*i].broker().session_count() > 0).expect("holder");
     assert_eq!(c.nodes[holder].broker().cluster.node_id(), owner, "the holder is the registered owner");
     // Exactly one of the two connections was told it was taken over; the other lives on.

@@ -54,13 +54,7 @@ async fn forget_removes_a_stopped_core() {
     c.nodes[gone].stop().await;
     let out = ctl(&c, leader, &["cluster", "forget", &name]).await;
     assert!(out.status.success(), "{}", text(&out));
-    let voters = |i: usize| {
-        c.nodes[i]
-            .handle
-            .as_ref()
-            .and_then(|h| h.raft.as_ref())
-            .map_or(0, |r| r.raft_metrics().membership_config.membership().voter_ids().count())
-    };
+    let voters = |i: usize| c.nodes[i].handle.as_ref().and_then(|h| h.cluster.raft()).map_or(0, |r| r.voters);
     wait_for("two voters left", Duration::from_secs(10), || voters(leader) == 2).await;
     let out = ctl(&c, leader, &["cluster", "status"]).await;
     assert!(!text(&out).contains(&name), "{}", text(&out));
@@ -71,18 +65,12 @@ async fn forget_removes_a_node_for_good_and_join_brings_it_back() {
     let c = TestCluster::start(3, 1).await;
     let out = ctl(&c, 0, &["cluster", "forget", "replicant-4"]).await;
     assert!(out.status.success(), "{}", text(&out));
-    let members = |i: usize| {
-        c.nodes[i]
-            .handle
-            .as_ref()
-            .and_then(|h| h.raft.as_ref())
-            .map_or(0, |r| r.raft_metrics().membership_config.nodes().count())
-    };
+    let members = |i: usize| c.nodes[i].handle.as_ref().and_then(|h| h.cluster.raft()).map_or(0, |r| r.members);
     wait_for("membership shrinks", Duration::from_secs(10), || members(0) == 3).await;
     // A removed node does not rejoin by itself (discovery keeps finding the cores).
     tokio::time::sleep(Duration::from_secs(2)).await;
     assert_eq!(members(0), 3, "the forgotten replicant stayed out");
-    assert!(!c.nodes[3].broker().cluster.ready());
+    assert!(!c.nodes[3].cluster().ready());
     let ready = reqwest_like_status(&admin(&c, 3), "/readyz").await;
     assert_eq!(ready, 503, "a node outside the cluster is not ready");
     // Forgetting an unknown node is a clear error.
@@ -93,7 +81,7 @@ async fn forget_removes_a_node_for_good_and_join_brings_it_back() {
     let core = format!("{}:4370", crate::harness::cluster::node_ip(c.base, 1));
     let out = ctl(&c, 3, &["cluster", "join", &core]).await;
     assert!(out.status.success(), "{}", text(&out));
-    wait_for("rejoined", Duration::from_secs(20), || members(0) == 4 && c.nodes[3].broker().cluster.ready()).await;
+    wait_for("rejoined", Duration::from_secs(20), || members(0) == 4 && c.nodes[3].cluster().ready()).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -150,13 +138,7 @@ async fn a_replicant_gone_too_long_is_removed_but_a_core_is_not() {
     let core = (0..3).find(|i| *i != leader).expect("a follower core");
     c.nodes[3].stop().await;
     c.nodes[core].stop().await;
-    let members = |i: usize| {
-        c.nodes[i]
-            .handle
-            .as_ref()
-            .and_then(|h| h.raft.as_ref())
-            .map_or(0, |r| r.raft_metrics().membership_config.nodes().count())
-    };
+    let members = |i: usize| c.nodes[i].handle.as_ref().and_then(|h| h.cluster.raft()).map_or(0, |r| r.members);
     wait_for("replicant removed", Duration::from_secs(20), || members(leader) == 3).await;
     tokio::time::sleep(Duration::from_secs(3)).await;
     assert_eq!(members(leader), 3, "the stopped core stays a member");

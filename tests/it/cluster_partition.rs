@@ -19,7 +19,7 @@ fn persistent() -> Vec<Property> {
 }
 
 fn term(c: &TestCluster, i: usize) -> u64 {
-    c.nodes[i].broker().cluster.metrics().term
+    c.nodes[i].cluster().metrics().term
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -34,7 +34,7 @@ async fn a_core_without_a_quorum_neither_campaigns_nor_reports_ready() {
     // Several election timeouts (1–2 s each): without pre-vote the lone core campaigns in each.
     tokio::time::sleep(Duration::from_secs(7)).await;
     assert_eq!(term(&c, lone), before, "a core that cannot reach a quorum must not raise its term");
-    assert!(!c.nodes[lone].broker().cluster.ready(), "no leader heard: not ready");
+    assert!(!c.nodes[lone].cluster().ready(), "no leader heard: not ready");
     // The others return: a leader is elected again (a pre-vote round that a quorum answers).
     c.nodes[leader].restart().await;
     c.nodes[other].restart().await;
@@ -45,13 +45,12 @@ async fn a_core_without_a_quorum_neither_campaigns_nor_reports_ready() {
 async fn a_leader_without_a_quorum_is_not_ready() {
     let mut c = TestCluster::start(3, 0).await;
     let leader = c.leader().expect("a leader");
-    assert!(c.nodes[leader].broker().cluster.ready());
+    assert!(c.nodes[leader].cluster().ready());
     for i in (0..3).filter(|i| *i != leader) {
         c.nodes[i].stop().await;
     }
     // It still calls itself leader (nothing tells it otherwise), but no quorum acknowledges it.
-    wait_for("the leader reports not ready", Duration::from_secs(10), || !c.nodes[leader].broker().cluster.ready())
-        .await;
+    wait_for("the leader reports not ready", Duration::from_secs(10), || !c.nodes[leader].cluster().ready()).await;
 }
 
 /// Publish `n` QoS 1 messages `prefix-0..n` in pipelined batches; panics on a refusal.
@@ -99,9 +98,9 @@ async fn a_session_that_moved_while_its_owner_was_away_gets_each_message_once() 
     let (mut dev2, ack) = Probe::connect_v5(c.mqtt(move_to), "once", false, persistent()).await;
     assert!(ack.session_present(), "subscriptions restored from the catalog");
     wait_for("registry and route at the new node", Duration::from_secs(10), || {
-        let cl = &c.nodes[publ_node].broker().cluster;
+        let b = c.nodes[publ_node].broker();
         let there = c.nodes[move_to].broker().cluster.node_id();
-        cl.owner_of("once") == Some(there) && cl.routes_for("once/x").nodes.contains(&there)
+        b.catalog.owner_of("once") == Some(there) && b.cluster.routes_for("once/x").nodes.contains(&there)
     })
     .await;
     // More than a session's window of recent message ids (4,096): the copies kept for the old
@@ -136,10 +135,8 @@ async fn a_session_that_moved_while_its_owner_was_away_gets_each_message_once() 
         }
     }
     // Wait for the old owner's hand-back and the outbox to settle, then count late copies.
-    wait_for("outbox drained", Duration::from_secs(20), || {
-        c.nodes[publ_node].broker().cluster.metrics().outbox_messages == 0
-    })
-    .await;
+    wait_for("outbox drained", Duration::from_secs(20), || c.nodes[publ_node].cluster().metrics().outbox_messages == 0)
+        .await;
     tokio::time::sleep(Duration::from_secs(5)).await;
     while let Ok(p) = rx.try_recv() {
         *counts.entry(p).or_default() += 1;

@@ -62,7 +62,7 @@ async fn mutual_tls_link_forms_a_cluster_and_refuses_a_foreign_certificate() {
             .await,
         );
     }
-    wait_for("cluster over mTLS", Duration::from_secs(30), || nodes.iter().all(|n| n.broker().cluster.ready())).await;
+    wait_for("cluster over mTLS", Duration::from_secs(30), || nodes.iter().all(|n| n.cluster().ready())).await;
     let (mut s, _) = Probe::connect_v5(nodes[1].addr, "tls-sub", true, vec![]).await;
     s.subscribe_v5(1, &[("tls/#", 0)], vec![]).await;
     wait_for("route", Duration::from_secs(10), || nodes[0].broker().cluster.routes_for("tls/x").nodes.len() == 1).await;
@@ -80,16 +80,12 @@ async fn mutual_tls_link_forms_a_cluster_and_refuses_a_foreign_certificate() {
     })
     .await;
     wait_for("refusal counted", Duration::from_secs(10), || {
-        nodes.iter().any(|n| n.broker().cluster.metrics().refused_peers > 0)
+        nodes.iter().any(|n| n.cluster().metrics().refused_peers > 0)
     })
     .await;
     tokio::time::sleep(Duration::from_millis(500)).await;
-    assert!(!intruder.broker().cluster.ready());
-    let members = nodes[0]
-        .handle
-        .as_ref()
-        .and_then(|h| h.raft.as_ref())
-        .map(|r| r.raft_metrics().membership_config.nodes().count());
+    assert!(!intruder.cluster().ready());
+    let members = nodes[0].handle.as_ref().and_then(|h| h.cluster.raft()).map(|r| r.members);
     assert_eq!(members, Some(2));
 }
 

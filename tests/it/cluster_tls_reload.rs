@@ -67,7 +67,7 @@ async fn link_certificates_rotated_on_disk_are_used_for_new_peers() {
         c.tls = Some(tls);
     })
     .await;
-    wait_for("single core ready", Duration::from_secs(30), || core.broker().cluster.ready()).await;
+    wait_for("single core ready", Duration::from_secs(30), || core.cluster().ready()).await;
     let before = expiry(&core);
     assert!(before > 0, "expiry exported with listener=\"cluster\"");
 
@@ -84,10 +84,8 @@ async fn link_certificates_rotated_on_disk_are_used_for_new_peers() {
         c.tls = Some(rtls);
     })
     .await;
-    wait_for("replicant joined over the new certificates", Duration::from_secs(30), || {
-        replicant.broker().cluster.ready()
-    })
-    .await;
+    wait_for("replicant joined over the new certificates", Duration::from_secs(30), || replicant.cluster().ready())
+        .await;
 
     // SIGHUP reloads them as well, and says so.
     let reloaded = core.handle.as_ref().expect("running").reload(&core.cfg);

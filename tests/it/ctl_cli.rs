@@ -96,7 +96,7 @@ async fn ctl_subscriptions_routes_and_retained() {
     let del = ctl_ok(&node, &["retained", "delete", "a/kept one"]).await;
     assert_eq!(del.trim(), "deleted the retained message of a/kept one");
     let b = node.broker().clone();
-    wait_for("retained gone", Duration::from_secs(2), || b.cluster.retained_count() == 0).await;
+    wait_for("retained gone", Duration::from_secs(2), || b.catalog.retained_count() == 0).await;
     assert_eq!(ctl_ok(&node, &["retained", "list"]).await.trim(), "no retained messages");
     let again = ctl(&node, &["retained", "delete", "a/kept one", "--json"]).await;
     assert!(!again.status.success());

@@ -41,6 +41,7 @@ mod ctl_cli;
 mod ctl_local;
 mod drain_spread;
 mod fuzz_structured;
+mod layering;
 mod mosquitto_clients;
 mod mosquitto_rumqttc;
 mod ops_docs;

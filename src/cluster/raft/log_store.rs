@@ -45,13 +45,6 @@ impl LogStore {
         let vote: Option<Vote<NodeId>> = self.meta(VOTE).ok().flatten();
         vote.is_some() || self.store.raft_log.first_key_value().is_some()
     }
-
-    /// Log entries stored (for metrics).
-    pub fn last_index(&self) -> Option<u64> {
-        let kv = self.store.raft_log.last_key_value()?;
-        let k = kv.key().ok()?;
-        Some(u64::from_be_bytes(k.as_ref().try_into().ok()?))
-    }
 }
 
 impl RaftLogReader<TypeConfig> for LogStore {

@@ -85,9 +85,8 @@ impl TestCluster {
         let want = self.nodes.iter().filter(|n| n.handle.is_some()).count();
         wait_for("cluster formed", timeout, || {
             self.nodes.iter().filter_map(|n| n.handle.as_ref()).all(|h| {
-                let r = h.raft.as_ref().expect("clustered");
-                let m = r.raft_metrics();
-                h.broker.cluster.ready() && m.membership_config.nodes().count() >= want
+                let r = h.cluster.raft().expect("clustered");
+                h.cluster.ready() && r.members >= want
             })
         })
         .await;
@@ -99,12 +98,7 @@ impl TestCluster {
 
     /// Index of the current leader among the running nodes.
     pub fn leader(&self) -> Option<usize> {
-        self.nodes.iter().position(|n| {
-            n.handle.as_ref().and_then(|h| h.raft.as_ref()).is_some_and(|r| {
-                let m = r.raft_metrics();
-                m.current_leader == Some(m.id)
-            })
-        })
+        self.nodes.iter().position(|n| n.handle.as_ref().and_then(|h| h.cluster.raft()).is_some_and(|r| r.is_leader()))
     }
 
     /// Wait until every running node has applied at least `index`.
@@ -112,13 +106,12 @@ impl TestCluster {
         let target = self
             .nodes
             .iter()
-            .filter_map(|n| n.handle.as_ref()?.raft.as_ref().map(|r| r.raft_metrics().last_log_index.unwrap_or(0)))
+            .filter_map(|n| n.handle.as_ref()?.cluster.raft().map(|r| r.last_log_index))
             .max()
             .unwrap_or(0);
         wait_for("catalog converged", timeout, || {
             self.nodes.iter().filter_map(|n| n.handle.as_ref()).all(|h| {
-                h.raft.as_ref().is_some_and(|r| r.raft_metrics().last_applied.map_or(0, |l| l.index) >= target)
-                    && h.broker.cluster.metrics().pending_writes == 0
+                h.cluster.raft().is_some_and(|r| r.last_applied >= target) && h.cluster.metrics().pending_writes == 0
             })
         })
         .await;

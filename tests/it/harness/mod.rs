@@ -74,6 +74,11 @@ impl TestNode {
         &self.handle.as_ref().expect("running").broker
     }
 
+    /// Readiness, status, metrics and Raft state of the node's cluster.
+    pub fn cluster(&self) -> &std::sync::Arc<dyn starling::cluster::admin::ClusterAdmin> {
+        &self.handle.as_ref().expect("running").cluster
+    }
+
     /// Graceful stop (as on SIGTERM).
     pub async fn stop(&mut self) {
         if let Some(h) = self.handle.take() {

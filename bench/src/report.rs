@@ -62,7 +62,7 @@ pub struct ErrorCount {
     pub example: String,
 }
 
-/// The result of one `starling bench` run.
+/// The result of one `starling-bench` run.
 #[derive(Debug, Default, Clone, Serialize)]
 pub struct Report {
     pub scenario: String,

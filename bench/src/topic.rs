@@ -5,7 +5,7 @@
 //! Templates are parsed once at start-up so a typo fails the run before any client connects,
 //! and rendering per client is a cheap concatenation.
 
-use crate::protocol::topic::{TopicError as ProtoTopicError, TopicLimits};
+use starling::protocol::topic::{TopicError as ProtoTopicError, TopicLimits};
 use std::fmt;
 
 /// Why a topic template or filter was refused.
@@ -109,7 +109,7 @@ impl fmt::Display for Template {
 
 /// A publish topic: non-empty, no wildcards (the broker's own rules).
 pub fn validate_topic(topic: &str) -> Result<(), TopicError> {
-    match crate::protocol::topic::validate_topic_name(topic, TopicLimits::default()) {
+    match starling::protocol::topic::validate_topic_name(topic, TopicLimits::default()) {
         Ok(()) => Ok(()),
         Err(ProtoTopicError::Empty) => Err(TopicError::Empty),
         Err(_) => Err(TopicError::WildcardInTopic(topic.to_owned())),
@@ -118,7 +118,7 @@ pub fn validate_topic(topic: &str) -> Result<(), TopicError> {
 
 /// A subscription filter: `+` and `#` only as whole levels, `#` only last.
 pub fn validate_filter(filter: &str) -> Result<(), TopicError> {
-    match crate::protocol::topic::validate_filter(filter, TopicLimits::default()) {
+    match starling::protocol::topic::validate_filter(filter, TopicLimits::default()) {
         Ok(()) => Ok(()),
         Err(ProtoTopicError::Empty) => Err(TopicError::Empty),
         Err(_) => Err(TopicError::BadFilter(filter.to_owned())),
@@ -126,7 +126,7 @@ pub fn validate_filter(filter: &str) -> Result<(), TopicError> {
 }
 
 /// MQTT topic matching, used to predict deliveries: the broker's reference matcher.
-pub use crate::protocol::topic::matches as filter_matches;
+pub use starling::protocol::topic::matches as filter_matches;
 
 #[cfg(test)]
 mod tests {

@@ -4,7 +4,7 @@
 //! index, `[12..16]` per-publisher sequence number. The time is measured from a process-local
 //! monotonic epoch rather than the wall clock so a clock step cannot produce negative or huge
 //! latencies; the price is that latency is only meaningful when publisher and subscriber run in
-//! the same process (`starling bench pubsub`). Publisher index and sequence let a subscriber count
+//! the same process (`starling-bench pubsub`). Publisher index and sequence let a subscriber count
 //! duplicates exactly instead of guessing from totals.
 
 use std::sync::OnceLock;

@@ -1,4 +1,4 @@
-//! `starling bench`: an MQTT load generator in the spirit of emqtt_bench.
+//! `starling-bench`: an MQTT load generator in the spirit of emqtt_bench.
 //!
 //! It exists so Starling can be measured against other brokers with one client whose costs are
 //! known (see `docs/benchmarks.md` and `scripts/bench/run.sh`). Map:
@@ -25,7 +25,7 @@ mod topic;
 pub use args::{ConnArgs, PubArgs, PubSubArgs, SubArgs};
 pub use report::Report;
 
-/// `starling bench ...`
+/// `starling-bench ...`
 #[derive(Debug, Clone, clap::Args)]
 pub struct BenchArgs {
     #[command(subcommand)]

@@ -1,4 +1,4 @@
-//! Command-line options of `starling bench` (emqtt_bench-like short flags) and their validation
+//! Command-line options of `starling-bench` (emqtt_bench-like short flags) and their validation
 //! into typed plans.
 //!
 //! `-h` is the broker host, as in emqtt_bench, so each subcommand turns clap's `-h` help flag
@@ -115,7 +115,7 @@ pub struct PublishOpts {
     pub retain: bool,
 }
 
-/// `starling bench conn`: connect clients and hold them idle.
+/// `starling-bench conn`: connect clients and hold them idle.
 #[derive(Debug, Clone, Args)]
 pub struct ConnArgs {
     /// Number of clients.
@@ -127,7 +127,7 @@ pub struct ConnArgs {
     pub run: RunOpts,
 }
 
-/// `starling bench pub`: publishers only.
+/// `starling-bench pub`: publishers only.
 #[derive(Debug, Clone, Args)]
 pub struct PubArgs {
     /// Number of publishing clients.
@@ -141,7 +141,7 @@ pub struct PubArgs {
     pub run: RunOpts,
 }
 
-/// `starling bench sub`: subscribers only.
+/// `starling-bench sub`: subscribers only.
 #[derive(Debug, Clone, Args)]
 pub struct SubArgs {
     /// Number of subscribing clients.
@@ -159,7 +159,7 @@ pub struct SubArgs {
     pub run: RunOpts,
 }
 
-/// `starling bench pubsub`: publishers and subscribers in one process, so end-to-end latency,
+/// `starling-bench pubsub`: publishers and subscribers in one process, so end-to-end latency,
 /// losses and duplicates can be measured exactly.
 #[derive(Debug, Clone, Args)]
 pub struct PubSubArgs {

@@ -1,0 +1,46 @@
+//! The one way deliveries are queued: every offer writes its storage rows into one batch, the
+//! batch is committed, and only then are the QoS ≥ 1 deliveries released for sending (their
+//! shared `committed` flag flips) and their sessions woken. A subscriber never receives a
+//! message that is not yet durable in its session's queue here.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use crate::storage::{Batch, StorageError, Store};
+
+use super::session::{self, Delivery, Offer, QueueLimits, Session};
+
+pub struct OfferGate<'a> {
+    store: &'a Store,
+    batch: Batch,
+    committed: Arc<AtomicBool>,
+    woken: Vec<Arc<Session>>,
+}
+
+impl<'a> OfferGate<'a> {
+    pub fn new(store: &'a Store) -> Self {
+        OfferGate { store, batch: store.batch(), committed: Arc::new(AtomicBool::new(false)), woken: Vec::new() }
+    }
+
+    /// Queue `d` for `session` under `limits`; a QoS ≥ 1 delivery is held until [`Self::commit`].
+    pub fn offer(&mut self, session: &Arc<Session>, mut d: Delivery, limits: QueueLimits) -> Offer {
+        d.committed = (d.qos > 0).then(|| self.committed.clone());
+        let r = session.offer(d, limits, self.store, &mut self.batch);
+        if r == Offer::Queued {
+            self.woken.push(session.clone());
+        }
+        r
+    }
+
+    /// Commit what the offers wrote, release the deliveries and wake their sessions. The
+    /// deliveries are released even when the commit fails: the caller reports the failure, and
+    /// a delivery held for good would block its session's queue behind it.
+    pub fn commit(self) -> Result<(), StorageError> {
+        let r = self.store.commit(self.batch);
+        self.committed.store(true, Ordering::Release);
+        for s in self.woken {
+            session::wake(s);
+        }
+        r
+    }
+}

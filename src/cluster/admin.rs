@@ -1,0 +1,108 @@
+//! The cluster as the admin API sees it: readiness, status, metrics and membership changes,
+//! served by both implementations. Separate from the broker's port ([`crate::broker::port`]):
+//! the broker never needs any of it.
+
+use serde::{Deserialize, Serialize};
+
+use crate::broker::port::BoxFuture;
+use crate::catalog::cmd::NodeId;
+
+/// One member as `ctl cluster status` shows it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct MemberStatus {
+    pub id: NodeId,
+    pub name: String,
+    pub addr: String,
+    pub role: String,
+    pub voter: bool,
+    /// `leader`, `follower`, `learner`, or `unreachable` (as seen from the leader).
+    pub state: String,
+    /// Log index replicated to this member (known on the leader only).
+    pub matched: Option<u64>,
+    /// Entries this member is behind the leader's log.
+    pub lag: Option<u64>,
+}
+
+/// Numbers `/metrics` reports about the cluster, read at scrape time.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ClusterMetrics {
+    /// (role, state, count): state is `up` or `unreachable`.
+    pub nodes: Vec<(String, String, u64)>,
+    pub is_leader: bool,
+    pub term: u64,
+    pub leader_changes: u64,
+    pub last_log_index: u64,
+    pub applied_index: u64,
+    /// Log entries this node's applied catalog is behind the leader's log.
+    pub replication_lag_entries: u64,
+    /// How long this node has been more than a few entries behind (0 when caught up).
+    pub replication_lag_seconds: f64,
+    /// Per peer (node name): publishes forwarded to it and their bytes.
+    pub forwarded: Vec<(String, u64, u64)>,
+    pub received_messages: u64,
+    pub link_errors: u64,
+    pub refused_peers: u64,
+    /// Catalog writes submitted and not yet committed.
+    pub pending_writes: u64,
+    /// QoS ≥ 1 messages kept for peers that did not confirm them.
+    pub outbox_messages: u64,
+}
+
+/// The cluster as this node sees it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ClusterStatus {
+    /// `standalone` or `raft`.
+    pub mode: String,
+    pub node_id: NodeId,
+    pub name: String,
+    pub role: String,
+    pub leader: Option<NodeId>,
+    pub term: u64,
+    pub applied: u64,
+    pub last_log: u64,
+    pub members: Vec<MemberStatus>,
+    /// Things an operator should fix (e.g. an even number of voters).
+    pub warnings: Vec<String>,
+}
+
+/// An operator's membership change.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MembershipOp {
+    /// Join the cluster the node at this cluster-link address (`host:port`) belongs to.
+    Join(String),
+    /// Remove the named node (this node itself: leave).
+    Remove(String),
+}
+
+/// Raft state at a glance (`None` from a standalone node): what tests and operators check
+/// without reaching into the Raft implementation.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RaftView {
+    pub id: NodeId,
+    pub leader: Option<NodeId>,
+    /// Members of the membership (voters and learners).
+    pub members: usize,
+    pub voters: usize,
+    pub last_log_index: u64,
+    pub last_applied: u64,
+    /// The index of the last snapshot this node has, if any.
+    pub snapshot_index: Option<u64>,
+}
+
+impl RaftView {
+    pub fn is_leader(&self) -> bool {
+        self.leader == Some(self.id)
+    }
+}
+
+/// What the admin API (and the tests) ask of the cluster.
+pub trait ClusterAdmin: Send + Sync + 'static {
+    /// Joined and caught up: what `/readyz` adds to "listeners bound".
+    fn ready(&self) -> bool;
+    /// Members, roles, leader and replication state.
+    fn status(&self) -> BoxFuture<'_, ClusterStatus>;
+    fn metrics(&self) -> ClusterMetrics;
+    /// Change the membership on an operator's request (`ctl cluster join|leave|forget`).
+    fn membership(&self, op: MembershipOp) -> BoxFuture<'_, Result<String, String>>;
+    fn raft(&self) -> Option<RaftView>;
+}
