@@ -9,7 +9,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 
 use super::{AdminState, error};
-use crate::cluster::admin::MembershipOp;
+use crate::cluster::admin::{MembershipError, MembershipOp};
 
 /// GET: [`crate::broker::port::ClusterStatus`] (a standalone node reports itself alone).
 pub(super) async fn status(State(s): State<AdminState>) -> Response {
@@ -50,12 +50,12 @@ pub(super) async fn remove(State(s): State<AdminState>, name: Result<Path<String
     outcome(s.cluster.membership(MembershipOp::Remove(name)).await)
 }
 
-fn outcome(r: Result<String, String>) -> Response {
+fn outcome(r: Result<String, MembershipError>) -> Response {
     match r {
         Ok(msg) => Json(serde_json::json!({ "result": msg })).into_response(),
         // The request was understood but cannot be carried out in the cluster's present state
         // (not clustered, no such member, no leader).
-        Err(e) => error(StatusCode::CONFLICT, e),
+        Err(e) => error(StatusCode::CONFLICT, e.to_string()),
     }
 }
 

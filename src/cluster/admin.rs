@@ -3,8 +3,9 @@
 //! the broker never needs any of it.
 
 use serde::{Deserialize, Serialize};
+use thiserror::Error;
 
-use crate::broker::port::BoxFuture;
+use crate::broker::port::{BoxFuture, ClusterError};
 use crate::catalog::cmd::NodeId;
 
 /// One member as `ctl cluster status` shows it.
@@ -74,6 +75,43 @@ pub enum MembershipOp {
     Remove(String),
 }
 
+/// Why a membership change (or the upkeep that joins a cluster) did not happen.
+#[derive(Debug, Error)]
+pub enum MembershipError {
+    #[error("this node is not clustered (its configuration has no [cluster] section)")]
+    NotClustered,
+    #[error("this node is already a member")]
+    AlreadyMember,
+    #[error("no answer from {0}")]
+    NoAnswer(String),
+    #[error("{addr} ({name}) knows no leader")]
+    NoLeaderAt { addr: String, name: String },
+    #[error("no member named {0}")]
+    UnknownMember(String),
+    #[error("no leader")]
+    NoLeader,
+    #[error("leader has no address")]
+    LeaderWithoutAddress,
+    #[error("not the leader")]
+    NotLeader,
+    #[error("join refused: {0}")]
+    JoinRefused(String),
+    /// The leader's answer to a request forwarded to it, as it came over the link.
+    #[error("{0}")]
+    Refused(String),
+    #[error("{0}")]
+    Link(String),
+    #[error("{0}")]
+    Raft(String),
+    #[error(transparent)]
+    Catalog(#[from] ClusterError),
+    #[error("unexpected {0}")]
+    Unexpected(String),
+    /// Not in a cluster yet, for the reason given (discovery, bootstrap).
+    #[error("{0}")]
+    Waiting(String),
+}
+
 /// Raft state at a glance (`None` from a standalone node): what tests and operators check
 /// without reaching into the Raft implementation.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -103,6 +141,6 @@ pub trait ClusterAdmin: Send + Sync + 'static {
     fn status(&self) -> BoxFuture<'_, ClusterStatus>;
     fn metrics(&self) -> ClusterMetrics;
     /// Change the membership on an operator's request (`ctl cluster join|leave|forget`).
-    fn membership(&self, op: MembershipOp) -> BoxFuture<'_, Result<String, String>>;
+    fn membership(&self, op: MembershipOp) -> BoxFuture<'_, Result<String, MembershipError>>;
     fn raft(&self) -> Option<RaftView>;
 }

@@ -8,7 +8,7 @@ use crate::broker::port::{BoxFuture, Cluster, ClusterError, Confirmation, Forwar
 use crate::catalog::Catalog;
 use crate::catalog::cmd::{CatalogCmd, CatalogResp, NodeId};
 use crate::catalog::routes::RemoteRoutes;
-use crate::cluster::admin::{ClusterAdmin, ClusterMetrics, ClusterStatus, MembershipOp, RaftView};
+use crate::cluster::admin::{ClusterAdmin, ClusterMetrics, ClusterStatus, MembershipError, MembershipOp, RaftView};
 use crate::protocol::Message;
 
 pub struct Standalone {
@@ -86,8 +86,8 @@ impl ClusterAdmin for Standalone {
         None
     }
 
-    fn membership(&self, _op: MembershipOp) -> BoxFuture<'_, Result<String, String>> {
-        Box::pin(async { Err("this node is not clustered (its configuration has no [cluster] section)".into()) })
+    fn membership(&self, _op: MembershipOp) -> BoxFuture<'_, Result<String, MembershipError>> {
+        Box::pin(async { Err(MembershipError::NotClustered) })
     }
 
     fn metrics(&self) -> ClusterMetrics {

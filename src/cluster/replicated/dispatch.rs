@@ -39,8 +39,8 @@ impl RaftCluster {
                 }
                 Err(e) => Err(e.to_string()),
             }),
-            Rpc::Join { id, member } => Reply::Join(self.handle_join(id, member).await),
-            Rpc::Remove { id } => Reply::Remove(self.remove_node(id).await),
+            Rpc::Join { id, member } => Reply::Join(self.handle_join(id, member).await.map_err(|e| e.to_string())),
+            Rpc::Remove { id } => Reply::Remove(self.remove_node(id).await.map_err(|e| e.to_string())),
             Rpc::Status => Reply::Status(self.local_status()),
             // Refused close to the deadline too: the answer must arrive while the asker waits.
             Rpc::TakeSession { client, deadline_ms } if crate::protocol::message::now_ms() + 500 > deadline_ms => {

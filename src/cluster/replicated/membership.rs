@@ -33,7 +33,7 @@ impl RaftCluster {
         }
     }
 
-    pub(super) async fn tick(&self) -> Result<(), String> {
+    pub(super) async fn tick(&self) -> Result<(), MembershipError> {
         if self.in_membership() {
             if !self.joined.swap(true, Ordering::Relaxed) {
                 tracing::info!(node = %self.member.name, "member of the cluster");
@@ -80,10 +80,10 @@ impl RaftCluster {
             return self.join_via(&leader_addr).await;
         }
         if statuses.iter().any(|(_, s)| s.initialized && s.id != self.me) {
-            return Err("peers are in a cluster but no leader is known yet".into());
+            return Err(MembershipError::Waiting("peers are in a cluster but no leader is known yet".into()));
         }
         if self.cfg.role != Role::Core || self.log.is_initialized() {
-            return Err("waiting for a cluster to join".into());
+            return Err(MembershipError::Waiting("waiting for a cluster to join".into()));
         }
         let mut cores: BTreeMap<String, NodeId> = statuses
             .iter()
@@ -92,30 +92,34 @@ impl RaftCluster {
             .collect();
         cores.insert(self.member.name.clone(), self.me);
         if cores.len() < self.cfg.bootstrap_expect {
-            return Err(format!(
+            return Err(MembershipError::Waiting(format!(
                 "bootstrap: {} of {} cores visible ({})",
                 cores.len(),
                 self.cfg.bootstrap_expect,
                 cores.keys().cloned().collect::<Vec<_>>().join(", ")
-            ));
+            )));
         }
         if cores.keys().next() != Some(&self.member.name) {
-            return Err("bootstrap: waiting for the lowest-named core to initialise".into());
+            return Err(MembershipError::Waiting("bootstrap: waiting for the lowest-named core to initialise".into()));
         }
         tracing::info!(node = %self.member.name, cores = cores.len(), "initialising a new cluster");
         let mut members = BTreeMap::new();
         members.insert(self.me, self.member.clone());
-        self.raft.initialize(members).await.map_err(|e| e.to_string())
+        self.raft.initialize(members).await.map_err(|e| MembershipError::Raft(e.to_string()))
     }
 
-    pub(super) async fn join_via(&self, leader_addr: &str) -> Result<(), String> {
+    pub(super) async fn join_via(&self, leader_addr: &str) -> Result<(), MembershipError> {
         tracing::info!(leader = %leader_addr, role = self.member.role.as_str(), "asking the leader to join");
         let body = rpc::encode(&Rpc::Join { id: self.me, member: self.member.clone() });
-        let answer = self.link.request(leader_addr, body, JOIN_TIMEOUT).await.map_err(|e| e.to_string())?;
+        let answer = self
+            .link
+            .request(leader_addr, body, JOIN_TIMEOUT)
+            .await
+            .map_err(|e| MembershipError::Link(e.to_string()))?;
         match serde_json::from_slice::<Reply>(&answer) {
             Ok(Reply::Join(Ok(()))) => Ok(()),
-            Ok(Reply::Join(Err(e))) => Err(format!("join refused: {e}")),
-            other => Err(format!("unexpected join answer {other:?}")),
+            Ok(Reply::Join(Err(e))) => Err(MembershipError::JoinRefused(e)),
+            other => Err(MembershipError::Unexpected(format!("join answer {other:?}"))),
         }
     }
 
@@ -129,22 +133,22 @@ impl RaftCluster {
 
     /// Leader: admit a node. A core with a name already in the membership under another id (it
     /// came back with an empty data dir) replaces that entry.
-    pub(super) async fn handle_join(&self, id: NodeId, member: Member) -> Result<(), String> {
+    pub(super) async fn handle_join(&self, id: NodeId, member: Member) -> Result<(), MembershipError> {
         let metrics = self.raft_metrics();
         if metrics.current_leader != Some(self.me) {
-            return Err("not the leader".into());
+            return Err(MembershipError::NotLeader);
         }
         let membership = metrics.membership_config.membership().clone();
         let voters: BTreeSet<NodeId> = membership.voter_ids().collect();
         if let Some((&old, _)) = membership.nodes().find(|(i, m)| m.name == member.name && **i != id) {
             tracing::warn!(node = %member.name, old, new = id, "node rejoined with a new identity; replacing its old entry");
             self.drop_member(old, voters.contains(&old)).await?;
-            self.write(vec![CatalogCmd::ClearNodeRoutes { node: old }]).await.map_err(|e| e.to_string())?;
+            self.write(vec![CatalogCmd::ClearNodeRoutes { node: old }]).await?;
         }
         let known = membership.get_node(&id) == Some(&member);
         if !known {
             tracing::info!(node = %member, id, "adding node as learner");
-            self.raft.add_learner(id, member.clone(), true).await.map_err(|e| e.to_string())?;
+            self.raft.add_learner(id, member.clone(), true).await.map_err(|e| MembershipError::Raft(e.to_string()))?;
         }
         if member.role == Role::Core && !voters.contains(&id) {
             tracing::info!(node = %member, id, "promoting caught-up core to voter");
@@ -160,7 +164,7 @@ impl RaftCluster {
         &self,
         change: ChangeMembers<NodeId, Member>,
         retain: bool,
-    ) -> Result<(), String> {
+    ) -> Result<(), MembershipError> {
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
             match self.raft.change_membership(change.clone(), retain).await {
@@ -168,7 +172,7 @@ impl RaftCluster {
                 Err(RaftError::APIError(ClientWriteError::ChangeMembershipError(
                     openraft::error::ChangeMembershipError::InProgress(_),
                 ))) if Instant::now() < deadline => tokio::time::sleep(Duration::from_millis(100)).await,
-                Err(e) => return Err(e.to_string()),
+                Err(e) => return Err(MembershipError::Raft(e.to_string())),
             }
         }
     }
@@ -212,11 +216,11 @@ impl RaftCluster {
     }
 
     /// Remove a node from the membership and its routes from the catalog (leader only).
-    pub async fn remove_node(&self, id: NodeId) -> Result<(), String> {
+    pub async fn remove_node(&self, id: NodeId) -> Result<(), MembershipError> {
         let addr = self.member_addr(id);
         let voter = self.raft_metrics().membership_config.membership().voter_ids().any(|v| v == id);
         self.drop_member(id, voter).await?;
-        self.write(vec![CatalogCmd::ClearNodeRoutes { node: id }]).await.map_err(|e| e.to_string())?;
+        self.write(vec![CatalogCmd::ClearNodeRoutes { node: id }]).await?;
         if let Some(addr) = addr
             && id != self.me
         {
@@ -231,7 +235,7 @@ impl RaftCluster {
     /// Take a node out of the membership. openraft removes a voter only through `RemoveVoters`
     /// (`RemoveNodes` is for learners and refuses a voter with "Learner … not found"); with
     /// `retain = false` the voter leaves the membership entirely, in one change.
-    pub(super) async fn drop_member(&self, id: NodeId, voter: bool) -> Result<(), String> {
+    pub(super) async fn drop_member(&self, id: NodeId, voter: bool) -> Result<(), MembershipError> {
         let change = if voter {
             ChangeMembers::RemoveVoters(BTreeSet::from([id]))
         } else {
@@ -241,20 +245,20 @@ impl RaftCluster {
     }
 
     /// Ask the leader to remove a node (`ctl cluster leave|forget`).
-    pub async fn request_remove(&self, id: NodeId) -> Result<(), String> {
-        let leader = self.raft.metrics().borrow().current_leader.ok_or("no leader")?;
+    pub async fn request_remove(&self, id: NodeId) -> Result<(), MembershipError> {
+        let leader = self.raft.metrics().borrow().current_leader.ok_or(MembershipError::NoLeader)?;
         if leader == self.me {
             return self.remove_node(id).await;
         }
-        let addr = self.member_addr(leader).ok_or("leader has no address")?;
+        let addr = self.member_addr(leader).ok_or(MembershipError::LeaderWithoutAddress)?;
         let answer = self
             .link
             .request(&addr, rpc::encode(&Rpc::Remove { id }), WRITE_TIMEOUT)
             .await
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| MembershipError::Link(e.to_string()))?;
         match serde_json::from_slice::<Reply>(&answer) {
-            Ok(Reply::Remove(r)) => r,
-            other => Err(format!("unexpected answer {other:?}")),
+            Ok(Reply::Remove(r)) => r.map_err(MembershipError::Refused),
+            other => Err(MembershipError::Unexpected(format!("answer {other:?}"))),
         }
     }
 

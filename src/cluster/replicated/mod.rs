@@ -35,7 +35,9 @@ use crate::broker::port::{BoxFuture, Cluster, ClusterError, Confirmation, Forwar
 use crate::catalog::Catalog;
 use crate::catalog::cmd::{CatalogCmd, CatalogResp, NodeId};
 use crate::catalog::routes::RemoteRoutes;
-use crate::cluster::admin::{ClusterAdmin, ClusterMetrics, ClusterStatus, MemberStatus, MembershipOp, RaftView};
+use crate::cluster::admin::{
+    ClusterAdmin, ClusterMetrics, ClusterStatus, MemberStatus, MembershipError, MembershipOp, RaftView,
+};
 use crate::cluster::discovery::Discovery;
 use crate::cluster::link::{Confirm, Identity, Link, LinkHandler};
 use crate::cluster::outbox::Outbox;

@@ -43,24 +43,27 @@ impl ClusterAdmin for RaftCluster {
         })
     }
 
-    fn membership(&self, op: MembershipOp) -> BoxFuture<'_, Result<String, String>> {
+    fn membership(&self, op: MembershipOp) -> BoxFuture<'_, Result<String, MembershipError>> {
         Box::pin(async move {
             match op {
                 MembershipOp::Join(addr) => {
                     if self.in_membership() {
-                        return Err("this node is already a member".into());
+                        return Err(MembershipError::AlreadyMember);
                     }
-                    let s = self.status_of(&addr).await.ok_or_else(|| format!("no answer from {addr}"))?;
+                    let s = self.status_of(&addr).await.ok_or_else(|| MembershipError::NoAnswer(addr.clone()))?;
                     let leader = s
                         .leader
                         .and_then(|l| s.members.iter().find(|(id, _, _)| *id == l).map(|(_, m, _)| m.addr.clone()))
-                        .ok_or_else(|| format!("{addr} ({}) knows no leader", s.member.name))?;
+                        .ok_or_else(|| MembershipError::NoLeaderAt {
+                            addr: addr.clone(),
+                            name: s.member.name.clone(),
+                        })?;
                     self.join_via(&leader).await?;
                     self.removed.store(false, Ordering::Relaxed);
                     Ok(format!("joined through {leader}"))
                 }
                 MembershipOp::Remove(name) => {
-                    let id = self.id_of(&name).ok_or_else(|| format!("no member named {name}"))?;
+                    let id = self.id_of(&name).ok_or_else(|| MembershipError::UnknownMember(name.clone()))?;
                     self.request_remove(id).await?;
                     Ok(format!("removed {name} (id {id})"))
                 }
