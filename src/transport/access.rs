@@ -1,6 +1,6 @@
-//! Who a listener lets in without credentials, decided by the client's real address (checked
-//! at CONNECT by `mqtt::anonymous_for`), and
-//! which web pages may open a WebSocket to it (docs/security.md):
+//! Who a listener lets in without credentials, decided by the client's real address (checked at
+//! CONNECT by `mqtt::anonymous_for`), and which web pages may open a WebSocket to it
+//! (docs/security.md):
 //!
 //! - A listener whose `allow_anonymous` is unset admits anonymous clients only when it is bound
 //!   to loopback **and** the client's address — the PROXY header's source when the listener
