@@ -6,7 +6,8 @@ pub(crate) mod filter_trie;
 pub(crate) mod frame;
 pub(crate) mod message;
 pub(crate) mod mqtt31;
-pub(crate) mod topic;
+// Public for the load generator (bench/), which validates and matches topics by the same rules.
+pub mod topic;
 pub mod wire;
 
 pub use message::{Message, PublishProps};
