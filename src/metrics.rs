@@ -9,6 +9,11 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct TaskLabel {
+    pub task: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ReasonLabel {
     pub reason: String,
 }
@@ -107,6 +112,8 @@ pub struct Metrics {
     pub inflight: Gauge,
     /// Failed authentications by reason (`bad_credentials`, `not_authorized`).
     pub auth_failures: Family<ReasonLabel, Counter>,
+    /// Background tasks that panicked, by task name (`node::supervisor`).
+    pub task_panics: Family<TaskLabel, Counter>,
     /// Times a client was read more slowly because it went over a rate limit, by limit.
     pub throttled: Family<ReasonLabel, Counter>,
     /// TLS handshakes that failed or timed out.
@@ -164,6 +171,7 @@ impl Metrics {
             queued: Gauge::default(),
             inflight: Gauge::default(),
             auth_failures: Family::default(),
+            task_panics: Family::default(),
             throttled: Family::default(),
             tls_handshake_failures: Counter::default(),
             tls_reloads: Family::default(),
@@ -191,6 +199,7 @@ impl Metrics {
         r.register("queued_messages", "Messages queued for sessions", m.queued.clone());
         r.register("inflight_messages", "QoS 1/2 messages sent and not yet acknowledged", m.inflight.clone());
         r.register("auth_failures", "Failed authentications by reason", m.auth_failures.clone());
+        r.register("task_panics", "Background tasks that panicked, by task", m.task_panics.clone());
         r.register(
             "throttled",
             "Times a client's reads were paused for going over a rate limit, by limit",
@@ -242,6 +251,14 @@ impl Metrics {
 
     pub fn auth_failed(&self, reason: &str) {
         self.auth_failures.get_or_create(&ReasonLabel { reason: reason.into() }).inc();
+    }
+
+    pub fn task_panicked(&self, task: &str) {
+        self.task_panics.get_or_create(&TaskLabel { task: task.into() }).inc();
+    }
+
+    pub fn task_panics_of(&self, task: &str) -> u64 {
+        self.task_panics.get_or_create(&TaskLabel { task: task.into() }).get()
     }
 
     pub fn throttled(&self, limit: &str) {

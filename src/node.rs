@@ -26,6 +26,9 @@ use crate::transport::listener::{self, ListenerError};
 use crate::transport::tls::{self, TlsError, TlsListener};
 use crate::transport::ws::WsOptions;
 
+mod supervisor;
+pub use supervisor::Supervisor;
+
 #[derive(Debug, Error)]
 pub enum NodeError {
     #[error(transparent)]
@@ -65,6 +68,8 @@ pub struct NodeHandle {
     pub broker: Arc<Broker>,
     pub listeners: Vec<BoundListener>,
     shutdown_tx: watch::Sender<bool>,
+    /// The node's long-lived background tasks, stopped last started first at shutdown.
+    tasks: Supervisor,
     drain_tx: Option<mpsc::Sender<()>>,
     drain_rx: mpsc::Receiver<()>,
     store: Store,
@@ -97,6 +102,8 @@ impl Node {
             .map_err(|source| NodeError::NodeId { path: cfg.data_dir.display().to_string(), source })?;
         let catalog = Arc::new(Catalog::open(store.clone())?);
         let (shutdown_tx, shutdown_rx) = watch::channel(false);
+        let metrics = Arc::new(Metrics::new());
+        let tasks = Supervisor::new(metrics.clone());
         let node_name = cfg.effective_node_name();
         // The one place that decides between a cluster of one and a replicated cluster.
         let (cluster, admin_view, raft): (Arc<dyn Cluster>, Arc<dyn ClusterAdmin>, _) = match &cfg.cluster {
@@ -114,13 +121,12 @@ impl Node {
                     shutdown_rx.clone(),
                 )
                 .await?;
-                tokio::spawn(r.clone().run_writer(shutdown_rx.clone()));
-                tokio::spawn(r.clone().run_outbox(shutdown_rx.clone()));
-                tokio::spawn(crate::cluster::prevote::run(r.clone(), shutdown_rx.clone()));
+                tasks.spawn("raft_writer", r.clone().run_writer(shutdown_rx.clone()));
+                tasks.spawn("outbox", r.clone().run_outbox(shutdown_rx.clone()));
+                tasks.spawn("prevote", crate::cluster::prevote::run(r.clone(), shutdown_rx.clone()));
                 (r.clone(), r.clone(), Some(r))
             }
         };
-        let metrics = Arc::new(Metrics::new());
         let settings = Settings::from_config(&cfg);
         // The password and ACL files are read before anything binds: a bad file fails start-up.
         let auth = Arc::new(crate::auth::Auth::new(&cfg, catalog.clone(), metrics.clone())?);
@@ -131,8 +137,8 @@ impl Node {
         }
         if let Some(r) = &raft {
             r.set_broker(&broker);
-            tokio::spawn(r.clone().run_membership(shutdown_rx.clone()));
-            broker.spawn_hand_back(Duration::from_secs(2));
+            tasks.spawn("membership", r.clone().run_membership(shutdown_rx.clone()));
+            tasks.spawn_until("hand_back", shutdown_rx.clone(), broker.hand_back_task(Duration::from_secs(2)));
         }
         let restored = broker.restore().await?;
         if restored > 0 {
@@ -173,7 +179,10 @@ impl Node {
                 proxy_protocol: l.proxy_protocol,
                 max_connections: l.max_connections,
             };
-            tokio::spawn(listener::run(tcp, Arc::new(setup), broker.clone(), shutdown_rx.clone(), drain_tx.clone()));
+            tasks.spawn(
+                "listener",
+                listener::run(tcp, Arc::new(setup), broker.clone(), shutdown_rx.clone(), drain_tx.clone()),
+            );
             let scheme = match kind {
                 ListenerKind::Tcp => "mqtt",
                 ListenerKind::Tls => "mqtts",
@@ -206,16 +215,17 @@ impl Node {
             ControlSocket::start(&cfg.data_dir, broker.clone(), admin_view.clone(), ready.clone(), evacuation.clone())
                 .await?;
         if let Some(interval) = settings.sys_interval {
-            broker.spawn_sys(interval);
+            tasks.spawn_until("sys", shutdown_rx.clone(), broker.sys_task(interval));
         }
         if cfg.storage.sync == SyncPolicy::Interval {
-            spawn_sync(store.clone(), cfg.storage.sync_interval, shutdown_rx.clone());
+            tasks.spawn("fsync", sync_task(store.clone(), cfg.storage.sync_interval, shutdown_rx.clone()));
         }
         ready.store(true, Ordering::Release);
         Ok(NodeHandle {
             broker,
             listeners: bound,
             shutdown_tx,
+            tasks,
             drain_tx: Some(drain_tx),
             drain_rx,
             store,
@@ -230,22 +240,20 @@ impl Node {
     }
 }
 
-fn spawn_sync(store: Store, every: Duration, mut stop: watch::Receiver<bool>) {
-    tokio::spawn(async move {
-        let mut tick = tokio::time::interval(every);
-        loop {
-            tokio::select! {
-                _ = tick.tick() => {}
-                _ = stop.changed() => return,
-            }
-            let s = store.clone();
-            match tokio::task::spawn_blocking(move || s.sync_now()).await {
-                Ok(Ok(())) => {}
-                Ok(Err(e)) => tracing::error!("periodic fsync failed: {e}"),
-                Err(e) => tracing::error!("periodic fsync task failed: {e}"),
-            }
+async fn sync_task(store: Store, every: Duration, mut stop: watch::Receiver<bool>) {
+    let mut tick = tokio::time::interval(every);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = stop.changed() => return,
         }
-    });
+        let s = store.clone();
+        match tokio::task::spawn_blocking(move || s.sync_now()).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => tracing::error!("periodic fsync failed: {e}"),
+            Err(e) => tracing::error!("periodic fsync task failed: {e}"),
+        }
+    }
 }
 
 impl NodeHandle {
@@ -327,6 +335,8 @@ impl NodeHandle {
         if tokio::time::timeout_at(plan.close_by, self.drain_rx.recv()).await.is_err() {
             tracing::warn!("grace period over with connections still open");
         }
+        // The listeners, hand-back, `$SYS` and outbox end before Raft and the cluster link.
+        self.tasks.stop(plan.close_by).await;
         if let Some(r) = self.raft.take() {
             // Leaves the membership unchanged: a restart is not a leave.
             if tokio::time::timeout(plan.remaining(), r.shutdown()).await.is_err() {

@@ -28,3 +28,27 @@ fn main() -> ExitCode {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    fn help(path: &[&str]) -> String {
+        let mut cmd = Cli::command();
+        let mut at = &mut cmd;
+        for p in path {
+            at = at.find_subcommand_mut(p).unwrap_or_else(|| panic!("no subcommand {p}"));
+        }
+        at.render_long_help().to_string()
+    }
+
+    #[test]
+    fn help_lists_the_scenarios_and_their_flags() {
+        let top = help(&[]);
+        for sub in ["conn", "pub", "sub", "pubsub"] {
+            assert!(top.contains(sub), "--help lists {sub}:\n{top}");
+        }
+        assert!(help(&["pub"]).contains("--qos"));
+    }
+}

@@ -454,10 +454,10 @@ impl Broker {
         self.claims.moved.lock().get(client).filter(|m| m.at.elapsed() < RELAY_FOR).map(|m| m.node)
     }
 
-    /// Periodic hand-back, until the broker goes away.
-    pub fn spawn_hand_back(self: &Arc<Self>, every: Duration) {
+    /// Periodic hand-back, until the broker goes away (the task holds it weakly).
+    pub fn hand_back_task(self: &Arc<Self>, every: Duration) -> impl Future<Output = ()> + Send + 'static {
         let weak = Arc::downgrade(self);
-        tokio::spawn(async move {
+        async move {
             let mut tick = tokio::time::interval(every);
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
@@ -468,7 +468,7 @@ impl Broker {
                 }
                 b.hand_back_foreign_sessions().await;
             }
-        });
+        }
     }
 
     /// Take the session of `client` from the node the registry names, or restore it from the

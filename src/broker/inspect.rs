@@ -242,8 +242,8 @@ impl Broker {
     }
 
     /// Whether storage answers a read; readiness depends on it.
-    pub fn storage_readable(&self) -> Result<(), String> {
-        self.store.sessions.contains_key(b"\0readiness-probe").map(|_| ()).map_err(|e| e.to_string())
+    pub fn storage_readable(&self) -> Result<(), crate::storage::StorageError> {
+        self.store.sessions.contains_key(b"\0readiness-probe").map(|_| ()).map_err(crate::storage::StorageError::Read)
     }
 
     /// Everything the status endpoint and the scrape-time gauges report.

@@ -12,17 +12,18 @@ use super::Broker;
 impl Broker {
     // ---------------------------------------------------------------- $SYS
 
-    /// Publish the `$SYS/broker/...` topics every `interval`.
-    pub fn spawn_sys(self: &Arc<Self>, interval: Duration) {
+    /// Publish the `$SYS/broker/...` topics every `interval`, until the broker goes away (the
+    /// task holds it weakly).
+    pub fn sys_task(self: &Arc<Self>, interval: Duration) -> impl Future<Output = ()> + Send + 'static {
         let weak = Arc::downgrade(self);
-        tokio::spawn(async move {
+        async move {
             let mut tick = tokio::time::interval(interval);
             loop {
                 tick.tick().await;
                 let Some(b) = weak.upgrade() else { return };
                 b.publish_sys().await;
             }
-        });
+        }
     }
 
     pub(super) async fn publish_sys(self: &Arc<Self>) {
