@@ -14,7 +14,7 @@ use serde::Serialize;
 
 use crate::catalog::Catalog;
 use crate::catalog::cmd::{BanKind, BanRecord};
-use crate::config::{BansConfig, parse_network};
+use crate::config::{BadNetwork, BansConfig, parse_network};
 use crate::protocol::message::now_ms;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -35,13 +35,24 @@ pub struct BanView {
 }
 
 /// The value a ban is stored under: networks normalized, names as given.
-pub fn normalize(kind: BanKind, value: &str) -> Result<String, String> {
+pub fn normalize(kind: BanKind, value: &str) -> Result<String, BanValueError> {
     match kind {
-        BanKind::Network => parse_network(value).map(|n| n.to_string()).map_err(|e| e.to_string()),
-        _ if value.is_empty() => Err("the value must not be empty".into()),
-        _ if value.len() > 65535 => Err("the value is longer than 65535 bytes".into()),
+        BanKind::Network => Ok(parse_network(value)?.to_string()),
+        _ if value.is_empty() => Err(BanValueError::Empty),
+        _ if value.len() > 65535 => Err(BanValueError::TooLong),
         _ => Ok(value.to_string()),
     }
+}
+
+/// Why a ban's value cannot be stored.
+#[derive(Debug, thiserror::Error)]
+pub enum BanValueError {
+    #[error(transparent)]
+    Network(#[from] BadNetwork),
+    #[error("the value must not be empty")]
+    Empty,
+    #[error("the value is longer than 65535 bytes")]
+    TooLong,
 }
 
 pub struct Bans {

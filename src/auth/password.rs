@@ -46,16 +46,27 @@ pub fn hash(password: &[u8], alg: HashAlgorithm) -> Result<String, PasswordError
     r.map_err(|e| PasswordError::Hash(e.to_string()))
 }
 
+/// Why a stored hash cannot be used.
+#[derive(Debug, Error)]
+pub enum PhcError {
+    #[error("not a PHC hash string: {0}")]
+    Malformed(String),
+    #[error("not a complete PHC hash string (expected $alg$params$salt$hash)")]
+    Incomplete,
+    #[error("unsupported algorithm {0:?} (argon2id or pbkdf2-sha256)")]
+    Algorithm(String),
+}
+
 /// Why a stored hash cannot be used (checked when the file is loaded, so a typo is reported
 /// at start-up instead of as a failed login).
-pub fn check_phc(phc: &str) -> Result<(), String> {
-    let h = PasswordHash::new(phc).map_err(|e| format!("not a PHC hash string: {e}"))?;
+pub fn check_phc(phc: &str) -> Result<(), PhcError> {
+    let h = PasswordHash::new(phc).map_err(|e| PhcError::Malformed(e.to_string()))?;
     if h.salt.is_none() || h.hash.is_none() {
-        return Err("not a complete PHC hash string (expected $alg$params$salt$hash)".into());
+        return Err(PhcError::Incomplete);
     }
     match h.algorithm.as_str() {
         "argon2id" | "argon2i" | "argon2d" | "pbkdf2-sha256" => Ok(()),
-        other => Err(format!("unsupported algorithm {other:?} (argon2id or pbkdf2-sha256)")),
+        other => Err(PhcError::Algorithm(other.to_string())),
     }
 }
 
