@@ -7,7 +7,9 @@
 //! - [`auth`]: authentication chain, ACL, bans, rate limits and flapping detection.
 //! - [`broker`]: sessions, subscription index, retained, wills, shared groups, `$SYS`, and the
 //!   [`broker::port::Cluster`] port the cluster layer implements.
-//! - [`transport`]: listeners and the connection task driving `mqtt-protocol-core`.
+//! - [`mqtt`]: the Sans-I/O MQTT driver: every protocol decision of a client connection, one
+//!   file per packet family, driving `mqtt-protocol-core`.
+//! - [`transport`]: listeners and the connection task: the socket loop around an [`mqtt::Driver`].
 //! - [`cluster`]: the standalone (cluster-of-one) and Raft-replicated implementations of the port.
 //! - [`admin`]: the HTTP admin listener (`/metrics`, probes, `/api/v1`), the control socket,
 //!   logging setup and systemd notifications.
@@ -22,6 +24,7 @@ pub mod cluster;
 pub mod config;
 pub mod ctl;
 pub mod metrics;
+pub mod mqtt;
 pub mod node;
 pub(crate) mod poll;
 pub mod protocol;

@@ -1,7 +1,9 @@
 //! Session lifecycle: connect (create, resume, replace), disconnect, wills, expiry and the end
 //! of a session with everything stored for it.
 
+use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use crate::catalog::cmd::Identity;
@@ -17,6 +19,14 @@ use crate::catalog::cmd::CatalogCmd;
 
 impl Broker {
     // ---------------------------------------------------------------- connect / disconnect
+
+    /// A client's CONNECT was accepted on `session`.
+    pub fn client_connected(&self, session: &Session, peer: SocketAddr) {
+        self.metrics.connects.inc();
+        self.metrics.connections.inc();
+        self.connections.fetch_add(1, Ordering::Relaxed);
+        session.state.lock().peer = Some(peer);
+    }
 
     /// Attach a connection to the session of `client`, creating, resuming or (clean start)
     /// replacing it. A connection already attached sees that it lost the session and leaves
@@ -111,7 +121,7 @@ impl Broker {
         self.store.commit(b)
     }
 
-    /// The connection `conn_id` of `session` has ended.
+    /// The connection `conn_id` of `session` (counted by [`Broker::client_connected`]) has ended.
     pub async fn disconnect(
         self: &Arc<Self>,
         session: &Arc<Session>,
@@ -120,6 +130,8 @@ impl Broker {
         will: Option<Will>,
         new_expiry: Option<u32>,
     ) {
+        self.metrics.connections.dec();
+        self.connections.fetch_sub(1, Ordering::Relaxed);
         let will = if kind == CloseKind::WithWill { will } else { None };
         let Some((epoch, expiry, redistribute)) = self.detach(session, conn_id, new_expiry) else {
             // Taken over: the session lives on in the new connection, which disarmed any

@@ -217,6 +217,19 @@ struct Target {
 }
 
 impl Broker {
+    pub fn settings(&self) -> &Settings {
+        &self.settings
+    }
+
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        &self.metrics
+    }
+
+    /// Authentication, ACL, bans and limits.
+    pub fn auth(&self) -> &Arc<crate::auth::Auth> {
+        &self.auth
+    }
+
     pub fn new(
         settings: Settings,
         node_name: String,

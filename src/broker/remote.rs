@@ -12,6 +12,12 @@ use super::port::ForwardTarget;
 use super::{Broker, BrokerError, PublishOutcome};
 
 impl Broker {
+    /// Some node's messages wait in the outbox: a publisher's new forwards must queue behind
+    /// its own unconfirmed ones.
+    pub fn forwarding_held(&self) -> bool {
+        self.cluster.holding()
+    }
+
     /// Forward to other nodes and wait for their confirmations.
     pub(super) async fn forward_confirmed(
         &self,

@@ -6,10 +6,12 @@ use std::sync::Arc;
 use crate::protocol::Message;
 use crate::protocol::topic;
 
-use super::session::Session;
+use super::gate::OfferGate;
+use super::session::{Delivery, Offer, Session};
 use super::subs::SubOptions;
 use super::{Broker, BrokerError};
 use crate::catalog::cmd::{CatalogCmd, SubOptionsWire};
+use crate::metrics::DropReason;
 
 impl Broker {
     // ---------------------------------------------------------------- subscriptions
@@ -106,5 +108,22 @@ impl Broker {
             v.extend(sys.iter().filter(|(t, _)| topic::matches(filter, t)).map(|(_, m)| m.clone()));
         }
         v
+    }
+
+    /// Queue the retained messages a new subscription receives, through one [`OfferGate`]:
+    /// QoS ≥ 1 deliveries are sent only once they are stored.
+    pub fn queue_retained(&self, session: &Arc<Session>, deliveries: Vec<Delivery>) {
+        if deliveries.is_empty() {
+            return;
+        }
+        let mut gate = OfferGate::new(&self.store);
+        for d in deliveries {
+            if gate.offer(session, d, self.settings.queue) != Offer::Queued {
+                self.metrics.dropped(DropReason::QueueFull);
+            }
+        }
+        if let Err(e) = gate.commit() {
+            tracing::error!("retained deliveries not persisted: {e}");
+        }
     }
 }

@@ -1,6 +1,6 @@
 //! Protocol-level pieces with no I/O: topic rules and the broker's message representation.
 //! Packet encoding and the per-connection state machine come from `mqtt-protocol-core`; the
-//! connection task in `transport::connection` drives it.
+//! MQTT driver (`crate::mqtt`) drives it.
 
 pub(crate) mod filter_trie;
 pub(crate) mod frame;

@@ -1,5 +1,6 @@
-//! Who a listener lets in without credentials, decided by the client's real address, and
-//! which web pages may open a WebSocket to it (docs/security.md):
+//! Who a listener lets in without credentials, decided by the client's real address (checked at
+//! CONNECT by `mqtt::anonymous_for`), and which web pages may open a WebSocket to it
+//! (docs/security.md):
 //!
 //! - A listener whose `allow_anonymous` is unset admits anonymous clients only when it is bound
 //!   to loopback **and** the client's address — the PROXY header's source when the listener
@@ -12,13 +13,6 @@
 //!   Clients that send no Origin (every non-browser client) are not affected.
 
 use std::net::{IpAddr, SocketAddr};
-
-/// Whether a client at `peer` may connect without credentials. `allowed`: the listener's
-/// setting as resolved from the configuration; `implicit`: it was not configured anywhere
-/// (the loopback default), so the client itself must be local.
-pub fn anonymous_for(allowed: bool, implicit: bool, peer: IpAddr) -> bool {
-    allowed && (!implicit || peer.to_canonical().is_loopback())
-}
 
 /// The Origin check of one WebSocket listener.
 #[derive(Debug, Clone, Default)]
@@ -91,6 +85,7 @@ fn strip_port(hostport: &str) -> &str {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::mqtt::anonymous_for;
 
     fn sa(s: &str) -> SocketAddr {
         s.parse().expect("addr")

@@ -21,16 +21,7 @@ pub const LINGER_TIME: Duration = Duration::from_secs(1);
 /// How many bytes a closing connection reads at most before it gives up waiting for the client.
 pub const LINGER_BYTES: usize = 256 * 1024;
 
-/// How far a connection got when its task panicked: what the client may be told.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Stage {
-    /// No CONNECT understood yet: the version is unknown, so nothing can be sent.
-    Unknown,
-    /// CONNECT read, no CONNACK sent yet.
-    Connecting { v5: bool },
-    /// CONNACK success sent.
-    Connected { v5: bool },
-}
+pub use crate::mqtt::Stage;
 
 /// The bytes that answer a panic at `stage`: 5.0 gets DISCONNECT / CONNACK "implementation
 /// specific error" (0x83), 3.1.1 before CONNACK gets "server unavailable" (3); a connected

@@ -73,12 +73,12 @@ pub async fn run(
         };
         if broker.is_draining() {
             // Clients are being sent to other nodes; a new one must not land here.
-            broker.metrics.refused("draining");
+            broker.metrics().refused("draining");
             drop(stream);
             continue;
         }
         let Ok(permit) = permits.clone().try_acquire_owned() else {
-            broker.metrics.refused("max_connections");
+            broker.metrics().refused("max_connections");
             if !refused_logged {
                 tracing::warn!(
                     listener = %name,
@@ -112,7 +112,7 @@ async fn serve(
     broker: Arc<Broker>,
     shutdown: watch::Receiver<bool>,
 ) {
-    let timeout = broker.settings.connect_timeout;
+    let timeout = broker.settings().connect_timeout;
     let deadline = Instant::now() + timeout;
     let info = setup.info.clone();
     let peer = if setup.proxy_protocol {
@@ -129,7 +129,7 @@ async fn serve(
                 peer
             }
             Err(e) => {
-                broker.metrics.proxy_protocol_error(&info.name, e.reason());
+                broker.metrics().proxy_protocol_error(&info.name, e.reason());
                 tracing::info!(listener = %info.name, peer = %tcp_peer, reason = e.reason(), "closing connection: {e}");
                 return;
             }
@@ -139,7 +139,7 @@ async fn serve(
     };
     // Banned networks and the per-address connection rate, by the client's real address:
     // closed before the TLS handshake or WebSocket upgrade costs anything.
-    if broker.auth.admit_peer(&info.name, peer.ip()).is_err() {
+    if broker.auth().admit_peer(&info.name, peer.ip()).is_err() {
         return;
     }
     match (&setup.tls, &setup.ws) {
@@ -185,12 +185,12 @@ async fn handshake(
     let stream = match tokio::time::timeout_at(deadline, tls.acceptor().accept(stream)).await {
         Ok(Ok(s)) => s,
         Ok(Err(e)) => {
-            broker.metrics.tls_handshake_failures.inc();
+            broker.metrics().tls_handshake_failures.inc();
             tracing::debug!(listener = %info.name, %peer, "TLS handshake failed: {e}");
             return None;
         }
         Err(_) => {
-            broker.metrics.tls_handshake_failures.inc();
+            broker.metrics().tls_handshake_failures.inc();
             tracing::debug!(listener = %info.name, %peer, "TLS handshake timed out");
             return None;
         }
@@ -225,12 +225,12 @@ async fn serve_ws<S>(
     let ws = match tokio::time::timeout_at(deadline, ws::upgrade(stream, opts)).await {
         Ok(Ok(ws)) => ws,
         Ok(Err(e)) => {
-            broker.metrics.websocket_upgrade_failure(&info.name, e.reason());
+            broker.metrics().websocket_upgrade_failure(&info.name, e.reason());
             ws::describe_refusal(&info.name, peer, &e);
             return;
         }
         Err(_) => {
-            broker.metrics.websocket_upgrade_failure(&info.name, "timeout");
+            broker.metrics().websocket_upgrade_failure(&info.name, "timeout");
             tracing::info!(listener = %info.name, %peer, "WebSocket upgrade not completed within the connect timeout");
             return;
         }

@@ -1,4 +1,5 @@
-//! Transports: listeners and the per-connection task that speaks MQTT over them.
+//! Transports: listeners and the per-connection task that moves bytes between a socket and
+//! its MQTT driver (`crate::mqtt`).
 
 pub(crate) mod access;
 pub mod connection;

@@ -1,0 +1,196 @@
+//! The QoS 1 and 2 flows: PUBACK/PUBREC for the client's publishes (in order, each after the
+//! other nodes confirmed it), PUBREL/PUBCOMP, and the client's acknowledgements of deliveries.
+
+use mqtt_protocol_core::mqtt::connection::Event;
+use mqtt_protocol_core::mqtt::packet::{Packet, v3_1_1, v5_0};
+use mqtt_protocol_core::mqtt::result_code::MqttError;
+
+use super::Driver;
+use super::reason::Reason;
+use crate::broker::port::{ClusterError, Confirmation};
+
+/// A PUBACK or PUBREC to send once the other nodes have confirmed the message.
+pub(super) struct PendingAck {
+    pid: u16,
+    qos: u8,
+    /// The reason code from this node's part of the delivery.
+    rc: Reason,
+    confirm: Option<Confirmation>,
+}
+
+impl PendingAck {
+    pub(super) fn new(pid: u16, qos: u8, rc: Reason, confirm: Option<Confirmation>) -> PendingAck {
+        PendingAck { pid, qos, rc, confirm }
+    }
+
+    /// What the other nodes said (at once when nothing was forwarded). Cancel-safe.
+    pub(super) async fn confirmed(&mut self) -> Result<(), ClusterError> {
+        match &mut self.confirm {
+            Some(c) => c.await,
+            None => Ok(()),
+        }
+    }
+}
+
+/// The acknowledgements of the QoS 1 and 2 flows.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum Ack {
+    Puback,
+    Pubrec,
+    Pubrel,
+    Pubcomp,
+}
+
+impl Driver {
+    /// Acknowledge a publish now, or after the ones before it and its confirmation.
+    pub(super) fn queue_ack(&mut self, ack: PendingAck) -> Vec<Event> {
+        if ack.confirm.is_none() && self.acks.is_empty() {
+            return self.acknowledge(ack, Ok(()));
+        }
+        self.acks.push_back(ack);
+        // Often confirmed already (a fast peer, or nothing forwarded).
+        self.settle_ready()
+    }
+
+    /// The oldest waiting acknowledgement's confirmation ([`Driver::confirmation`]) came.
+    pub async fn confirmed(&mut self, first: Result<(), ClusterError>) {
+        let ev = self.settle(first);
+        self.process(ev).await;
+    }
+
+    /// The first waiting acknowledgement's confirmation came: send it and every one after it
+    /// that is ready too.
+    pub(super) fn settle(&mut self, first: Result<(), ClusterError>) -> Vec<Event> {
+        let mut events = Vec::new();
+        if let Some(a) = self.acks.pop_front() {
+            events = self.acknowledge(a, first);
+        }
+        events.extend(self.settle_ready());
+        events
+    }
+
+    /// Send the waiting acknowledgements, oldest first, up to the first one whose
+    /// confirmation is still outstanding.
+    fn settle_ready(&mut self) -> Vec<Event> {
+        let mut events = Vec::new();
+        while let Some(a) = self.acks.front_mut() {
+            let r = match &mut a.confirm {
+                None => Ok(()),
+                Some(c) => match futures_util::FutureExt::now_or_never(c.as_mut()) {
+                    Some(r) => r,
+                    None => break,
+                },
+            };
+            if let Some(a) = self.acks.pop_front() {
+                events.extend(self.acknowledge(a, r));
+            }
+        }
+        events
+    }
+
+    /// PUBACK or PUBREC for a publish, given what the other nodes said.
+    fn acknowledge(&mut self, a: PendingAck, remote: Result<(), ClusterError>) -> Vec<Event> {
+        let mut rc = a.rc;
+        if let Err(e) = remote {
+            tracing::error!(client = ?self.client_id, "publish failed: {e}");
+            rc = rc.max(Reason::ImplementationSpecificError);
+        }
+        match a.qos {
+            1 => self.send_ack(Ack::Puback, a.pid, rc),
+            _ => {
+                if rc.failed()
+                    && let Some(s) = &self.session
+                {
+                    // A failed PUBREC ends the exchange: the id may be reused (MQTT-4.3.3).
+                    self.broker.incoming_qos2(s, a.pid, false);
+                }
+                self.send_ack(Ack::Pubrec, a.pid, rc)
+            }
+        }
+    }
+
+    pub(super) fn pubrel(&mut self, pid: u16) -> Vec<Event> {
+        let known = match &self.session {
+            Some(s) => {
+                let known = s.state.lock().incoming_qos2.contains(&pid);
+                self.broker.incoming_qos2(s, pid, false);
+                known
+            }
+            None => false,
+        };
+        let rc = if known { Reason::Success } else { Reason::PacketIdentifierNotFound };
+        self.send_ack(Ack::Pubcomp, pid, rc)
+    }
+
+    /// Send an acknowledgement of the QoS 1/2 flows in the connection's version; `rc` is the 5.0
+    /// reason code (3.1.1 has none).
+    pub(super) fn send_ack(&mut self, kind: Ack, pid: u16, rc: Reason) -> Vec<Event> {
+        let p: Result<Packet, MqttError> = match (self.v5(), kind) {
+            (true, Ack::Puback) => {
+                v5_0::Puback::builder().packet_id(pid).reason_code(rc.puback()).build().map(Packet::from)
+            }
+            (true, Ack::Pubrec) => {
+                v5_0::Pubrec::builder().packet_id(pid).reason_code(rc.pubrec()).build().map(Packet::from)
+            }
+            (true, Ack::Pubrel) => v5_0::Pubrel::builder().packet_id(pid).build().map(Packet::from),
+            (true, Ack::Pubcomp) => {
+                v5_0::Pubcomp::builder().packet_id(pid).reason_code(rc.pubcomp()).build().map(Packet::from)
+            }
+            (false, Ack::Puback) => v3_1_1::Puback::builder().packet_id(pid).build().map(Packet::from),
+            (false, Ack::Pubrec) => v3_1_1::Pubrec::builder().packet_id(pid).build().map(Packet::from),
+            (false, Ack::Pubrel) => v3_1_1::Pubrel::builder().packet_id(pid).build().map(Packet::from),
+            (false, Ack::Pubcomp) => v3_1_1::Pubcomp::builder().packet_id(pid).build().map(Packet::from),
+        };
+        match p {
+            Ok(p) => self.mqtt.send(p),
+            Err(e) => {
+                tracing::warn!(client = ?self.client_id, pid, error = ?e, "cannot build acknowledgement");
+                Vec::new()
+            }
+        }
+    }
+
+    /// PUBACK or PUBCOMP from the client: the delivery is done.
+    pub(super) fn acked(&mut self, pid: u16) -> Vec<Event> {
+        if let Some(s) = &self.session {
+            self.broker.complete(s, self.conn_id, pid);
+        }
+        Vec::new()
+    }
+
+    pub(super) fn pubrec(&mut self, pid: u16, failed: bool) -> Vec<Event> {
+        let Some(s) = self.session.clone() else {
+            return Vec::new();
+        };
+        if failed {
+            self.broker.complete(&s, self.conn_id, pid);
+            return Vec::new();
+        }
+        self.broker.released(&s, self.conn_id, pid);
+        self.send_ack(Ack::Pubrel, pid, Reason::Success)
+    }
+
+    /// The connection ends with acknowledgements still waiting: their messages were sent, so
+    /// see the confirmations through (what a node does not confirm goes to the outbox, in
+    /// order). The client gets no acknowledgement and sends them again when it reconnects.
+    pub(super) fn release_acks(&mut self) {
+        let acks = std::mem::take(&mut self.acks);
+        if acks.is_empty() {
+            return;
+        }
+        let broker = self.broker.clone();
+        let session = self.session.clone();
+        tokio::spawn(async move {
+            for mut a in acks {
+                let r = a.confirmed().await;
+                if r.is_err()
+                    && a.qos == 2
+                    && let Some(s) = &session
+                {
+                    // Not handled after all: a resent PUBLISH with this id must be routed again.
+                    broker.incoming_qos2(s, a.pid, false);
+                }
+            }
+        });
+    }
+}
