@@ -107,6 +107,8 @@ pub struct Metrics {
     pub inflight: Gauge,
     /// Failed authentications by reason (`bad_credentials`, `not_authorized`).
     pub auth_failures: Family<ReasonLabel, Counter>,
+    /// Password hashes computed to check a CONNECT (dummy hashes for unknown users included).
+    pub password_checks: Counter,
     /// Times a client was read more slowly because it went over a rate limit, by limit.
     pub throttled: Family<ReasonLabel, Counter>,
     /// TLS handshakes that failed or timed out.
@@ -164,6 +166,7 @@ impl Metrics {
             queued: Gauge::default(),
             inflight: Gauge::default(),
             auth_failures: Family::default(),
+            password_checks: Counter::default(),
             throttled: Family::default(),
             tls_handshake_failures: Counter::default(),
             tls_reloads: Family::default(),
@@ -191,6 +194,7 @@ impl Metrics {
         r.register("queued_messages", "Messages queued for sessions", m.queued.clone());
         r.register("inflight_messages", "QoS 1/2 messages sent and not yet acknowledged", m.inflight.clone());
         r.register("auth_failures", "Failed authentications by reason", m.auth_failures.clone());
+        r.register("password_checks", "Password hashes computed for CONNECTs", m.password_checks.clone());
         r.register(
             "throttled",
             "Times a client's reads were paused for going over a rate limit, by limit",

@@ -212,6 +212,9 @@ struct Conn {
     /// throttle ends, so one large read cannot carry a burst past the limit.
     hold: bool,
     held: Option<Box<(Vec<u8>, Option<crate::protocol::frame::FrameError>)>>,
+    /// While a CONNECT is handled: turns true when the client closes its socket, so a
+    /// password check still waiting for its turn is not made (see `feed_connect`).
+    peer_gone: Option<watch::Receiver<bool>>,
     /// QoS 1/2 publishes forwarded to other nodes whose acknowledgement waits for their
     /// confirmations, oldest first: they are acknowledged in this order (MQTT-4.6.0-2/3), and
     /// everything after the first unconfirmed one waits with it. At most `receive_maximum`.
@@ -288,6 +291,7 @@ pub async fn serve_as<S>(
         throttle_until: None,
         hold: false,
         held: None,
+        peer_gone: None,
         acks: VecDeque::new(),
         end: None,
     };
@@ -382,6 +386,15 @@ impl Conn {
                         let data = std::mem::take(&mut rbuf);
                         // Boxed: packet handling is a large future, and an idle connection's task
                         // should not carry it inline.
+                        if self.session.is_none() {
+                            if let Some(end) = Box::pin(self.feed_connect(stream, data)).await {
+                                return end;
+                            }
+                            if self.session.is_some() {
+                                self.pump();
+                            }
+                            continue;
+                        }
                         Box::pin(self.feed(&data)).await;
                         if std::mem::take(&mut self.congested) {
                             // A subscriber we feed has a backlog: let its connection run.
@@ -515,6 +528,55 @@ impl Conn {
     }
 
     /// Feed received bytes to the protocol library, one packet at a time.
+    /// Feed bytes that may hold the CONNECT while watching the socket: the CONNECT's password
+    /// check can wait in a queue, and a client that closes meanwhile must not cost a hash.
+    /// Bytes the client sends after the CONNECT are kept (at most about two reads) and fed in
+    /// order. `Some(End::PeerClosed)` when the client closed before it was connected.
+    async fn feed_connect<S: MqttIo>(&mut self, stream: &mut S, mut data: Vec<u8>) -> Option<End> {
+        loop {
+            let (tx, rx) = watch::channel(false);
+            self.peer_gone = Some(rx);
+            let mut more = Vec::new();
+            let mut closed = false;
+            {
+                let mut fed = std::pin::pin!(self.feed(&data));
+                loop {
+                    tokio::select! {
+                        // The socket first: a close already seen stops a check before it starts.
+                        biased;
+                        r = stream.read_some(&mut more), if !closed && more.len() < READ_CHUNK => {
+                            if matches!(r, Ok(0) | Err(_)) {
+                                closed = true;
+                                let _ = tx.send(true);
+                            }
+                        }
+                        () = &mut fed => break,
+                    }
+                }
+            }
+            self.peer_gone = None;
+            self.broker.metrics.bytes_received.inc_by(more.len() as u64);
+            // An end already decided (a refused CONNECT) is the run loop's to flush and report.
+            if self.end.is_some() {
+                return None;
+            }
+            if closed && self.session.is_none() {
+                return Some(End::PeerClosed);
+            }
+            if !more.is_empty() {
+                if self.session.is_none() {
+                    data = more;
+                    continue;
+                }
+                self.feed(&more).await;
+                if self.end.is_some() {
+                    return None;
+                }
+            }
+            return closed.then_some(End::PeerClosed);
+        }
+    }
+
     async fn feed(&mut self, data: &[u8]) {
         let data = &*self.mqtt31.input(data);
         // Fixed-header flags and CONNECT's reserved bit are ours to check; bytes before a bad
@@ -866,6 +928,7 @@ impl Conn {
                     self.peer.ip(),
                 ),
                 self.peer.ip(),
+                self.peer_gone.clone(),
             )
             .await;
         match outcome {
@@ -878,6 +941,11 @@ impl Conn {
                 let user = req.username.as_deref().unwrap_or("");
                 let why = format!("client {client_id:?}, username {user:?}: bad username or password");
                 return self.refuse(Refusal::BadCredentials, &why);
+            }
+            AuthOutcome::Gone => {
+                tracing::debug!(client = %client_id, peer = %self.peer, "closed before its password was checked");
+                self.end = Some(End::PeerClosed);
+                return Vec::new();
             }
             AuthOutcome::Busy => {
                 let why = format!("client {client_id:?}: too many password checks waiting; try again");
