@@ -3,8 +3,6 @@
 
 use std::time::Duration;
 
-use mqtt_protocol_core::mqtt::packet::v5_0;
-
 use crate::auth_util::*;
 use crate::harness::{Probe, TestNode};
 
@@ -47,16 +45,7 @@ async fn auth_preauth_closed_connection_is_not_hashed() {
     // Five clients send a CONNECT with alice's right password and close before it is checked.
     for i in 0..5 {
         let mut p = Probe::tcp(addr, true).await;
-        let c = v5_0::Connect::builder()
-            .client_id(format!("q{i}"))
-            .expect("id")
-            .user_name("alice")
-            .expect("user")
-            .password(b"alice-pw".to_vec())
-            .expect("pw")
-            .build()
-            .expect("connect");
-        p.send(c).await;
+        p.send(connect5_with(&format!("q{i}"), "alice", "alice-pw")).await;
         drop(p);
     }
     for h in holders {
