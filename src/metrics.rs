@@ -114,6 +114,8 @@ pub struct Metrics {
     pub auth_failures: Family<ReasonLabel, Counter>,
     /// Background tasks that panicked, by task name (`node::supervisor`).
     pub task_panics: Family<TaskLabel, Counter>,
+    /// Password hashes computed to check a CONNECT (dummy hashes for unknown users included).
+    pub password_checks: Counter,
     /// Times a client was read more slowly because it went over a rate limit, by limit.
     pub throttled: Family<ReasonLabel, Counter>,
     /// TLS handshakes that failed or timed out.
@@ -172,6 +174,7 @@ impl Metrics {
             inflight: Gauge::default(),
             auth_failures: Family::default(),
             task_panics: Family::default(),
+            password_checks: Counter::default(),
             throttled: Family::default(),
             tls_handshake_failures: Counter::default(),
             tls_reloads: Family::default(),
@@ -200,6 +203,7 @@ impl Metrics {
         r.register("inflight_messages", "QoS 1/2 messages sent and not yet acknowledged", m.inflight.clone());
         r.register("auth_failures", "Failed authentications by reason", m.auth_failures.clone());
         r.register("task_panics", "Background tasks that panicked, by task", m.task_panics.clone());
+        r.register("password_checks", "Password hashes computed for CONNECTs", m.password_checks.clone());
         r.register(
             "throttled",
             "Times a client's reads were paused for going over a rate limit, by limit",

@@ -12,6 +12,8 @@
 #   -s  scenarios (default: "qos0_fanin qos1_fanin fanout latency conn")
 #   -o  results file (default target/bench-results/results-<time>.md); raw JSON lines go
 #       next to it (<same name>.jsonl)
+#   STARLING_BROKER=/path/to/starling (environment): measure that broker binary instead of
+#       this tree's release build (which stays the load generator)
 #
 # Installs what it needs when missing: mosquitto (apt), rumqttd (`cargo install`, a few
 # minutes of compiling), and builds starling in release. Every broker listens on 127.0.0.1
@@ -33,7 +35,7 @@ while getopts "r:d:b:n:o:s:h" opt; do
         n) CONNS=$OPTARG ;;
         o) OUT=$OPTARG ;;
         s) SCENARIOS=$OPTARG ;;
-        *) sed -n '2,19p' "$0"; exit 2 ;;
+        *) sed -n '2,21p' "$0"; exit 2 ;;
     esac
 done
 
@@ -45,8 +47,15 @@ mkdir -p "$(dirname "$OUT")"
 RAW=${OUT%.md}.jsonl
 : > "$RAW"
 WORK=$(mktemp -d /tmp/starling-bench.XXXXXX)
-STARLING=$ROOT/target/release/starling
-BENCH=$ROOT/target/release/starling-bench
+# Cargo's target directory (a `.cargo/config.toml` may move it out of the tree).
+TARGET_DIR=$(cargo metadata --format-version 1 --no-deps 2>/dev/null \
+    | python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])' 2>/dev/null \
+    || echo "$ROOT/target")
+STARLING=$TARGET_DIR/release/starling
+BENCH=$TARGET_DIR/release/starling-bench
+# The broker measured is this tree's release build unless STARLING_BROKER names another (say, a
+# build of an older commit, for a before/after comparison in one session).
+STARLING_BROKER=${STARLING_BROKER:-$STARLING}
 
 # Fixed loopback ports, one per broker, away from the usual 1883 so a broker someone else
 # runs on this machine is never measured by mistake.
@@ -139,7 +148,7 @@ start_broker() {
             # No admin HTTP listener: its fixed default port may be taken by another
             # instance, and the other brokers run without one too.
             STARLING_ADMIN__ENABLED=false \
-                "$STARLING" serve --bind "127.0.0.1:$port" --data-dir "$WORK/starling-data" \
+                "$STARLING_BROKER" serve --bind "127.0.0.1:$port" --data-dir "$WORK/starling-data" \
                 >>"$WORK/starling.log" 2>&1 &
             ;;
         mosquitto) mosquitto -c "$WORK/mosquitto.conf" >>"$WORK/mosquitto.out" 2>&1 & ;;
@@ -364,6 +373,7 @@ done
 
 {
     starling_v=$(git -C "$ROOT" describe --always --dirty 2>/dev/null || echo '?')
+    [ "$STARLING_BROKER" = "$STARLING" ] || starling_v="$STARLING_BROKER (generator: $starling_v)"
     mosquitto_v=$({ mosquitto -h 2>/dev/null || true; } | head -n 1)
     rumqttd_v=$({ rumqttd --version 2>/dev/null || true; } | head -n 1)
     cpu=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)

@@ -31,7 +31,7 @@ use std::time::{Duration, Instant};
 
 use parking_lot::RwLock;
 use thiserror::Error;
-use tokio::sync::Semaphore;
+use tokio::sync::{Semaphore, watch};
 
 use crate::catalog::Catalog;
 use crate::catalog::cmd::{BanKind, BanRecord};
@@ -77,6 +77,8 @@ pub enum AuthOutcome {
     /// The password-check queue is full (overall or for this source address), or no check
     /// slot came free within the connect timeout.
     Busy,
+    /// The client closed its connection before its password was checked: nothing was hashed.
+    Gone,
 }
 
 /// Why a CONNECT is refused before authentication.
@@ -271,6 +273,8 @@ impl Auth {
     }
 
     /// Run the authentication chain. Password checks run on the blocking pool, a few at a time.
+    /// `gone` turns true when the client's socket closes: a check that has not started by
+    /// then is not started at all (the client could not use its answer).
     pub async fn authenticate(
         &self,
         username: Option<&str>,
@@ -278,6 +282,7 @@ impl Auth {
         cert_user: Option<&str>,
         allow_anonymous: bool,
         peer: IpAddr,
+        gone: Option<watch::Receiver<bool>>,
     ) -> AuthOutcome {
         for m in &self.chain {
             match m {
@@ -295,8 +300,10 @@ impl Auth {
                     // Every answer costs one hash (a dummy one for an unknown user or a missing
                     // password): the time taken does not tell which users exist.
                     let hash = known.clone().unwrap_or_else(|| self.dummy_hash.clone());
-                    let Some(verified) = self.verify(password.unwrap_or_default().to_vec(), hash, peer).await else {
-                        return AuthOutcome::Busy;
+                    let verified = match self.verify(password.unwrap_or_default().to_vec(), hash, peer, gone).await {
+                        Check::Done(v) => v,
+                        Check::Busy => return AuthOutcome::Busy,
+                        Check::Gone => return AuthOutcome::Gone,
                     };
                     return if verified && known.is_some() && password.is_some() {
                         AuthOutcome::Accepted { username: Some(u.to_string()), method: "password" }
@@ -314,23 +321,46 @@ impl Auth {
         if username.is_some() { AuthOutcome::BadCredentials } else { AuthOutcome::NotAuthorized }
     }
 
-    /// Check a password in the bounded queue; `None` when there is no room for `peer` or no
-    /// slot came free in time.
-    async fn verify(&self, password: Vec<u8>, hash: String, peer: IpAddr) -> Option<bool> {
+    /// Check a password in the bounded queue; `Busy` when there is no room for `peer` or no
+    /// slot came free in time, `Gone` when `gone` turned true before the check could start.
+    async fn verify(
+        &self,
+        password: Vec<u8>,
+        hash: String,
+        peer: IpAddr,
+        gone: Option<watch::Receiver<bool>>,
+    ) -> Check {
         let peer = peer.to_canonical();
         {
             let mut w = self.verify_waiting.lock();
             let total: usize = w.values().sum();
             let mine = w.get(&peer).copied().unwrap_or(0);
             if total >= self.verify_queue || mine >= self.verify_share {
-                return None;
+                return Check::Busy;
             }
             *w.entry(peer).or_insert(0) += 1;
         }
         let _queued = Queued { auth: self, peer };
-        let slot = tokio::time::timeout(self.verify_wait, self.verify_slots.acquire()).await;
-        let Ok(Ok(_slot)) = slot else { return None };
-        Some(match tokio::task::spawn_blocking(move || password::verify(&password, &hash)).await {
+        let closed = async {
+            match gone.clone() {
+                Some(mut g) => {
+                    // An error means the socket's watcher is gone: the connection is ending.
+                    let _ = g.wait_for(|&g| g).await;
+                }
+                None => std::future::pending().await,
+            }
+        };
+        let slot = tokio::select! {
+            biased;
+            () = closed => return Check::Gone,
+            s = tokio::time::timeout(self.verify_wait, self.verify_slots.acquire()) => s,
+        };
+        let Ok(Ok(_slot)) = slot else { return Check::Busy };
+        if gone.is_some_and(|g| *g.borrow()) {
+            return Check::Gone;
+        }
+        self.metrics.password_checks.inc();
+        Check::Done(match tokio::task::spawn_blocking(move || password::verify(&password, &hash)).await {
             Ok(ok) => ok,
             Err(e) => {
                 tracing::error!("password check failed to run: {e}");
@@ -432,6 +462,13 @@ impl Auth {
 }
 
 /// A place in the password-check queue, given back when the check ends or is abandoned.
+/// How a queued password check ended.
+enum Check {
+    Done(bool),
+    Busy,
+    Gone,
+}
+
 struct Queued<'a> {
     auth: &'a Auth,
     peer: IpAddr,

@@ -115,6 +115,7 @@ impl Driver {
                 self.cert_user.as_deref(),
                 anonymous,
                 self.peer.ip(),
+                self.peer_gone.clone(),
             )
             .await;
         match outcome {
@@ -127,6 +128,11 @@ impl Driver {
                 let user = req.username.as_deref().unwrap_or("");
                 let why = format!("client {client_id:?}, username {user:?}: bad username or password");
                 return self.refuse(Refusal::BadCredentials, &why);
+            }
+            AuthOutcome::Gone => {
+                tracing::debug!(client = %client_id, peer = %self.peer, "closed before its password was checked");
+                self.end = Some(End::PeerClosed);
+                return Vec::new();
             }
             AuthOutcome::Busy => {
                 let why = format!("client {client_id:?}: too many password checks waiting; try again");

@@ -167,6 +167,9 @@ pub struct Driver {
     /// confirmations, oldest first: they are acknowledged in this order (MQTT-4.6.0-2/3), and
     /// everything after the first unconfirmed one waits with it. At most `receive_maximum`.
     acks: VecDeque<PendingAck>,
+    /// While a CONNECT is handled: turns true when the client closes its socket, so a
+    /// password check still waiting for its turn is not made (the transport watches the socket).
+    peer_gone: Option<tokio::sync::watch::Receiver<bool>>,
     end: Option<End>,
 }
 
@@ -208,6 +211,7 @@ impl Driver {
             hold: false,
             held: None,
             acks: VecDeque::new(),
+            peer_gone: None,
             end: None,
             broker,
         }
@@ -228,6 +232,12 @@ impl Driver {
     /// How the connection ends, once decided; the transport flushes the output and stops.
     pub fn end(&self) -> Option<End> {
         self.end
+    }
+
+    /// While the transport feeds bytes that may hold the CONNECT, it watches the socket and
+    /// passes the flag here: a password check still waiting when the client closes is skipped.
+    pub fn watch_peer(&mut self, gone: Option<tokio::sync::watch::Receiver<bool>>) {
+        self.peer_gone = gone;
     }
 
     /// The session, once CONNECT was accepted (the transport waits on its wake-ups).

@@ -180,6 +180,13 @@ async fn run<S: MqttIo>(d: &mut Driver, stream: &mut S, mut shutdown: watch::Rec
                 Ok(n) => {
                     d.received(n);
                     let data = std::mem::take(&mut rbuf);
+                    if d.session().is_none() {
+                        if let Some(end) = Box::pin(feed_connect(d, stream, data)).await {
+                            return end;
+                        }
+                        d.pump();
+                        continue;
+                    }
                     // Boxed: packet handling is a large future, and an idle connection's task
                     // should not carry it inline.
                     Box::pin(d.feed(&data)).await;
@@ -204,6 +211,55 @@ async fn run<S: MqttIo>(d: &mut Driver, stream: &mut S, mut shutdown: watch::Rec
             }
             _ = shutdown.changed() => Box::pin(d.shutdown()).await,
         }
+    }
+}
+
+/// Feed bytes that may hold the CONNECT while watching the socket: the CONNECT's password
+/// check can wait in a queue, and a client that closes meanwhile must not cost a hash. Bytes
+/// the client sends after the CONNECT are kept (at most about one read) and fed in order.
+/// `Some(End::PeerClosed)` when the client closed before it was connected.
+async fn feed_connect<S: MqttIo>(d: &mut Driver, stream: &mut S, mut data: Vec<u8>) -> Option<End> {
+    loop {
+        let (tx, rx) = watch::channel(false);
+        d.watch_peer(Some(rx));
+        let mut more = Vec::new();
+        let mut closed = false;
+        {
+            let mut fed = std::pin::pin!(d.feed(&data));
+            loop {
+                tokio::select! {
+                    // The socket first: a close already seen stops a check before it starts.
+                    biased;
+                    r = stream.read_some(&mut more), if !closed && more.len() < READ_CHUNK => {
+                        if matches!(r, Ok(0) | Err(_)) {
+                            closed = true;
+                            let _ = tx.send(true);
+                        }
+                    }
+                    () = &mut fed => break,
+                }
+            }
+        }
+        d.watch_peer(None);
+        d.received(more.len());
+        // An end already decided (a refused CONNECT) is the run loop's to flush and report.
+        if d.end().is_some() {
+            return None;
+        }
+        if closed && d.session().is_none() {
+            return Some(End::PeerClosed);
+        }
+        if !more.is_empty() {
+            if d.session().is_none() {
+                data = more;
+                continue;
+            }
+            d.feed(&more).await;
+            if d.end().is_some() {
+                return None;
+            }
+        }
+        return closed.then_some(End::PeerClosed);
     }
 }
 

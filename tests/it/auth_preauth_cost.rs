@@ -106,7 +106,7 @@ async fn auth_preauth_huge_client_ids_are_counted_not_stored() {
 /// gets in while the flood is being checked.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn auth_preauth_password_queue_is_bounded_per_source() {
-    use mqtt_protocol_core::mqtt::packet::{Packet, v5_0};
+    use mqtt_protocol_core::mqtt::packet::Packet;
     let dir = tempfile::tempdir().expect("tempdir");
     let f = password_file(dir.path(), &[("alice", "alice-pw")]);
     let node = TestNode::start_with(|c| {
@@ -128,16 +128,7 @@ async fn auth_preauth_password_queue_is_bounded_per_source() {
     sock.bind("127.0.0.2:0".parse().expect("addr")).expect("bind 127.0.0.2");
     let stream = sock.connect(addr).await.expect("connect");
     let mut p = crate::harness::Probe::from_stream(stream, true);
-    let c = v5_0::Connect::builder()
-        .client_id("alice-2")
-        .expect("id")
-        .user_name("alice")
-        .expect("user")
-        .password(b"alice-pw".to_vec())
-        .expect("pw")
-        .build()
-        .expect("connect");
-    p.send(c).await;
+    p.send(connect5_with("alice-2", "alice", "alice-pw")).await;
     match p.expect().await {
         Packet::V5_0Connack(a) => assert_eq!(a.reason_code() as u8, 0, "alice refused during the flood"),
         other => panic!("expected CONNACK, got {other:?}"),

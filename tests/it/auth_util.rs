@@ -35,6 +35,19 @@ pub fn no_anonymous(c: &mut Config) {
     }
 }
 
+/// A v5 CONNECT (clean start) with a username and password.
+pub fn connect5_with(id: &str, user: &str, pass: &str) -> v5_0::Connect {
+    v5_0::Connect::builder()
+        .client_id(id)
+        .expect("id")
+        .user_name(user)
+        .expect("user")
+        .password(pass.as_bytes().to_vec())
+        .expect("pw")
+        .build()
+        .expect("connect")
+}
+
 /// A v5 CONNECT with credentials (and an optional will); returns the probe and the CONNACK
 /// reason code.
 pub async fn login5(

@@ -19,6 +19,7 @@ mod auth_bans;
 mod auth_docs;
 mod auth_limits;
 mod auth_login;
+mod auth_preauth_closed;
 mod auth_preauth_cost;
 mod auth_server_topics;
 mod auth_session_owner;

@@ -31,6 +31,9 @@ pub use value_allocator::ValueAllocator;
 
 mod cursor;
 pub use cursor::Cursor;
+// STARLING PATCH: see lazy_set.rs.
+mod lazy_set;
+pub use lazy_set::LazySet;
 pub use cursor::CursorError;
 
 pub(crate) mod tracing;

@@ -28,6 +28,7 @@ use core::marker::PhantomData;
 use crate::mqtt::common::tracing::{error, info, trace, warn};
 use crate::mqtt::common::Cursor;
 use crate::mqtt::common::HashSet;
+use crate::mqtt::common::LazySet; // STARLING PATCH
 use crate::mqtt::connection::event::{GenericEvent, TimerKind};
 use crate::mqtt::connection::options::{ConnectionOptions, MQTT_PACKET_SIZE_NO_LIMIT};
 use crate::mqtt::connection::GenericStore;
@@ -123,11 +124,11 @@ where
     protocol_version: Version,
 
     pid_man: PacketIdManager<PacketIdType>,
-    pid_suback: HashSet<PacketIdType>,
-    pid_unsuback: HashSet<PacketIdType>,
-    pid_puback: HashSet<PacketIdType>,
-    pid_pubrec: HashSet<PacketIdType>,
-    pid_pubcomp: HashSet<PacketIdType>,
+    pid_suback: LazySet<PacketIdType>, // STARLING PATCH: was HashSet (lazy_set.rs)
+    pid_unsuback: LazySet<PacketIdType>, // STARLING PATCH: was HashSet (lazy_set.rs)
+    pid_puback: LazySet<PacketIdType>, // STARLING PATCH: was HashSet (lazy_set.rs)
+    pid_pubrec: LazySet<PacketIdType>, // STARLING PATCH: was HashSet (lazy_set.rs)
+    pid_pubcomp: LazySet<PacketIdType>, // STARLING PATCH: was HashSet (lazy_set.rs)
 
     need_store: bool,
     // Store for retransmission packets
@@ -156,7 +157,7 @@ where
     publish_send_count: u16,
 
     // Set of received PUBLISH packets (for flow control)
-    publish_recv: HashSet<PacketIdType>,
+    publish_recv: LazySet<PacketIdType>, // STARLING PATCH: was HashSet (lazy_set.rs)
 
     // Maximum packet size for sending
     maximum_packet_size_send: u32,
@@ -179,7 +180,7 @@ where
     pingresp_recv_timeout_ms: u64,
 
     // QoS2 PUBLISH packet handling state (for duplicate detection)
-    qos2_publish_handled: HashSet<PacketIdType>,
+    qos2_publish_handled: LazySet<PacketIdType>, // STARLING PATCH: was HashSet (lazy_set.rs)
 
     // Timer state flags
     pingreq_send_set: bool,
@@ -246,11 +247,11 @@ where
             _marker: PhantomData,
             protocol_version: version,
             pid_man: PacketIdManager::new(),
-            pid_suback: HashSet::default(),
-            pid_unsuback: HashSet::default(),
-            pid_puback: HashSet::default(),
-            pid_pubrec: HashSet::default(),
-            pid_pubcomp: HashSet::default(),
+            pid_suback: LazySet::default(),
+            pid_unsuback: LazySet::default(),
+            pid_puback: LazySet::default(),
+            pid_pubrec: LazySet::default(),
+            pid_pubcomp: LazySet::default(),
             need_store: false,
             store: GenericStore::new(),
             offline_publish: false,
@@ -264,7 +265,7 @@ where
             publish_recv_max: options.receive_maximum,
             publish_recv_max_limit: options.receive_maximum,
             publish_send_count: 0,
-            publish_recv: HashSet::default(),
+            publish_recv: LazySet::default(),
             maximum_packet_size_send: MQTT_PACKET_SIZE_NO_LIMIT,
             maximum_packet_size_recv: limit,
             maximum_packet_size_recv_limit: limit,
@@ -274,7 +275,7 @@ where
             pingreq_server_keep_alive_ms: None,
             pingreq_recv_timeout_ms: 0,
             pingresp_recv_timeout_ms: 0,
-            qos2_publish_handled: HashSet::default(),
+            qos2_publish_handled: LazySet::default(),
             pingreq_send_set: false,
             pingreq_recv_set: false,
             pingresp_recv_set: false,
@@ -1062,7 +1063,7 @@ where
     ///
     /// A `HashSet` containing packet IDs of handled QoS 2 PUBLISH packets
     pub fn get_qos2_publish_handled(&self) -> HashSet<PacketIdType> {
-        self.qos2_publish_handled.clone()
+        self.qos2_publish_handled.to_set() // STARLING PATCH: stored as a LazySet
     }
 
     /// Restore the set of QoS 2 PUBLISH packet IDs that have been handled
@@ -1074,7 +1075,7 @@ where
     ///
     /// * `pids` - A `HashSet` containing packet IDs of previously handled QoS 2 PUBLISH packets
     pub fn restore_qos2_publish_handled(&mut self, pids: HashSet<PacketIdType>) {
-        self.qos2_publish_handled = pids;
+        self.qos2_publish_handled = pids.into(); // STARLING PATCH: stored as a LazySet
     }
 
     /// Restore previously stored packets

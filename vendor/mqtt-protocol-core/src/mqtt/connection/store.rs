@@ -26,11 +26,16 @@ use crate::mqtt::packet::GenericStorePacket;
 use crate::mqtt::packet::IsPacketId;
 use crate::mqtt::packet::ResponsePacket;
 use crate::mqtt::result_code::MqttError;
+use alloc::boxed::Box;
 use alloc::vec::Vec;
+
+type Map<PacketIdType> = IndexMap<PacketIdType, GenericStorePacket<PacketIdType>>;
 
 /// A store that holds packets in insertion order and allows O(1) insert/remove by id.
 pub struct GenericStore<PacketIdType: IsPacketId> {
-    map: IndexMap<PacketIdType, GenericStorePacket<PacketIdType>>,
+    // STARLING PATCH: boxed, allocated on first use and freed when empty: every connection
+    // carries a store, and only persistent sessions with messages in flight use it.
+    map: Option<Box<Map<PacketIdType>>>,
 }
 
 pub type Store = GenericStore<u16>;
@@ -38,54 +43,67 @@ pub type Store = GenericStore<u16>;
 impl<PacketIdType: IsPacketId> GenericStore<PacketIdType> {
     /// Create a new empty store.
     pub fn new() -> Self {
-        Self {
-            map: IndexMap::default(),
-        }
+        Self { map: None }
     }
 
     /// Add a packet to the store.
     /// Returns true if inserted, false if a packet with same id already exists.
     pub fn add(&mut self, packet: GenericStorePacket<PacketIdType>) -> Result<(), MqttError> {
         let id = packet.packet_id();
-        if self.map.contains_key(&id) {
+        let map = self.map.get_or_insert_with(Box::default);
+        if map.contains_key(&id) {
             return Err(MqttError::PacketIdentifierConflict);
         }
-        self.map.insert(id, packet);
+        map.insert(id, packet);
         Ok(())
     }
 
     /// Erase a packet by its response type and packet id.
     /// Returns true if removed, false otherwise.
     pub fn erase(&mut self, response: ResponsePacket, packet_id: PacketIdType) -> bool {
-        if let Some((index, _, pkt)) = self.map.get_full(&packet_id) {
-            if pkt.response_packet() == response {
-                self.map.shift_remove_index(index);
-                return true;
-            }
-        }
-        false
+        self.erase_if(packet_id, |r| r == response)
     }
+
     /// Erase a publish packet by packet id only.
     /// Returns true if removed, false otherwise.
     pub fn erase_publish(&mut self, packet_id: PacketIdType) -> bool {
-        if let Some((index, _, pkt)) = self.map.get_full(&packet_id) {
-            if matches!(
-                pkt.response_packet(),
+        self.erase_if(packet_id, |r| {
+            matches!(
+                r,
                 ResponsePacket::V3_1_1Puback
                     | ResponsePacket::V3_1_1Pubrec
                     | ResponsePacket::V5_0Puback
                     | ResponsePacket::V5_0Pubrec
-            ) {
-                self.map.shift_remove_index(index);
-                return true;
-            }
+            )
+        })
+    }
+
+    // STARLING PATCH: the shared body of `erase` and `erase_publish`, freeing an empty map.
+    fn erase_if(&mut self, packet_id: PacketIdType, wanted: impl Fn(ResponsePacket) -> bool) -> bool {
+        let Some(map) = self.map.as_mut() else {
+            return false;
+        };
+        let Some((index, _, pkt)) = map.get_full(&packet_id) else {
+            return false;
+        };
+        if !wanted(pkt.response_packet()) {
+            return false;
         }
-        false
+        map.shift_remove_index(index);
+        self.free_if_empty();
+        true
+    }
+
+    // STARLING PATCH: an idle connection holds no store.
+    fn free_if_empty(&mut self) {
+        if self.map.as_ref().is_some_and(|m| m.is_empty()) {
+            self.map = None;
+        }
     }
 
     /// Clear all stored packets.
     pub fn clear(&mut self) {
-        self.map.clear();
+        self.map = None;
     }
 
     /// Iterate over packets in insertion order.
@@ -94,20 +112,27 @@ impl<PacketIdType: IsPacketId> GenericStore<PacketIdType> {
     where
         F: FnMut(&GenericStorePacket<PacketIdType>) -> bool,
     {
+        let Some(map) = self.map.as_mut() else {
+            return;
+        };
         let mut to_remove = Vec::new();
-        for (id, pkt) in &self.map {
+        for (id, pkt) in map.iter() {
             if !func(pkt) {
                 to_remove.push(*id);
             }
         }
         for id in to_remove {
-            self.map.shift_remove(&id);
+            map.shift_remove(&id);
             trace!("[store] removed pid: {id:?}");
         }
+        self.free_if_empty();
     }
 
     /// Return a vector of all stored packets in insertion order.
     pub fn get_stored(&self) -> Vec<GenericStorePacket<PacketIdType>> {
-        self.map.values().cloned().collect()
+        self.map
+            .as_ref()
+            .map(|m| m.values().cloned().collect())
+            .unwrap_or_default()
     }
 }

@@ -27,19 +27,22 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
-use hmac::{Hmac, Mac};
 use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
-use sha2::Sha256;
 use thiserror::Error;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader, BufWriter};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpListener;
 use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::broker::port::BoxFuture;
 use crate::catalog::cmd::NodeId;
-use crate::cluster::link_tls::{LinkTls, server_name};
+use crate::cluster::link_tls::LinkTls;
 use crate::config::Role;
+
+mod handshake;
+mod wire;
+
+use wire::{READ_BUF, next_frame, read_frame, split_id, write_frame};
 
 /// Link protocol version spoken by this build.
 pub const VERSION: u16 = 1;
@@ -90,27 +93,6 @@ pub struct Identity {
     pub role: Role,
     /// The `host:port` peers use to reach this node.
     pub advertise: String,
-}
-
-#[derive(Serialize, Deserialize)]
-struct Hello {
-    version: u16,
-    min_version: u16,
-    cluster: String,
-    who: Identity,
-    nonce: String,
-}
-
-#[derive(Serialize, Deserialize)]
-struct Challenge {
-    version: u16,
-    who: Identity,
-    nonce: String,
-}
-
-#[derive(Serialize, Deserialize)]
-struct Proof {
-    proof: String,
 }
 
 /// A receiving node's answer to a forwarded publish.
@@ -520,61 +502,6 @@ impl Link {
         (dead, task)
     }
 
-    /// Connect to `addr` and run the dialer's half of the handshake.
-    async fn dial(&self, addr: &str) -> Result<(Stream, Identity), LinkError> {
-        let fut = async {
-            let tcp =
-                TcpStream::connect(addr).await.map_err(|source| LinkError::Connect { addr: addr.into(), source })?;
-            let _ = tcp.set_nodelay(true);
-            let mut s: Stream = match &self.inner.tls {
-                None => Box::new(tcp),
-                Some(t) => {
-                    let name = server_name(addr).map_err(LinkError::Protocol)?;
-                    match t.connector().connect(name, tcp).await {
-                        Ok(s) => Box::new(s),
-                        Err(e) => {
-                            self.inner.stats.refused_peers.fetch_add(1, Ordering::Relaxed);
-                            tracing::error!(peer = %addr, "cluster peer refused: TLS handshake failed: {e}");
-                            return Err(LinkError::BadPeer { addr: addr.into() });
-                        }
-                    }
-                }
-            };
-            let nonce = random_nonce();
-            let hello = Hello {
-                version: VERSION,
-                min_version: MIN_VERSION,
-                cluster: self.inner.cluster.clone(),
-                who: self.inner.me.clone(),
-                nonce: hex(&nonce),
-            };
-            write_frame(&mut s, HELLO, &[&json(&hello)]).await?;
-            let (kind, body) = read_frame(&mut s, HANDSHAKE_MAX_FRAME).await?;
-            if kind == REFUSED {
-                return Err(LinkError::Refused { addr: addr.into(), reason: String::from_utf8_lossy(&body).into() });
-            }
-            let ch: Challenge = parse(kind, CHALLENGE, &body)?;
-            let their = unhex(&ch.nonce)?;
-            let proof = Proof { proof: self.prove(b"client", &their, &nonce) };
-            write_frame(&mut s, PROOF, &[&json(&proof)]).await?;
-            let (kind, body) = read_frame(&mut s, HANDSHAKE_MAX_FRAME).await?;
-            if kind == REFUSED {
-                return Err(LinkError::Refused { addr: addr.into(), reason: String::from_utf8_lossy(&body).into() });
-            }
-            let welcome: Proof = parse(kind, WELCOME, &body)?;
-            if !self.check(b"server", &nonce, &their, &welcome.proof) {
-                self.inner.stats.refused_peers.fetch_add(1, Ordering::Relaxed);
-                tracing::error!(peer = %addr, name = %ch.who.name, "cluster peer failed authentication: its proof does not match our cluster secret");
-                return Err(LinkError::BadPeer { addr: addr.into() });
-            }
-            Ok((s, ch.who))
-        };
-        match tokio::time::timeout(HANDSHAKE_TIMEOUT, fut).await {
-            Ok(r) => r,
-            Err(_) => Err(LinkError::Timeout { addr: addr.into(), timeout: HANDSHAKE_TIMEOUT }),
-        }
-    }
-
     /// The listener's half: handshake, then requests and publishes until the peer goes away.
     async fn serve_conn(
         &self,
@@ -733,57 +660,6 @@ impl Link {
         let _ = writer.await;
         result
     }
-
-    async fn accept_handshake(&self, s: &mut Stream, addr: SocketAddr) -> Result<Identity, LinkError> {
-        let (kind, body) = read_frame(s, HANDSHAKE_MAX_FRAME).await?;
-        let hello: Hello = parse(kind, HELLO, &body)?;
-        if hello.cluster != self.inner.cluster {
-            let why = format!(
-                "node {} belongs to cluster {:?}, this is cluster {:?}",
-                hello.who.name, hello.cluster, self.inner.cluster
-            );
-            return self.refuse(s, addr, why).await;
-        }
-        let version = VERSION.min(hello.version);
-        if version < MIN_VERSION || version < hello.min_version {
-            let why = format!(
-                "node {} speaks link versions {}..={}, this node {}..={}",
-                hello.who.name, hello.min_version, hello.version, MIN_VERSION, VERSION
-            );
-            return self.refuse(s, addr, why).await;
-        }
-        let theirs = unhex(&hello.nonce)?;
-        let nonce = random_nonce();
-        let ch = Challenge { version, who: self.inner.me.clone(), nonce: hex(&nonce) };
-        write_frame(s, CHALLENGE, &[&json(&ch)]).await?;
-        let (kind, body) = read_frame(s, HANDSHAKE_MAX_FRAME).await?;
-        let proof: Proof = parse(kind, PROOF, &body)?;
-        if !self.check(b"client", &nonce, &theirs, &proof.proof) {
-            let why = format!("node {} failed authentication: wrong cluster secret", hello.who.name);
-            return self.refuse(s, addr, why).await;
-        }
-        let welcome = Proof { proof: self.prove(b"server", &theirs, &nonce) };
-        write_frame(s, WELCOME, &[&json(&welcome)]).await?;
-        Ok(hello.who)
-    }
-
-    /// Tell a peer why it is refused, log it once, and end the handshake.
-    /// Our HMAC proof, or nothing when mutual TLS alone authenticates.
-    fn prove(&self, label: &[u8], a: &[u8], b: &[u8]) -> String {
-        self.inner.secret.as_ref().map(|k| hex(&mac(k, label, a, b))).unwrap_or_default()
-    }
-
-    /// Check a peer's proof (always true without a secret: TLS verified the peer).
-    fn check(&self, label: &[u8], a: &[u8], b: &[u8], proof: &str) -> bool {
-        self.inner.secret.as_ref().is_none_or(|k| verify(k, label, a, b, proof))
-    }
-
-    async fn refuse(&self, s: &mut Stream, addr: SocketAddr, reason: String) -> Result<Identity, LinkError> {
-        self.inner.stats.refused_peers.fetch_add(1, Ordering::Relaxed);
-        tracing::error!(%addr, "refused cluster peer: {reason}");
-        let _ = write_frame(s, REFUSED, &[reason.as_bytes()]).await;
-        Err(LinkError::Refused { addr: addr.to_string(), reason })
-    }
 }
 
 /// A forwarded publish for the delivering task: one whose delivery started and has to wait,
@@ -833,110 +709,6 @@ async fn read_answers<R: AsyncReadExt + Unpin>(
             _ => return,
         }
     }
-}
-
-/// Bytes asked of the socket per read by a link connection's reader.
-const READ_BUF: usize = 64 * 1024;
-
-/// A frame in a read buffer: its kind, its body and the bytes it takes there.
-type Framed<'a> = (u8, &'a [u8], usize);
-
-/// The first complete frame in `buf`; `None` until all of it has arrived.
-fn next_frame(buf: &[u8]) -> Result<Option<Framed<'_>>, LinkError> {
-    let Some(head) = buf.get(..5) else { return Ok(None) };
-    let len = u32::from_be_bytes([head[0], head[1], head[2], head[3]]) as usize;
-    if len == 0 || len > MAX_FRAME {
-        return Err(LinkError::Protocol(format!("bad frame length {len}")));
-    }
-    Ok(buf.get(5..4 + len).map(|body| (head[4], body, 4 + len)))
-}
-
-fn split_id(body: &[u8]) -> Option<(u64, &[u8])> {
-    let id = u64::from_be_bytes(body.get(..8)?.try_into().ok()?);
-    Some((id, body.get(8..)?))
-}
-
-async fn write_frame<W: AsyncWriteExt + Unpin>(w: &mut W, kind: u8, parts: &[&[u8]]) -> std::io::Result<()> {
-    let len: usize = 1 + parts.iter().map(|p| p.len()).sum::<usize>();
-    let len = u32::try_from(len).map_err(|_| std::io::Error::other("frame too large"))?;
-    w.write_all(&len.to_be_bytes()).await?;
-    w.write_all(&[kind]).await?;
-    for p in parts {
-        w.write_all(p).await?;
-    }
-    Ok(())
-}
-
-/// Read one frame of at most `max` bytes (before the handshake completes: a few KiB, so an
-/// unauthenticated peer cannot make this node allocate much).
-async fn read_frame<R: AsyncReadExt + Unpin>(r: &mut R, max: usize) -> Result<(u8, Vec<u8>), LinkError> {
-    let mut head = [0u8; 5];
-    r.read_exact(&mut head).await?;
-    let [a, b, c, d, kind] = head;
-    let len = u32::from_be_bytes([a, b, c, d]) as usize;
-    if len == 0 || len > max {
-        return Err(LinkError::Protocol(format!("bad frame length {len}")));
-    }
-    let mut buf = vec![0u8; len - 1];
-    r.read_exact(&mut buf).await?;
-    Ok((kind, buf))
-}
-
-fn json<T: Serialize>(v: &T) -> Vec<u8> {
-    serde_json::to_vec(v).unwrap_or_default()
-}
-
-fn parse<T: for<'de> Deserialize<'de>>(kind: u8, want: u8, body: &[u8]) -> Result<T, LinkError> {
-    if kind == REFUSED {
-        return Err(LinkError::Protocol(format!("refused: {}", String::from_utf8_lossy(body))));
-    }
-    if kind != want {
-        return Err(LinkError::Protocol(format!("expected frame {want}, got {kind}")));
-    }
-    serde_json::from_slice(body).map_err(|e| LinkError::Protocol(format!("bad handshake frame: {e}")))
-}
-
-fn random_nonce() -> [u8; 32] {
-    rand::random()
-}
-
-fn mac(secret: &[u8], label: &[u8], a: &[u8], b: &[u8]) -> Vec<u8> {
-    // HMAC accepts keys of any length; this cannot fail.
-    let Ok(mut m) = Hmac::<Sha256>::new_from_slice(secret) else { return Vec::new() };
-    m.update(b"starling-link ");
-    m.update(label);
-    m.update(a);
-    m.update(b);
-    m.finalize().into_bytes().to_vec()
-}
-
-/// Constant-time check of a peer's proof.
-fn verify(secret: &[u8], label: &[u8], a: &[u8], b: &[u8], proof_hex: &str) -> bool {
-    let Ok(proof) = unhex(proof_hex) else { return false };
-    let Ok(mut m) = Hmac::<Sha256>::new_from_slice(secret) else { return false };
-    m.update(b"starling-link ");
-    m.update(label);
-    m.update(a);
-    m.update(b);
-    m.verify_slice(&proof).is_ok()
-}
-
-fn hex(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
-}
-
-fn unhex(s: &str) -> Result<Vec<u8>, LinkError> {
-    if !s.len().is_multiple_of(2) || s.len() > 256 {
-        return Err(LinkError::Protocol("bad hex".into()));
-    }
-    (0..s.len())
-        .step_by(2)
-        .map(|i| {
-            s.get(i..i + 2)
-                .and_then(|h| u8::from_str_radix(h, 16).ok())
-                .ok_or_else(|| LinkError::Protocol("bad hex".into()))
-        })
-        .collect()
 }
 
 #[cfg(test)]
@@ -993,38 +765,5 @@ mod tests {
         let other = Link::new(id(4), "other".into(), Some("0123456789abcdef"), None, rx);
         let e = other.dial(&addr).await.err().map(|e| e.to_string()).unwrap_or_default();
         assert!(e.contains("cluster"), "{e}");
-    }
-
-    #[test]
-    fn frames_are_cut_from_a_read_buffer() {
-        let mut b = Vec::new();
-        b.extend_from_slice(&4u32.to_be_bytes());
-        b.push(PUBLISH);
-        b.extend_from_slice(b"abc");
-        b.extend_from_slice(&2u32.to_be_bytes());
-        b.push(REQUEST);
-        // The second frame's body is still on its way.
-        let (kind, body, used) = next_frame(&b).expect("valid").expect("complete");
-        assert_eq!((kind, body, used), (PUBLISH, &b"abc"[..], 8));
-        assert!(next_frame(&b[used..]).expect("valid").is_none());
-        b.push(b'x');
-        assert_eq!(next_frame(&b[used..]).expect("valid"), Some((REQUEST, &b"x"[..], 6)));
-        assert!(next_frame(&b[..3]).expect("valid").is_none(), "header not complete yet");
-        assert!(next_frame(&[0, 0, 0, 0, 1]).is_err(), "length 0");
-        assert!(next_frame(&u32::MAX.to_be_bytes()).is_ok(), "4 bytes: header not complete");
-        let mut huge = (MAX_FRAME as u32 + 1).to_be_bytes().to_vec();
-        huge.push(PUBLISH);
-        assert!(next_frame(&huge).is_err(), "over the frame limit");
-    }
-
-    #[test]
-    fn hex_round_trip_and_proofs() {
-        let n = random_nonce();
-        assert_eq!(unhex(&hex(&n)).expect("hex"), n.to_vec());
-        assert!(unhex("zz").is_err());
-        let p = hex(&mac(b"s", b"client", b"a", b"b"));
-        assert!(verify(b"s", b"client", b"a", b"b", &p));
-        assert!(!verify(b"s", b"server", b"a", b"b", &p));
-        assert!(!verify(b"t", b"client", b"a", b"b", &p));
     }
 }
