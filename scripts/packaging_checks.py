@@ -643,7 +643,10 @@ def cmd_k8s(args):
         for ref in [l.get(k) for l in (cfg.get("listeners") or {}).values() for k in ("cert", "key", "ca", "crl")] + [((cfg.get("cluster") or {}).get("tls") or {}).get(k) for k in ("cert", "key", "ca")]:
             if ref and not (ref.startswith("/etc/starling/") and ref.removeprefix("/etc/starling/") in files):
                 e(f"config refers to {ref}, which is not mounted")
-        if "cluster" not in cfg or cfg["cluster"].get("bootstrap_expect") != expect["replicas"]["core"]:
+        # The environment overrides the file (dev-cluster sets it on the cores); only cores
+        # bootstrap, so only theirs must match.
+        expected_cores = env_map.get("STARLING_CLUSTER__BOOTSTRAP_EXPECT") or (cfg.get("cluster") or {}).get("bootstrap_expect")
+        if "cluster" not in cfg or (env_map.get("STARLING_CLUSTER__ROLE") == "core" and str(expected_cores) != str(expect["replicas"]["core"])):
             e(f"cluster.bootstrap_expect must equal the core replicas ({expect['replicas']['core']})")
         cports = set(ports.values())
         missing = listener_ports(cfg) - cports
