@@ -643,7 +643,10 @@ def cmd_k8s(args):
         for ref in [l.get(k) for l in (cfg.get("listeners") or {}).values() for k in ("cert", "key", "ca", "crl")] + [((cfg.get("cluster") or {}).get("tls") or {}).get(k) for k in ("cert", "key", "ca")]:
             if ref and not (ref.startswith("/etc/starling/") and ref.removeprefix("/etc/starling/") in files):
                 e(f"config refers to {ref}, which is not mounted")
-        if "cluster" not in cfg or cfg["cluster"].get("bootstrap_expect") != expect["replicas"]["core"]:
+        # The environment overrides the file (dev-cluster sets it on the cores); only cores
+        # bootstrap, so only theirs must match.
+        expected_cores = env_map.get("STARLING_CLUSTER__BOOTSTRAP_EXPECT") or (cfg.get("cluster") or {}).get("bootstrap_expect")
+        if "cluster" not in cfg or (env_map.get("STARLING_CLUSTER__ROLE") == "core" and str(expected_cores) != str(expect["replicas"]["core"])):
             e(f"cluster.bootstrap_expect must equal the core replicas ({expect['replicas']['core']})")
         cports = set(ports.values())
         missing = listener_ports(cfg) - cports
@@ -685,6 +688,76 @@ def cmd_k8s(args):
 
     fail_if(errors)
     print(f"{args.rendered}: {len(docs)} objects, invariants hold")
+
+
+def cmd_renamed(args):
+    """The overlay rendered into another namespace and cluster domain (its `namespace:` set, the
+    StatefulSets' CLUSTER_DOMAIN patched, both in a copy of k8s/) keeps no old name: no
+    `cluster.local`, no `.<old namespace>.svc`, no object in the old namespace."""
+    import shutil
+    import subprocess
+    import tempfile
+    import yaml
+
+    overlay = pathlib.Path(args.overlay)
+    new_ns, new_domain = "mqtt-elsewhere", "corp.example"
+    with tempfile.TemporaryDirectory() as tmp:
+        shutil.copytree(ROOT / "k8s", pathlib.Path(tmp) / "k8s")
+        if overlay.parts[0] != "k8s":
+            raise CheckError(f"{overlay}: not under k8s/")
+        kdir = pathlib.Path(tmp) / overlay
+        kfile = kdir / "kustomization.yaml"
+        k = yaml.safe_load(kfile.read_text())
+        old_ns = k.get("namespace")
+        parent = k
+        while old_ns is None:
+            # An overlay on another overlay (dev-cluster on dev) takes its namespace from it.
+            base = next(r for r in parent.get("resources", []) if not r.endswith(".yaml"))
+            parent = yaml.safe_load((kdir / base / "kustomization.yaml").read_text())
+            old_ns = parent.get("namespace")
+        k["namespace"] = new_ns
+        # docs/operations.md's one patch for both StatefulSets.
+        (kdir / "cluster-domain.yaml").write_text(yaml.safe_dump({
+            "apiVersion": "apps/v1", "kind": "StatefulSet", "metadata": {"name": "any"},
+            "spec": {"template": {"spec": {"containers": [
+                {"name": "starling", "env": [{"name": "CLUSTER_DOMAIN", "value": new_domain}]}]}}}}))
+        k.setdefault("patches", []).append({"path": "cluster-domain.yaml", "target": {"kind": "StatefulSet"}})
+        kfile.write_text(yaml.safe_dump(k, sort_keys=False))
+        r = subprocess.run(["kubectl", "kustomize", str(kdir)], capture_output=True, text=True)
+        if r.returncode != 0:
+            raise CheckError(f"kubectl kustomize {overlay} (renamed): {r.stderr.strip()}")
+        docs = [d for d in yaml.safe_load_all(r.stdout) if d]
+    stale = re.compile(r"cluster\.local|(^|\.)" + re.escape(old_ns) + r"\.svc(\.|$)")
+    errors = []
+
+    def walk(v, where):
+        if isinstance(v, dict):
+            for key, x in v.items():
+                walk(x, f"{where}.{key}")
+        elif isinstance(v, list):
+            for i, x in enumerate(v):
+                walk(x, f"{where}[{i}]")
+        elif isinstance(v, str) and stale.search(v):
+            errors.append(f"{where}: {v!r}")
+
+    domains = set()
+    for d in docs:
+        md = d.get("metadata") or {}
+        where = f"{d['kind']} {md.get('name')}"
+        if md.get("namespace") == old_ns or (d["kind"] == "Namespace" and md.get("name") == old_ns):
+            errors.append(f"{where}: still in namespace {old_ns}")
+        walk(d, where)
+        if d["kind"] == "StatefulSet":
+            env = {e["name"]: e.get("value") for e in d["spec"]["template"]["spec"]["containers"][0].get("env", [])}
+            domains.add(env.get("CLUSTER_DOMAIN"))
+        if d["kind"] == "Certificate" and d["metadata"]["name"] == "starling-tls":
+            want = f"*.starling-headless.{new_ns}.svc.{new_domain}"
+            if want not in d["spec"].get("dnsNames", []):
+                errors.append(f"{where}: dnsNames lack {want}: {d['spec'].get('dnsNames')}")
+    if domains and domains != {new_domain}:
+        errors.append(f"StatefulSets' CLUSTER_DOMAIN {sorted(map(str, domains))}, expected only {new_domain}")
+    fail_if(errors)
+    print(f"{overlay} rendered into namespace {new_ns} (was {old_ns}) and domain {new_domain}: no old names")
 
 
 def cmd_crd_presence(args):
@@ -913,6 +986,7 @@ def main():
     p = sub.add_parser("driver-script"); p.add_argument("script"); p.add_argument("--machines", required=True); p.set_defaults(f=cmd_driver_script)
     p = sub.add_parser("k8s"); p.add_argument("rendered"); p.add_argument("--expect", required=True); p.set_defaults(f=cmd_k8s)
     p = sub.add_parser("crds"); p.add_argument("rendered"); p.set_defaults(f=cmd_crds)
+    p = sub.add_parser("renamed"); p.add_argument("overlay"); p.set_defaults(f=cmd_renamed)
     p = sub.add_parser("crd-presence"); p.add_argument("rendered"); p.add_argument("--kinds", required=True); p.set_defaults(f=cmd_crd_presence)
     p = sub.add_parser("grafana"); p.add_argument("dashboard"); p.set_defaults(f=cmd_grafana)
     p = sub.add_parser("grafana-promql"); p.add_argument("dashboard"); p.add_argument("out"); p.set_defaults(f=cmd_grafana_promql)

@@ -157,6 +157,13 @@ impl Broker {
                     outcome.congested = true;
                     self.metrics.dropped(DropReason::QueueFull);
                 }
+                // An offline session makes no room until its client returns: waiting for it
+                // would hold this publish, and every later one, for nothing.
+                Offer::Full if t.session.state.lock().conn.is_none() => {
+                    outcome.refused += 1;
+                    self.metrics.dropped(DropReason::QueueFull);
+                    tracing::debug!(client = %t.session.client_id, topic = %msg.topic, "queue full, client away: QoS>=1 message refused");
+                }
                 Offer::Full => full.push((t, d)),
                 Offer::Gone => gone.push(t.session.client_id.to_string()),
             }

@@ -92,6 +92,12 @@ impl Discovery {
                     // Resolve the target with the same resolver: a configured nameserver must be
                     // enough, without the system's.
                     match res.lookup_ip(target.as_str()).await {
+                        // The system's resolver (the link's too) knows the name: dial the name, so
+                        // that cluster TLS checks the peer's certificate against it (a pod's
+                        // certificate names it, not its address).
+                        Ok(_) if self.cfg.nameserver.is_none() => {
+                            out.push(format!("{}:{}", target.trim_end_matches('.'), r.port()))
+                        }
                         Ok(ips) => out.extend(ips.iter().map(|ip| SocketAddr::new(ip, r.port()).to_string())),
                         Err(e) => tracing::debug!("discovery: SRV target {target} does not resolve: {e}"),
                     }

@@ -88,6 +88,7 @@ class Net:
         self.prefix = prefix
         self.bridge_ns = f"{prefix}-br"
         self.hosts = {}  # name -> (namespace, bridge-side veth, ip)
+        self.added = 0  # veth names stay unique when hosts are removed
         sh("ip", "netns", "add", self.bridge_ns)
         self.namespaces = [self.bridge_ns]
         sh("ip", "-n", self.bridge_ns, "link", "add", "br0", "type", "bridge")
@@ -96,7 +97,8 @@ class Net:
 
     def add_host(self, name, ip):
         ns = f"{self.prefix}-{name}"[:40]
-        veth = f"v{len(self.hosts)}"
+        veth = f"v{self.added}"
+        self.added += 1
         sh("ip", "netns", "add", ns)
         self.namespaces.append(ns)
         # Created inside the bridge namespace with its peer straight in the host's: no name ever
@@ -108,6 +110,12 @@ class Net:
         sh("ip", "-n", ns, "link", "set", "lo", "up")
         self.hosts[name] = (ns, veth, ip)
         return ns
+
+    def remove_host(self, name):
+        """Delete a host's namespace (its veth goes with it); its processes must be gone."""
+        ns = self.hosts.pop(name)[0]
+        sh("ip", "netns", "del", ns, check=False)
+        self.namespaces.remove(ns)
 
     def cut(self, name):
         sh("ip", "-n", self.bridge_ns, "link", "set", self.hosts[name][1], "down")
@@ -660,28 +668,11 @@ def run_storm_scenario(key, prefix, binary, keep_logs):
         log("  publisher stopped")
         t = w.wait("catalog converged", CONVERGE_TIMEOUT, w.converged, step=0.2)
         fig["converge_s"] = None if t is None else time.time() - fig["converge_from"]
-        acked, sent, refused, ack_times, sent_times = {}, 0, 0, [], []
-        for e in pub.events():
-            if e["ev"] == "sent":
-                sent += 1
-                sent_times.append(e["t"])
-            elif e["ev"] == "acked":
-                acked[e["id"]] = e["qos"]
-                ack_times.append(e["t"])
-            elif e["ev"] == "refused":
-                refused += 1
-        if sent_times and ack_times:
-            marks = sorted([min(sent_times)] + ack_times + [max(sent_times)])
-            gaps = [(b - a, a) for a, b in zip(marks, marks[1:])]
-            g, at = max(gaps)
-            fig["stall_s"] = g
+        acked, sent, refused, stall = tally([pub])
+        if stall:
+            fig["stall_s"], at = stall
             fig["notes"].append(f"longest ack gap starts {at - t_cut:+.1f} s from the cut")
-
-        def all_delivered():
-            got = {e["id"] for e in sub.events() if e["ev"] == "recv"}
-            return set(acked) <= got
-
-        w.wait("acknowledged messages delivered", 60, all_delivered, step=1.0)
+        w.wait("acknowledged messages delivered", 60, lambda: all_delivered([sub], acked), step=1.0)
         time.sleep(2)  # late duplicates still on their way
         sub.stop()
         evaluate(fig, [sub], [pub], acked, sent, refused)
@@ -776,34 +767,10 @@ def run_scenario(key, prefix, binary, keep_logs):
         if t is None:
             fig["failures"].append(f"applied index not equal on all running nodes within {CONVERGE_TIMEOUT}s: "
                                    f"{w.applied_report()}")
-        acked = {}
-        sent = 0
-        refused = 0
-        ack_times, sent_times = [], []
-        for p in pubs:
-            for e in p.events():
-                if e["ev"] == "sent":
-                    sent += 1
-                    sent_times.append(e["t"])
-                elif e["ev"] == "acked":
-                    acked[e["id"]] = e["qos"]
-                    ack_times.append(e["t"])
-                elif e["ev"] == "refused":
-                    refused += 1
-        # The longest stretch of the load phase in which no publish was acknowledged: the data
-        # path stalling (e.g. publishes waiting on a dead node) shows here.
-        if sent_times and ack_times:
-            marks = sorted([min(sent_times)] + ack_times + [max(sent_times)])
-            fig["stall_s"] = max(b - a for a, b in zip(marks, marks[1:]))
-
-        def all_delivered():
-            for s in subs:
-                got = {e["id"] for e in s.events() if e["ev"] == "recv"}
-                if not set(acked) <= got:
-                    return False
-            return True
-
-        w.wait("acknowledged messages delivered", DELIVERY_TIMEOUT, all_delivered, step=0.5)
+        acked, sent, refused, stall = tally(pubs)
+        if stall:
+            fig["stall_s"] = stall[0]
+        w.wait("acknowledged messages delivered", DELIVERY_TIMEOUT, lambda: all_delivered(subs, acked), step=0.5)
         for s in subs:
             s.stop()
         fig["notes"].append(f"members at the end: {w.members()}")
@@ -821,6 +788,34 @@ def run_scenario(key, prefix, binary, keep_logs):
             shutil.rmtree(dest, ignore_errors=True)
             shutil.copytree(workdir, dest, ignore=shutil.ignore_patterns("data-*"))
         shutil.rmtree(workdir, ignore_errors=True)
+
+
+def tally(pubs):
+    """What the publishers logged: the acknowledged ids (id -> QoS), how many were sent and
+    refused, and the longest stretch of the load phase in which no publish was acknowledged
+    (seconds, and when it began; None without acknowledgements): the data path stalling, e.g.
+    publishes waiting on a dead node, shows there."""
+    acked, sent, refused, ack_times, sent_times = {}, 0, 0, [], []
+    for p in pubs:
+        for e in p.events():
+            if e["ev"] == "sent":
+                sent += 1
+                sent_times.append(e["t"])
+            elif e["ev"] == "acked":
+                acked[e["id"]] = e["qos"]
+                ack_times.append(e["t"])
+            elif e["ev"] == "refused":
+                refused += 1
+    stall = None
+    if sent_times and ack_times:
+        marks = sorted([min(sent_times)] + ack_times + [max(sent_times)])
+        stall = max((b - a, a) for a, b in zip(marks, marks[1:]))
+    return acked, sent, refused, stall
+
+
+def all_delivered(subs, acked):
+    """Every subscriber received every acknowledged id."""
+    return all(set(acked) <= {e["id"] for e in s.events() if e["ev"] == "recv"} for s in subs)
 
 
 def evaluate(fig, subs, pubs, acked, sent, refused):

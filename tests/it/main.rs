@@ -55,6 +55,7 @@ mod proto_connect;
 mod proto_expiry;
 mod proto_flow;
 mod proto_malformed;
+mod proto_offline_full;
 mod proto_props;
 mod proto_qos;
 mod proto_races;
