@@ -60,7 +60,12 @@ async fn bridge_backlog_survives_a_gateway_restart() {
 
     publish_qos1_v5(gw.addr, "sensors/t", 100).await;
     gw.restart().await;
-    assert_eq!(snapshot(&gw).backlog_messages + snapshot(&gw).backlog_inflight, 100, "backlog restored");
+    // The bridge attaches to its restored session just after the node started.
+    crate::harness::wait_for("the backlog to be restored", std::time::Duration::from_secs(5), || {
+        let s = snapshot(&gw);
+        s.backlog_messages + s.backlog_inflight == 100
+    })
+    .await;
 
     upstream.restart().await;
     wait_connected(&gw, true).await;
