@@ -15,9 +15,7 @@ use mqtt_protocol_core::mqtt::connection::{Event, TimerKind};
 use mqtt_protocol_core::mqtt::packet::{
     GenericPacketTrait, Packet, Property, Qos, RetainHandling, SubEntry, SubOpts, v3_1_1, v5_0,
 };
-use mqtt_protocol_core::mqtt::result_code::{
-    ConnectReasonCode, ConnectReturnCode, PubackReasonCode, PubrecReasonCode, SubackReasonCode, SubackReturnCode,
-};
+use mqtt_protocol_core::mqtt::result_code::{ConnectReasonCode, ConnectReturnCode, SubackReasonCode, SubackReturnCode};
 use mqtt_protocol_core::mqtt::{Connection, Version, role};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -30,7 +28,7 @@ use crate::broker::{Broker, PublishOutcome};
 use crate::config::bridge::{BridgeConfig, BridgeProtocol, split_host_port};
 use crate::protocol::Message;
 use crate::protocol::message::{new_message_id, now_ms};
-use crate::transport::connection::{build_v3, build_v5, publish_props_in};
+use crate::transport::connection::{Ack, ack_packet, build_v3, build_v5, publish_props_in};
 
 /// A byte stream to the upstream, plain or TLS.
 pub trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
@@ -748,24 +746,7 @@ impl<'a> Link<'a> {
     }
 
     fn send_ack(&mut self, kind: Ack, pid: u16, rc: u8) -> Result<(), LinkError> {
-        let p: Result<Packet, _> = match (self.v5, kind) {
-            (true, Ack::Puback) => v5_0::Puback::builder()
-                .packet_id(pid)
-                .reason_code(PubackReasonCode::try_from(rc).unwrap_or(PubackReasonCode::UnspecifiedError))
-                .build()
-                .map(Packet::from),
-            (true, Ack::Pubrec) => v5_0::Pubrec::builder()
-                .packet_id(pid)
-                .reason_code(PubrecReasonCode::try_from(rc).unwrap_or(PubrecReasonCode::UnspecifiedError))
-                .build()
-                .map(Packet::from),
-            (true, Ack::Pubrel) => v5_0::Pubrel::builder().packet_id(pid).build().map(Packet::from),
-            (true, Ack::Pubcomp) => v5_0::Pubcomp::builder().packet_id(pid).build().map(Packet::from),
-            (false, Ack::Puback) => v3_1_1::Puback::builder().packet_id(pid).build().map(Packet::from),
-            (false, Ack::Pubrec) => v3_1_1::Pubrec::builder().packet_id(pid).build().map(Packet::from),
-            (false, Ack::Pubrel) => v3_1_1::Pubrel::builder().packet_id(pid).build().map(Packet::from),
-            (false, Ack::Pubcomp) => v3_1_1::Pubcomp::builder().packet_id(pid).build().map(Packet::from),
-        };
+        let p = ack_packet(self.v5, kind, pid, rc);
         let p = p.map_err(|e| LinkError::Local(format!("cannot build acknowledgement: {e:?}")))?;
         if kind == Ack::Pubrel {
             let _ = self.mqtt.register_packet_id(pid);
@@ -786,12 +767,4 @@ impl<'a> Link<'a> {
         let _ = tokio::time::timeout(Duration::from_secs(2), self.flush()).await;
         let _ = tokio::time::timeout(Duration::from_secs(1), self.stream.shutdown()).await;
     }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Ack {
-    Puback,
-    Pubrec,
-    Pubrel,
-    Pubcomp,
 }

@@ -1261,28 +1261,7 @@ impl Conn {
     /// Send an acknowledgement of the QoS 1/2 flows in the connection's version; `rc` is the 5.0
     /// reason code (3.1.1 has none).
     fn send_ack(&mut self, kind: Ack, pid: u16, rc: u8) -> Vec<Event> {
-        let p: Result<Packet, MqttError> = match (self.v5(), kind) {
-            (true, Ack::Puback) => v5_0::Puback::builder()
-                .packet_id(pid)
-                .reason_code(PubackReasonCode::try_from(rc).unwrap_or(PubackReasonCode::UnspecifiedError))
-                .build()
-                .map(Packet::from),
-            (true, Ack::Pubrec) => v5_0::Pubrec::builder()
-                .packet_id(pid)
-                .reason_code(PubrecReasonCode::try_from(rc).unwrap_or(PubrecReasonCode::UnspecifiedError))
-                .build()
-                .map(Packet::from),
-            (true, Ack::Pubrel) => v5_0::Pubrel::builder().packet_id(pid).build().map(Packet::from),
-            (true, Ack::Pubcomp) => v5_0::Pubcomp::builder()
-                .packet_id(pid)
-                .reason_code(PubcompReasonCode::try_from(rc).unwrap_or(PubcompReasonCode::PacketIdentifierNotFound))
-                .build()
-                .map(Packet::from),
-            (false, Ack::Puback) => v3_1_1::Puback::builder().packet_id(pid).build().map(Packet::from),
-            (false, Ack::Pubrec) => v3_1_1::Pubrec::builder().packet_id(pid).build().map(Packet::from),
-            (false, Ack::Pubrel) => v3_1_1::Pubrel::builder().packet_id(pid).build().map(Packet::from),
-            (false, Ack::Pubcomp) => v3_1_1::Pubcomp::builder().packet_id(pid).build().map(Packet::from),
-        };
+        let p = ack_packet(self.v5(), kind, pid, rc);
         match p {
             Ok(p) => self.mqtt.send(p),
             Err(e) => {
@@ -1594,9 +1573,36 @@ async fn first_confirmation(acks: &mut VecDeque<PendingAck>) -> Result<(), Clust
     }
 }
 
+/// An acknowledgement of the QoS 1/2 flows in version 5.0 (`v5`) or 3.1.1; `rc` is the 5.0
+/// reason code (3.1.1 has none).
+pub(crate) fn ack_packet(v5: bool, kind: Ack, pid: u16, rc: u8) -> Result<Packet, MqttError> {
+    match (v5, kind) {
+        (true, Ack::Puback) => v5_0::Puback::builder()
+            .packet_id(pid)
+            .reason_code(PubackReasonCode::try_from(rc).unwrap_or(PubackReasonCode::UnspecifiedError))
+            .build()
+            .map(Packet::from),
+        (true, Ack::Pubrec) => v5_0::Pubrec::builder()
+            .packet_id(pid)
+            .reason_code(PubrecReasonCode::try_from(rc).unwrap_or(PubrecReasonCode::UnspecifiedError))
+            .build()
+            .map(Packet::from),
+        (true, Ack::Pubrel) => v5_0::Pubrel::builder().packet_id(pid).build().map(Packet::from),
+        (true, Ack::Pubcomp) => v5_0::Pubcomp::builder()
+            .packet_id(pid)
+            .reason_code(PubcompReasonCode::try_from(rc).unwrap_or(PubcompReasonCode::PacketIdentifierNotFound))
+            .build()
+            .map(Packet::from),
+        (false, Ack::Puback) => v3_1_1::Puback::builder().packet_id(pid).build().map(Packet::from),
+        (false, Ack::Pubrec) => v3_1_1::Pubrec::builder().packet_id(pid).build().map(Packet::from),
+        (false, Ack::Pubrel) => v3_1_1::Pubrel::builder().packet_id(pid).build().map(Packet::from),
+        (false, Ack::Pubcomp) => v3_1_1::Pubcomp::builder().packet_id(pid).build().map(Packet::from),
+    }
+}
+
 /// The acknowledgements of the QoS 1 and 2 flows.
-#[derive(Debug, Clone, Copy)]
-enum Ack {
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Ack {
     Puback,
     Pubrec,
     Pubrel,
