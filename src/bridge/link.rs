@@ -506,8 +506,10 @@ impl<'a> Link<'a> {
 
     /// Whether the session has something to send right now (so the loop does not sleep).
     fn pump_ready(&self) -> bool {
+        // Before taking the lock: `window` takes it too (parking_lot's mutex is not reentrant).
+        let window = self.window();
         let st = self.session.state.lock();
-        st.queue.front().is_some_and(|d| d.is_ready() && (d.qos == 0 || st.inflight.len() < self.window()))
+        st.queue.front().is_some_and(|d| d.is_ready() && (d.qos == 0 || st.inflight.len() < window))
     }
 
     fn window(&self) -> usize {
