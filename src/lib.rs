@@ -10,6 +10,7 @@
 //! - [`mqtt`]: the Sans-I/O MQTT driver: every protocol decision of a client connection, one
 //!   file per packet family, driving `mqtt-protocol-core`.
 //! - [`transport`]: listeners and the connection task: the socket loop around an [`mqtt::Driver`].
+//! - [`bridge`]: bridges to upstream brokers (store-and-forward through a reserved session).
 //! - [`cluster`]: the standalone (cluster-of-one) and Raft-replicated implementations of the port.
 //! - [`admin`]: the HTTP admin listener (`/metrics`, probes, `/api/v1`), the control socket,
 //!   logging setup and systemd notifications.
@@ -18,6 +19,7 @@
 
 pub mod admin;
 pub mod auth;
+pub mod bridge;
 pub mod broker;
 pub(crate) mod catalog;
 pub mod cluster;

@@ -217,6 +217,10 @@ impl Node {
         if let Some(interval) = settings.sys_interval {
             tasks.spawn_until("sys", shutdown_rx.clone(), broker.sys_task(interval));
         }
+        if !cfg.bridges.is_empty() {
+            let bridges = crate::bridge::Bridges::start(&cfg.bridges, &broker, &shutdown_rx, &drain_tx);
+            let _ = broker.bridges.set(bridges);
+        }
         if cfg.storage.sync == SyncPolicy::Interval {
             tasks.spawn("fsync", sync_task(store.clone(), cfg.storage.sync_interval, shutdown_rx.clone()));
         }

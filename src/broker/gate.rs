@@ -32,6 +32,12 @@ impl<'a> OfferGate<'a> {
         r
     }
 
+    /// Drop the oldest queued delivery of `session` to make room (a bridge backlog with the
+    /// `drop_oldest` policy); its row goes in this gate's batch. False if none could go.
+    pub fn evict_oldest(&mut self, session: &Session, limits: QueueLimits) -> bool {
+        super::reserved::evict_oldest(session, self.store, limits, &mut self.batch)
+    }
+
     /// Commit what the offers wrote, release the deliveries and wake their sessions. The
     /// deliveries are released even when the commit fails: the caller reports the failure, and
     /// a delivery held for good would block its session's queue behind it.

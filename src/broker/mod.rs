@@ -26,6 +26,7 @@ pub mod plan;
 pub mod port;
 mod publish;
 mod remote;
+pub mod reserved;
 mod restore;
 mod revoke;
 pub mod session;
@@ -205,6 +206,8 @@ pub struct Broker {
     draining: std::sync::atomic::AtomicBool,
     next_conn_id: AtomicU64,
     pub connections: AtomicU64,
+    /// The node's bridges, for the admin API and `/metrics` (none: not set).
+    pub bridges: std::sync::OnceLock<Arc<dyn reserved::BridgeReport>>,
 }
 
 /// A target session for one publish, after merging overlapping subscriptions.
@@ -258,6 +261,7 @@ impl Broker {
             relay_waits: Mutex::new(HashMap::new()),
             next_conn_id: AtomicU64::new(1),
             connections: AtomicU64::new(0),
+            bridges: std::sync::OnceLock::new(),
         })
     }
 

@@ -13,8 +13,9 @@ use crate::storage::{self};
 use super::gate::OfferGate;
 use super::plan;
 use super::port::ForwardTarget;
+use super::reserved;
 use super::restore::parse_inflight_row;
-use super::session::{Delivery, Offer, Session};
+use super::session::{Delivery, Offer, QueueLimits, Session};
 use super::subs::{ClientKey, SharedGroup, SubOptions};
 use super::{Broker, BrokerError, PublishOutcome, Routed, Target};
 use crate::catalog::cmd::CatalogCmd;
@@ -148,7 +149,15 @@ impl Broker {
         let mut gone: Vec<String> = Vec::new();
         for t in targets {
             let d = make_delivery(msg, &t);
-            match gate.offer(&t.session, d.clone(), limits) {
+            let (limits, bound) = self.bridge_bound(&t.session).unwrap_or((limits, None));
+            let mut offered = gate.offer(&t.session, d.clone(), limits);
+            if offered == Offer::Full && bound.is_some_and(|b| b.drop_oldest) && gate.evict_oldest(&t.session, limits) {
+                if let Some(b) = self.bridges.get() {
+                    b.overflowed(&t.session.client_id, true);
+                }
+                offered = gate.offer(&t.session, d.clone(), limits);
+            }
+            match offered {
                 Offer::Queued => {
                     outcome.delivered += 1;
                     outcome.congested |= t.session.congested.load(Ordering::Relaxed);
@@ -161,6 +170,7 @@ impl Broker {
                 // would hold this publish, and every later one, for nothing.
                 Offer::Full if t.session.state.lock().conn.is_none() => {
                     outcome.refused += 1;
+                    self.bridge_refused(&t.session);
                     self.metrics.dropped(DropReason::QueueFull);
                     tracing::debug!(client = %t.session.client_id, topic = %msg.topic, "queue full, client away: QoS>=1 message refused");
                 }
@@ -189,11 +199,29 @@ impl Broker {
                 outcome.delivered += 1;
             } else {
                 outcome.refused += 1;
+                self.bridge_refused(&t.session);
                 self.metrics.dropped(DropReason::QueueFull);
                 tracing::debug!(client = %t.session.client_id, topic = %msg.topic, "queue full: QoS>=1 message refused");
             }
         }
         Ok(outcome)
+    }
+
+    /// The queue limits of a bridge's session (`[bridges.*.backlog]`); `None` for any other.
+    fn bridge_bound(&self, s: &Session) -> Option<(QueueLimits, Option<reserved::QueueBound>)> {
+        if !reserved::is_reserved_client_id(&s.client_id) {
+            return None;
+        }
+        let b = self.bridges.get()?.queue_bound(&s.client_id)?;
+        Some((QueueLimits { max_queued: b.max_messages, ..self.settings.queue }, Some(b)))
+    }
+
+    /// A message for a bridge's backlog was refused because the backlog is full: the bridge
+    /// counts and logs it.
+    fn bridge_refused(&self, s: &Session) {
+        if let (Some(b), Some(_)) = (self.bridges.get(), self.bridge_bound(s)) {
+            b.overflowed(&s.client_id, false);
+        }
     }
 
     pub(super) async fn offer_waiting(&self, session: &Arc<Session>, d: Delivery) -> Result<bool, BrokerError> {
@@ -203,7 +231,8 @@ impl Broker {
             tokio::pin!(notified);
             notified.as_mut().enable();
             let mut gate = OfferGate::new(&self.store);
-            if gate.offer(session, d.clone(), self.settings.queue) == Offer::Queued {
+            let limits = self.bridge_bound(session).map_or(self.settings.queue, |b| b.0);
+            if gate.offer(session, d.clone(), limits) == Offer::Queued {
                 gate.commit()?;
                 return Ok(true);
             }

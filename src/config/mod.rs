@@ -17,6 +17,7 @@ use thiserror::Error;
 
 mod admin;
 mod auth;
+pub mod bridge;
 pub mod cluster;
 pub mod drain;
 pub mod env;
@@ -26,6 +27,7 @@ mod mqtt;
 mod storage;
 pub use admin::*;
 pub use auth::*;
+pub use bridge::BridgeConfig;
 pub use cluster::{ClusterConfig, DiscoveryConfig, DiscoveryKind, Role};
 pub use drain::DrainConfig;
 pub use listeners::*;
@@ -108,6 +110,8 @@ pub struct Config {
     pub bans: BansConfig,
     pub flapping: FlappingConfig,
     pub drain: DrainConfig,
+    /// `[bridges.<name>]`: upstream brokers this one relays to and from (docs/bridge.md).
+    pub bridges: BTreeMap<String, BridgeConfig>,
 }
 
 impl Default for Config {
@@ -132,6 +136,7 @@ impl Default for Config {
             bans: BansConfig::default(),
             flapping: FlappingConfig::default(),
             drain: DrainConfig::default(),
+            bridges: BTreeMap::new(),
         }
     }
 }
@@ -320,6 +325,9 @@ impl Config {
             return bad("admin.max_connections and admin.idle_timeout must be greater than 0".into());
         }
         self.drain.validate().map_err(ConfigError::Invalid)?;
+        for (name, b) in &self.bridges {
+            b.validate(name).map_err(ConfigError::Invalid)?;
+        }
         self.validate_security()?;
         if self.data_dir.as_os_str().is_empty() {
             return bad("data_dir must not be empty".into());

@@ -100,6 +100,8 @@ pub enum CtlCmd {
         #[command(flatten)]
         page: PageArgs,
     },
+    /// Bridges to upstream brokers: uplink, backlog, counters.
+    Bridges,
     /// Topic filters routed to this node.
     Routes {
         #[command(flatten)]
@@ -282,6 +284,7 @@ pub async fn run(args: CtlArgs) -> anyhow::Result<()> {
             }
             out.subscriptions(&get(&client, &format!("/api/v1/subscriptions?{q}")).await?)
         }
+        CtlCmd::Bridges => out.bridges(&get(&client, "/api/v1/bridges").await?),
         CtlCmd::Routes { page } => out.routes(&get(&client, &format!("/api/v1/routes?{}", page.query())).await?),
         CtlCmd::Retained { cmd: RetainedCmd::List { filter, page } } => {
             let mut q = page.query();

@@ -207,6 +207,40 @@ impl Output {
         })
     }
 
+    pub(super) fn bridges(&self, v: &Value) -> anyhow::Result<()> {
+        if self.json {
+            return self.print_json(v);
+        }
+        let list = v["bridges"].as_array().cloned().unwrap_or_default();
+        if list.is_empty() {
+            say!("no bridges configured");
+            return Ok(());
+        }
+        let dropped = |x: &Value| {
+            let d: u64 = x["dropped"].as_object().map(|m| m.values().filter_map(Value::as_u64).sum()).unwrap_or(0);
+            d.to_string()
+        };
+        let rows = list
+            .iter()
+            .map(|x| {
+                let state =
+                    if x["connected"] == true { s(&x["upstream"]) } else { format!("down: {}", s(&x["last_error"])) };
+                vec![
+                    s(&x["name"]),
+                    state,
+                    s(&x["backlog_messages"]),
+                    s(&x["backlog_inflight"]),
+                    s(&x["forwarded_out"]),
+                    s(&x["forwarded_in"]),
+                    dropped(x),
+                    s(&x["reconnects"]),
+                ]
+            })
+            .collect();
+        say_raw!("{}", table(&["BRIDGE", "UPLINK", "BACKLOG", "INFLIGHT", "OUT", "IN", "DROPPED", "RECONNECTS"], rows));
+        Ok(())
+    }
+
     pub(super) fn routes(&self, v: &Value) -> anyhow::Result<()> {
         self.page(v, "routes", &["FILTER", "NODE", "SUBSCRIPTIONS"], |x| {
             vec![s(&x["filter"]), s(&x["node"]), s(&x["local_subscriptions"])]

@@ -32,9 +32,30 @@ impl PendingAck {
     }
 }
 
+/// An acknowledgement of the QoS 1/2 flows in version 5.0 (`v5`) or 3.1.1 (which carries no
+/// reason code).
+pub(crate) fn ack_packet(v5: bool, kind: Ack, pid: u16, rc: Reason) -> Result<Packet, MqttError> {
+    match (v5, kind) {
+        (true, Ack::Puback) => {
+            v5_0::Puback::builder().packet_id(pid).reason_code(rc.puback()).build().map(Packet::from)
+        }
+        (true, Ack::Pubrec) => {
+            v5_0::Pubrec::builder().packet_id(pid).reason_code(rc.pubrec()).build().map(Packet::from)
+        }
+        (true, Ack::Pubrel) => v5_0::Pubrel::builder().packet_id(pid).build().map(Packet::from),
+        (true, Ack::Pubcomp) => {
+            v5_0::Pubcomp::builder().packet_id(pid).reason_code(rc.pubcomp()).build().map(Packet::from)
+        }
+        (false, Ack::Puback) => v3_1_1::Puback::builder().packet_id(pid).build().map(Packet::from),
+        (false, Ack::Pubrec) => v3_1_1::Pubrec::builder().packet_id(pid).build().map(Packet::from),
+        (false, Ack::Pubrel) => v3_1_1::Pubrel::builder().packet_id(pid).build().map(Packet::from),
+        (false, Ack::Pubcomp) => v3_1_1::Pubcomp::builder().packet_id(pid).build().map(Packet::from),
+    }
+}
+
 /// The acknowledgements of the QoS 1 and 2 flows.
-#[derive(Debug, Clone, Copy)]
-pub(super) enum Ack {
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Ack {
     Puback,
     Pubrec,
     Pubrel,
@@ -125,22 +146,7 @@ impl Driver {
     /// Send an acknowledgement of the QoS 1/2 flows in the connection's version; `rc` is the 5.0
     /// reason code (3.1.1 has none).
     pub(super) fn send_ack(&mut self, kind: Ack, pid: u16, rc: Reason) -> Vec<Event> {
-        let p: Result<Packet, MqttError> = match (self.v5(), kind) {
-            (true, Ack::Puback) => {
-                v5_0::Puback::builder().packet_id(pid).reason_code(rc.puback()).build().map(Packet::from)
-            }
-            (true, Ack::Pubrec) => {
-                v5_0::Pubrec::builder().packet_id(pid).reason_code(rc.pubrec()).build().map(Packet::from)
-            }
-            (true, Ack::Pubrel) => v5_0::Pubrel::builder().packet_id(pid).build().map(Packet::from),
-            (true, Ack::Pubcomp) => {
-                v5_0::Pubcomp::builder().packet_id(pid).reason_code(rc.pubcomp()).build().map(Packet::from)
-            }
-            (false, Ack::Puback) => v3_1_1::Puback::builder().packet_id(pid).build().map(Packet::from),
-            (false, Ack::Pubrec) => v3_1_1::Pubrec::builder().packet_id(pid).build().map(Packet::from),
-            (false, Ack::Pubrel) => v3_1_1::Pubrel::builder().packet_id(pid).build().map(Packet::from),
-            (false, Ack::Pubcomp) => v3_1_1::Pubcomp::builder().packet_id(pid).build().map(Packet::from),
-        };
+        let p = ack_packet(self.v5(), kind, pid, rc);
         match p {
             Ok(p) => self.mqtt.send(p),
             Err(e) => {

@@ -92,6 +92,9 @@ impl Driver {
             assigned = Some(client_id.clone());
         } else if client_id.len() > s.max_client_id_length {
             return self.refuse(Refusal::ClientIdNotValid, "client id too long");
+        } else if crate::broker::reserved::is_reserved_client_id(&client_id) {
+            return self
+                .refuse(Refusal::ClientIdNotValid, "client ids starting with $bridge/ belong to the broker's bridges");
         }
         if let Some(user) = &self.cert_user {
             tracing::debug!(client = %client_id, peer = %self.peer, username = %user, "username from client certificate");

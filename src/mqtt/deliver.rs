@@ -104,7 +104,7 @@ impl Driver {
     }
 }
 
-pub(super) fn build_v5(d: &Delivery, pid: Option<u16>, dup: bool) -> Option<v5_0::Publish> {
+pub(crate) fn build_v5(d: &Delivery, pid: Option<u16>, dup: bool) -> Option<v5_0::Publish> {
     let m = &d.msg;
     let mut props: Vec<Property> = Vec::new();
     if let Some(pf) = m.props.payload_format {
@@ -142,7 +142,7 @@ pub(super) fn build_v5(d: &Delivery, pid: Option<u16>, dup: bool) -> Option<v5_0
     r.map_err(|e| tracing::warn!(topic = %m.topic, error = ?e, "cannot build PUBLISH")).ok()
 }
 
-pub(super) fn build_v3(d: &Delivery, pid: Option<u16>, dup: bool) -> Option<v3_1_1::Publish> {
+pub(crate) fn build_v3(d: &Delivery, pid: Option<u16>, dup: bool) -> Option<v3_1_1::Publish> {
     let m = &d.msg;
     let r = v3_1_1::Publish::builder().topic_name(&*m.topic).and_then(|b| {
         let mut b = b.qos(qos_of(d.qos)).retain(d.retain).dup(dup).payload(m.payload.clone());

@@ -40,6 +40,11 @@ use crate::broker::session::Session;
 use crate::broker::{Broker, Will};
 
 use ack::PendingAck;
+// What a bridge's upstream client shares with the driver: the same packets, built one way.
+pub(crate) use ack::{Ack, ack_packet};
+pub(crate) use deliver::{build_v3, build_v5};
+pub(crate) use publish::publish_props_in;
+pub(crate) use reason::Reason;
 
 /// What a listener tells each of its connections.
 #[derive(Debug, Clone)]

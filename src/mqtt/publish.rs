@@ -165,7 +165,7 @@ impl Driver {
 }
 
 /// PUBLISH (or will) properties the broker forwards unchanged.
-pub(super) fn publish_props_in(props: &[Property]) -> PublishProps {
+pub(crate) fn publish_props_in(props: &[Property]) -> PublishProps {
     let mut out = PublishProps::default();
     for p in props {
         match p {
