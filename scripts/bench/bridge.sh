@@ -158,6 +158,7 @@ remote_clientid bench-bridge
 bridge_protocol_version mqttv50
 cleansession false
 try_private false
+notifications false
 keepalive_interval 5
 restart_timeout 1 2
 topic bench/# out $qos "" up/
