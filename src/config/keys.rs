@@ -4,7 +4,7 @@
 
 use serde_json::{Map, Value};
 
-use super::{ClusterConfig, Config, ListenerConfig};
+use super::{BridgeConfig, ClusterConfig, Config, ListenerConfig};
 
 /// Every table's keys: a table is an object, a value `null`, and `"*"` stands for any name
 /// (the named `[listeners.<name>]` tables).
@@ -15,6 +15,9 @@ pub fn key_tree() -> Value {
     if let Value::Object(m) = &mut tree {
         let listener = shape(&serde_json::to_value(ListenerConfig::default()).unwrap_or(Value::Null));
         m.insert("listeners".into(), Value::Object(Map::from_iter([("*".to_string(), listener)])));
+        let bridge = BridgeConfig { tls: Some(Default::default()), ..BridgeConfig::default() };
+        let bridge = shape(&serde_json::to_value(bridge).unwrap_or(Value::Null));
+        m.insert("bridges".into(), Value::Object(Map::from_iter([("*".to_string(), bridge)])));
     }
     tree
 }

@@ -15,10 +15,12 @@ use figment::providers::{Env, Format, Serialized, Toml};
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
+pub mod bridge;
 pub mod cluster;
 pub mod drain;
 pub mod env;
 pub mod keys;
+pub use bridge::BridgeConfig;
 pub use cluster::{ClusterConfig, DiscoveryConfig, DiscoveryKind, Role};
 pub use drain::DrainConfig;
 
@@ -96,6 +98,8 @@ pub struct Config {
     pub bans: BansConfig,
     pub flapping: FlappingConfig,
     pub drain: DrainConfig,
+    /// `[bridges.<name>]`: upstream brokers this one relays to and from (docs/bridge.md).
+    pub bridges: BTreeMap<String, BridgeConfig>,
 }
 
 impl Default for Config {
@@ -120,6 +124,7 @@ impl Default for Config {
             bans: BansConfig::default(),
             flapping: FlappingConfig::default(),
             drain: DrainConfig::default(),
+            bridges: BTreeMap::new(),
         }
     }
 }
@@ -845,6 +850,9 @@ impl Config {
             return bad("admin.max_connections and admin.idle_timeout must be greater than 0".into());
         }
         self.drain.validate().map_err(ConfigError::Invalid)?;
+        for (name, b) in &self.bridges {
+            b.validate(name).map_err(ConfigError::Invalid)?;
+        }
         self.validate_security()?;
         if self.data_dir.as_os_str().is_empty() {
             return bad("data_dir must not be empty".into());
