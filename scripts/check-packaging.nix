@@ -136,6 +136,7 @@ let
       "starling"
     ])
     (perSystem "checks" [
+      "bridge"
       "cargo-test"
       "clippy"
       "cluster"
@@ -387,6 +388,7 @@ let
     "single"
     "cluster"
     "rolling"
+    "bridge"
   ];
   loadTest =
     name:
