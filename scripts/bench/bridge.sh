@@ -3,12 +3,13 @@
 # QoS 0 and QoS 1, and how fast a backlog drains after an outage of the upstream.
 #
 # Usage: scripts/bench/bridge.sh [-r REPS] [-d DURATION] [-n BACKLOG] [-b "starling mosquitto"]
-#                                [-o RESULTS.md]
+#                                [-o RESULTS.md] [-B]
 #   -r  repetitions (default 3); the table shows medians
 #   -d  load phase of the throughput runs (default 10s)
-#   -n  messages published while the upstream is stopped (default 50000)
+#   -n  messages published while the upstream is stopped (default 100000)
 #   -b  gateways to measure (default: both)
 #   -o  results file (default target/bench-results/bridge-<time>.md; raw JSON lines next to it)
+#   -B  use the release binary as it is (no cargo build)
 #
 # Every broker listens on 127.0.0.1 (ports 2288x). The upstream is always a standalone Starling
 # (what a gateway bridges to), started fresh for each run; the gateway is either Starling with
@@ -23,17 +24,19 @@ set -euo pipefail
 
 REPS=3
 DURATION=10s
-BACKLOG=50000
+BACKLOG=100000
 GATEWAYS="starling mosquitto"
 OUT=""
-while getopts "r:d:n:b:o:h" opt; do
+BUILD=1
+while getopts "r:d:n:b:o:Bh" opt; do
     case "$opt" in
         r) REPS=$OPTARG ;;
         d) DURATION=$OPTARG ;;
         n) BACKLOG=$OPTARG ;;
         b) GATEWAYS=$OPTARG ;;
         o) OUT=$OPTARG ;;
-        *) sed -n '2,21p' "$0"; exit 2 ;;
+        B) BUILD="" ;;
+        *) sed -n '2,22p' "$0"; exit 2 ;;
     esac
 done
 
@@ -301,7 +304,7 @@ def num(v, unit=""):
 print(f"Command: `{cmd}` ({reps} runs each, medians; load phase {duration}, backlog {int(backlog):,} messages)")
 print()
 print("| measure | " + " | ".join(gws) + (" | ratio starling / mosquitto |" if len(gws) == 2 else " |"))
-print("| --- | " + " | ".join("---" for _ in gws) + (" | --- |" if len(gws) == 2 else ""))
+print("| --- | " + " | ".join("---" for _ in gws) + (" | --- |" if len(gws) == 2 else " |"))
 for scenario, label in (("qos0", "QoS 0 through the bridge, received msgs/s"),
                         ("qos1", "QoS 1 through the bridge, received msgs/s"),
                         ("drain", "backlog drain after the outage, msgs/s")):
@@ -329,8 +332,10 @@ command -v mosquitto >/dev/null || [[ " $GATEWAYS " != *" mosquitto "* ]] || {
     log "mosquitto is not installed (apt-get install mosquitto)"
     exit 1
 }
-log "building starling (release)"
-cargo build --release --quiet --bin starling
+if [ -n "$BUILD" ]; then
+    log "building starling (release)"
+    cargo build --release --quiet --bin starling
+fi
 for rep in $(seq 1 "$REPS"); do
     for gw in $GATEWAYS; do
         for qos in 0 1; do
