@@ -16,6 +16,7 @@
 
 pub mod auth;
 pub mod bench;
+pub mod bridge;
 pub mod broker;
 pub mod cluster;
 pub mod config;

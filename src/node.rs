@@ -187,6 +187,10 @@ impl Node {
         if let Some(interval) = settings.sys_interval {
             broker.spawn_sys(interval);
         }
+        if !cfg.bridges.is_empty() {
+            let bridges = crate::bridge::Bridges::start(&cfg.bridges, &broker, &shutdown_rx, &drain_tx);
+            let _ = broker.bridges.set(bridges);
+        }
         if cfg.storage.sync == SyncPolicy::Interval {
             spawn_sync(store.clone(), cfg.storage.sync_interval, shutdown_rx.clone());
         }

@@ -10,6 +10,7 @@ pub mod drain;
 pub mod handover;
 pub mod inspect;
 mod ownership;
+pub mod reserved;
 mod revoke;
 pub mod session;
 pub mod subs;
@@ -184,6 +185,8 @@ pub struct Broker {
     draining: std::sync::atomic::AtomicBool,
     next_conn_id: AtomicU64,
     pub connections: AtomicU64,
+    /// The node's bridges, for the admin API and `/metrics` (none: not set).
+    pub bridges: std::sync::OnceLock<Arc<dyn reserved::BridgeReport>>,
 }
 
 /// A target session for one publish, after merging overlapping subscriptions.
@@ -222,6 +225,7 @@ impl Broker {
             relay_waits: Mutex::new(HashMap::new()),
             next_conn_id: AtomicU64::new(1),
             connections: AtomicU64::new(0),
+            bridges: std::sync::OnceLock::new(),
         })
     }
 
@@ -789,7 +793,18 @@ impl Broker {
         let mut woken = Vec::with_capacity(targets.len());
         for t in targets {
             let d = self.make_delivery(msg, &t, committed.as_ref());
-            match t.session.offer(d.clone(), limits, &self.store, &mut batch) {
+            let (limits, bound) = self.bridge_bound(&t.session).unwrap_or((limits, None));
+            let mut offered = t.session.offer(d.clone(), limits, &self.store, &mut batch);
+            if offered == Offer::Full
+                && bound.is_some_and(|b| b.drop_oldest)
+                && reserved::evict_oldest(&t.session, &self.store, limits, &mut batch)
+            {
+                if let Some(b) = self.bridges.get() {
+                    b.overflowed(&t.session.client_id, true);
+                }
+                offered = t.session.offer(d.clone(), limits, &self.store, &mut batch);
+            }
+            match offered {
                 Offer::Queued => {
                     outcome.delivered += 1;
                     outcome.congested |= t.session.congested.load(Ordering::Relaxed);
@@ -831,11 +846,23 @@ impl Broker {
                 outcome.delivered += 1;
             } else {
                 outcome.refused += 1;
+                if let (Some(b), Some(_)) = (self.bridges.get(), self.bridge_bound(&t.session)) {
+                    b.overflowed(&t.session.client_id, false);
+                }
                 self.metrics.dropped(DropReason::QueueFull);
                 tracing::debug!(client = %t.session.client_id, topic = %msg.topic, "queue full: QoS>=1 message refused");
             }
         }
         Ok(outcome)
+    }
+
+    /// The queue limits of a bridge's session (`[bridges.*.backlog]`); `None` for any other.
+    fn bridge_bound(&self, s: &Session) -> Option<(QueueLimits, Option<reserved::QueueBound>)> {
+        if !reserved::is_reserved_client_id(&s.client_id) {
+            return None;
+        }
+        let b = self.bridges.get()?.queue_bound(&s.client_id)?;
+        Some((QueueLimits { max_queued: b.max_messages, ..self.settings.queue }, Some(b)))
     }
 
     fn make_delivery(&self, msg: &Arc<Message>, t: &Target, committed: Option<&Arc<AtomicBool>>) -> Delivery {
@@ -860,7 +887,8 @@ impl Broker {
             let mut batch = self.store.batch();
             let committed = Arc::new(AtomicBool::new(false));
             let d = Delivery { committed: Some(committed.clone()), ..d.clone() };
-            if session.offer(d, self.settings.queue, &self.store, &mut batch) == Offer::Queued {
+            let limits = self.bridge_bound(session).map_or(self.settings.queue, |b| b.0);
+            if session.offer(d, limits, &self.store, &mut batch) == Offer::Queued {
                 self.store.commit(batch)?;
                 committed.store(true, Ordering::Release);
                 session.wake.notify_one();

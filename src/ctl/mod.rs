@@ -93,6 +93,8 @@ pub enum CtlCmd {
         #[command(flatten)]
         page: PageArgs,
     },
+    /// Bridges to upstream brokers: uplink, backlog, counters.
+    Bridges,
     /// Topic filters routed to this node.
     Routes {
         #[command(flatten)]
@@ -275,6 +277,7 @@ pub async fn run(args: CtlArgs) -> anyhow::Result<()> {
             }
             out.subscriptions(&get(&client, &format!("/api/v1/subscriptions?{q}")).await?)
         }
+        CtlCmd::Bridges => out.bridges(&get(&client, "/api/v1/bridges").await?),
         CtlCmd::Routes { page } => out.routes(&get(&client, &format!("/api/v1/routes?{}", page.query())).await?),
         CtlCmd::Retained { cmd: RetainedCmd::List { filter, page } } => {
             let mut q = page.query();
@@ -665,6 +668,40 @@ impl Output {
         self.page(v, "subscriptions", &["CLIENT ID", "FILTER", "QOS", "OPTIONS"], |x| {
             vec![s(&x["client_id"]), s(&x["filter"]), s(&x["qos"]), sub_options(x)]
         })
+    }
+
+    fn bridges(&self, v: &Value) -> anyhow::Result<()> {
+        if self.json {
+            return self.print_json(v);
+        }
+        let list = v["bridges"].as_array().cloned().unwrap_or_default();
+        if list.is_empty() {
+            say!("no bridges configured");
+            return Ok(());
+        }
+        let dropped = |x: &Value| {
+            let d: u64 = x["dropped"].as_object().map(|m| m.values().filter_map(Value::as_u64).sum()).unwrap_or(0);
+            d.to_string()
+        };
+        let rows = list
+            .iter()
+            .map(|x| {
+                let state =
+                    if x["connected"] == true { s(&x["upstream"]) } else { format!("down: {}", s(&x["last_error"])) };
+                vec![
+                    s(&x["name"]),
+                    state,
+                    s(&x["backlog_messages"]),
+                    s(&x["backlog_inflight"]),
+                    s(&x["forwarded_out"]),
+                    s(&x["forwarded_in"]),
+                    dropped(x),
+                    s(&x["reconnects"]),
+                ]
+            })
+            .collect();
+        say_raw!("{}", table(&["BRIDGE", "UPLINK", "BACKLOG", "INFLIGHT", "OUT", "IN", "DROPPED", "RECONNECTS"], rows));
+        Ok(())
     }
 
     fn routes(&self, v: &Value) -> anyhow::Result<()> {

@@ -840,6 +840,9 @@ impl Conn {
             assigned = Some(client_id.clone());
         } else if client_id.len() > s.max_client_id_length {
             return self.refuse(Refusal::ClientIdNotValid, "client id too long");
+        } else if crate::broker::reserved::is_reserved_client_id(&client_id) {
+            return self
+                .refuse(Refusal::ClientIdNotValid, "client ids starting with $bridge/ belong to the broker's bridges");
         }
         if let Some(user) = &self.cert_user {
             tracing::debug!(client = %client_id, peer = %self.peer, username = %user, "username from client certificate");
@@ -1730,7 +1733,7 @@ fn bad_subscribe(pid: u16, options: impl Iterator<Item = u8>, reserved: u8) -> O
     None
 }
 
-fn build_v5(d: &Delivery, pid: Option<u16>, dup: bool) -> Option<v5_0::Publish> {
+pub(crate) fn build_v5(d: &Delivery, pid: Option<u16>, dup: bool) -> Option<v5_0::Publish> {
     let m = &d.msg;
     let mut props: Vec<Property> = Vec::new();
     if let Some(pf) = m.props.payload_format {
@@ -1768,7 +1771,7 @@ fn build_v5(d: &Delivery, pid: Option<u16>, dup: bool) -> Option<v5_0::Publish> 
     r.map_err(|e| tracing::warn!(topic = %m.topic, error = ?e, "cannot build PUBLISH")).ok()
 }
 
-fn build_v3(d: &Delivery, pid: Option<u16>, dup: bool) -> Option<v3_1_1::Publish> {
+pub(crate) fn build_v3(d: &Delivery, pid: Option<u16>, dup: bool) -> Option<v3_1_1::Publish> {
     let m = &d.msg;
     let r = v3_1_1::Publish::builder().topic_name(&*m.topic).and_then(|b| {
         let mut b = b.qos(qos_of(d.qos)).retain(d.retain).dup(dup).payload(m.payload.clone());
@@ -1843,7 +1846,7 @@ fn suback_v3(c: u8) -> SubackReturnCode {
 }
 
 /// PUBLISH (or will) properties the broker forwards unchanged.
-fn publish_props_in(props: &[Property]) -> PublishProps {
+pub(crate) fn publish_props_in(props: &[Property]) -> PublishProps {
     let mut out = PublishProps::default();
     for p in props {
         match p {

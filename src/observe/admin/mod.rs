@@ -17,6 +17,7 @@
 //! shutdown works exactly as for plain HTTP.
 
 mod api;
+mod bridges_api;
 mod cluster_api;
 pub mod control;
 mod guard;
@@ -253,6 +254,7 @@ fn router(state: AdminState) -> Router {
         .route("/cluster/join", axum::routing::post(cluster_api::join))
         .route("/cluster/members/{name}", axum::routing::delete(cluster_api::remove))
         .route("/node/drain", axum::routing::post(cluster_api::drain))
+        .route("/bridges", get(bridges_api::list))
         .route("/retained", get(api::retained_list))
         .route("/retained/{*topic}", get(api::retained_get).delete(api::retained_delete))
         .route("/bans", get(api::bans_list).post(api::bans_add))
@@ -304,7 +306,9 @@ async fn readyz(State(s): State<AdminState>) -> Response {
             "listeners": if listeners && !s.broker.is_draining() { "ok".to_string() } else { "not bound, or draining".to_string() },
             "storage": match &storage { Ok(()) => "ok".to_string(), Err(e) => format!("error: {e}") },
             "cluster": if cluster { "ok".to_string() } else { "not joined or not caught up".to_string() },
-        }
+        },
+        // Informational: an unreachable upstream does not make this node unfit for its clients.
+        "bridges": bridges_api::readiness(&s.broker),
     });
     let status = if ok { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
     (status, axum::Json(body)).into_response()

@@ -72,6 +72,9 @@ pub fn render(broker: &Arc<Broker>) -> String {
             );
         }
     }
+    if let Some(b) = broker.bridges.get() {
+        b.register_metrics(&mut reg);
+    }
     process_metrics(&mut reg);
     if prometheus_client::encoding::text::encode(&mut out, &reg).is_err() {
         out.push_str(EOF);

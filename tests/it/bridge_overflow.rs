@@ -1,0 +1,70 @@
+//! A full backlog (`[bridges.*.backlog] max_messages`) while the upstream is away: with
+//! `drop_oldest` the oldest messages go, with `refuse` the new one is refused to its publisher
+//! (PUBACK 0x97); both counted as `overflow` drops.
+
+use std::time::Duration;
+
+use mqtt_protocol_core::mqtt::packet::Packet;
+use mqtt_protocol_core::mqtt::result_code::PubackReasonCode;
+
+use crate::bridge_util::*;
+use crate::harness::{Probe, TestNode, wait_for};
+use crate::persist_util::*;
+use starling::config::bridge::{BridgeProtocol, Overflow};
+
+async fn setup(overflow: Overflow) -> (TestNode, TestNode) {
+    let mut upstream = TestNode::start().await;
+    let (mut sub, _) = Probe::connect_v5(upstream.addr, "cloud-sub", true, expiry(3600)).await;
+    assert_eq!(sub.subscribe_v5(1, &[("site/gw-1/sensors/#", 1)], vec![]).await, vec![1]);
+    bye_v5(sub).await;
+    wait_idle(&upstream).await;
+    let mut b = bridge_to(upstream.addr, BridgeProtocol::V5);
+    b.backlog.max_messages = 10;
+    b.backlog.overflow = overflow;
+    let gw = TestNode::start_with(|c| {
+        c.session.publisher_wait = Duration::from_millis(100);
+        c.bridges.insert("cloud".into(), b);
+    })
+    .await;
+    wait_connected(&gw, true).await;
+    upstream.stop().await;
+    wait_connected(&gw, false).await;
+    (upstream, gw)
+}
+
+fn overflow_drops(gw: &TestNode) -> u64 {
+    snapshot(gw).dropped.get("overflow").copied().unwrap_or(0)
+}
+
+async fn drain(upstream: &mut TestNode, gw: &TestNode, from: usize, to: usize) {
+    upstream.restart().await;
+    wait_connected(gw, true).await;
+    wait_backlog_empty(gw).await;
+    let (mut sub, ack) = Probe::connect_v5(upstream.addr, "cloud-sub", false, expiry(3600)).await;
+    assert!(ack.session_present());
+    expect_in_order_v5(&mut sub, "site/gw-1/sensors/t", from, to).await;
+    sub.expect_silence(Duration::from_millis(400)).await;
+}
+
+#[tokio::test]
+async fn bridge_overflow_drop_oldest_keeps_the_newest() {
+    let (mut upstream, gw) = setup(Overflow::DropOldest).await;
+    publish_qos1_v5(gw.addr, "sensors/t", 15).await;
+    assert_eq!(overflow_drops(&gw), 5);
+    assert_eq!(snapshot(&gw).backlog_messages, 10);
+    drain(&mut upstream, &gw, 5, 15).await;
+}
+
+#[tokio::test]
+async fn bridge_overflow_refuse_tells_the_publisher() {
+    let (mut upstream, gw) = setup(Overflow::Refuse).await;
+    publish_qos1_v5(gw.addr, "sensors/t", 10).await;
+    let (mut dev, _) = Probe::connect_v5(gw.addr, "dev", true, vec![]).await;
+    dev.publish_v5("sensors/t", b"one too many", 1, false, Some(1), vec![]).await;
+    match dev.expect().await {
+        Packet::V5_0Puback(a) => assert_eq!(a.reason_code(), Some(PubackReasonCode::QuotaExceeded)),
+        other => panic!("expected PUBACK, got {other:?}"),
+    }
+    wait_for("the refusal to be counted", Duration::from_secs(5), || overflow_drops(&gw) == 1).await;
+    drain(&mut upstream, &gw, 0, 10).await;
+}
