@@ -126,6 +126,10 @@ allow_anonymous = true
 [admin]
 enabled = false
 
+# The bridge's backlog is its session queue, bounded by max_queued (docs/bridge.md).
+[session]
+max_queued = 1000000
+
 [bridges.up]
 addresses = ["127.0.0.1:$UP_PORT"]
 protocol = "5"

@@ -127,6 +127,11 @@ api_keys = ["{chaos.API_KEY}"]
 
 [log]
 level = "info"
+
+# The bridge's backlog is its session queue ($bridge/cloud), bounded by max_queued: room for
+# the whole outage (docs/bridge.md, "Sizing the backlog").
+[session]
+max_queued = 1000000
 """ + bridge_toml("cloud", *self.bridge)
 
     def start(self):
