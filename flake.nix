@@ -108,6 +108,7 @@
           single = vmTest ./nixos/tests/single.nix;
           cluster = vmTest ./nixos/tests/cluster.nix;
           rolling = vmTest ./nixos/tests/rolling.nix;
+          bridge = vmTest ./nixos/tests/bridge.nix;
         }
       );
 

@@ -167,6 +167,19 @@ rec {
     else
       value;
 
+  # The credential names that "%d/NAME" strings in `value` refer to (each must be declared in
+  # services.starling.credentials, or the broker would look for a file that is not there).
+  credentialRefs =
+    value:
+    if isAttrs value then
+      builtins.concatLists (map (name: credentialRefs value.${name}) (attrNames value))
+    else if isList value then
+      builtins.concatLists (map credentialRefs value)
+    else if builtins.isString value && match "%d/.*" value != null then
+      [ (builtins.substring 3 (builtins.stringLength value) value) ]
+    else
+      [ ];
+
   # Binding below 1024 needs CAP_NET_BIND_SERVICE.
   needsBindCapability = settings: any (port: port < 1024) (allPorts settings);
 

@@ -50,6 +50,7 @@ let
   knownKeys = builtins.fromJSON (builtins.readFile ./config-keys.json);
   unknownKeys = helpers.unknownKeys knownKeys (helpers.filterNulls cfg.settings);
   clustered = cfg.settings.cluster.role != null;
+  bridgeList = lib.attrValues (if cfg.settings.bridges == null then { } else cfg.settings.bridges);
 
   stateDir = "/var/lib/starling";
   dataDirIsStateDir =
@@ -178,6 +179,78 @@ let
     };
   };
 
+  bridgeTlsType = types.submodule {
+    freeformType = settingsFormat.type;
+    options = {
+      ca = mkOption {
+        type = types.nullOr types.str;
+        default = null;
+        example = "/etc/ssl/certs/cloud-ca.pem";
+        description = "CA file the upstream's certificate is checked against (default: the system roots).";
+      };
+      cert = mkOption {
+        type = types.nullOr types.str;
+        default = null;
+        example = "%d/bridge-cert";
+        description = "Client certificate (mTLS), PEM.";
+      };
+      key = mkOption {
+        type = types.nullOr types.str;
+        default = null;
+        example = "%d/bridge-key";
+        description = ''
+          Private key of `cert`, PEM. A secret: give it as a credential
+          (`services.starling.credentials.bridge-key = "/run/keys/…"; … key = "%d/bridge-key";`),
+          not as a file in the Nix store.
+        '';
+      };
+      server_name = mkOption {
+        type = types.nullOr types.str;
+        default = null;
+        description = "Name the upstream's certificate must carry (default: the host of the address).";
+      };
+    };
+  };
+
+  bridgeType = types.submodule {
+    freeformType = settingsFormat.type;
+    options = {
+      addresses = mkOption {
+        type = types.listOf types.str;
+        example = [
+          "mqtt.cloud.example.org:8883"
+          "198.51.100.12:8883"
+        ];
+        description = "Upstream brokers (`HOST:PORT`), tried in turn; a DNS name may resolve to several.";
+      };
+      username = mkOption {
+        type = types.nullOr types.str;
+        default = null;
+        description = "User name for the upstream.";
+      };
+      password_file = mkOption {
+        type = types.nullOr types.str;
+        default = null;
+        example = "%d/bridge-password";
+        description = ''
+          File holding the upstream password. Give it as a credential:
+          `services.starling.credentials.bridge-password = "/run/keys/bridge-password";` and
+          `password_file = "%d/bridge-password";` (readable by the service only, never in the Nix store).
+        '';
+      };
+      password = mkOption {
+        type = types.nullOr types.str;
+        default = null;
+        description = "The upstream password in clear; ends up in the world-readable Nix store, prefer `password_file`.";
+      };
+      tls = mkOption {
+        type = types.nullOr bridgeTlsType;
+        default = null;
+        description = "`[bridges.<name>.tls]`: TLS towards the upstream.";
+      };
+    };
+  };
+
   adminType = types.submodule {
     freeformType = settingsFormat.type;
     options.bind = mkOption {
@@ -270,6 +343,16 @@ in
             default = { };
             description = "`[admin]`.";
           };
+          bridges = mkOption {
+            type = types.nullOr (types.attrsOf bridgeType);
+            default = null;
+            description = ''
+              `[bridges.<name>]`: this broker's bridges to upstream brokers (docs/bridge.md), with
+              their `out` and `in` topic rules (lists of `{ topic, qos, local_prefix,
+              remote_prefix, retain }`) and `backlog` bounds. Secrets (`password_file`,
+              `tls.key`) belong in {option}`services.starling.credentials`, referred to as `"%d/NAME"`.
+            '';
+          };
         };
       };
     };
@@ -334,6 +417,7 @@ in
       let
         listeners = cfg.settings.listeners;
         discovery = cfg.settings.cluster.discovery;
+        credentialRefs = helpers.credentialRefs (helpers.filterNulls cfg.settings);
         kindOf = name: helpers.listenerKind name listeners.${name};
         isTls = name: builtins.elem (kindOf name) [ "tls" "wss" ];
       in
@@ -372,12 +456,30 @@ in
           message = "services.starling.settings.cluster.discovery: DNS discovery needs `name`.";
         }
         {
+          assertion = lib.all (name: builtins.elem name (lib.attrNames cfg.credentials)) credentialRefs;
+          message = "services.starling.settings: \"%d/NAME\" refers to credentials not declared in services.starling.credentials: ${builtins.concatStringsSep ", " (builtins.filter (name: !(builtins.elem name (lib.attrNames cfg.credentials))) credentialRefs)}.";
+        }
+        {
+          assertion = lib.all (b: b.password == null || b.password_file == null) bridgeList;
+          message = "services.starling.settings.bridges: set `password_file` or `password`, not both.";
+        }
+        {
+          assertion = lib.all (b: b.tls == null || ((b.tls.cert == null) == (b.tls.key == null))) bridgeList;
+          message = "services.starling.settings.bridges: a client certificate (`tls.cert`) needs its `tls.key`, and a key its certificate.";
+        }
+        {
           assertion = cfg.settings.cluster.role != "replicant" || discovery != null;
           message = "services.starling.settings.cluster: a replicant needs `discovery` to find the cores.";
         }
       ];
 
-    warnings = optional (cfg.settings.cluster ? secret) ''
+    warnings =
+      optional (lib.any (b: b.password != null) bridgeList) ''
+        services.starling.settings.bridges.<name>.password is written to the world-readable Nix store.
+        Use a credential instead: services.starling.credentials.bridge-password = "/run/keys/…";
+        and password_file = "%d/bridge-password".
+      ''
+      ++ optional (cfg.settings.cluster ? secret) ''
       services.starling.settings.cluster.secret is written to the world-readable Nix store.
       Put STARLING_CLUSTER__SECRET=... in services.starling.environmentFile instead.
     '';

@@ -136,6 +136,7 @@ let
       "starling"
     ])
     (perSystem "checks" [
+      "bridge"
       "cargo-test"
       "clippy"
       "cluster"
@@ -263,6 +264,14 @@ let
       cluster.secret_file = "/run/credentials/starling.service/cluster-secret";
       auth.password_file = "/var/lib/starling/passwd";
     })
+    (expect "credentialRefs" (helpers.credentialRefs {
+      cluster.secret_file = "%d/cluster-secret";
+      bridges.cloud = {
+        password_file = "%d/bridge-password";
+        tls.key = "%d/bridge-key";
+      };
+      auth.password_file = "/var/lib/starling/passwd";
+    }) [ "bridge-password" "bridge-key" "cluster-secret" ])
     (expect "needsBindCapability none" (helpers.needsBindCapability clustered) false)
     (expect "needsBindCapability listener" (helpers.needsBindCapability {
       listeners.mqtt = {
@@ -307,6 +316,7 @@ let
       "clusterBind"
       "clusterEnabled"
       "clusterPorts"
+      "credentialRefs"
       "credentialsDir"
       "defaultAdminBind"
       "defaultClusterBind"
@@ -378,6 +388,7 @@ let
     "single"
     "cluster"
     "rolling"
+    "bridge"
   ];
   loadTest =
     name:

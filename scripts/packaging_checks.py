@@ -46,8 +46,27 @@ LISTENER = {
 }
 # The port a listener binds when `bind` is left out (src/config: ListenerKind::default_port).
 DEFAULT_PORTS = {"tcp": 1883, "tls": 8883, "ws": 8083, "wss": 8084}
+# `[bridges.<name>]` (src/config/bridge.rs); its `out` and `in` are arrays of BRIDGE_RULE tables.
+BRIDGE_RULE = {"topic", "qos", "local_prefix", "remote_prefix", "retain"}
+BRIDGE = {
+    "addresses": ANY,
+    "protocol": {"5", "3.1.1"},
+    "client_id": ANY,
+    "keep_alive": ANY,
+    "session_expiry": ANY,
+    "username": ANY,
+    "password": ANY,
+    "password_file": ANY,
+    "reconnect_min": ANY,
+    "reconnect_max": ANY,
+    "tls": {"ca": ANY, "cert": ANY, "key": ANY, "server_name": ANY},
+    "backlog": {"max_messages": ANY, "max_bytes": ANY, "max_age": ANY, "overflow": {"drop_oldest", "refuse"}},
+    "out": ANY,
+    "in": ANY,
+}
 CONFIG_SCHEMA = {
     "node_name": ANY,
+    "bridges": {"*": BRIDGE},
     "data_dir": ANY,
     "listeners": {"*": LISTENER},
     "mqtt": {"*": ANY},
@@ -266,6 +285,12 @@ def config_errors(cfg, where, schema=CONFIG_SCHEMA, prefix=""):
                 errors.append(f"{where}: listener `{name}`: `bind` must be \"HOST:PORT\"")
             if listener.get("path", "/mqtt") != "/mqtt" and kind not in ("ws", "wss"):
                 errors.append(f"{where}: listener `{name}`: `path` only applies to ws and wss listeners")
+        for name, bridge in (cfg.get("bridges") or {}).items():
+            for direction in ("out", "in"):
+                for i, rule in enumerate(bridge.get(direction) or []):
+                    unknown = sorted(set(rule) - BRIDGE_RULE) if isinstance(rule, dict) else ["(not a table)"]
+                    if unknown:
+                        errors.append(f"{where}: `bridges.{name}.{direction}[{i}]`: unknown keys {unknown}")
         disc = (cfg.get("cluster") or {}).get("discovery")
         if disc:
             if disc.get("kind") == "static" and not disc.get("seeds"):

@@ -5,11 +5,11 @@ Every event is one JSON line in --out, flushed at once, so the runner can read w
 if this process is killed. Roles:
 
   sub     persistent subscriber (clean start 0, session expiry 300 s): `chaos/q1/#` at QoS 1 and
-          `chaos/q2/#` at QoS 2. On losing its connection it tries its node again, then the next one.
+          `chaos/q2/#` at QoS 2 (or --filters). On losing its connection it tries its node again, then the next one.
   bounce  the same subscriber, but it disconnects cleanly every --interval seconds and reconnects to
           the next node (its session must follow it).
   pub     publishes messages with unique ids (`<name>-<seq>`), alternately QoS 1 on chaos/q1/<name>
-          and QoS 2 on chaos/q2/<name>, at --rate per second, until SIGTERM or --count; logs which
+          and QoS 2 on chaos/q2/<name> (or --qos, --topic), at --rate per second, until SIGTERM or --count; logs which
           ids were acknowledged (PUBACK / PUBCOMP with a reason code below 0x80).
 
 One thread drives paho's network loop (`Client.loop`), so no callback races with the main code.
@@ -118,7 +118,7 @@ def run_subscriber(a, log):
             # and subscribe again (a real client would; the lost messages are counted as lost).
             with c._in_message_mutex:
                 c._in_messages.clear()
-            c.subscribe([("chaos/q1/#", 1), ("chaos/q2/#", 2)])
+            c.subscribe(a.filters)
 
     def on_subscribe(_c, _u, _mid, reason_codes, _props):
         log("subscribed", node=state["node"], codes=[rc_value(r) for r in reason_codes])
@@ -246,7 +246,7 @@ def run_publisher(a, log):
                 mid_id = f"{a.id}-{seq}"
                 seq += 1
                 body = json.dumps({"id": mid_id, "qos": qos, "pad": "x" * 64})
-                info = client.publish(f"chaos/q{qos}/{a.id}", body, qos=qos)
+                info = client.publish(a.topic.format(qos=qos, id=a.id), body, qos=qos)
                 pending[info.mid] = (mid_id, qos)
                 log("sent", id=mid_id, qos=qos, node=node)
                 next_at = max(next_at + interval, now - 1.0)
@@ -283,8 +283,13 @@ def main():
     ap.add_argument("--interval", type=float, default=1.0)
     ap.add_argument("--qos", type=int, default=0, help="publish at this QoS only (default: 1 and 2 alternately)")
     ap.add_argument("--move-to", type=int, default=0, help="subscriber: node index to move to on SIGUSR1")
+    ap.add_argument("--topic", default="chaos/q{qos}/{id}",
+                    help="publisher: topic, {qos} and {id} filled in (default chaos/q{qos}/{id})")
+    ap.add_argument("--filters", default="chaos/q1/#:1,chaos/q2/#:2",
+                    help="subscriber: comma-separated FILTER:QOS (default chaos/q1/#:1,chaos/q2/#:2)")
     a = ap.parse_args()
     a.nodes = a.nodes.split(",")
+    a.filters = [(f.rsplit(":", 1)[0], int(f.rsplit(":", 1)[1])) for f in a.filters.split(",")]
     signal.signal(signal.SIGTERM, on_term)
     signal.signal(signal.SIGINT, on_term)
     signal.signal(signal.SIGUSR1, on_move)

@@ -97,17 +97,23 @@ class Net:
 
     def add_host(self, name, ip):
         ns = f"{self.prefix}-{name}"[:40]
-        veth = f"v{self.added}"
-        self.added += 1
         sh("ip", "netns", "add", ns)
         self.namespaces.append(ns)
+        sh("ip", "-n", ns, "link", "set", "lo", "up")
+        return self.attach(name, ns, ip)
+
+    def attach(self, name, ns, ip, ifname="eth0"):
+        """Join the existing namespace `ns` to this network as `ifname` with address `ip` (a host
+        on two networks, such as a gateway, is attached to the second one this way)."""
+        # A counter, not len(hosts): a removed host's veth name must not be reused.
+        veth = f"v{self.added}"
+        self.added += 1
         # Created inside the bridge namespace with its peer straight in the host's: no name ever
         # exists in the machine's own namespace.
-        sh("ip", "-n", self.bridge_ns, "link", "add", veth, "type", "veth", "peer", "name", "eth0", "netns", ns)
+        sh("ip", "-n", self.bridge_ns, "link", "add", veth, "type", "veth", "peer", "name", ifname, "netns", ns)
         sh("ip", "-n", self.bridge_ns, "link", "set", veth, "master", "br0", "up")
-        sh("ip", "-n", ns, "addr", "add", f"{ip}/24", "dev", "eth0")
-        sh("ip", "-n", ns, "link", "set", "eth0", "up")
-        sh("ip", "-n", ns, "link", "set", "lo", "up")
+        sh("ip", "-n", ns, "addr", "add", f"{ip}/24", "dev", ifname)
+        sh("ip", "-n", ns, "link", "set", ifname, "up")
         self.hosts[name] = (ns, veth, ip)
         return ns
 
@@ -330,10 +336,10 @@ class World:
         self.dns = None
         self.client_no = 0
 
-    def start(self, extra_config=""):
+    def start(self, extra_config="", specs=None):
         dns_ns = self.net.add_host("dns", DNS_IP)
         probe_ns = self.net.add_host("probe", PROBE_IP)
-        specs = [("core-1", "core"), ("core-2", "core"), ("core-3", "core"), ("replicant-4", "replicant")]
+        specs = specs or [("core-1", "core"), ("core-2", "core"), ("core-3", "core"), ("replicant-4", "replicant")]
         zone = {"srv": {SRV_NAME: []}, "a": {}}
         for i, (name, role) in enumerate(specs):
             ip = SUBNET + str(11 + i)
@@ -359,11 +365,13 @@ class World:
     def node_ips(self):
         return [n.ip for n in self.nodes]
 
-    def add_client(self, role, home, **extra):
+    def add_client(self, role, home, net=None, subnet=SUBNET, nodes=None, **extra):
+        """A client in its own namespace on `net` (default: the cluster's), connecting to `nodes`
+        (default: every node), first to nodes[home]."""
         self.client_no += 1
         name = f"{role}-{self.client_no}"
-        ns = self.net.add_host(name, SUBNET + str(100 + self.client_no))
-        c = Client(name, role, ns, self.node_ips(), home, self.workdir, **extra)
+        ns = (net or self.net).add_host(name, subnet + str(100 + self.client_no))
+        c = Client(name, role, ns, nodes or self.node_ips(), home, self.workdir, **extra)
         self.clients.append(c)
         return c
 

@@ -54,7 +54,9 @@ let
     concatMapStrings = f: l: concatStringsSep "" (map f l);
     hasPrefix = p: s: substring 0 (stringLength p) s == p;
     all = builtins.all;
+    any = builtins.any;
     attrNames = builtins.attrNames;
+    attrValues = builtins.attrValues;
     literalExpression = x: x;
     mkOption = attrs: attrs // { _nsdOption = true; };
     mkEnableOption = _: lib.mkOption { default = false; };

@@ -18,8 +18,8 @@ block, unblock, sleep, subtest) and runs the same, unchanged script:
   environment.systemPackages only.
 * A small service manager per machine stands in for systemd: Type=notify (a NOTIFY_SOCKET,
   READY=1/WATCHDOG=1/STOPPING=1), WatchdogSec, Restart=on-failure, RestartSec, Timeout*Sec,
-  User/Group, UMask, StateDirectory/RuntimeDirectory, EnvironmentFile, LimitNOFILE,
-  ExecReload. `systemctl`, `systemd-run` and `systemd-analyze security` inside a machine
+  User/Group, UMask, StateDirectory/RuntimeDirectory, EnvironmentFile, LoadCredential,
+  LimitNOFILE, ExecReload. `systemctl`, `systemd-run` and `systemd-analyze security` inside a machine
   talk to it (./shim.py). The `coredns.service` of a DNS machine is ./dns.py serving the zone
   file of its `services.coredns.config`.
 * crash() is SIGKILL of every process of the machine; start() boots it again with its disk
@@ -169,6 +169,10 @@ def toml_value(v):
         return json.dumps(v)
     if isinstance(v, list):
         return "[" + ", ".join(toml_value(x) for x in v) + "]"
+    if isinstance(v, dict):
+        # A table inside an array (`out = [ { topic = ...; } ]`): inline, which TOML reads as the
+        # same array of tables json2toml writes.
+        return "{ " + ", ".join(f"{toml_key(k)} = {toml_value(x)}" for k, x in v.items()) + " }"
     raise ValueError(f"cannot render {v!r} as a TOML value")
 
 
@@ -975,6 +979,25 @@ class Unit:
                 mode = sc.get(key + "Mode", "0755")
                 owner = f"-o {user} -g {sc.get('Group', user)}" if user else ""
                 prepare.append(f"install -d -m {mode} {owner} {base}/{sc[key]}")
+        # LoadCredential=NAME:PATH: a copy of PATH (read by the driver, as systemd reads it as
+        # root) in /run/credentials/UNIT/, readable by the service user only.
+        creds = sc.get("LoadCredential") or []
+        if creds:
+            cdir = os.path.join(m.dir, "run", "credentials", self.name)
+            shutil.rmtree(cdir, ignore_errors=True)
+            os.makedirs(cdir, mode=0o500)
+            for entry in [creds] if isinstance(creds, str) else creds:
+                name, _, src = entry.partition(":")
+                try:
+                    shutil.copyfile(src, os.path.join(cdir, name))
+                except OSError as e:
+                    log(f"{m.name}: {self.name}: LoadCredential {entry}: {e}")
+                    self.state = "failed"
+                    self.result = "resources"
+                    return
+                os.chmod(os.path.join(cdir, name), 0o400)
+            if user:
+                prepare.append(f"chown -R {user}:{sc.get('Group', user)} /run/credentials/{self.name}")
         if prepare:
             status, _ = m.execute(" && ".join(prepare), timeout=30)
             if status != 0:
@@ -1316,7 +1339,7 @@ class ControlServer:
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("test", choices=["single", "cluster", "rolling"])
+    ap.add_argument("test", choices=["single", "cluster", "rolling", "bridge"])
     ap.add_argument("--binary", default=os.path.join(ROOT, "target", "debug", "starling"))
     ap.add_argument("--timeout", type=float,
                     help="bound on the whole test in seconds (default: single 120, cluster 240, rolling 180, "
@@ -1333,7 +1356,7 @@ def main():
                     help="only evaluate the test and render its configuration (no root needed)")
     args = ap.parse_args()
     if args.timeout is None:
-        args.timeout = {"single": 120, "cluster": 240, "rolling": 180}[args.test]
+        args.timeout = {"single": 120, "cluster": 240, "rolling": 180, "bridge": 300}[args.test]
     if args.eval_only:
         driver = Driver(args.test, args)
         try:
