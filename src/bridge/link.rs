@@ -341,8 +341,11 @@ impl<'a> Link<'a> {
                 return Err(self.proto("no CONNACK"));
             }
             self.read_some(&mut buf, Some(deadline)).await?;
-            // Only the first packet matters: anything but a CONNACK is a protocol error.
-            if let Some(p) = std::mem::take(&mut self.inbox).into_iter().next() {
+            // The first packet must be the CONNACK; what came after it in the same read (a
+            // resumed session's queued PUBLISHes, at once) stays in the inbox for the run loop:
+            // dropping it would leave them unacknowledged upstream, filling its in-flight window.
+            if !self.inbox.is_empty() {
+                let p = self.inbox.remove(0);
                 match p {
                     Packet::V5_0Connack(a) if a.reason_code() == ConnectReasonCode::Success => {
                         return Ok(a.session_present());
@@ -458,6 +461,10 @@ impl<'a> Link<'a> {
     /// session goes away.
     pub async fn run(&mut self, stop: &mut watch::Receiver<bool>) -> Result<(), LinkError> {
         let mut buf = vec![0u8; 64 * 1024];
+        // Packets read with the CONNACK or SUBACK and not handled yet.
+        for p in std::mem::take(&mut self.inbox) {
+            self.on_packet(p).await?;
+        }
         loop {
             self.pump()?;
             self.flush().await?;

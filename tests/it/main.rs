@@ -26,6 +26,7 @@ mod auth_session_owner;
 mod auth_util;
 mod basic;
 mod bridge_backlog;
+mod bridge_commands;
 mod bridge_mapping;
 mod bridge_mosquitto;
 mod bridge_overflow;
