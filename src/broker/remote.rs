@@ -113,7 +113,7 @@ impl Broker {
         if targets.is_empty() {
             return Ok(PublishOutcome { delivered: relays.len(), ..Default::default() });
         }
-        let mut outcome = self.offer_all(&msg, targets).await?;
+        let mut outcome = self.offer_all(&msg, targets, false).await?;
         outcome.delivered += relays.len();
         Ok(outcome)
     }

@@ -73,7 +73,7 @@ pub struct SessionConfig {
     pub memory_window: usize,
     /// How long a QoS 1/2 publisher is held back (its socket not read) while a matching
     /// connected session's queue is full, before the publish is refused with 0x97 (a full
-    /// session whose client is away refuses at once).
+    /// session whose client is away refuses a publisher connected to this node at once).
     #[serde(with = "humantime_serde")]
     pub publisher_wait: Duration,
     /// A session belongs to the identity (username or anonymous) that created it: another
