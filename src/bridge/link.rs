@@ -24,7 +24,7 @@ use tokio::sync::watch;
 use super::map::{self, Side};
 use super::status::{BridgeStatus, Drop};
 use crate::broker::session::{Delivery, Phase, Session};
-use crate::broker::{Broker, PublishOutcome};
+use crate::broker::{Broker, PublishOutcome, reserved};
 use crate::config::bridge::{BridgeConfig, BridgeProtocol, split_host_port};
 use crate::mqtt::{Ack, Reason, ack_packet, build_v3, build_v5, publish_props_in};
 use crate::protocol::Message;
@@ -523,6 +523,7 @@ impl<'a> Link<'a> {
 
     /// Take what the local session has ready and send it upstream.
     fn pump(&mut self) -> Result<(), LinkError> {
+        self.drop_expired();
         let window = self.window();
         let mqtt = &mut self.mqtt;
         let ready = self.broker.take_ready(self.session, self.conn_id, 64, window, || mqtt.acquire_packet_id().ok());
@@ -533,6 +534,39 @@ impl<'a> Link<'a> {
             }
         }
         Ok(())
+    }
+
+    /// Drop the queued messages at the front that are older than `backlog.max_age` (their
+    /// expiry was set to it when queued) or past their own Message Expiry Interval: counted as
+    /// `expired`, never sent.
+    fn drop_expired(&self) {
+        let store = &self.broker.store;
+        let limits = self.broker.settings.queue;
+        let now = now_ms();
+        let mut batch = store.batch();
+        let (mut n, mut bytes) = (0u64, 0u64);
+        while let Some(d) = reserved::evict_front(self.session, store, limits, &mut batch, |d| d.msg.expired(now)) {
+            n += 1;
+            if d.qos > 0 {
+                bytes += reserved::delivery_bytes(&d);
+            }
+        }
+        if n == 0 {
+            return;
+        }
+        if let Err(e) = store.commit(batch) {
+            tracing::error!(bridge = self.name, "cannot remove expired backlog messages: {e}");
+        }
+        self.status.backlog_shrank(bytes);
+        self.session.space.notify_waiters();
+        self.status.dropped_n(Drop::Expired, n, self.name, "older than backlog.max_age or their message expiry");
+    }
+
+    /// The local session is done with in-flight `pid` (acknowledged upstream, or dropped).
+    fn complete(&self, pid: u16) {
+        let bytes = self.session.state.lock().inflight.get(&pid).map_or(0, |i| reserved::delivery_bytes(&i.delivery));
+        self.broker.complete(self.session, self.conn_id, pid);
+        self.status.backlog_shrank(bytes);
     }
 
     fn forward_qos0(&mut self, d: &Delivery) -> Result<(), LinkError> {
@@ -552,7 +586,7 @@ impl<'a> Link<'a> {
     fn forward(&mut self, pid: u16, d: &Delivery, dup: bool) -> Result<(), LinkError> {
         let Some(p) = self.outgoing(d, Some(pid), dup) else {
             // Not carried by any rule any more (the configuration changed): done with it.
-            self.broker.complete(self.session, self.conn_id, pid);
+            self.complete(pid);
             let _ = self.mqtt.release_packet_id(pid);
             return Ok(());
         };
@@ -565,7 +599,7 @@ impl<'a> Link<'a> {
                 // The upstream will never take it (e.g. larger than its Maximum Packet Size):
                 // dropped, counted and logged rather than blocking the backlog forever.
                 self.status.dropped(Drop::Rejected, self.name, &format!("message to {}: {e}", d.msg.topic));
-                self.broker.complete(self.session, self.conn_id, pid);
+                self.complete(pid);
                 let _ = self.mqtt.release_packet_id(pid);
                 Ok(())
             }
@@ -674,7 +708,7 @@ impl<'a> Link<'a> {
         if let Some(t) = self.sent_at.remove(&pid) {
             self.status.rtt_us.store(t.elapsed().as_micros() as u64, Ordering::Relaxed);
         }
-        self.broker.complete(self.session, self.conn_id, pid);
+        self.complete(pid);
         self.status.forwarded_out.fetch_add(1, Ordering::Relaxed);
     }
 

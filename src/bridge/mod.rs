@@ -13,6 +13,7 @@ pub mod tls;
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
@@ -72,6 +73,8 @@ impl Bridges {
         for (name, cfg) in bridges {
             let bound = reserved::QueueBound {
                 max_messages: usize::try_from(cfg.backlog.max_messages).unwrap_or(usize::MAX),
+                max_bytes: cfg.backlog.max_bytes,
+                max_age_ms: u64::try_from(cfg.backlog.max_age.as_millis()).unwrap_or(u64::MAX),
                 drop_oldest: cfg.backlog.overflow == Overflow::DropOldest,
             };
             let r = Arc::new(Running {
@@ -104,9 +107,22 @@ impl reserved::BridgeReport for Bridges {
         self.list.iter().find(|r| r.client == client).map(|r| r.bound)
     }
 
-    fn overflowed(&self, client: &str, dropped_oldest: bool) {
+    fn backlog_bytes(&self, client: &str) -> u64 {
+        self.list.iter().find(|r| r.client == client).map_or(0, |r| r.status.backlog_bytes.load(Ordering::Relaxed))
+    }
+
+    fn backlog_grew(&self, client: &str, bytes: u64) {
         if let Some(r) = self.list.iter().find(|r| r.client == client) {
-            let what = if dropped_oldest {
+            r.status.backlog_bytes.fetch_add(bytes, Ordering::Relaxed);
+        }
+    }
+
+    fn overflowed(&self, client: &str, freed: Option<u64>) {
+        if let Some(r) = self.list.iter().find(|r| r.client == client) {
+            if let Some(n) = freed {
+                r.status.backlog_shrank(n);
+            }
+            let what = if freed.is_some() {
                 "backlog full: the oldest message was dropped (overflow = \"drop_oldest\")"
             } else {
                 "backlog full: a new message was refused to its publisher (overflow = \"refuse\")"
@@ -144,7 +160,14 @@ impl reserved::BridgeReport for Bridges {
                 dropped.get_or_create(&l).inc_by(*n);
             }
         }
+        let bytes = gauge();
+        for r in &self.list {
+            let l = vec![("bridge".to_string(), r.status.name.clone())];
+            let b = r.status.backlog_bytes.load(Ordering::Relaxed);
+            bytes.get_or_create(&l).set(i64::try_from(b).unwrap_or(i64::MAX));
+        }
         let s = reg.sub_registry_with_prefix("starling_bridge");
+        s.register("backlog_bytes", "Topic + payload bytes of the QoS 1/2 backlog, against max_bytes", bytes);
         s.register("connected", "1 while the bridge is connected to its upstream", connected);
         s.register("backlog_messages", "Messages waiting for the upstream, not yet sent", backlog);
         s.register("inflight_messages", "Messages sent upstream and not yet acknowledged", inflight);
@@ -201,6 +224,22 @@ impl Task {
         Ok(session)
     }
 
+    /// What the backlog restored from fjall holds, against `backlog.max_bytes`.
+    fn stored_bytes(&self) -> u64 {
+        let client = reserved::bridge_client_id(&self.name);
+        let mut bytes = 0u64;
+        for item in self.broker.store.queue.prefix(crate::storage::client_key(&client)) {
+            let Ok((k, v)) = item.into_inner() else { continue };
+            let Some(seq) = crate::storage::seq_of_queue_key(&k) else { continue };
+            if let Ok(d) = crate::broker::session::Delivery::decode(seq, &v)
+                && d.qos > 0
+            {
+                bytes += reserved::delivery_bytes(&d);
+            }
+        }
+        bytes
+    }
+
     fn password(&self) -> Result<Option<String>, String> {
         if let Some(p) = &self.cfg.password {
             return Ok(Some(p.clone()));
@@ -227,6 +266,7 @@ impl Task {
                 }
             }
         };
+        self.status().backlog_bytes.store(self.stored_bytes(), Ordering::Relaxed);
         *self.running.session.lock() = Some(session.clone());
         tracing::info!(bridge = %self.name, upstream = ?self.cfg.addresses, "bridge started");
         let mut attempt = 0u32;

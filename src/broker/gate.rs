@@ -33,9 +33,9 @@ impl<'a> OfferGate<'a> {
     }
 
     /// Drop the oldest queued delivery of `session` to make room (a bridge backlog with the
-    /// `drop_oldest` policy); its row goes in this gate's batch. False if none could go.
-    pub fn evict_oldest(&mut self, session: &Session, limits: QueueLimits) -> bool {
-        super::reserved::evict_oldest(session, self.store, limits, &mut self.batch)
+    /// `drop_oldest` policy); its row goes in this gate's batch. `None` if none could go.
+    pub fn evict_oldest(&mut self, session: &Session, limits: QueueLimits) -> Option<Delivery> {
+        super::reserved::evict_front(session, self.store, limits, &mut self.batch, |_| true)
     }
 
     /// Commit what the offers wrote, release the deliveries and wake their sessions. The
