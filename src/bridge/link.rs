@@ -46,8 +46,12 @@ const WINDOW: usize = 256;
 pub enum LinkError {
     #[error("no address of {0} answered")]
     Unreachable(String),
-    #[error("{0}")]
-    Tls(String),
+    #[error(transparent)]
+    Tls(#[from] Box<super::tls::TlsError>),
+    #[error("{key} {}: cannot read: {source}", path.display())]
+    PasswordFile { key: String, path: std::path::PathBuf, source: io::Error },
+    #[error("the local session: {0}")]
+    Attach(#[from] crate::broker::BrokerError),
     #[error("{op} with {addr}: {source}")]
     Io { addr: SocketAddr, op: &'static str, source: io::Error },
     #[error("{addr} refused CONNECT: {reason}")]
@@ -98,8 +102,8 @@ pub async fn dial(name: &str, cfg: &BridgeConfig) -> Result<(Box<dyn Io>, Socket
             let _ = tcp.set_nodelay(true);
             let Some(t) = &cfg.tls else { return Ok((Box::new(tcp), addr)) };
             let k = format!("bridges.{name}.tls");
-            let connector = super::tls::connector(&k, t).map_err(LinkError::Tls)?;
-            let sni = super::tls::server_name(t, host).map_err(LinkError::Tls)?;
+            let connector = super::tls::connector(&k, t).map_err(Box::new)?;
+            let sni = super::tls::server_name(t, host).map_err(Box::new)?;
             match tokio::time::timeout(DIAL_TIMEOUT, connector.connect(sni, tcp)).await {
                 Ok(Ok(s)) => return Ok((Box::new(s), addr)),
                 Ok(Err(e)) => last = Some(format!("{addr}: TLS: {e}")),
@@ -126,7 +130,7 @@ pub struct Link<'a> {
     inbox: Vec<Packet>,
     timers: [Option<Instant>; 3],
     closed: bool,
-    error: Option<String>,
+    error: Option<mqtt::result_code::MqttError>,
     /// When each in-flight packet id was sent, for the round-trip time.
     sent_at: std::collections::HashMap<u16, Instant>,
 }
@@ -208,14 +212,14 @@ impl<'a> Link<'a> {
                     self.timers[timer_slot(kind)] = Some(Instant::now() + Duration::from_millis(duration_ms));
                 }
                 Event::RequestTimerCancel(kind) => self.timers[timer_slot(kind)] = None,
-                Event::NotifyError(err) => self.error = Some(err.to_string()),
+                Event::NotifyError(err) => self.error = Some(err),
                 Event::RequestClose => self.closed = true,
             }
         }
     }
 
     /// Send a packet; `Err` with the core's complaint if it would not.
-    fn send(&mut self, p: Packet) -> Result<(), String> {
+    fn send(&mut self, p: Packet) -> Result<(), mqtt::result_code::MqttError> {
         let events = self.mqtt.send(p);
         self.apply(events);
         match self.error.take() {
@@ -293,7 +297,7 @@ impl<'a> Link<'a> {
 
     fn check(&mut self) -> Result<(), LinkError> {
         if let Some(e) = self.error.take() {
-            return Err(self.proto(e));
+            return Err(self.proto(e.to_string()));
         }
         if self.closed {
             return Err(LinkError::Closed { addr: self.addr });
@@ -332,7 +336,7 @@ impl<'a> Link<'a> {
             })
         };
         let packet = packet.map_err(|e| LinkError::Local(format!("cannot build CONNECT: {e:?}")))?;
-        self.send(packet).map_err(|e| self.proto(e))?;
+        self.send(packet).map_err(|e| self.proto(e.to_string()))?;
         self.flush().await?;
         let deadline = Instant::now() + ACK_TIMEOUT;
         let mut buf = vec![0u8; 16 * 1024];
@@ -385,7 +389,7 @@ impl<'a> Link<'a> {
             v3_1_1::Subscribe::builder().entries(entries).packet_id(pid).build().map(Packet::from)
         };
         let packet = packet.map_err(|e| LinkError::Local(format!("cannot build SUBSCRIBE: {e:?}")))?;
-        self.send(packet).map_err(|e| self.proto(e))?;
+        self.send(packet).map_err(|e| self.proto(e.to_string()))?;
         self.flush().await?;
         let deadline = Instant::now() + ACK_TIMEOUT;
         let mut buf = vec![0u8; 16 * 1024];
@@ -787,7 +791,7 @@ impl<'a> Link<'a> {
         if kind == Ack::Pubrel {
             let _ = self.mqtt.register_packet_id(pid);
         }
-        self.send(p).map_err(|e| self.proto(e))
+        self.send(p).map_err(|e| self.proto(e.to_string()))
     }
 
     /// Best-effort DISCONNECT (normal: the upstream session stays).

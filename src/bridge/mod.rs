@@ -203,15 +203,15 @@ impl Task {
     }
 
     /// Attach to the local session and (re)subscribe it to the out rules.
-    async fn attach(&self, conn_id: u64) -> Result<Arc<Session>, String> {
+    async fn attach(&self, conn_id: u64) -> Result<Arc<Session>, LinkError> {
         let client: ClientKey = reserved::bridge_client_id(&self.name).into();
         let identity = Identity::User(client.to_string());
-        let c = self.broker.connect(client, false, u32::MAX, conn_id, &identity).await.map_err(|e| e.to_string())?;
+        let c = self.broker.connect(client, false, u32::MAX, conn_id, &identity).await?;
         let session = c.session;
         let want: BTreeSet<String> = self.cfg.out.iter().map(|r| r.local_filter()).collect();
         let have: Vec<String> = session.state.lock().subscriptions.keys().cloned().collect();
         for f in have.iter().filter(|f| !want.contains(*f)) {
-            self.broker.unsubscribe(&session, f).await.map_err(|e| e.to_string())?;
+            self.broker.unsubscribe(&session, f).await?;
         }
         for r in &self.cfg.out {
             // No local: what the in side published here never goes back up. Retain as
@@ -219,7 +219,7 @@ impl Task {
             // they were sent when they were published.
             let opts =
                 SubOptions { qos: r.qos, no_local: true, retain_as_published: true, retain_handling: 2, sub_id: None };
-            self.broker.subscribe(&session, &r.local_filter(), opts).await.map_err(|e| e.to_string())?;
+            self.broker.subscribe(&session, &r.local_filter(), opts).await?;
         }
         Ok(session)
     }
@@ -240,13 +240,16 @@ impl Task {
         bytes
     }
 
-    fn password(&self) -> Result<Option<String>, String> {
+    fn password(&self) -> Result<Option<String>, LinkError> {
         if let Some(p) = &self.cfg.password {
             return Ok(Some(p.clone()));
         }
         let Some(path) = &self.cfg.password_file else { return Ok(None) };
-        let s = std::fs::read_to_string(path)
-            .map_err(|e| format!("bridges.{}.password_file {}: {e}", self.name, path.display()))?;
+        let s = std::fs::read_to_string(path).map_err(|source| LinkError::PasswordFile {
+            key: format!("bridges.{}.password_file", self.name),
+            path: path.clone(),
+            source,
+        })?;
         Ok(Some(s.lines().next().unwrap_or("").to_string()))
     }
 
@@ -307,7 +310,7 @@ impl Task {
         stop: &mut watch::Receiver<bool>,
         connected_once: &mut bool,
     ) -> Result<(), LinkError> {
-        let password = self.password().map_err(LinkError::Local)?;
+        let password = self.password()?;
         let (stream, addr) = link::dial(&self.name, &self.cfg).await?;
         let status = self.status();
         let mut link = Link::new(&self.name, &self.cfg, &self.broker, session, conn_id, status, stream, addr);
