@@ -10,7 +10,7 @@ use mqtt_protocol_core::mqtt::result_code::PubackReasonCode;
 use crate::bridge_util::*;
 use crate::harness::{Probe, TestNode, wait_for};
 use crate::persist_util::*;
-use starling::config::bridge::{BacklogConfig, BridgeProtocol, Overflow};
+use starling::config::bridge::{BacklogConfig, Overflow};
 
 /// Each test message is "sensors/t" (9 bytes) + "m00000" (6 bytes).
 const MESSAGE_BYTES: u64 = 15;
@@ -25,41 +25,17 @@ fn by_bytes(overflow: Overflow) -> BacklogConfig {
     BacklogConfig { max_messages: 1000, max_bytes: 10 * MESSAGE_BYTES, overflow, ..BacklogConfig::default() }
 }
 
-async fn setup(backlog: BacklogConfig) -> (TestNode, TestNode) {
-    let mut upstream = TestNode::start().await;
-    let (mut sub, _) = Probe::connect_v5(upstream.addr, "cloud-sub", true, expiry(3600)).await;
-    assert_eq!(sub.subscribe_v5(1, &[("site/gw-1/sensors/#", 1)], vec![]).await, vec![1]);
-    bye_v5(sub).await;
-    wait_idle(&upstream).await;
-    let mut b = bridge_to(upstream.addr, BridgeProtocol::V5);
-    b.backlog = backlog;
-    let gw = TestNode::start_with(|c| {
-        c.session.publisher_wait = Duration::from_millis(100);
-        c.bridges.insert("cloud".into(), b);
-    })
-    .await;
-    wait_connected(&gw, true).await;
-    upstream.stop().await;
-    wait_connected(&gw, false).await;
-    (upstream, gw)
-}
-
 fn overflow_drops(gw: &TestNode) -> u64 {
     snapshot(gw).dropped.get("overflow").copied().unwrap_or(0)
 }
 
 async fn drain(upstream: &mut TestNode, gw: &TestNode, from: usize, to: usize) {
-    upstream.restart().await;
-    wait_connected(gw, true).await;
-    wait_backlog_empty(gw).await;
-    let (mut sub, ack) = Probe::connect_v5(upstream.addr, "cloud-sub", false, expiry(3600)).await;
-    assert!(ack.session_present());
-    expect_in_order_v5(&mut sub, "site/gw-1/sensors/t", from, to).await;
-    sub.expect_silence(Duration::from_millis(400)).await;
+    upstream_returns(upstream, gw).await;
+    expect_upstream(upstream, from, to).await;
 }
 
 async fn drop_oldest_keeps_the_newest(backlog: BacklogConfig) {
-    let (mut upstream, gw) = setup(backlog).await;
+    let (mut upstream, gw) = gateway_cut_off(backlog).await;
     publish_qos1_v5(gw.addr, "sensors/t", 15).await;
     assert_eq!(overflow_drops(&gw), 5);
     assert_eq!(snapshot(&gw).backlog_messages, 10);
@@ -67,7 +43,7 @@ async fn drop_oldest_keeps_the_newest(backlog: BacklogConfig) {
 }
 
 async fn refuse_tells_the_publisher(backlog: BacklogConfig) {
-    let (mut upstream, gw) = setup(backlog).await;
+    let (mut upstream, gw) = gateway_cut_off(backlog).await;
     publish_qos1_v5(gw.addr, "sensors/t", 10).await;
     let (mut dev, _) = Probe::connect_v5(gw.addr, "dev", true, vec![]).await;
     dev.publish_v5("sensors/t", b"m99999", 1, false, Some(1), vec![]).await;
