@@ -45,14 +45,19 @@ async fn drop_oldest_keeps_the_newest(backlog: BacklogConfig) {
 async fn refuse_tells_the_publisher(backlog: BacklogConfig) {
     let (mut upstream, gw) = gateway_cut_off(backlog).await;
     publish_qos1_v5(gw.addr, "sensors/t", 10).await;
+    one_too_many(&gw).await;
+    drain(&mut upstream, &gw, 0, 10).await;
+}
+
+/// A full `refuse` backlog: one more message is refused with 0x97 and counted.
+async fn one_too_many(gw: &TestNode) {
     let (mut dev, _) = Probe::connect_v5(gw.addr, "dev", true, vec![]).await;
     dev.publish_v5("sensors/t", b"m99999", 1, false, Some(1), vec![]).await;
     match dev.expect().await {
         Packet::V5_0Puback(a) => assert_eq!(a.reason_code(), Some(PubackReasonCode::QuotaExceeded)),
         other => panic!("expected PUBACK, got {other:?}"),
     }
-    wait_for("the refusal to be counted", Duration::from_secs(5), || overflow_drops(&gw) == 1).await;
-    drain(&mut upstream, &gw, 0, 10).await;
+    wait_for("the refusal to be counted", Duration::from_secs(5), || overflow_drops(gw) == 1).await;
 }
 
 #[tokio::test]
@@ -73,4 +78,16 @@ async fn bridge_overflow_bytes_drop_oldest_keeps_the_newest() {
 #[tokio::test]
 async fn bridge_overflow_bytes_refuse_tells_the_publisher() {
     refuse_tells_the_publisher(by_bytes(Overflow::Refuse)).await;
+}
+
+/// The byte count of the backlog is restored from disk: after a gateway restart the full
+/// backlog is still full.
+#[tokio::test]
+async fn bridge_overflow_bytes_bound_holds_across_a_restart() {
+    let (mut upstream, mut gw) = gateway_cut_off(by_bytes(Overflow::Refuse)).await;
+    publish_qos1_v5(gw.addr, "sensors/t", 10).await;
+    gw.restart().await;
+    wait_for("the backlog to be restored", Duration::from_secs(5), || snapshot(&gw).backlog_messages == 10).await;
+    one_too_many(&gw).await;
+    drain(&mut upstream, &gw, 0, 10).await;
 }
