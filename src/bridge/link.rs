@@ -551,9 +551,7 @@ impl<'a> Link<'a> {
         let (mut n, mut bytes) = (0u64, 0u64);
         while let Some(d) = reserved::evict_front(self.session, store, limits, &mut batch, |d| d.msg.expired(now)) {
             n += 1;
-            if d.qos > 0 {
-                bytes += reserved::delivery_bytes(&d);
-            }
+            bytes += reserved::delivery_bytes(&d);
         }
         if n == 0 {
             return;

@@ -131,6 +131,13 @@ impl reserved::BridgeReport for Bridges {
         }
     }
 
+    fn expired(&self, client: &str, freed: u64) {
+        if let Some(r) = self.list.iter().find(|r| r.client == client) {
+            r.status.backlog_shrank(freed);
+            r.status.dropped(Drop::Expired, &r.status.name, "backlog full: an expired message made room");
+        }
+    }
+
     fn snapshots(&self) -> serde_json::Value {
         serde_json::to_value(Bridges::snapshots(self)).unwrap_or_default()
     }
@@ -231,9 +238,7 @@ impl Task {
         for item in self.broker.store.queue.prefix(crate::storage::client_key(&client)) {
             let Ok((k, v)) = item.into_inner() else { continue };
             let Some(seq) = crate::storage::seq_of_queue_key(&k) else { continue };
-            if let Ok(d) = crate::broker::session::Delivery::decode(seq, &v)
-                && d.qos > 0
-            {
+            if let Ok(d) = crate::broker::session::Delivery::decode(seq, &v) {
                 bytes += reserved::delivery_bytes(&d);
             }
         }

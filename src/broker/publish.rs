@@ -230,8 +230,8 @@ impl Broker {
         bound: Option<reserved::QueueBound>,
     ) -> Offer {
         let (Some(b), Some(r)) = (bound, self.bridges.get()) else { return gate.offer(s, d, limits) };
-        // QoS 0 is never stored and is shed while the upstream is away: only QoS ≥ 1 counts.
-        let size = if d.qos > 0 { reserved::delivery_bytes(&d) } else { 0 };
+        let size = reserved::delivery_bytes(&d);
+        let now = crate::protocol::message::now_ms();
         loop {
             if size == 0 || r.backlog_bytes(&s.client_id).saturating_add(size) <= b.max_bytes {
                 let before = s.state.lock().backlog();
@@ -244,13 +244,16 @@ impl Broker {
                     return o;
                 }
             }
+            // What is too old to be sent gives way first, under either policy.
+            if let Some(old) = gate.evict_front(s, limits, |q| q.msg.expired(now)) {
+                r.expired(&s.client_id, reserved::delivery_bytes(&old));
+                continue;
+            }
             if !b.drop_oldest {
                 return Offer::Full;
             }
-            match gate.evict_oldest(s, limits) {
-                Some(old) => {
-                    r.overflowed(&s.client_id, Some(if old.qos > 0 { reserved::delivery_bytes(&old) } else { 0 }))
-                }
+            match gate.evict_front(s, limits, |_| true) {
+                Some(old) => r.overflowed(&s.client_id, Some(reserved::delivery_bytes(&old))),
                 None => return Offer::Full,
             }
         }

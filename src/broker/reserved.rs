@@ -29,6 +29,9 @@ pub trait BridgeReport: Send + Sync {
     /// A message for the bridge of `client` was dropped (the oldest, freeing `Some(bytes)`) or
     /// refused (the new one, `None`) because its backlog was full: count and log it.
     fn overflowed(&self, client: &str, freed: Option<u64>);
+    /// The oldest message for the bridge of `client`, of `freed` bytes, was past its expiry
+    /// (`backlog.max_age`) and was dropped to make room: count and log it.
+    fn expired(&self, client: &str, freed: u64);
 }
 
 /// The backlog bound of a bridge's session: at most `max_messages` queued and `max_bytes` of
@@ -42,8 +45,12 @@ pub struct QueueBound {
     pub drop_oldest: bool,
 }
 
-/// What a message costs against `max_bytes`: its topic and payload.
+/// What a message costs against `max_bytes`: its topic and payload (QoS 0 is never stored
+/// and costs nothing).
 pub fn delivery_bytes(d: &crate::broker::session::Delivery) -> u64 {
+    if d.qos == 0 {
+        return 0;
+    }
     (d.msg.topic.len() + d.msg.payload.len()) as u64
 }
 
