@@ -24,7 +24,7 @@ use tokio::sync::watch;
 use super::map::{self, Side};
 use super::status::{BridgeStatus, Drop};
 use crate::broker::session::{Delivery, Phase, Session};
-use crate::broker::{Broker, PublishOutcome};
+use crate::broker::{Broker, PublishOutcome, reserved};
 use crate::config::bridge::{BridgeConfig, BridgeProtocol, split_host_port};
 use crate::mqtt::{Ack, Reason, ack_packet, build_v3, build_v5, publish_props_in};
 use crate::protocol::Message;
@@ -46,8 +46,12 @@ const WINDOW: usize = 256;
 pub enum LinkError {
     #[error("no address of {0} answered")]
     Unreachable(String),
-    #[error("{0}")]
-    Tls(String),
+    #[error(transparent)]
+    Tls(#[from] Box<super::tls::TlsError>),
+    #[error("{key} {}: cannot read: {source}", path.display())]
+    PasswordFile { key: String, path: std::path::PathBuf, source: io::Error },
+    #[error("the local session: {0}")]
+    Attach(#[from] crate::broker::BrokerError),
     #[error("{op} with {addr}: {source}")]
     Io { addr: SocketAddr, op: &'static str, source: io::Error },
     #[error("{addr} refused CONNECT: {reason}")]
@@ -98,8 +102,8 @@ pub async fn dial(name: &str, cfg: &BridgeConfig) -> Result<(Box<dyn Io>, Socket
             let _ = tcp.set_nodelay(true);
             let Some(t) = &cfg.tls else { return Ok((Box::new(tcp), addr)) };
             let k = format!("bridges.{name}.tls");
-            let connector = super::tls::connector(&k, t).map_err(LinkError::Tls)?;
-            let sni = super::tls::server_name(t, host).map_err(LinkError::Tls)?;
+            let connector = super::tls::connector(&k, t).map_err(Box::new)?;
+            let sni = super::tls::server_name(t, host).map_err(Box::new)?;
             match tokio::time::timeout(DIAL_TIMEOUT, connector.connect(sni, tcp)).await {
                 Ok(Ok(s)) => return Ok((Box::new(s), addr)),
                 Ok(Err(e)) => last = Some(format!("{addr}: TLS: {e}")),
@@ -126,7 +130,7 @@ pub struct Link<'a> {
     inbox: Vec<Packet>,
     timers: [Option<Instant>; 3],
     closed: bool,
-    error: Option<String>,
+    error: Option<mqtt::result_code::MqttError>,
     /// When each in-flight packet id was sent, for the round-trip time.
     sent_at: std::collections::HashMap<u16, Instant>,
 }
@@ -208,14 +212,14 @@ impl<'a> Link<'a> {
                     self.timers[timer_slot(kind)] = Some(Instant::now() + Duration::from_millis(duration_ms));
                 }
                 Event::RequestTimerCancel(kind) => self.timers[timer_slot(kind)] = None,
-                Event::NotifyError(err) => self.error = Some(err.to_string()),
+                Event::NotifyError(err) => self.error = Some(err),
                 Event::RequestClose => self.closed = true,
             }
         }
     }
 
     /// Send a packet; `Err` with the core's complaint if it would not.
-    fn send(&mut self, p: Packet) -> Result<(), String> {
+    fn send(&mut self, p: Packet) -> Result<(), mqtt::result_code::MqttError> {
         let events = self.mqtt.send(p);
         self.apply(events);
         match self.error.take() {
@@ -293,7 +297,7 @@ impl<'a> Link<'a> {
 
     fn check(&mut self) -> Result<(), LinkError> {
         if let Some(e) = self.error.take() {
-            return Err(self.proto(e));
+            return Err(self.proto(e.to_string()));
         }
         if self.closed {
             return Err(LinkError::Closed { addr: self.addr });
@@ -332,7 +336,7 @@ impl<'a> Link<'a> {
             })
         };
         let packet = packet.map_err(|e| LinkError::Local(format!("cannot build CONNECT: {e:?}")))?;
-        self.send(packet).map_err(|e| self.proto(e))?;
+        self.send(packet).map_err(|e| self.proto(e.to_string()))?;
         self.flush().await?;
         let deadline = Instant::now() + ACK_TIMEOUT;
         let mut buf = vec![0u8; 16 * 1024];
@@ -388,7 +392,7 @@ impl<'a> Link<'a> {
             v3_1_1::Subscribe::builder().entries(entries).packet_id(pid).build().map(Packet::from)
         };
         let packet = packet.map_err(|e| LinkError::Local(format!("cannot build SUBSCRIBE: {e:?}")))?;
-        self.send(packet).map_err(|e| self.proto(e))?;
+        self.send(packet).map_err(|e| self.proto(e.to_string()))?;
         self.flush().await?;
         let deadline = Instant::now() + ACK_TIMEOUT;
         let mut buf = vec![0u8; 16 * 1024];
@@ -530,6 +534,7 @@ impl<'a> Link<'a> {
 
     /// Take what the local session has ready and send it upstream.
     fn pump(&mut self) -> Result<(), LinkError> {
+        self.drop_expired();
         let window = self.window();
         let mqtt = &mut self.mqtt;
         let ready = self.broker.take_ready(self.session, self.conn_id, 64, window, || mqtt.acquire_packet_id().ok());
@@ -540,6 +545,37 @@ impl<'a> Link<'a> {
             }
         }
         Ok(())
+    }
+
+    /// Drop the queued messages at the front that are older than `backlog.max_age` (their
+    /// expiry was set to it when queued) or past their own Message Expiry Interval: counted as
+    /// `expired`, never sent.
+    fn drop_expired(&self) {
+        let store = &self.broker.store;
+        let limits = self.broker.settings.queue;
+        let now = now_ms();
+        let mut batch = store.batch();
+        let (mut n, mut bytes) = (0u64, 0u64);
+        while let Some(d) = reserved::evict_front(self.session, store, limits, &mut batch, |d| d.msg.expired(now)) {
+            n += 1;
+            bytes += reserved::delivery_bytes(&d);
+        }
+        if n == 0 {
+            return;
+        }
+        if let Err(e) = store.commit(batch) {
+            tracing::error!(bridge = self.name, "cannot remove expired backlog messages: {e}");
+        }
+        self.status.backlog_shrank(bytes);
+        self.session.space.notify_waiters();
+        self.status.dropped_n(Drop::Expired, n, self.name, "older than backlog.max_age or their message expiry");
+    }
+
+    /// The local session is done with in-flight `pid` (acknowledged upstream, or dropped).
+    fn complete(&self, pid: u16) {
+        let bytes = self.session.state.lock().inflight.get(&pid).map_or(0, |i| reserved::delivery_bytes(&i.delivery));
+        self.broker.complete(self.session, self.conn_id, pid);
+        self.status.backlog_shrank(bytes);
     }
 
     fn forward_qos0(&mut self, d: &Delivery) -> Result<(), LinkError> {
@@ -559,7 +595,7 @@ impl<'a> Link<'a> {
     fn forward(&mut self, pid: u16, d: &Delivery, dup: bool) -> Result<(), LinkError> {
         let Some(p) = self.outgoing(d, Some(pid), dup) else {
             // Not carried by any rule any more (the configuration changed): done with it.
-            self.broker.complete(self.session, self.conn_id, pid);
+            self.complete(pid);
             let _ = self.mqtt.release_packet_id(pid);
             return Ok(());
         };
@@ -572,7 +608,7 @@ impl<'a> Link<'a> {
                 // The upstream will never take it (e.g. larger than its Maximum Packet Size):
                 // dropped, counted and logged rather than blocking the backlog forever.
                 self.status.dropped(Drop::Rejected, self.name, &format!("message to {}: {e}", d.msg.topic));
-                self.broker.complete(self.session, self.conn_id, pid);
+                self.complete(pid);
                 let _ = self.mqtt.release_packet_id(pid);
                 Ok(())
             }
@@ -681,7 +717,7 @@ impl<'a> Link<'a> {
         if let Some(t) = self.sent_at.remove(&pid) {
             self.status.rtt_us.store(t.elapsed().as_micros() as u64, Ordering::Relaxed);
         }
-        self.broker.complete(self.session, self.conn_id, pid);
+        self.complete(pid);
         self.status.forwarded_out.fetch_add(1, Ordering::Relaxed);
     }
 
@@ -760,7 +796,7 @@ impl<'a> Link<'a> {
         if kind == Ack::Pubrel {
             let _ = self.mqtt.register_packet_id(pid);
         }
-        self.send(p).map_err(|e| self.proto(e))
+        self.send(p).map_err(|e| self.proto(e.to_string()))
     }
 
     /// Best-effort DISCONNECT (normal: the upstream session stays).

@@ -13,6 +13,7 @@ pub mod tls;
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
@@ -72,6 +73,8 @@ impl Bridges {
         for (name, cfg) in bridges {
             let bound = reserved::QueueBound {
                 max_messages: usize::try_from(cfg.backlog.max_messages).unwrap_or(usize::MAX),
+                max_bytes: cfg.backlog.max_bytes,
+                max_age_ms: u64::try_from(cfg.backlog.max_age.as_millis()).unwrap_or(u64::MAX),
                 drop_oldest: cfg.backlog.overflow == Overflow::DropOldest,
             };
             let r = Arc::new(Running {
@@ -104,14 +107,34 @@ impl reserved::BridgeReport for Bridges {
         self.list.iter().find(|r| r.client == client).map(|r| r.bound)
     }
 
-    fn overflowed(&self, client: &str, dropped_oldest: bool) {
+    fn backlog_bytes(&self, client: &str) -> u64 {
+        self.list.iter().find(|r| r.client == client).map_or(0, |r| r.status.backlog_bytes.load(Ordering::Relaxed))
+    }
+
+    fn backlog_grew(&self, client: &str, bytes: u64) {
         if let Some(r) = self.list.iter().find(|r| r.client == client) {
-            let what = if dropped_oldest {
+            r.status.backlog_bytes.fetch_add(bytes, Ordering::Relaxed);
+        }
+    }
+
+    fn overflowed(&self, client: &str, freed: Option<u64>) {
+        if let Some(r) = self.list.iter().find(|r| r.client == client) {
+            if let Some(n) = freed {
+                r.status.backlog_shrank(n);
+            }
+            let what = if freed.is_some() {
                 "backlog full: the oldest message was dropped (overflow = \"drop_oldest\")"
             } else {
                 "backlog full: a new message was refused to its publisher (overflow = \"refuse\")"
             };
             r.status.dropped(Drop::Overflow, &r.status.name, what);
+        }
+    }
+
+    fn expired(&self, client: &str, freed: u64) {
+        if let Some(r) = self.list.iter().find(|r| r.client == client) {
+            r.status.backlog_shrank(freed);
+            r.status.dropped(Drop::Expired, &r.status.name, "backlog full: an expired message made room");
         }
     }
 
@@ -144,7 +167,14 @@ impl reserved::BridgeReport for Bridges {
                 dropped.get_or_create(&l).inc_by(*n);
             }
         }
+        let bytes = gauge();
+        for r in &self.list {
+            let l = vec![("bridge".to_string(), r.status.name.clone())];
+            let b = r.status.backlog_bytes.load(Ordering::Relaxed);
+            bytes.get_or_create(&l).set(i64::try_from(b).unwrap_or(i64::MAX));
+        }
         let s = reg.sub_registry_with_prefix("starling_bridge");
+        s.register("backlog_bytes", "Topic + payload bytes of the QoS 1/2 backlog, against max_bytes", bytes);
         s.register("connected", "1 while the bridge is connected to its upstream", connected);
         s.register("backlog_messages", "Messages waiting for the upstream, not yet sent", backlog);
         s.register("inflight_messages", "Messages sent upstream and not yet acknowledged", inflight);
@@ -180,15 +210,15 @@ impl Task {
     }
 
     /// Attach to the local session and (re)subscribe it to the out rules.
-    async fn attach(&self, conn_id: u64) -> Result<Arc<Session>, String> {
+    async fn attach(&self, conn_id: u64) -> Result<Arc<Session>, LinkError> {
         let client: ClientKey = reserved::bridge_client_id(&self.name).into();
         let identity = Identity::User(client.to_string());
-        let c = self.broker.connect(client, false, u32::MAX, conn_id, &identity).await.map_err(|e| e.to_string())?;
+        let c = self.broker.connect(client, false, u32::MAX, conn_id, &identity).await?;
         let session = c.session;
         let want: BTreeSet<String> = self.cfg.out.iter().map(|r| r.local_filter()).collect();
         let have: Vec<String> = session.state.lock().subscriptions.keys().cloned().collect();
         for f in have.iter().filter(|f| !want.contains(*f)) {
-            self.broker.unsubscribe(&session, f).await.map_err(|e| e.to_string())?;
+            self.broker.unsubscribe(&session, f).await?;
         }
         for r in &self.cfg.out {
             // No local: what the in side published here never goes back up. Retain as
@@ -196,18 +226,35 @@ impl Task {
             // they were sent when they were published.
             let opts =
                 SubOptions { qos: r.qos, no_local: true, retain_as_published: true, retain_handling: 2, sub_id: None };
-            self.broker.subscribe(&session, &r.local_filter(), opts).await.map_err(|e| e.to_string())?;
+            self.broker.subscribe(&session, &r.local_filter(), opts).await?;
         }
         Ok(session)
     }
 
-    fn password(&self) -> Result<Option<String>, String> {
+    /// What the backlog restored from fjall holds, against `backlog.max_bytes`.
+    fn stored_bytes(&self) -> u64 {
+        let client = reserved::bridge_client_id(&self.name);
+        let mut bytes = 0u64;
+        for item in self.broker.store.queue.prefix(crate::storage::client_key(&client)) {
+            let Ok((k, v)) = item.into_inner() else { continue };
+            let Some(seq) = crate::storage::seq_of_queue_key(&k) else { continue };
+            if let Ok(d) = crate::broker::session::Delivery::decode(seq, &v) {
+                bytes += reserved::delivery_bytes(&d);
+            }
+        }
+        bytes
+    }
+
+    fn password(&self) -> Result<Option<String>, LinkError> {
         if let Some(p) = &self.cfg.password {
             return Ok(Some(p.clone()));
         }
         let Some(path) = &self.cfg.password_file else { return Ok(None) };
-        let s = std::fs::read_to_string(path)
-            .map_err(|e| format!("bridges.{}.password_file {}: {e}", self.name, path.display()))?;
+        let s = std::fs::read_to_string(path).map_err(|source| LinkError::PasswordFile {
+            key: format!("bridges.{}.password_file", self.name),
+            path: path.clone(),
+            source,
+        })?;
         Ok(Some(s.lines().next().unwrap_or("").to_string()))
     }
 
@@ -227,6 +274,7 @@ impl Task {
                 }
             }
         };
+        self.status().backlog_bytes.store(self.stored_bytes(), Ordering::Relaxed);
         *self.running.session.lock() = Some(session.clone());
         tracing::info!(bridge = %self.name, upstream = ?self.cfg.addresses, "bridge started");
         let mut attempt = 0u32;
@@ -267,7 +315,7 @@ impl Task {
         stop: &mut watch::Receiver<bool>,
         connected_once: &mut bool,
     ) -> Result<(), LinkError> {
-        let password = self.password().map_err(LinkError::Local)?;
+        let password = self.password()?;
         let (stream, addr) = link::dial(&self.name, &self.cfg).await?;
         let status = self.status();
         let mut link = Link::new(&self.name, &self.cfg, &self.broker, session, conn_id, status, stream, addr);

@@ -51,6 +51,9 @@ pub struct BridgeStatus {
     pub reconnects: AtomicU64,
     /// The last PUBLISH → PUBACK/PUBREC round trip, microseconds.
     pub rtt_us: AtomicU64,
+    /// [`crate::broker::reserved::delivery_bytes`] of the QoS ≥ 1 messages in the backlog
+    /// (queued and in flight), against `backlog.max_bytes`.
+    pub backlog_bytes: AtomicU64,
     dropped: [AtomicU64; 5],
     /// When the last drop was logged and how many were not logged since.
     log: Mutex<(Option<Instant>, u64)>,
@@ -82,9 +85,15 @@ impl BridgeStatus {
             forwarded_in: AtomicU64::new(0),
             reconnects: AtomicU64::new(0),
             rtt_us: AtomicU64::new(0),
+            backlog_bytes: AtomicU64::new(0),
             dropped: Default::default(),
             log: Mutex::new((None, 0)),
         }
+    }
+
+    /// Messages of `n` bytes left the backlog (sent, dropped or evicted).
+    pub fn backlog_shrank(&self, n: u64) {
+        let _ = self.backlog_bytes.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |b| Some(b.saturating_sub(n)));
     }
 
     pub fn dropped_count(&self, why: Drop) -> u64 {

@@ -32,10 +32,15 @@ impl<'a> OfferGate<'a> {
         r
     }
 
-    /// Drop the oldest queued delivery of `session` to make room (a bridge backlog with the
-    /// `drop_oldest` policy); its row goes in this gate's batch. False if none could go.
-    pub fn evict_oldest(&mut self, session: &Session, limits: QueueLimits) -> bool {
-        super::reserved::evict_oldest(session, self.store, limits, &mut self.batch)
+    /// Drop the oldest queued delivery of `session` if `pred` holds for it, to make room in a
+    /// bridge's backlog; its row goes in this gate's batch. `None` if none could go.
+    pub fn evict_front(
+        &mut self,
+        session: &Session,
+        limits: QueueLimits,
+        pred: impl Fn(&Delivery) -> bool,
+    ) -> Option<Delivery> {
+        super::reserved::evict_front(session, self.store, limits, &mut self.batch, pred)
     }
 
     /// Commit what the offers wrote, release the deliveries and wake their sessions. The

@@ -158,14 +158,8 @@ impl Broker {
         for t in targets {
             let d = make_delivery(msg, &t);
             let (limits, bound) = self.bridge_bound(&t.session).unwrap_or((limits, None));
-            let mut offered = gate.offer(&t.session, d.clone(), limits);
-            if offered == Offer::Full && bound.is_some_and(|b| b.drop_oldest) && gate.evict_oldest(&t.session, limits) {
-                if let Some(b) = self.bridges.get() {
-                    b.overflowed(&t.session.client_id, true);
-                }
-                offered = gate.offer(&t.session, d.clone(), limits);
-            }
-            match offered {
+            let d = bridge_copy(d, bound);
+            match self.offer_bounded(&mut gate, &t.session, d.clone(), limits, bound) {
                 Offer::Queued => {
                     outcome.delivered += 1;
                     outcome.congested |= t.session.congested.load(Ordering::Relaxed);
@@ -227,7 +221,48 @@ impl Broker {
     /// counts and logs it.
     fn bridge_refused(&self, s: &Session) {
         if let (Some(b), Some(_)) = (self.bridges.get(), self.bridge_bound(s)) {
-            b.overflowed(&s.client_id, false);
+            b.overflowed(&s.client_id, None);
+        }
+    }
+
+    /// Offer `d` to `s` through `gate`. A bridge's backlog (`bound`) is also bounded in bytes,
+    /// and under `drop_oldest` its oldest queued messages make room for the new one whichever
+    /// bound is reached; otherwise `Full` goes back to the caller, which refuses the message.
+    fn offer_bounded(
+        &self,
+        gate: &mut OfferGate<'_>,
+        s: &Arc<Session>,
+        d: Delivery,
+        limits: QueueLimits,
+        bound: Option<reserved::QueueBound>,
+    ) -> Offer {
+        let (Some(b), Some(r)) = (bound, self.bridges.get()) else { return gate.offer(s, d, limits) };
+        let size = reserved::delivery_bytes(&d);
+        let now = crate::protocol::message::now_ms();
+        loop {
+            if size == 0 || r.backlog_bytes(&s.client_id).saturating_add(size) <= b.max_bytes {
+                let before = s.state.lock().backlog();
+                let o = gate.offer(s, d.clone(), limits);
+                // A duplicate (the same message id again) reports Queued without queueing.
+                if o == Offer::Queued && size > 0 && s.state.lock().backlog() > before {
+                    r.backlog_grew(&s.client_id, size);
+                }
+                if o != Offer::Full {
+                    return o;
+                }
+            }
+            // What is too old to be sent gives way first, under either policy.
+            if let Some(old) = gate.evict_front(s, limits, |q| q.msg.expired(now)) {
+                r.expired(&s.client_id, reserved::delivery_bytes(&old));
+                continue;
+            }
+            if !b.drop_oldest {
+                return Offer::Full;
+            }
+            match gate.evict_front(s, limits, |_| true) {
+                Some(old) => r.overflowed(&s.client_id, Some(reserved::delivery_bytes(&old))),
+                None => return Offer::Full,
+            }
         }
     }
 
@@ -238,8 +273,8 @@ impl Broker {
             tokio::pin!(notified);
             notified.as_mut().enable();
             let mut gate = OfferGate::new(&self.store);
-            let limits = self.bridge_bound(session).map_or(self.settings.queue, |b| b.0);
-            if gate.offer(session, d.clone(), limits) == Offer::Queued {
+            let (limits, bound) = self.bridge_bound(session).unwrap_or((self.settings.queue, None));
+            if self.offer_bounded(&mut gate, session, d.clone(), limits, bound) == Offer::Queued {
                 gate.commit()?;
                 return Ok(true);
             }
@@ -295,6 +330,20 @@ impl Broker {
             tracing::error!("shared redelivery not persisted: {e}");
         }
     }
+}
+
+/// A bridge's copy of a delivery carries the backlog's `max_age` as its expiry (if that is
+/// sooner than its own), so it is persisted with it and dropped, not sent, once it is older.
+fn bridge_copy(mut d: Delivery, bound: Option<reserved::QueueBound>) -> Delivery {
+    let Some(b) = bound.filter(|_| d.qos > 0) else { return d };
+    let deadline = crate::protocol::message::now_ms().saturating_add(b.max_age_ms);
+    if d.msg.expires_at_ms.is_none_or(|e| e > deadline) {
+        let mut m = (*d.msg).clone();
+        m.expires_at_ms = Some(deadline);
+        m.wire = Default::default();
+        d.msg = Arc::new(m);
+    }
+    d
 }
 
 /// The delivery of `msg` for one target: QoS downgraded to the granted one, Retain As Published.

@@ -22,40 +22,60 @@ pub trait BridgeReport: Send + Sync {
     fn register_metrics(&self, reg: &mut prometheus_client::registry::Registry);
     /// The backlog bound of the bridge whose local session is `client`.
     fn queue_bound(&self, client: &str) -> Option<QueueBound>;
-    /// A message for the bridge of `client` was dropped (the oldest) or refused (the new one)
-    /// because its backlog was full: count and log it.
-    fn overflowed(&self, client: &str, dropped_oldest: bool);
+    /// The [`delivery_bytes`] of the QoS ≥ 1 messages in the backlog of `client`'s bridge.
+    fn backlog_bytes(&self, client: &str) -> u64;
+    /// A QoS ≥ 1 message of `bytes` was queued in the backlog of `client`'s bridge.
+    fn backlog_grew(&self, client: &str, bytes: u64);
+    /// A message for the bridge of `client` was dropped (the oldest, freeing `Some(bytes)`) or
+    /// refused (the new one, `None`) because its backlog was full: count and log it.
+    fn overflowed(&self, client: &str, freed: Option<u64>);
+    /// The oldest message for the bridge of `client`, of `freed` bytes, was past its expiry
+    /// (`backlog.max_age`) and was dropped to make room: count and log it.
+    fn expired(&self, client: &str, freed: u64);
 }
 
-/// The backlog bound of a bridge's session: at most `max_messages` queued; when full, either
-/// the oldest queued message makes room (`drop_oldest`) or the new one is refused.
+/// The backlog bound of a bridge's session: at most `max_messages` queued and `max_bytes` of
+/// QoS ≥ 1 messages; when full, either the oldest queued messages make room (`drop_oldest`)
+/// or the new one is refused. Messages older than `max_age_ms` are not sent.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct QueueBound {
     pub max_messages: usize,
+    pub max_bytes: u64,
+    pub max_age_ms: u64,
     pub drop_oldest: bool,
 }
 
-/// Drop the oldest queued (not in flight, committed) delivery of `s` to make room, removing
-/// its row in `batch`. False if there is none to drop.
-pub fn evict_oldest(
+/// What a message costs against `max_bytes`: its topic and payload (QoS 0 is never stored
+/// and costs nothing).
+pub fn delivery_bytes(d: &crate::broker::session::Delivery) -> u64 {
+    if d.qos == 0 {
+        return 0;
+    }
+    (d.msg.topic.len() + d.msg.payload.len()) as u64
+}
+
+/// Take the oldest queued (not in flight, committed) delivery of `s` if `pred` holds for it,
+/// removing its row in `batch`. `None` if there is none or `pred` refuses it.
+pub fn evict_front(
     s: &crate::broker::session::Session,
     store: &crate::storage::Store,
     limits: crate::broker::session::QueueLimits,
     batch: &mut crate::storage::Batch,
-) -> bool {
+    pred: impl Fn(&crate::broker::session::Delivery) -> bool,
+) -> Option<crate::broker::session::Delivery> {
     let mut st = s.state.lock();
     if st.queue.is_empty()
         && st.disk_only > 0
         && crate::broker::session::Session::refill(&mut st, &s.client_id, store, limits).is_err()
     {
-        return false;
+        return None;
     }
-    if !st.queue.front().is_some_and(|d| d.is_ready()) {
-        return false;
+    if !st.queue.front().is_some_and(|d| d.is_ready() && pred(d)) {
+        return None;
     }
-    let Some(d) = st.pop() else { return false };
+    let d = st.pop()?;
     if d.seq > 0 {
         batch.remove(&store.queue, crate::storage::queue_key(&s.client_id, d.seq));
     }
-    true
+    Some(d)
 }

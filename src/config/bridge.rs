@@ -170,56 +170,74 @@ impl Default for BridgeConfig {
     }
 }
 
+/// A `[bridges.<name>]` table that parses but cannot work: the key and what is wrong with it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{key}: {reason}")]
+pub struct InvalidBridge {
+    pub key: String,
+    pub reason: String,
+}
+
+fn invalid(key: impl Into<String>, reason: impl Into<String>) -> Result<(), InvalidBridge> {
+    Err(InvalidBridge { key: key.into(), reason: reason.into() })
+}
+
 impl BridgeConfig {
-    /// Checks serde cannot express; messages start with the key.
-    pub fn validate(&self, name: &str) -> Result<(), String> {
+    /// Checks serde cannot express.
+    pub fn validate(&self, name: &str) -> Result<(), InvalidBridge> {
         let k = format!("bridges.{name}");
         if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
-            return Err(format!("{k}: a bridge name is letters, digits, '-' and '_'"));
+            return invalid(k, "a bridge name is letters, digits, '-' and '_'");
         }
         if self.addresses.is_empty() {
-            return Err(format!("{k}.addresses: at least one upstream \"host:port\" is required"));
+            return invalid(format!("{k}.addresses"), "at least one upstream \"host:port\" is required");
         }
         for a in &self.addresses {
             if split_host_port(a).is_none() {
-                return Err(format!("{k}.addresses: {a:?} is not \"host:port\" (IPv6 as \"[::1]:1883\")"));
+                return invalid(
+                    format!("{k}.addresses"),
+                    format!("{a:?} is not \"host:port\" (IPv6 as \"[::1]:1883\")"),
+                );
             }
         }
         if self.client_id.len() > 65535 || self.client_id.contains('\0') {
-            return Err(format!("{k}.client_id must be a valid MQTT string"));
+            return invalid(format!("{k}.client_id"), "must be a valid MQTT string");
         }
         if self.keep_alive > Duration::from_secs(65535) {
-            return Err(format!("{k}.keep_alive cannot exceed 65535s (the protocol's limit)"));
+            return invalid(format!("{k}.keep_alive"), "cannot exceed 65535s (the protocol's limit)");
         }
         if self.keep_alive.as_secs() == 0 && !self.keep_alive.is_zero() {
-            return Err(format!("{k}.keep_alive is whole seconds: 0 (none) or at least 1s"));
+            return invalid(format!("{k}.keep_alive"), "is whole seconds: 0 (none) or at least 1s");
         }
         if self.session_expiry.as_secs() > u64::from(u32::MAX) {
-            return Err(format!("{k}.session_expiry cannot exceed {}s", u32::MAX));
+            return invalid(format!("{k}.session_expiry"), format!("cannot exceed {}s", u32::MAX));
         }
         if self.password.is_some() && self.password_file.is_some() {
-            return Err(format!("{k}.password and {k}.password_file: set only one"));
+            return invalid(format!("{k}.password"), format!("set only one of it and {k}.password_file"));
         }
         if self.reconnect_min.is_zero() {
-            return Err(format!("{k}.reconnect_min must be positive (a zero back-off is a reconnect storm)"));
+            return invalid(format!("{k}.reconnect_min"), "must be positive (a zero back-off is a reconnect storm)");
         }
         if self.reconnect_max < self.reconnect_min {
-            return Err(format!("{k}.reconnect_max must be at least {k}.reconnect_min"));
+            return invalid(format!("{k}.reconnect_max"), format!("must be at least {k}.reconnect_min"));
         }
         if let Some(t) = &self.tls {
             if t.cert.is_some() != t.key.is_some() {
-                return Err(format!("{k}.tls.cert and {k}.tls.key go together (a client certificate and its key)"));
+                return invalid(
+                    format!("{k}.tls.cert"),
+                    format!("goes together with {k}.tls.key (a client certificate and its key)"),
+                );
             }
             if t.server_name.as_deref() == Some("") {
-                return Err(format!("{k}.tls.server_name must not be empty"));
+                return invalid(format!("{k}.tls.server_name"), "must not be empty");
             }
         }
         let b = &self.backlog;
         if b.max_messages == 0 || b.max_bytes == 0 || b.max_age.is_zero() {
-            return Err(format!("{k}.backlog.max_messages, max_bytes and max_age must be greater than 0"));
+            return invalid(format!("{k}.backlog"), "max_messages, max_bytes and max_age must be greater than 0");
         }
         if self.out.is_empty() && self.inbound.is_empty() {
-            return Err(format!("{k}: no [[{k}.out]] or [[{k}.in]] rule, the bridge would carry nothing"));
+            return invalid(k.clone(), format!("no [[{k}.out]] or [[{k}.in]] rule, the bridge would carry nothing"));
         }
         for (dir, rules) in [("out", &self.out), ("in", &self.inbound)] {
             for (i, r) in rules.iter().enumerate() {
@@ -231,22 +249,25 @@ impl BridgeConfig {
 }
 
 impl TopicRule {
-    fn validate(&self, k: &str) -> Result<(), String> {
+    fn validate(&self, k: &str) -> Result<(), InvalidBridge> {
         if self.qos > 2 {
-            return Err(format!("{k}.qos must be 0, 1 or 2, not {}", self.qos));
+            return invalid(format!("{k}.qos"), format!("must be 0, 1 or 2, not {}", self.qos));
         }
         for (key, p) in [("local_prefix", &self.local_prefix), ("remote_prefix", &self.remote_prefix)] {
             if !p.is_empty() && !p.ends_with('/') {
-                return Err(format!("{k}.{key} {p:?} must end with '/' (or be empty)"));
+                return invalid(format!("{k}.{key}"), format!("{p:?} must end with '/' (or be empty)"));
             }
             if p.contains(['+', '#', '\0']) {
-                return Err(format!("{k}.{key} {p:?} must not contain wildcards"));
+                return invalid(format!("{k}.{key}"), format!("{p:?} must not contain wildcards"));
             }
             if p.starts_with("$share/") {
-                return Err(format!("{k}.{key} {p:?}: shared subscriptions cannot be bridged"));
+                return invalid(format!("{k}.{key}"), format!("{p:?}: shared subscriptions cannot be bridged"));
             }
         }
-        check_filter(&self.topic).map_err(|e| format!("{k}.topic {:?}: {e}", self.topic))
+        match check_filter(&self.topic) {
+            Ok(()) => Ok(()),
+            Err(e) => invalid(format!("{k}.topic"), format!("{:?}: {e}", self.topic)),
+        }
     }
 }
 
@@ -375,7 +396,7 @@ mod tests {
             (BridgeConfig { out: vec![], inbound: vec![], ..bridge() }, "no [[bridges.cloud.out]]"),
             (
                 BridgeConfig { reconnect_min: Duration::ZERO, ..bridge() },
-                "bridges.cloud.reconnect_min must be positive",
+                "bridges.cloud.reconnect_min: must be positive",
             ),
             (BridgeConfig { password: Some("x".into()), password_file: Some("/p".into()), ..bridge() }, "set only one"),
             (
@@ -383,12 +404,12 @@ mod tests {
                     tls: Some(BridgeTlsConfig { cert: Some("/c".into()), ..BridgeTlsConfig::default() }),
                     ..bridge()
                 },
-                "tls.cert and bridges.cloud.tls.key go together",
+                "tls.cert: goes together with bridges.cloud.tls.key",
             ),
         ];
         for (b, want) in cases {
             let err = b.validate("cloud").expect_err(want);
-            assert!(err.contains(want), "{err:?} should mention {want:?}");
+            assert!(err.to_string().contains(want), "{err} should mention {want:?}");
         }
         assert!(bridge().validate("a b").is_err());
     }

@@ -326,7 +326,7 @@ impl Config {
         }
         self.drain.validate().map_err(ConfigError::Invalid)?;
         for (name, b) in &self.bridges {
-            b.validate(name).map_err(ConfigError::Invalid)?;
+            b.validate(name).map_err(|e| ConfigError::Invalid(e.to_string()))?;
         }
         self.validate_security()?;
         if self.data_dir.as_os_str().is_empty() {

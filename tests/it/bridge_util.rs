@@ -7,9 +7,10 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use starling::bridge::status::BridgeSnapshot;
-use starling::config::bridge::{BridgeConfig, BridgeProtocol, TopicRule};
+use starling::config::bridge::{BacklogConfig, BridgeConfig, BridgeProtocol, TopicRule};
 
-use crate::harness::{TestNode, wait_for};
+use crate::harness::{Probe, TestNode, wait_for};
+use crate::persist_util::*;
 
 pub fn rule(topic: &str, qos: u8, local_prefix: &str, remote_prefix: &str) -> TopicRule {
     TopicRule {
@@ -60,4 +61,41 @@ pub async fn wait_backlog_empty(node: &TestNode) {
         s.backlog_messages == 0 && s.backlog_inflight == 0
     })
     .await;
+}
+
+/// An upstream with a persistent subscriber "cloud-sub" to `site/gw-1/sensors/#` and a gateway
+/// bridged to it (MQTT 5, the given backlog, publishers held 100 ms on a full backlog), then the
+/// upstream stopped: the gateway's backlog is filling. (upstream, gateway).
+pub async fn gateway_cut_off(backlog: BacklogConfig) -> (TestNode, TestNode) {
+    let mut upstream = TestNode::start().await;
+    let (mut sub, _) = Probe::connect_v5(upstream.addr, "cloud-sub", true, expiry(3600)).await;
+    assert_eq!(sub.subscribe_v5(1, &[("site/gw-1/sensors/#", 1)], vec![]).await, vec![1]);
+    bye_v5(sub).await;
+    wait_idle(&upstream).await;
+    let mut b = bridge_to(upstream.addr, BridgeProtocol::V5);
+    b.backlog = backlog;
+    let gw = TestNode::start_with(|c| {
+        c.session.publisher_wait = Duration::from_millis(100);
+        c.bridges.insert("cloud".into(), b);
+    })
+    .await;
+    wait_connected(&gw, true).await;
+    upstream.stop().await;
+    wait_connected(&gw, false).await;
+    (upstream, gw)
+}
+
+/// The upstream of [`gateway_cut_off`] comes back and the gateway's backlog drains.
+pub async fn upstream_returns(upstream: &mut TestNode, gw: &TestNode) {
+    upstream.restart().await;
+    wait_connected(gw, true).await;
+    wait_backlog_empty(gw).await;
+}
+
+/// "cloud-sub" gets messages `from..to` on `site/gw-1/sensors/t` in order, and nothing else.
+pub async fn expect_upstream(upstream: &TestNode, from: usize, to: usize) {
+    let (mut sub, ack) = Probe::connect_v5(upstream.addr, "cloud-sub", false, expiry(3600)).await;
+    assert!(ack.session_present());
+    expect_in_order_v5(&mut sub, "site/gw-1/sensors/t", from, to).await;
+    sub.expect_silence(Duration::from_millis(400)).await;
 }

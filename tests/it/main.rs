@@ -28,6 +28,7 @@ mod basic;
 mod bridge_backlog;
 mod bridge_commands;
 mod bridge_mapping;
+mod bridge_max_age;
 mod bridge_mosquitto;
 mod bridge_overflow;
 mod bridge_util;
