@@ -110,12 +110,18 @@ impl LinkTls {
         Some(self.reload(metrics))
     }
 
-    /// Check the files every `every` until `shutdown` flips, reloading when they change.
-    pub fn spawn_watch(&self, metrics: Arc<Metrics>, every: Duration, shutdown: watch::Receiver<bool>) {
+    /// Check the files every `every` until `shutdown` flips, reloading when they change: a
+    /// background task for the node's supervisor.
+    pub fn watch(
+        &self,
+        metrics: Arc<Metrics>,
+        every: Duration,
+        shutdown: watch::Receiver<bool>,
+    ) -> impl Future<Output = ()> + Send + 'static {
         let me = self.clone();
-        crate::poll::spawn_poll("cluster link TLS file watch".into(), every, shutdown, move || {
+        crate::poll::poll("cluster link TLS file watch".into(), every, shutdown, move || {
             me.reload_if_changed(&metrics);
-        });
+        })
     }
 }
 
