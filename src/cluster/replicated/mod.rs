@@ -99,6 +99,8 @@ pub struct RaftCluster {
 pub enum StartError {
     #[error("cluster: {0}")]
     Config(String),
+    #[error("cluster: {0}")]
+    Secret(#[from] crate::config::SecretError),
     #[error("cluster: cannot bind the cluster link on {addr}: {source}")]
     Bind { addr: std::net::SocketAddr, source: std::io::Error },
     #[error("cluster: raft: {0}")]
@@ -121,7 +123,7 @@ impl RaftCluster {
         catalog: Arc<Catalog>,
         stop: watch::Receiver<bool>,
     ) -> Result<Arc<RaftCluster>, StartError> {
-        let secret = cfg.load_secret().map_err(StartError::Config)?;
+        let secret = cfg.load_secret()?;
         let tls =
             cfg.tls.as_ref().map(crate::cluster::link_tls::LinkTls::load).transpose().map_err(StartError::Config)?;
         let discovery = Discovery::new(&cfg.discovery).map_err(StartError::Config)?;
