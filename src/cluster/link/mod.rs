@@ -81,6 +81,8 @@ pub enum LinkError {
     Timeout { addr: String, timeout: Duration },
     #[error("link protocol error: {0}")]
     Protocol(String),
+    #[error("link protocol error: {0}")]
+    TlsName(#[from] crate::cluster::link_tls::LinkTlsError),
     #[error("link I/O: {0}")]
     Io(#[from] std::io::Error),
 }

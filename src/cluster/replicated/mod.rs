@@ -101,6 +101,8 @@ pub enum StartError {
     Config(String),
     #[error("cluster: {0}")]
     Secret(#[from] crate::config::SecretError),
+    #[error("cluster: {0}")]
+    LinkTls(#[from] crate::cluster::link_tls::LinkTlsError),
     #[error("cluster: cannot bind the cluster link on {addr}: {source}")]
     Bind { addr: std::net::SocketAddr, source: std::io::Error },
     #[error("cluster: raft: {0}")]
@@ -124,8 +126,7 @@ impl RaftCluster {
         stop: watch::Receiver<bool>,
     ) -> Result<Arc<RaftCluster>, StartError> {
         let secret = cfg.load_secret()?;
-        let tls =
-            cfg.tls.as_ref().map(crate::cluster::link_tls::LinkTls::load).transpose().map_err(StartError::Config)?;
+        let tls = cfg.tls.as_ref().map(crate::cluster::link_tls::LinkTls::load).transpose()?;
         let discovery = Discovery::new(&cfg.discovery).map_err(StartError::Config)?;
         let listener = tokio::net::TcpListener::bind(cfg.bind)
             .await
