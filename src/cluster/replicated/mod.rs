@@ -98,7 +98,7 @@ pub struct RaftCluster {
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
     #[error("cluster: {0}")]
-    Config(String),
+    Discovery(#[from] crate::cluster::discovery::DiscoveryError),
     #[error("cluster: {0}")]
     Secret(#[from] crate::config::SecretError),
     #[error("cluster: {0}")]
@@ -127,7 +127,7 @@ impl RaftCluster {
     ) -> Result<Arc<RaftCluster>, StartError> {
         let secret = cfg.load_secret()?;
         let tls = cfg.tls.as_ref().map(crate::cluster::link_tls::LinkTls::load).transpose()?;
-        let discovery = Discovery::new(&cfg.discovery).map_err(StartError::Config)?;
+        let discovery = Discovery::new(&cfg.discovery)?;
         let listener = tokio::net::TcpListener::bind(cfg.bind)
             .await
             .map_err(|source| StartError::Bind { addr: cfg.bind, source })?;
