@@ -250,8 +250,8 @@ impl RaftCluster {
         self.log.clone().get_log_state().await.ok().and_then(|s| s.last_log_id)
     }
 
-    pub(crate) async fn trigger_election(&self) -> Result<(), String> {
-        self.raft.trigger().elect().await.map_err(|e| e.to_string())
+    pub(crate) async fn trigger_election(&self) -> Result<(), openraft::error::Fatal<NodeId>> {
+        self.raft.trigger().elect().await
     }
 
     pub fn raft_metrics(&self) -> openraft::RaftMetrics<NodeId, Member> {
