@@ -133,7 +133,7 @@ impl Node {
         let broker = Broker::new(settings.clone(), node_name, cluster, catalog, store.clone(), metrics, auth);
         if let Some(t) = raft.as_ref().and_then(|r| r.link_tls()) {
             t.record_expiry(&broker.metrics);
-            t.spawn_watch(broker.metrics.clone(), LINK_TLS_WATCH, shutdown_rx.clone());
+            tasks.spawn("link_tls_watch", t.watch(broker.metrics.clone(), LINK_TLS_WATCH, shutdown_rx.clone()));
         }
         if let Some(r) = &raft {
             r.set_broker(&broker);
@@ -170,7 +170,10 @@ impl Node {
             if let Some(t) = &tls
                 && !l.reload_interval.is_zero()
             {
-                t.clone().spawn_watch(broker.metrics.clone(), l.reload_interval, shutdown_rx.clone());
+                tasks.spawn(
+                    "tls_watch",
+                    t.clone().watch(broker.metrics.clone(), l.reload_interval, shutdown_rx.clone()),
+                );
             }
             let setup = listener::Setup {
                 info,
@@ -196,15 +199,15 @@ impl Node {
         let ready = Arc::new(AtomicBool::new(false));
         let evacuation = Evacuation::new(broker.clone(), cfg.drain.clone());
         let admin = if cfg.admin.enabled {
-            let a = AdminServer::start(
-                &cfg.admin,
-                broker.clone(),
-                admin_view.clone(),
-                ready.clone(),
-                evacuation.clone(),
-                shutdown_rx.clone(),
-            )
-            .await?;
+            let a =
+                AdminServer::start(&cfg.admin, broker.clone(), admin_view.clone(), ready.clone(), evacuation.clone())
+                    .await?;
+            if let Some(t) = a.tls()
+                && !cfg.admin.reload_interval.is_zero()
+            {
+                let watch = t.clone().watch(broker.metrics.clone(), cfg.admin.reload_interval, shutdown_rx.clone());
+                tasks.spawn("admin_tls_watch", watch);
+            }
             let kind = if a.is_tls() { "https" } else { "http" };
             bound.push(BoundListener { name: "admin".into(), kind, addr: a.addr });
             Some(a)
@@ -293,6 +296,7 @@ impl NodeHandle {
             if outcome.is_ok() {
                 // Subscriptions granted under the old rules are checked against the new ones.
                 let broker = self.broker.clone();
+                // One pass over the sessions, started by this reload; it ends by itself.
                 tokio::spawn(async move { broker.revoke_denied_subscriptions().await });
             }
             out.push(Reloaded { what: "ACL file", outcome });

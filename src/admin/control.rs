@@ -84,6 +84,7 @@ impl ControlSocket {
         let stopped = async move {
             let _ = stop_rx.await;
         };
+        // Owned by the returned ControlSocket: `stop` ends it and shutdown awaits `task`.
         let task = tokio::spawn(serve(listener, router(state), stopped));
         Ok(Some(ControlSocket { path, stop: Some(stop_tx), task }))
     }

@@ -106,7 +106,6 @@ impl AdminServer {
         cluster: Arc<dyn ClusterAdmin>,
         ready: Arc<AtomicBool>,
         evacuation: Arc<Evacuation>,
-        shutdown: tokio::sync::watch::Receiver<bool>,
     ) -> Result<Self, AdminError> {
         if keys::create_key_file_if_missing(cfg)?
             && let Some(p) = &cfg.api_keys_file
@@ -139,13 +138,11 @@ impl AdminServer {
         let stopped = async move {
             let _ = stop_rx.await;
         };
+        // Owned by the returned AdminServer: `stop` ends the server and shutdown awaits `task`.
         let task = match &tls {
             None => tokio::spawn(serve(Guarded::new(listener, cfg.max_connections, cfg.idle_timeout), app, stopped)),
             Some(t) => {
                 t.record_expiry(&broker.metrics);
-                if !cfg.reload_interval.is_zero() {
-                    t.clone().spawn_watch(broker.metrics.clone(), cfg.reload_interval, shutdown);
-                }
                 let incoming = TlsIncoming::start(listener, addr, t.clone());
                 tokio::spawn(serve(Guarded::new(incoming, cfg.max_connections, cfg.idle_timeout), app, stopped))
             }
@@ -156,6 +153,11 @@ impl AdminServer {
     /// Whether the listener serves HTTPS.
     pub fn is_tls(&self) -> bool {
         self.tls.is_some()
+    }
+
+    /// The HTTPS material, for the node to watch its files (`admin.reload_interval`).
+    pub fn tls(&self) -> Option<&Arc<TlsListener>> {
+        self.tls.as_ref()
     }
 
     /// Re-read the TLS files (SIGHUP); None when the listener has no TLS. On error the
@@ -209,6 +211,7 @@ struct TlsIncoming {
 impl TlsIncoming {
     fn start(listener: tokio::net::TcpListener, addr: SocketAddr, tls: Arc<TlsListener>) -> TlsIncoming {
         let (tx, rx) = tokio::sync::mpsc::channel(64);
+        // Lives as long as the server holding `rx`: it ends when the receiver is dropped.
         tokio::spawn(async move {
             loop {
                 let (tcp, peer) = tokio::select! {
@@ -224,6 +227,7 @@ impl TlsIncoming {
                     _ = tx.closed() => return,
                 };
                 let (acceptor, tx) = (tls.acceptor(), tx.clone());
+                // One handshake, bounded by HANDSHAKE_TIMEOUT.
                 tokio::spawn(async move {
                     match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
                         Ok(Ok(stream)) => {

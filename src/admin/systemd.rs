@@ -79,6 +79,8 @@ pub fn watchdog_interval() -> Option<Duration> {
 pub fn spawn_watchdog() -> Option<JoinHandle<()>> {
     let every = watchdog_interval()? / 2;
     tracing::debug!(interval = ?every, "systemd watchdog enabled");
+    // Owned by the process (main), which aborts the returned handle after the node stopped:
+    // it must outlive the node's supervisor, whose shutdown it watches over.
     Some(tokio::spawn(async move {
         let mut tick = tokio::time::interval(every);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);

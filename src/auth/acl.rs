@@ -38,7 +38,18 @@ pub enum AclError {
     #[error("ACL file {path}: {source}")]
     Io { path: PathBuf, source: std::io::Error },
     #[error("ACL file {path}: {what}")]
-    Invalid { path: PathBuf, what: String },
+    Invalid { path: PathBuf, what: AclParseError },
+}
+
+/// What is wrong with an ACL text; names the rule.
+#[derive(Debug, Error)]
+pub enum AclParseError {
+    #[error("{0}")]
+    Toml(#[from] toml::de::Error),
+    #[error("rule {rule}: `topics` is empty")]
+    NoTopics { rule: usize },
+    #[error("rule {rule}: topic {topic:?}: {source}")]
+    Topic { rule: usize, topic: String, source: topic::TopicError },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -143,18 +154,22 @@ impl Acl {
     }
 
     /// Parse the TOML text; the error names the rule and what is wrong with it.
-    pub fn parse(text: &str) -> Result<Acl, String> {
-        let f: FileFormat = toml::from_str(text).map_err(|e| e.to_string())?;
+    pub fn parse(text: &str) -> Result<Acl, AclParseError> {
+        let f: FileFormat = toml::from_str(text)?;
         let mut rules = Vec::with_capacity(f.rules.len());
         for (i, r) in f.rules.into_iter().enumerate() {
             let n = i + 1;
             if r.topics.is_empty() {
-                return Err(format!("rule {n}: `topics` is empty"));
+                return Err(AclParseError::NoTopics { rule: n });
             }
             let mut filters = Vec::with_capacity(r.topics.len());
             let (mut needs_user, mut needs_client) = (false, false);
             for t in &r.topics {
-                topic::validate_filter(t, TopicLimits::default()).map_err(|e| format!("rule {n}: topic {t:?}: {e}"))?;
+                topic::validate_filter(t, TopicLimits::default()).map_err(|source| AclParseError::Topic {
+                    rule: n,
+                    topic: t.clone(),
+                    source,
+                })?;
                 needs_user |= t.contains("%u");
                 needs_client |= t.contains("%c");
                 filters.push(Filter::parse(t));
@@ -523,10 +538,12 @@ mod tests {
     #[test]
     fn errors_name_the_rule() {
         let e = Acl::parse("[[rules]]\npermission = \"allow\"\naction = \"all\"\ntopics = [\"a/#/b\"]\n")
-            .expect_err("bad filter");
+            .expect_err("bad filter")
+            .to_string();
         assert!(e.contains("rule 1") && e.contains("a/#/b"), "{e}");
         let e = Acl::parse("[[rules]]\npermission = \"maybe\"\naction = \"all\"\ntopics = [\"a\"]\n")
-            .expect_err("bad permission");
+            .expect_err("bad permission")
+            .to_string();
         assert!(e.contains("maybe"), "{e}");
         assert!(Acl::parse("defualt = \"deny\"\n").is_err(), "unknown keys are errors");
     }

@@ -75,6 +75,8 @@ impl Evacuation {
         drop(st);
         tracing::info!(clients = n, over = ?end_by.duration_since(now), "sending clients to other nodes");
         let me = self.clone();
+        // One evacuation, recorded in `state`: it ends once the schedule sent every client away
+        // (by `end_by`), or when `state` is cleared.
         tokio::spawn(async move { me.run(connected).await });
     }
 

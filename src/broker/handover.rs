@@ -412,6 +412,7 @@ impl Broker {
         }
         self.claims.releasing.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
         let b = self.clone();
+        // Per hand-over: counted in `claims.releasing`, ends after RELAY_FOR at the latest.
         tokio::spawn(async move {
             let until = tokio::time::Instant::now() + RELAY_FOR;
             while b.catalog.owner_of(&client) != Some(to) && tokio::time::Instant::now() < until {

@@ -167,6 +167,7 @@ impl Broker {
                 // release its data dir) while timers of its sessions still sleep.
                 let broker = Arc::downgrade(self);
                 let s = session.clone();
+                // Per session timer; it ends after `after` and does nothing if the broker is gone.
                 tokio::spawn(async move {
                     tokio::time::sleep(after).await;
                     let Some(broker) = broker.upgrade() else { return };
@@ -211,6 +212,7 @@ impl Broker {
             return;
         }
         let broker = Arc::downgrade(self);
+        // Per session timer; it ends after `expiry` and does nothing if the broker is gone.
         tokio::spawn(async move {
             tokio::time::sleep(Duration::from_secs(u64::from(expiry))).await;
             let Some(broker) = broker.upgrade() else { return };

@@ -8,19 +8,35 @@ use std::net::SocketAddr;
 
 use hickory_resolver::TokioAsyncResolver;
 use hickory_resolver::config::{NameServerConfig, Protocol, ResolverConfig, ResolverOpts};
+use hickory_resolver::error::ResolveError;
 use parking_lot::Mutex;
 
 use crate::config::{DiscoveryConfig, DiscoveryKind};
 
+#[derive(Debug, thiserror::Error)]
+pub enum DiscoveryError {
+    #[error("cluster.discovery: cannot read /etc/resolv.conf: {0}")]
+    ResolvConf(ResolveError),
+    #[error("{0}")]
+    Lookup(ResolveError),
+}
+
+/// An answer as far as the log cares: changes are logged once rather than on every tick.
+#[derive(PartialEq)]
+enum Seen {
+    Peers(Vec<String>),
+    Failed(String),
+}
+
 pub struct Discovery {
     cfg: DiscoveryConfig,
     resolver: Option<TokioAsyncResolver>,
-    /// The previous answer, so changes are logged once rather than on every tick.
-    last: Mutex<Option<Result<Vec<String>, String>>>,
+    /// The previous answer.
+    last: Mutex<Option<Seen>>,
 }
 
 impl Discovery {
-    pub fn new(cfg: &DiscoveryConfig) -> Result<Discovery, String> {
+    pub fn new(cfg: &DiscoveryConfig) -> Result<Discovery, DiscoveryError> {
         let resolver = match cfg.kind {
             DiscoveryKind::Static => None,
             DiscoveryKind::DnsSrv | DiscoveryKind::DnsA => {
@@ -38,8 +54,8 @@ impl Discovery {
                         Some(TokioAsyncResolver::tokio(rc, opts))
                     }
                     None => {
-                        let (rc, mut sys) = hickory_resolver::system_conf::read_system_conf()
-                            .map_err(|e| format!("cluster.discovery: cannot read /etc/resolv.conf: {e}"))?;
+                        let (rc, mut sys) =
+                            hickory_resolver::system_conf::read_system_conf().map_err(DiscoveryError::ResolvConf)?;
                         sys.positive_max_ttl = opts.positive_max_ttl;
                         sys.negative_max_ttl = opts.negative_max_ttl;
                         Some(TokioAsyncResolver::tokio(rc, sys))
@@ -62,8 +78,12 @@ impl Discovery {
     /// The cluster-link addresses currently known (may include this node's own).
     pub async fn peers(&self) -> Vec<String> {
         let r = self.lookup().await;
+        let seen = match &r {
+            Ok(v) => Seen::Peers(v.clone()),
+            Err(e) => Seen::Failed(e.to_string()),
+        };
         let mut last = self.last.lock();
-        if last.as_ref() != Some(&r) {
+        if last.as_ref() != Some(&seen) {
             match &r {
                 Ok(v) if v.is_empty() => {
                     tracing::warn!("discovery: {} returned no records yet; retrying", self.describe())
@@ -71,12 +91,12 @@ impl Discovery {
                 Ok(v) => tracing::info!("discovery: {} → {}", self.describe(), v.join(", ")),
                 Err(e) => tracing::warn!("discovery: {} failed: {e}; retrying", self.describe()),
             }
-            *last = Some(r.clone());
+            *last = Some(seen);
         }
         r.unwrap_or_default()
     }
 
-    async fn lookup(&self) -> Result<Vec<String>, String> {
+    async fn lookup(&self) -> Result<Vec<String>, DiscoveryError> {
         let Some(res) = &self.resolver else { return Ok(self.cfg.seeds.clone()) };
         let mut out = Vec::new();
         match self.cfg.kind {
@@ -85,7 +105,7 @@ impl Discovery {
                 let srv = match res.srv_lookup(self.cfg.name.as_str()).await {
                     Ok(s) => s,
                     Err(e) if no_records(&e) => return Ok(Vec::new()),
-                    Err(e) => return Err(e.to_string()),
+                    Err(e) => return Err(DiscoveryError::Lookup(e)),
                 };
                 for r in srv.iter() {
                     let target = r.target().to_utf8();
@@ -107,7 +127,7 @@ impl Discovery {
                 let ips = match res.lookup_ip(self.cfg.name.as_str()).await {
                     Ok(i) => i,
                     Err(e) if no_records(&e) => return Ok(Vec::new()),
-                    Err(e) => return Err(e.to_string()),
+                    Err(e) => return Err(DiscoveryError::Lookup(e)),
                 };
                 out.extend(ips.iter().map(|ip| SocketAddr::new(ip, self.cfg.port).to_string()));
             }
@@ -119,6 +139,6 @@ impl Discovery {
 }
 
 /// "The name has no such records (yet)", as opposed to the DNS server failing.
-fn no_records(e: &hickory_resolver::error::ResolveError) -> bool {
+fn no_records(e: &ResolveError) -> bool {
     matches!(e.kind(), hickory_resolver::error::ResolveErrorKind::NoRecordsFound { .. })
 }

@@ -8,7 +8,7 @@
 //! keep theirs. The expiry is exported as `starling_tls_certificate_expiry_timestamp_seconds`
 //! with `listener="cluster"`.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
@@ -22,6 +22,27 @@ use tokio_rustls::{TlsAcceptor, TlsConnector};
 
 use crate::config::cluster::LinkTlsConfig;
 use crate::metrics::Metrics;
+
+/// Why the link's TLS material could not be built; names the key and the file.
+#[derive(Debug, thiserror::Error)]
+pub enum LinkTlsError {
+    #[error("cluster.tls.{what} {}: cannot read: {source}", path.display())]
+    Read { what: &'static str, path: PathBuf, source: std::io::Error },
+    #[error("cluster.tls.{what} {}: {source}", path.display())]
+    Pem { what: &'static str, path: PathBuf, source: rustls::pki_types::pem::Error },
+    #[error("cluster.tls.{what} {}: no PEM certificate in it", path.display())]
+    NoCertificate { what: &'static str, path: PathBuf },
+    #[error("cluster.tls.ca {}: {source}", path.display())]
+    Ca { path: PathBuf, source: rustls::Error },
+    #[error("cluster.tls.ca {}: {source}", path.display())]
+    Verifier { path: PathBuf, source: rustls::server::VerifierBuilderError },
+    #[error("cluster.tls: certificate {} and key {} do not form a usable pair: {source}", cert.display(), key.display())]
+    Pair { cert: PathBuf, key: PathBuf, source: rustls::Error },
+    #[error("{0}")]
+    Protocols(rustls::Error),
+    #[error("{addr}: not a usable TLS name: {source}")]
+    ServerName { addr: String, source: rustls::pki_types::InvalidDnsNameError },
+}
 
 /// The label of the link's TLS metrics (the listeners use their names).
 pub const METRIC_LABEL: &str = "cluster";
@@ -56,7 +77,7 @@ fn stamps(c: &LinkTlsConfig) -> Stamps {
 
 impl LinkTls {
     /// Read the files; an error names the key and the file.
-    pub fn load(c: &LinkTlsConfig) -> Result<LinkTls, String> {
+    pub fn load(c: &LinkTlsConfig) -> Result<LinkTls, LinkTlsError> {
         let seen = stamps(c);
         let m = build(c)?;
         Ok(LinkTls {
@@ -80,7 +101,7 @@ impl LinkTls {
 
     /// Read the files again and use them for new connections; on error the material in use
     /// stays. Counted and logged either way.
-    pub fn reload(&self, metrics: &Metrics) -> Result<String, String> {
+    pub fn reload(&self, metrics: &Metrics) -> Result<String, LinkTlsError> {
         *self.inner.seen.lock() = stamps(&self.inner.cfg);
         match build(&self.inner.cfg) {
             Ok(m) => {
@@ -103,39 +124,45 @@ impl LinkTls {
     }
 
     /// Reload if a file changed since the last attempt; None when nothing changed.
-    pub fn reload_if_changed(&self, metrics: &Metrics) -> Option<Result<String, String>> {
+    pub fn reload_if_changed(&self, metrics: &Metrics) -> Option<Result<String, LinkTlsError>> {
         if stamps(&self.inner.cfg) == *self.inner.seen.lock() {
             return None;
         }
         Some(self.reload(metrics))
     }
 
-    /// Check the files every `every` until `shutdown` flips, reloading when they change.
-    pub fn spawn_watch(&self, metrics: Arc<Metrics>, every: Duration, shutdown: watch::Receiver<bool>) {
+    /// Check the files every `every` until `shutdown` flips, reloading when they change: a
+    /// background task for the node's supervisor.
+    pub fn watch(
+        &self,
+        metrics: Arc<Metrics>,
+        every: Duration,
+        shutdown: watch::Receiver<bool>,
+    ) -> impl Future<Output = ()> + Send + 'static {
         let me = self.clone();
-        crate::poll::spawn_poll("cluster link TLS file watch".into(), every, shutdown, move || {
+        crate::poll::poll("cluster link TLS file watch".into(), every, shutdown, move || {
             me.reload_if_changed(&metrics);
-        });
+        })
     }
 }
 
-fn read(what: &str, path: &Path) -> Result<Vec<u8>, String> {
-    std::fs::read(path).map_err(|e| format!("cluster.tls.{what} {}: cannot read: {e}", path.display()))
+fn read(what: &'static str, path: &Path) -> Result<Vec<u8>, LinkTlsError> {
+    std::fs::read(path).map_err(|source| LinkTlsError::Read { what, path: path.to_path_buf(), source })
 }
 
-fn certs(what: &str, path: &Path) -> Result<Vec<CertificateDer<'static>>, String> {
+fn certs(what: &'static str, path: &Path) -> Result<Vec<CertificateDer<'static>>, LinkTlsError> {
     let pem = read(what, path)?;
     let v = CertificateDer::pem_slice_iter(&pem)
         .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| format!("cluster.tls.{what} {}: {e}", path.display()))?;
+        .map_err(|source| LinkTlsError::Pem { what, path: path.to_path_buf(), source })?;
     if v.is_empty() {
-        return Err(format!("cluster.tls.{what} {}: no PEM certificate in it", path.display()));
+        return Err(LinkTlsError::NoCertificate { what, path: path.to_path_buf() });
     }
     Ok(v)
 }
 
 /// The acceptor and connector from the files.
-fn build(c: &LinkTlsConfig) -> Result<Material, String> {
+fn build(c: &LinkTlsConfig) -> Result<Material, LinkTlsError> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let chain = certs("cert", &c.cert)?;
     let not_after = chain
@@ -144,32 +171,29 @@ fn build(c: &LinkTlsConfig) -> Result<Material, String> {
         .map(|(_, c)| c.validity().not_after.timestamp())
         .unwrap_or(0);
     let key_pem = read("key", &c.key)?;
-    let key =
-        PrivateKeyDer::from_pem_slice(&key_pem).map_err(|e| format!("cluster.tls.key {}: {e}", c.key.display()))?;
+    let key = PrivateKeyDer::from_pem_slice(&key_pem).map_err(|source| LinkTlsError::Pem {
+        what: "key",
+        path: c.key.clone(),
+        source,
+    })?;
     let mut roots = RootCertStore::empty();
     for ca in certs("ca", &c.ca)? {
-        roots.add(ca).map_err(|e| format!("cluster.tls.ca {}: {e}", c.ca.display()))?;
+        roots.add(ca).map_err(|source| LinkTlsError::Ca { path: c.ca.clone(), source })?;
     }
     let roots = Arc::new(roots);
     let verifier = WebPkiClientVerifier::builder_with_provider(roots.clone(), provider.clone())
         .build()
-        .map_err(|e| format!("cluster.tls.ca {}: {e}", c.ca.display()))?;
-    let pair = |e: rustls::Error| {
-        format!(
-            "cluster.tls: certificate {} and key {} do not form a usable pair: {e}",
-            c.cert.display(),
-            c.key.display()
-        )
-    };
+        .map_err(|source| LinkTlsError::Verifier { path: c.ca.clone(), source })?;
+    let pair = |source: rustls::Error| LinkTlsError::Pair { cert: c.cert.clone(), key: c.key.clone(), source };
     let server = ServerConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()
-        .map_err(|e| e.to_string())?
+        .map_err(LinkTlsError::Protocols)?
         .with_client_cert_verifier(verifier)
         .with_single_cert(chain.clone(), key.clone_key())
         .map_err(pair)?;
     let client = ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
-        .map_err(|e| e.to_string())?
+        .map_err(LinkTlsError::Protocols)?
         .with_root_certificates(roots)
         .with_client_auth_cert(chain, key)
         .map_err(pair)?;
@@ -181,10 +205,10 @@ fn build(c: &LinkTlsConfig) -> Result<Material, String> {
 }
 
 /// The name a peer's certificate must carry: the host part of its `host:port` address.
-pub fn server_name(addr: &str) -> Result<ServerName<'static>, String> {
+pub fn server_name(addr: &str) -> Result<ServerName<'static>, LinkTlsError> {
     let host = match addr.rsplit_once(':') {
         Some((h, _)) => h.trim_start_matches('[').trim_end_matches(']'),
         None => addr,
     };
-    ServerName::try_from(host.to_string()).map_err(|e| format!("{addr}: not a usable TLS name: {e}"))
+    ServerName::try_from(host.to_string()).map_err(|source| LinkTlsError::ServerName { addr: addr.to_string(), source })
 }

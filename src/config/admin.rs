@@ -96,16 +96,18 @@ impl AdminConfig {
     }
 
     /// The TLS keys belong together as on a `tls` listener; errors name the key.
-    pub(super) fn validate_tls(&self) -> Result<(), String> {
+    pub(super) fn validate_tls(&self) -> Result<(), ConfigError> {
         match (&self.cert, &self.key) {
             // Messages start with the key that is set, so the error names the file it is in.
             (Some(_), None) => {
-                return Err(
-                    "admin.cert is set without admin.key: HTTPS needs both (admin.key: a PEM private key)".into()
-                );
+                return Err(ConfigError::invalid(
+                    "admin.cert is set without admin.key: HTTPS needs both (admin.key: a PEM private key)",
+                ));
             }
             (None, Some(_)) => {
-                return Err("admin.key is set without admin.cert: HTTPS needs both (admin.cert: a PEM chain)".into());
+                return Err(ConfigError::invalid(
+                    "admin.key is set without admin.cert: HTTPS needs both (admin.cert: a PEM chain)",
+                ));
             }
             _ => {}
         }
@@ -122,14 +124,16 @@ impl AdminConfig {
                 None
             };
             if let Some(k) = stray {
-                return Err(format!("admin.{k} only applies with TLS: set admin.cert and admin.key"));
+                return Err(ConfigError::invalid(format!(
+                    "admin.{k} only applies with TLS: set admin.cert and admin.key"
+                )));
             }
         }
         if self.verify != TlsVerify::None && self.ca.is_none() {
-            return Err("admin.verify = \"optional\" or \"required\" needs admin.ca".into());
+            return Err(ConfigError::invalid("admin.verify = \"optional\" or \"required\" needs admin.ca"));
         }
         if self.crl.is_some() && self.verify == TlsVerify::None {
-            return Err("admin.crl needs admin.verify = \"optional\" or \"required\"".into());
+            return Err(ConfigError::invalid("admin.crl needs admin.verify = \"optional\" or \"required\""));
         }
         Ok(())
     }

@@ -7,6 +7,8 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use super::ConfigError;
+
 /// Core nodes vote in Raft and hold the catalog; replicants are learners that read it locally
 /// and forward writes to the leader.
 #[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq, Hash)]
@@ -157,56 +159,70 @@ fn redacted_opt<S: serde::Serializer>(v: &Option<String>, s: S) -> Result<S::Ok,
     }
 }
 
+/// Why `cluster.secret_file` gave no secret.
+#[derive(Debug, thiserror::Error)]
+pub enum SecretError {
+    #[error("cluster.secret_file {}: cannot read: {source}", path.display())]
+    Read { path: PathBuf, source: std::io::Error },
+    #[error("cluster.secret_file {}: the secret must be at least 16 characters", path.display())]
+    TooShort { path: PathBuf },
+}
+
 impl ClusterConfig {
     /// Checks serde cannot express; messages start with the key.
-    pub fn validate(&self) -> Result<(), String> {
+    pub fn validate(&self) -> Result<(), ConfigError> {
         if self.name.is_empty() {
-            return Err("cluster.name must not be empty".into());
+            return Err(ConfigError::invalid("cluster.name must not be empty"));
         }
         match (&self.secret, &self.secret_file) {
             (None, None) if self.tls.is_none() => {
-                return Err("cluster.secret (or cluster.secret_file, or [cluster.tls]) is required: the \
-                            cluster link must authenticate its peers"
-                    .into());
+                return Err(ConfigError::invalid(
+                    "cluster.secret (or cluster.secret_file, or [cluster.tls]) is required: the \
+                            cluster link must authenticate its peers",
+                ));
             }
-            (Some(_), Some(_)) => return Err("cluster.secret and cluster.secret_file: set only one".into()),
+            (Some(_), Some(_)) => {
+                return Err(ConfigError::invalid("cluster.secret and cluster.secret_file: set only one"));
+            }
             (Some(s), None) if s.len() < 16 => {
-                return Err("cluster.secret must be at least 16 characters".into());
+                return Err(ConfigError::invalid("cluster.secret must be at least 16 characters"));
             }
             _ => {}
         }
         if self.bootstrap_expect == 0 {
-            return Err("cluster.bootstrap_expect must be at least 1".into());
+            return Err(ConfigError::invalid("cluster.bootstrap_expect must be at least 1"));
         }
         let d = &self.discovery;
         match d.kind {
             DiscoveryKind::Static if d.seeds.is_empty() && self.bootstrap_expect > 1 => {
-                return Err("cluster.discovery.seeds is empty but cluster.bootstrap_expect > 1".into());
+                return Err(ConfigError::invalid("cluster.discovery.seeds is empty but cluster.bootstrap_expect > 1"));
             }
             DiscoveryKind::DnsSrv | DiscoveryKind::DnsA if d.name.is_empty() => {
-                return Err("cluster.discovery.name is required for DNS discovery".into());
+                return Err(ConfigError::invalid("cluster.discovery.name is required for DNS discovery"));
             }
             _ => {}
         }
         if d.interval < Duration::from_millis(100) {
-            return Err("cluster.discovery.interval must be at least 100ms".into());
+            return Err(ConfigError::invalid("cluster.discovery.interval must be at least 100ms"));
         }
         if self.heartbeat_interval.is_zero() || self.election_timeout <= self.heartbeat_interval * 2 {
-            return Err("cluster.election_timeout must be more than twice cluster.heartbeat_interval".into());
+            return Err(ConfigError::invalid(
+                "cluster.election_timeout must be more than twice cluster.heartbeat_interval",
+            ));
         }
         if self.snapshot_every < 100 {
-            return Err("cluster.snapshot_every must be at least 100".into());
+            return Err(ConfigError::invalid("cluster.snapshot_every must be at least 100"));
         }
         if let Some(a) = &self.advertise
             && !a.contains(':')
         {
-            return Err(format!("cluster.advertise must be host:port, not {a:?}"));
+            return Err(ConfigError::invalid(format!("cluster.advertise must be host:port, not {a:?}")));
         }
         Ok(())
     }
 
     /// The secret: inline, or the first line of `secret_file`. Errors name the file.
-    pub fn load_secret(&self) -> Result<Option<String>, String> {
+    pub fn load_secret(&self) -> Result<Option<String>, SecretError> {
         if let Some(s) = &self.secret {
             return Ok(Some(s.clone()));
         }
@@ -214,11 +230,10 @@ impl ClusterConfig {
             // Validation guarantees [cluster.tls] then.
             return Ok(None);
         };
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| format!("cluster.secret_file {}: cannot read: {e}", path.display()))?;
+        let text = std::fs::read_to_string(path).map_err(|source| SecretError::Read { path: path.clone(), source })?;
         let line = text.lines().next().unwrap_or("").trim().to_string();
         if line.len() < 16 {
-            return Err(format!("cluster.secret_file {}: the secret must be at least 16 characters", path.display()));
+            return Err(SecretError::TooShort { path: path.clone() });
         }
         Ok(Some(line))
     }
@@ -270,15 +285,15 @@ mod tests {
     #[test]
     fn validation() {
         let mut c = ClusterConfig::default();
-        assert!(c.validate().unwrap_err().contains("cluster.secret"));
+        assert!(c.validate().unwrap_err().to_string().contains("cluster.secret"));
         c.secret = Some("short".into());
-        assert!(c.validate().unwrap_err().contains("16"));
+        assert!(c.validate().unwrap_err().to_string().contains("16"));
         c.secret = Some("0123456789abcdef".into());
         assert!(c.validate().is_ok());
         c.bootstrap_expect = 3;
-        assert!(c.validate().unwrap_err().contains("seeds"));
+        assert!(c.validate().unwrap_err().to_string().contains("seeds"));
         c.discovery.kind = DiscoveryKind::DnsSrv;
-        assert!(c.validate().unwrap_err().contains("discovery.name"));
+        assert!(c.validate().unwrap_err().to_string().contains("discovery.name"));
         c.discovery.name = "_cluster._tcp.x".into();
         assert!(c.validate().is_ok());
     }

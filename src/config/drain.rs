@@ -5,6 +5,8 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use super::ConfigError;
+
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct DrainConfig {
@@ -29,9 +31,11 @@ impl Default for DrainConfig {
 }
 
 impl DrainConfig {
-    pub fn validate(&self) -> Result<(), String> {
+    pub fn validate(&self) -> Result<(), ConfigError> {
         if self.window.is_zero() {
-            return Err("drain.window must be more than 0 (\"1s\" sends everyone away within a second)".into());
+            return Err(ConfigError::invalid(
+                "drain.window must be more than 0 (\"1s\" sends everyone away within a second)",
+            ));
         }
         Ok(())
     }

@@ -28,7 +28,7 @@ mod storage;
 pub use admin::*;
 pub use auth::*;
 pub use bridge::BridgeConfig;
-pub use cluster::{ClusterConfig, DiscoveryConfig, DiscoveryKind, Role};
+pub use cluster::{ClusterConfig, DiscoveryConfig, DiscoveryKind, Role, SecretError};
 pub use drain::DrainConfig;
 pub use listeners::*;
 pub use mqtt::*;
@@ -48,6 +48,13 @@ pub enum ConfigError {
     Read { path: PathBuf, source: std::io::Error },
     #[error("invalid configuration: {0}")]
     Invalid(String),
+}
+
+impl ConfigError {
+    /// A value the checks refuse; `msg` starts with the key.
+    pub(crate) fn invalid(msg: impl Into<String>) -> ConfigError {
+        ConfigError::Invalid(msg.into())
+    }
 }
 
 impl From<figment::Error> for ConfigError {
@@ -320,11 +327,11 @@ impl Config {
         if self.admin.api_keys.iter().any(|k| !valid_api_key(k)) {
             return bad("admin.api_keys: a key must be non-empty visible ASCII without spaces".into());
         }
-        self.admin.validate_tls().map_err(ConfigError::Invalid)?;
+        self.admin.validate_tls()?;
         if self.admin.max_connections == 0 || self.admin.idle_timeout.is_zero() {
             return bad("admin.max_connections and admin.idle_timeout must be greater than 0".into());
         }
-        self.drain.validate().map_err(ConfigError::Invalid)?;
+        self.drain.validate()?;
         for (name, b) in &self.bridges {
             b.validate(name).map_err(|e| ConfigError::Invalid(e.to_string()))?;
         }
@@ -333,7 +340,7 @@ impl Config {
             return bad("data_dir must not be empty".into());
         }
         if let Some(c) = &self.cluster {
-            c.validate().map_err(ConfigError::Invalid)?;
+            c.validate()?;
             if let Some((name, _)) = self.listeners.iter().find(|(n, l)| l.bind_addr(n) == c.bind) {
                 return bad(format!("cluster.bind: {} is used by listeners.{name}", c.bind));
             }

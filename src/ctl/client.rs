@@ -177,7 +177,7 @@ impl Client {
                 Ok(Err(e)) => return Err(unreachable(format!("{} (is the node running?)", describe_io(&e)))),
                 Err(_) => return Err(unreachable(format!("no answer within {}s", CONNECT_TIMEOUT.as_secs()))),
             };
-            return self.exchange(stream, req).await.map_err(unreachable);
+            return self.exchange(stream, req).await.map_err(|e| unreachable(e.to_string()));
         }
         let connect = tokio::net::TcpStream::connect((self.host.as_str(), self.port));
         let stream = match tokio::time::timeout(CONNECT_TIMEOUT, connect).await {
@@ -228,30 +228,39 @@ impl Client {
     }
 
     /// One request and its whole response over an open connection.
-    async fn exchange<S>(&self, stream: S, req: Request<Full<Bytes>>) -> Result<Reply, String>
+    async fn exchange<S>(&self, stream: S, req: Request<Full<Bytes>>) -> Result<Reply, ExchangeError>
     where
         S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
         let (mut sender, conn) = hyper::client::conn::http1::handshake::<_, Full<Bytes>>(TokioIo::new(stream))
             .await
-            .map_err(|e| e.to_string())?;
+            .map_err(ExchangeError::Handshake)?;
         // Drives the connection; it ends when the response is read and `sender` is dropped.
         tokio::spawn(async move {
             let _ = conn.await;
         });
         let resp = match tokio::time::timeout(self.response_timeout, sender.send_request(req)).await {
             Ok(Ok(r)) => r,
-            Ok(Err(e)) => return Err(describe_hyper(&e)),
-            Err(_) => return Err(format!("no response within {}s", self.response_timeout.as_secs())),
+            Ok(Err(e)) => return Err(ExchangeError::Send(e)),
+            Err(_) => return Err(ExchangeError::NoResponse(self.response_timeout)),
         };
         let status = resp.status();
-        let body = Limited::new(resp.into_body(), MAX_BODY)
-            .collect()
-            .await
-            .map_err(|e| format!("reading the response: {e}"))?
-            .to_bytes();
+        let body = Limited::new(resp.into_body(), MAX_BODY).collect().await.map_err(ExchangeError::Body)?.to_bytes();
         Ok(Reply { status, body })
     }
+}
+
+/// Why one request over an open connection got no whole response.
+#[derive(Debug, thiserror::Error)]
+enum ExchangeError {
+    #[error("{0}")]
+    Handshake(hyper::Error),
+    #[error("{}", describe_hyper(.0))]
+    Send(hyper::Error),
+    #[error("no response within {}s", .0.as_secs())]
+    NoResponse(Duration),
+    #[error("reading the response: {0}")]
+    Body(Box<dyn std::error::Error + Send + Sync>),
 }
 
 /// hyper's error with its cause (a TLS alert, a reset), which its own message leaves out.

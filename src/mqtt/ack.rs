@@ -186,6 +186,7 @@ impl Driver {
         }
         let broker = self.broker.clone();
         let session = self.session.clone();
+        // Per connection batch: ends once these acknowledgements are confirmed or failed.
         tokio::spawn(async move {
             for mut a in acks {
                 let r = a.confirmed().await;

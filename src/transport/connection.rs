@@ -116,13 +116,13 @@ pub async fn serve_as<S>(
             // Owned: the driver is not `Sync`, so no reference to it is held across the write.
             let (stage, broker, id) = (d.stage(), d.broker().clone(), d.client_id().map(str::to_string));
             let (m, t) = (broker.metrics(), broker.settings().write_timeout);
-            Box::pin(super::contain::answer_panic(&mut stream, m, id.as_deref(), peer, stage, &what, t)).await;
+            Box::pin(super::contain::answer_panic(&mut stream, m, id.as_deref(), peer, stage, &what.0, t)).await;
             End::Panic
         }
     };
     if let Err(what) = super::contain::catch(Box::pin(d.finish(end))).await {
         d.broker().metrics().connection_panics.inc();
-        tracing::error!(client = ?d.client_id(), peer = %peer, panic = what, "connection clean-up panicked");
+        tracing::error!(client = ?d.client_id(), peer = %peer, panic = what.0, "connection clean-up panicked");
     }
     if end.server_closed() {
         // Boxed: only a closing connection needs its state, not every idle one.

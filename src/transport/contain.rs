@@ -38,13 +38,18 @@ pub fn panic_reply(stage: Stage) -> &'static [u8] {
     }
 }
 
-/// Run `fut`, turning a panic into `Err(message)`.
+/// A panic caught by [`catch`], with its message.
+#[derive(Debug, PartialEq, thiserror::Error)]
+#[error("{0}")]
+pub struct Panicked(pub String);
+
+/// Run `fut`, turning a panic into `Err` with its message.
 ///
 /// `AssertUnwindSafe`: after a panic the caller only reads plain fields of its connection
 /// (version, client id) and then drops it; no invariant that the panic could have broken is
 /// relied on, and shared state (sessions, routes) is owned by the broker behind its own locks.
-pub async fn catch<F: Future>(fut: F) -> Result<F::Output, String> {
-    AssertUnwindSafe(fut).catch_unwind().await.map_err(|p| panic_message(p.as_ref()))
+pub async fn catch<F: Future>(fut: F) -> Result<F::Output, Panicked> {
+    AssertUnwindSafe(fut).catch_unwind().await.map_err(|p| Panicked(panic_message(p.as_ref())))
 }
 
 /// The text of a panic payload.
@@ -125,7 +130,7 @@ mod tests {
             1
         })
         .await;
-        assert_eq!(r, Err("boom in connection".to_string()));
+        assert_eq!(r, Err(Panicked("boom in connection".to_string())));
         assert_eq!(catch(async { 7 }).await, Ok(7));
     }
 
@@ -159,7 +164,7 @@ mod tests {
                 got
             };
             let serve_side =
-                answer_panic(&mut server, &metrics, Some("c1"), peer(), stage, &what, Duration::from_secs(1));
+                answer_panic(&mut server, &metrics, Some("c1"), peer(), stage, &what.0, Duration::from_secs(1));
             let (got, ()) = tokio::join!(client_side, serve_side);
             assert_eq!(got, want, "{stage:?}");
             assert_eq!(metrics.connection_panics.get(), 1);

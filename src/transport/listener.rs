@@ -96,6 +96,7 @@ pub async fn run(
         let setup = setup.clone();
         let shutdown = shutdown.clone();
         let drain = drain.clone();
+        // Per connection: holds a `permit` of the listener and `drain`, which shutdown waits for.
         tokio::spawn(async move {
             serve(stream, peer, &setup, broker, shutdown).await;
             drop(permit);

@@ -338,12 +338,18 @@ impl TlsListener {
         Some(self.reload(metrics))
     }
 
-    /// Poll the files every `every` until `shutdown` flips, reloading when they change.
-    pub fn spawn_watch(self: Arc<Self>, metrics: Arc<Metrics>, every: Duration, shutdown: watch::Receiver<bool>) {
+    /// Poll the files every `every` until `shutdown` flips, reloading when they change: a
+    /// background task for the node's supervisor.
+    pub fn watch(
+        self: Arc<Self>,
+        metrics: Arc<Metrics>,
+        every: Duration,
+        shutdown: watch::Receiver<bool>,
+    ) -> impl Future<Output = ()> + Send + 'static {
         let what = format!("TLS file watch of listener {}", self.name);
-        crate::poll::spawn_poll(what, every, shutdown, move || {
+        crate::poll::poll(what, every, shutdown, move || {
             self.reload_if_changed(&metrics);
-        });
+        })
     }
 }
 

@@ -96,6 +96,6 @@ fn unreadable_link_certificate_is_a_startup_error_naming_the_file() {
         key: "/nonexistent/node.key".into(),
         ca: "/nonexistent/ca.pem".into(),
     };
-    let err = starling::cluster::link_tls::LinkTls::load(&c).err().unwrap_or_default();
+    let err = starling::cluster::link_tls::LinkTls::load(&c).err().map(|e| e.to_string()).unwrap_or_default();
     assert!(err.contains("cluster.tls.cert /nonexistent/node.pem"), "{err}");
 }

@@ -44,7 +44,7 @@ impl Link {
             let mut s: Stream = match &self.inner.tls {
                 None => Box::new(tcp),
                 Some(t) => {
-                    let name = server_name(addr).map_err(LinkError::Protocol)?;
+                    let name = server_name(addr)?;
                     match t.connector().connect(name, tcp).await {
                         Ok(s) => Box::new(s),
                         Err(e) => {

@@ -81,6 +81,8 @@ pub enum LinkError {
     Timeout { addr: String, timeout: Duration },
     #[error("link protocol error: {0}")]
     Protocol(String),
+    #[error("link protocol error: {0}")]
+    TlsName(#[from] crate::cluster::link_tls::LinkTlsError),
     #[error("link I/O: {0}")]
     Io(#[from] std::io::Error),
 }
@@ -245,6 +247,7 @@ impl Link {
     /// Accept peers on `listener` until the stop signal; each connection gets its own task.
     pub fn serve(&self, listener: TcpListener, handler: Arc<dyn LinkHandler>) {
         let link = self.clone();
+        // Owned by the link: ends on its stop signal, which the cluster raises at shutdown.
         tokio::spawn(async move {
             let mut stop = link.inner.stop.clone();
             let unauthenticated = Arc::new(tokio::sync::Semaphore::new(MAX_UNAUTHENTICATED));
@@ -268,6 +271,7 @@ impl Link {
                 };
                 let link = link.clone();
                 let handler = handler.clone();
+                // Per peer connection: ends when the peer hangs up or the link stops.
                 tokio::spawn(async move {
                     // TLS and the link handshake together must finish by one deadline.
                     let deadline = tokio::time::Instant::now() + HANDSHAKE_TIMEOUT;
@@ -343,6 +347,7 @@ impl Link {
         let (tx, rx) = mpsc::channel(8192);
         let p = Arc::new(Peer { tx, who: Mutex::new(None), forwarded: self.inner.stats.counters(addr) });
         peers.insert(addr.to_string(), p.clone());
+        // Per peer address, registered in `peers`: it ends when the link stops.
         tokio::spawn(self.clone().run_peer(addr.to_string(), p.clone(), rx));
         p
     }
@@ -384,6 +389,7 @@ impl Link {
             let (rd, wr) = tokio::io::split(stream);
             let pending: Arc<Mutex<Pending>> = Arc::default();
             let heard = crate::cluster::link_watch::Heard::new();
+            // Per connection: aborted by run_peer when this connection ends.
             let reader = tokio::spawn(read_answers(BufReader::new(rd), pending.clone(), heard.clone()));
             let (dead, watchdog) = self.watch_silence(&peer, &pending, heard);
             let mut silent = false;
@@ -486,6 +492,7 @@ impl Link {
     ) -> (Arc<tokio::sync::Notify>, tokio::task::JoinHandle<()>) {
         let dead = Arc::new(tokio::sync::Notify::new());
         let (link, tx, pending, fire) = (self.clone(), peer.tx.clone(), pending.clone(), dead.clone());
+        // Per connection: the caller aborts the returned handle when the connection ends.
         let task = tokio::spawn(async move {
             let owed = || {
                 let p = pending.lock();
@@ -520,6 +527,7 @@ impl Link {
         let (rd, wr) = tokio::io::split(s);
         let (out_tx, mut out_rx) = mpsc::channel::<Answer>(8192);
         // Responses and acks from many tasks funnel through one writer.
+        // Per peer connection: ends when every `out_tx` is dropped.
         let writer = tokio::spawn(async move {
             let mut w = BufWriter::with_capacity(64 * 1024, wr);
             while let Some(a) = out_rx.recv().await {
@@ -545,6 +553,7 @@ impl Link {
         let publisher = {
             let backlog = backlog.clone();
             let (handler, who) = (handler.clone(), who.clone());
+            // Per peer connection: ends when the read loop drops `pub_tx`.
             tokio::spawn(async move {
                 while let Some(d) = pub_rx.recv().await {
                     let (id, confirm) = match d {
@@ -634,6 +643,7 @@ impl Link {
                 let h = handler.clone();
                 let out = out_tx.clone();
                 let from = Identity::clone(&who);
+                // Per request: ends with its answer.
                 tokio::spawn(async move {
                     let answer = h.request(from, req).await;
                     let _ = out.send(Answer::Response(id, answer)).await;

@@ -69,9 +69,9 @@ impl RaftCluster {
         }
     }
 
-    pub(super) async fn flush_outbox(&self, node: NodeId, addr: &str) -> Result<(), String> {
+    pub(super) async fn flush_outbox(&self, node: NodeId, addr: &str) -> Result<(), FlushError> {
         loop {
-            let batch = self.outbox.peek(node, 256).map_err(|e| e.to_string())?;
+            let batch = self.outbox.peek(node, 256)?;
             if batch.is_empty() {
                 return Ok(());
             }
@@ -79,20 +79,31 @@ impl RaftCluster {
             for (_, msg) in &batch {
                 match self.link.publish(addr, Bytes::copy_from_slice(msg), true).await {
                     Some(rx) => waits.push(rx),
-                    None => return Err("link closed".into()),
+                    None => return Err(FlushError::LinkClosed),
                 }
             }
             for rx in waits {
                 match tokio::time::timeout(self.cfg.forward_timeout, rx).await {
                     Ok(Ok(Confirm::Queued)) => {}
-                    _ => return Err("peer did not confirm".into()),
+                    _ => return Err(FlushError::Unconfirmed),
                 }
             }
             let keys: Vec<Vec<u8>> = batch.into_iter().map(|(k, _)| k).collect();
-            self.outbox.remove(node, &keys).map_err(|e| e.to_string())?;
+            self.outbox.remove(node, &keys)?;
             tracing::info!(node, sent = keys.len(), "outbox backlog delivered");
         }
     }
+}
+
+/// Why an outbox backlog was not delivered (it stays, and is tried again).
+#[derive(Debug, thiserror::Error)]
+pub(super) enum FlushError {
+    #[error("{0}")]
+    Storage(#[from] crate::storage::StorageError),
+    #[error("link closed")]
+    LinkClosed,
+    #[error("peer did not confirm")]
+    Unconfirmed,
 }
 
 impl Cluster for RaftCluster {

@@ -98,7 +98,11 @@ pub struct RaftCluster {
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
     #[error("cluster: {0}")]
-    Config(String),
+    Discovery(#[from] crate::cluster::discovery::DiscoveryError),
+    #[error("cluster: {0}")]
+    Secret(#[from] crate::config::SecretError),
+    #[error("cluster: {0}")]
+    LinkTls(#[from] crate::cluster::link_tls::LinkTlsError),
     #[error("cluster: cannot bind the cluster link on {addr}: {source}")]
     Bind { addr: std::net::SocketAddr, source: std::io::Error },
     #[error("cluster: raft: {0}")]
@@ -121,10 +125,9 @@ impl RaftCluster {
         catalog: Arc<Catalog>,
         stop: watch::Receiver<bool>,
     ) -> Result<Arc<RaftCluster>, StartError> {
-        let secret = cfg.load_secret().map_err(StartError::Config)?;
-        let tls =
-            cfg.tls.as_ref().map(crate::cluster::link_tls::LinkTls::load).transpose().map_err(StartError::Config)?;
-        let discovery = Discovery::new(&cfg.discovery).map_err(StartError::Config)?;
+        let secret = cfg.load_secret()?;
+        let tls = cfg.tls.as_ref().map(crate::cluster::link_tls::LinkTls::load).transpose()?;
+        let discovery = Discovery::new(&cfg.discovery)?;
         let listener = tokio::net::TcpListener::bind(cfg.bind)
             .await
             .map_err(|source| StartError::Bind { addr: cfg.bind, source })?;
@@ -247,8 +250,8 @@ impl RaftCluster {
         self.log.clone().get_log_state().await.ok().and_then(|s| s.last_log_id)
     }
 
-    pub(crate) async fn trigger_election(&self) -> Result<(), String> {
-        self.raft.trigger().elect().await.map_err(|e| e.to_string())
+    pub(crate) async fn trigger_election(&self) -> Result<(), openraft::error::Fatal<NodeId>> {
+        self.raft.trigger().elect().await
     }
 
     pub fn raft_metrics(&self) -> openraft::RaftMetrics<NodeId, Member> {
