@@ -14,7 +14,7 @@
 # Every broker listens on 127.0.0.1 (ports 2288x). The upstream is always a standalone Starling
 # (what a gateway bridges to), started fresh for each run; the gateway is either Starling with
 # `[bridges.up]` or Mosquitto with a `connection up` section, both forwarding `bench/#` to
-# `up/bench/#` with the run's QoS. The load generator is `starling bench` (release build):
+# `up/bench/#` with the run's QoS. The load generator is `starling-bench` (release build):
 #   throughput  bench pubsub: 4 publishers on the gateway (64-byte payloads, as fast as the
 #               gateway takes them), 1 subscriber on the upstream; received/s at the upstream.
 #   drain       the upstream is stopped (SIGSTOP) while `bench pub` puts -n QoS 1 messages into
@@ -50,6 +50,7 @@ RAW=${OUT%.md}.jsonl
 WORK=$(mktemp -d /tmp/starling-bridge-bench.XXXXXX)
 TARGET=$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')
 BIN=$TARGET/release/starling
+BENCH=$TARGET/release/starling-bench
 UP_PORT=22881
 GW_PORT=22882
 UP_PID=""
@@ -197,7 +198,7 @@ run_throughput() { # gateway qos rep
     local gw=$1 qos=$2 rep=$3 out="$WORK/$1-q$2-$3.json"
     start_upstream
     start_gateway "$gw" "$qos"
-    if ! "$BIN" bench pubsub -h 127.0.0.1 -p $GW_PORT --sub-host 127.0.0.1 --sub-port $UP_PORT \
+    if ! "$BENCH" pubsub -h 127.0.0.1 -p $GW_PORT --sub-host 127.0.0.1 --sub-port $UP_PORT \
         --publishers 4 --subscribers 1 -t 'bench/%i' --sub-topic 'up/bench/#' -q "$qos" -s 64 \
         -d "$DURATION" --drain 20s --settle 1s --json --no-progress >"$out" 2>"$WORK/bench.err"; then
         log "$gw qos$qos #$rep failed: $(tail -n 1 "$WORK/bench.err")"
@@ -211,14 +212,14 @@ run_drain() { # gateway rep
     start_upstream
     start_gateway "$gw" 1
     # The subscriber's once-per-second progress lines, each stamped with the wall clock.
-    "$BIN" bench sub -h 127.0.0.1 -p $UP_PORT -t 'up/bench/#' -q 1 -d 300s --json \
+    "$BENCH" sub -h 127.0.0.1 -p $UP_PORT -t 'up/bench/#' -q 1 -d 300s --json \
         > "$WORK/sub.json" 2> >(while IFS= read -r line; do printf '%s %s\n' "$(date +%s.%N)" "$line"; done >"$prog") &
     SUB_PID=$!
     for _ in $(seq 1 100); do grep -q 'subscribers ready' "$prog" 2>/dev/null && break; sleep 0.1; done
     kill -STOP "$UP_PID"
     local t_stop
     t_stop=$(date +%s.%N)
-    if ! "$BIN" bench pub -h 127.0.0.1 -p $GW_PORT -c 4 -t 'bench/%i' -q 1 -s 64 -L "$BACKLOG" -d 120s \
+    if ! "$BENCH" pub -h 127.0.0.1 -p $GW_PORT -c 4 -t 'bench/%i' -q 1 -s 64 -L "$BACKLOG" -d 120s \
         --json --no-progress >"$WORK/$gw-drain-pub-$rep.json" 2>"$WORK/bench.err"; then
         log "$gw drain #$rep: publishing failed: $(tail -n 1 "$WORK/bench.err")"
     fi
@@ -338,7 +339,7 @@ command -v mosquitto >/dev/null || [[ " $GATEWAYS " != *" mosquitto "* ]] || {
 }
 if [ -n "$BUILD" ]; then
     log "building starling (release)"
-    cargo build --release --quiet --bin starling
+    cargo build --release --quiet -p starling -p starling-bench
 fi
 for rep in $(seq 1 "$REPS"); do
     for gw in $GATEWAYS; do
