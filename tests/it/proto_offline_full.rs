@@ -30,6 +30,8 @@ async fn a_full_queue_of_an_offline_session_holds_no_publish() {
     assert!(connack_ok(&ack));
     away.subscribe_v5(1, &[("full/#", 1)], vec![]).await;
     away.disconnect_v5(DisconnectReasonCode::NormalDisconnection).await;
+    // The broker closes the socket once the session is detached: from then on it is away.
+    away.expect_close().await;
 
     let (mut here, ack) = Probe::connect_v5(node.addr, "here", true, vec![]).await;
     assert!(connack_ok(&ack));
