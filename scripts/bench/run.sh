@@ -148,7 +148,7 @@ start_broker() {
             # No admin HTTP listener: its fixed default port may be taken by another
             # instance, and the other brokers run without one too.
             STARLING_ADMIN__ENABLED=false \
-                "$STARLING_BROKER" serve --bind "127.0.0.1:$port" --data-dir "$WORK/starling-data" \
+                env -u STARLING_BROKER "$STARLING_BROKER" serve --bind "127.0.0.1:$port" --data-dir "$WORK/starling-data" \
                 >>"$WORK/starling.log" 2>&1 &
             ;;
         mosquitto) mosquitto -c "$WORK/mosquitto.conf" >>"$WORK/mosquitto.out" 2>&1 & ;;
