@@ -221,7 +221,11 @@ impl Node {
             tasks.spawn_until("sys", shutdown_rx.clone(), broker.sys_task(interval));
         }
         if !cfg.bridges.is_empty() {
-            let bridges = crate::bridge::Bridges::start(&cfg.bridges, &broker, &shutdown_rx, &drain_tx);
+            let opts = crate::bridge::Options {
+                client_id_prefix: cfg.cluster.as_ref().map_or_else(|| broker.node_name.clone(), |c| c.name.clone()),
+                lease: cfg.cluster.as_ref().map_or(Duration::from_secs(10), |c| c.bridge_lease),
+            };
+            let bridges = crate::bridge::Bridges::start(&cfg.bridges, &opts, &broker, &shutdown_rx, &drain_tx);
             let _ = broker.bridges.set(bridges);
         }
         if cfg.storage.sync == SyncPolicy::Interval {

@@ -8,9 +8,18 @@ use axum::response::{IntoResponse, Response};
 use super::AdminState;
 use crate::broker::Broker;
 
-/// Every bridge of this node: connection, backlog, counters (docs/bridge.md).
+/// Every bridge of this node: connection, backlog, counters, and the node holding its lease
+/// (docs/bridge.md).
 pub(super) async fn list(State(s): State<AdminState>) -> Response {
-    let bridges = s.broker.bridges.get().map(|b| b.snapshots()).unwrap_or_else(|| serde_json::json!([]));
+    let mut bridges = s.broker.bridges.get().map(|b| b.snapshots()).unwrap_or_else(|| serde_json::json!([]));
+    let members = s.cluster.status().await.members;
+    for b in bridges.as_array_mut().into_iter().flatten() {
+        let id = b.get("holder_id").and_then(|h| h.as_u64());
+        let name = id.map(|id| members.iter().find(|m| m.id == id).map_or_else(|| id.to_string(), |m| m.name.clone()));
+        if let Some(o) = b.as_object_mut() {
+            o.insert("holder".into(), name.into());
+        }
+    }
     axum::Json(serde_json::json!({ "bridges": bridges })).into_response()
 }
 

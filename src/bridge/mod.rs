@@ -6,6 +6,7 @@
 //! Then it keeps a connection to the upstream ([`link::Link`]), backing off with jitter between
 //! attempts, and drops QoS 0 messages for the upstream while it is unreachable (counted).
 
+pub mod lease;
 pub mod link;
 pub mod map;
 pub mod status;
@@ -17,7 +18,7 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
-use tokio::sync::watch;
+use tokio::sync::{Notify, watch};
 
 use crate::broker::session::Session;
 use crate::broker::subs::{ClientKey, SubOptions};
@@ -25,6 +26,7 @@ use crate::broker::{Broker, CloseKind, reserved};
 use crate::catalog::cmd::Identity;
 use crate::config::BridgeConfig;
 use crate::config::bridge::Overflow;
+use lease::{Ended, Lease, LeaseState};
 use link::{Link, LinkError};
 use status::{BridgeSnapshot, BridgeStatus, Drop};
 
@@ -35,6 +37,8 @@ pub struct Running {
     client: String,
     bound: reserved::QueueBound,
     session: Mutex<Option<Arc<Session>>>,
+    /// The bridge's lease as this node sees it.
+    pub lease: Arc<LeaseState>,
 }
 
 impl Running {
@@ -50,7 +54,12 @@ impl Running {
     }
 
     pub fn snapshot(&self) -> BridgeSnapshot {
-        self.status.snapshot(self.backlog())
+        let mut s = self.status.snapshot(self.backlog());
+        s.holder_id = self.lease.holder();
+        s.holding = self.lease.held.load(Ordering::Relaxed);
+        s.lease_epoch = self.lease.epoch.load(Ordering::Relaxed);
+        s.lease_changes = self.lease.changes.load(Ordering::Relaxed);
+        s
     }
 }
 
@@ -60,15 +69,27 @@ pub struct Bridges {
     pub list: Vec<Arc<Running>>,
 }
 
+/// What the node's configuration says about running bridges, beyond `[bridges.*]`.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// The default upstream client id is `<prefix>-<bridge name>`: the node's name, or in a
+    /// cluster the cluster's name (whichever node runs the bridge, it is the same upstream
+    /// session).
+    pub client_id_prefix: String,
+    /// `cluster.bridge_lease`.
+    pub lease: Duration,
+}
+
 impl Bridges {
     /// Start a task per configured bridge.
     pub fn start(
         bridges: &std::collections::BTreeMap<String, BridgeConfig>,
+        opts: &Options,
         broker: &Arc<Broker>,
         stop: &watch::Receiver<bool>,
         drain: &tokio::sync::mpsc::Sender<()>,
     ) -> Arc<Bridges> {
-        let node_name = &broker.node_name;
+        let prefix = &opts.client_id_prefix;
         let mut list = Vec::new();
         for (name, cfg) in bridges {
             let bound = reserved::QueueBound {
@@ -82,12 +103,14 @@ impl Bridges {
                 client: reserved::bridge_client_id(name),
                 bound,
                 session: Mutex::new(None),
+                lease: Arc::new(LeaseState::default()),
             });
             list.push(r.clone());
             let task = Task {
                 name: name.clone(),
                 cfg: cfg.clone(),
-                client_id: if cfg.client_id.is_empty() { format!("{node_name}-{name}") } else { cfg.client_id.clone() },
+                client_id: if cfg.client_id.is_empty() { format!("{prefix}-{name}") } else { cfg.client_id.clone() },
+                lease: Lease::new(name, broker, opts.lease, r.lease.clone()),
                 broker: broker.clone(),
                 running: r,
                 _drain: drain.clone(),
@@ -167,11 +190,13 @@ impl reserved::BridgeReport for Bridges {
                 dropped.get_or_create(&l).inc_by(*n);
             }
         }
-        let bytes = gauge();
+        let (bytes, held, changes) = (gauge(), gauge(), counter());
         for r in &self.list {
             let l = vec![("bridge".to_string(), r.status.name.clone())];
             let b = r.status.backlog_bytes.load(Ordering::Relaxed);
             bytes.get_or_create(&l).set(i64::try_from(b).unwrap_or(i64::MAX));
+            held.get_or_create(&l).set(i64::from(r.lease.held.load(Ordering::Relaxed)));
+            changes.get_or_create(&l).inc_by(r.lease.changes.load(Ordering::Relaxed));
         }
         let s = reg.sub_registry_with_prefix("starling_bridge");
         s.register("backlog_bytes", "Topic + payload bytes of the QoS 1/2 backlog, against max_bytes", bytes);
@@ -183,6 +208,8 @@ impl reserved::BridgeReport for Bridges {
         s.register("reconnects", "Connections to the upstream after the first", reconnects);
         s.register("rtt_seconds", "Last PUBLISH to acknowledgement round trip", rtt);
         s.register("dropped", "Messages dropped by the bridge, by reason", dropped);
+        s.register("lease_held", "1 on the node that holds the bridge's lease and runs it", held);
+        s.register("lease_changes", "Changes of the node holding the bridge's lease, seen by this node", changes);
     }
 }
 
@@ -192,6 +219,7 @@ struct Task {
     client_id: String,
     broker: Arc<Broker>,
     running: Arc<Running>,
+    lease: Lease,
     /// Held until the task ends: a stopping node waits for it like for a connection.
     _drain: tokio::sync::mpsc::Sender<()>,
 }
@@ -258,10 +286,37 @@ impl Task {
         Ok(Some(s.lines().next().unwrap_or("").to_string()))
     }
 
+    /// Stand by until this node holds the bridge's lease, run the bridge while it does, give
+    /// the lease up when the node stops or drains; again after the lease was lost.
     async fn run(self, mut stop: watch::Receiver<bool>) {
+        let lease = &self.lease;
+        while let Some(held) = lease.acquire(&mut stop).await {
+            let (fence, fenced) = watch::channel(false);
+            let done = Notify::new();
+            let runner = async {
+                self.hold(fenced).await;
+                done.notify_one();
+            };
+            let (ended, ()) = tokio::join!(lease.keep(held, &fence, &done, stop.clone()), runner);
+            if ended == Ended::Kept && (*stop.borrow() || self.broker.is_draining()) {
+                lease.release(held).await;
+            }
+            if *stop.borrow() {
+                break;
+            }
+        }
+        tracing::info!(bridge = %self.name, "bridge stopped");
+    }
+
+    /// Run the bridge until `fence` (the node stops, the lease is lost or given up) or until
+    /// its local session is taken away: attach to the session, then keep the uplink.
+    async fn hold(&self, mut stop: watch::Receiver<bool>) {
         let conn_id = self.broker.next_conn_id();
         let mut attempt = 0u32;
         let session = loop {
+            if *stop.borrow() {
+                return;
+            }
             match self.attach(conn_id).await {
                 Ok(s) => break s,
                 Err(e) => {
@@ -304,8 +359,10 @@ impl Task {
                 break;
             }
         }
-        self.broker.disconnect(&session, conn_id, CloseKind::Normal, None, None).await;
-        tracing::info!(bridge = %self.name, "bridge stopped");
+        *self.running.session.lock() = None;
+        // Not a client connection: the node's connection count never included it.
+        self.broker.leave(&session, conn_id, CloseKind::Normal, None, None).await;
+        tracing::info!(bridge = %self.name, "bridge detached from its local session");
     }
 
     async fn connect_and_run(

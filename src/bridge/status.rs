@@ -72,6 +72,18 @@ pub struct BridgeSnapshot {
     pub reconnects: u64,
     pub rtt_seconds: f64,
     pub dropped: std::collections::BTreeMap<String, u64>,
+    /// The node holding the bridge's lease (the one running it), as this node's catalog shows.
+    #[serde(default)]
+    pub holder_id: Option<u64>,
+    /// This node holds the lease.
+    #[serde(default)]
+    pub holding: bool,
+    /// The lease's epoch: it changes whenever the holder does.
+    #[serde(default)]
+    pub lease_epoch: u64,
+    /// Holder changes this node has seen since it started.
+    #[serde(default)]
+    pub lease_changes: u64,
 }
 
 impl BridgeStatus {
@@ -141,6 +153,10 @@ impl BridgeStatus {
             reconnects: self.reconnects.load(Ordering::Relaxed),
             rtt_seconds: self.rtt_us.load(Ordering::Relaxed) as f64 / 1e6,
             dropped: DROPS.iter().map(|d| (d.as_str().to_string(), self.dropped_count(*d))).collect(),
+            holder_id: None,
+            holding: false,
+            lease_epoch: 0,
+            lease_changes: 0,
         }
     }
 }

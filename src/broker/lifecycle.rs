@@ -132,6 +132,19 @@ impl Broker {
     ) {
         self.metrics.connections.dec();
         self.connections.fetch_sub(1, Ordering::Relaxed);
+        self.leave(session, conn_id, kind, will, new_expiry).await;
+    }
+
+    /// [`Broker::disconnect`] for an attachment that was never counted as a client connection
+    /// (a bridge's out side): the session is left the same way, the connection count stays.
+    pub async fn leave(
+        self: &Arc<Self>,
+        session: &Arc<Session>,
+        conn_id: u64,
+        kind: CloseKind,
+        will: Option<Will>,
+        new_expiry: Option<u32>,
+    ) {
         let will = if kind == CloseKind::WithWill { will } else { None };
         let Some((epoch, expiry, redistribute)) = self.detach(session, conn_id, new_expiry) else {
             // Taken over: the session lives on in the new connection, which disarmed any

@@ -57,6 +57,12 @@ pub enum CatalogCmd {
         value: String,
         ban: Option<BanRecord>,
     },
+    /// Acquire, renew or release the lease of bridge `bridge` for `node` (`catalog::lease`).
+    BridgeLease {
+        bridge: String,
+        node: NodeId,
+        action: crate::catalog::lease::LeaseAction,
+    },
 }
 
 /// What applying a command produced.
@@ -65,6 +71,8 @@ pub enum CatalogResp {
     Ok,
     /// RegisterClient: the new generation of the client's session.
     Generation(u64),
+    /// BridgeLease: the bridge's lease after the command (granted or not).
+    Lease(crate::catalog::lease::LeaseRow),
 }
 
 /// [`SubOptions`] as stored in the catalog.

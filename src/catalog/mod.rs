@@ -3,13 +3,15 @@
 //! tests exercise the replicated logic too.
 //!
 //! Persisted in the `catalog` keyspace under one-byte table prefixes (`r` routes, `c` clients,
-//! `t` retained, `s` durable subscriptions, `u` API users, `b` bans, `m` metadata of whoever
-//! drives the catalog — the Raft state machine keeps its applied log id and membership there,
-//! written in the same atomic batch as the commands, so a crash can never apply an entry twice);
+//! `t` retained, `s` durable subscriptions, `u` API users, `b` bans, `l` bridge leases, `m`
+//! metadata of whoever drives the catalog — the Raft state machine keeps its applied log id and
+//! membership there, written in the same atomic batch as the commands, so a crash can never
+//! apply an entry twice);
 //! read-mostly in-memory indexes mirror it. A snapshot is simply every key of the keyspace
 //! ([`Catalog::export`]).
 
 pub mod cmd;
+pub mod lease;
 pub mod routes;
 
 use std::collections::{BTreeMap, HashMap};
@@ -21,6 +23,7 @@ use parking_lot::RwLock;
 use crate::catalog::cmd::Identity;
 use crate::catalog::cmd::{BanKind, BanRecord};
 use crate::catalog::cmd::{CatalogCmd, CatalogResp, NodeId, SubOptionsWire};
+use crate::catalog::lease::LeaseRow;
 use crate::catalog::routes::RemoteRoutes;
 use crate::catalog::routes::{Refs, RouteTable};
 use crate::protocol::message::now_ms;
@@ -34,6 +37,7 @@ const SUBS: u8 = b's';
 const META: u8 = b'm';
 const USERS: u8 = b'u';
 const BANS: u8 = b'b';
+const LEASES: u8 = b'l';
 
 /// Ban keys: the kind as one character, then the value.
 fn ban_name(kind: BanKind, value: &str) -> String {
@@ -74,6 +78,8 @@ struct Mem {
     /// API users: username → PHC hash.
     users: BTreeMap<String, String>,
     bans: BTreeMap<(BanKind, String), BanRecord>,
+    /// bridge name → its lease.
+    leases: BTreeMap<String, LeaseRow>,
 }
 
 /// A snapshot and the metadata values found in it.
@@ -276,6 +282,12 @@ fn apply_one(
             bans_version.fetch_add(1, Ordering::Release);
             CatalogResp::Ok
         }
+        CatalogCmd::BridgeLease { bridge, node, action } => {
+            let row = lease::apply(mem.leases.get(bridge).copied(), *node, *action);
+            batch.insert(cat, key(LEASES, bridge), json(&row));
+            mem.leases.insert(bridge.clone(), row);
+            CatalogResp::Lease(row)
+        }
     };
     Ok(resp)
 }
@@ -349,6 +361,11 @@ impl Catalog {
         self.mem.read().bans.iter().map(|((k, v), r)| (*k, v.clone(), r.clone())).collect()
     }
 
+    /// The lease of bridge `name` (`None`: never held).
+    pub fn bridge_lease(&self, name: &str) -> Option<LeaseRow> {
+        self.mem.read().leases.get(name).copied()
+    }
+
     pub fn bans_version(&self) -> u64 {
         self.bans_version.load(Ordering::Acquire)
     }
@@ -392,6 +409,10 @@ fn load(store: &Store) -> Result<Mem, StorageError> {
                 let r: BanRecord = serde_json::from_slice(&v).map_err(corrupt)?;
                 let key = parse_ban_name(&name).ok_or_else(|| corrupt(format!("bad ban key {name:?}")))?;
                 mem.bans.insert(key, r);
+            }
+            LEASES => {
+                let r: LeaseRow = serde_json::from_slice(&v).map_err(corrupt)?;
+                mem.leases.insert(name, r);
             }
             META => {}
             _ => return Err(corrupt(format!("unknown table byte {table}"))),
@@ -495,6 +516,14 @@ mod tests {
             .expect("apply");
         cat.apply(&CatalogCmd::SetBan { kind: BanKind::ClientId, value: "x".into(), ban: None }).expect("apply");
         assert_ne!(cat.bans_version(), v0, "ban changes are visible to caches");
+        let acquire = |node| CatalogCmd::BridgeLease {
+            bridge: "cloud".into(),
+            node,
+            action: lease::LeaseAction::Acquire { seen: 0 },
+        };
+        let won = LeaseRow { holder: Some(3), epoch: 1, version: 1 };
+        assert_eq!(cat.apply(&acquire(3)).expect("apply"), CatalogResp::Lease(won));
+        assert_eq!(cat.apply(&acquire(4)).expect("apply"), CatalogResp::Lease(won), "held: refused");
         drop(cat);
 
         let cat = Catalog::open(store).expect("reload");
@@ -508,5 +537,7 @@ mod tests {
         assert_eq!(cat.user_hash("u1").as_deref(), Some("$h1"));
         assert_eq!(cat.bans(), vec![(BanKind::Network, "10.0.0.0/8".to_string(), rec)]);
         assert!(cat.ban(BanKind::ClientId, "x").is_none());
+        assert_eq!(cat.bridge_lease("cloud"), Some(LeaseRow { holder: Some(3), epoch: 1, version: 1 }));
+        assert_eq!(cat.bridge_lease("other"), None);
     }
 }

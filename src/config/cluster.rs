@@ -124,6 +124,10 @@ pub struct ClusterConfig {
     /// node holds follow when it is back.
     #[serde(with = "humantime_serde")]
     pub takeover_timeout: Duration,
+    /// How long a bridge's lease lasts without a renewal: the node running a bridge renews it
+    /// every third of this; when that node dies, another takes the bridge over after this long.
+    #[serde(with = "humantime_serde")]
+    pub bridge_lease: Duration,
     /// Server Reference sent with DISCONNECT 0x9C ("use another server") when this node drains:
     /// e.g. the client Service's name. Unset: 0x9C without a reference.
     pub server_reference: Option<String>,
@@ -147,6 +151,7 @@ impl Default for ClusterConfig {
             snapshot_every: 10_000,
             forward_timeout: Duration::from_secs(5),
             takeover_timeout: Duration::from_secs(3),
+            bridge_lease: Duration::from_secs(10),
             server_reference: None,
         }
     }
@@ -209,6 +214,9 @@ impl ClusterConfig {
             return Err(ConfigError::invalid(
                 "cluster.election_timeout must be more than twice cluster.heartbeat_interval",
             ));
+        }
+        if self.bridge_lease < Duration::from_millis(500) {
+            return Err(ConfigError::invalid("cluster.bridge_lease must be at least 500ms"));
         }
         if self.snapshot_every < 100 {
             return Err(ConfigError::invalid("cluster.snapshot_every must be at least 100"));

@@ -227,6 +227,7 @@ impl Output {
                     if x["connected"] == true { s(&x["upstream"]) } else { format!("down: {}", s(&x["last_error"])) };
                 vec![
                     s(&x["name"]),
+                    s(&x["holder"]),
                     state,
                     s(&x["backlog_messages"]),
                     s(&x["backlog_inflight"]),
@@ -237,7 +238,7 @@ impl Output {
                 ]
             })
             .collect();
-        say_raw!("{}", table(&["BRIDGE", "UPLINK", "BACKLOG", "INFLIGHT", "OUT", "IN", "DROPPED", "RECONNECTS"], rows));
+        say_raw!("{}", table(&["BRIDGE", "HOLDER", "UPLINK", "BACKLOG", "INFLIGHT", "OUT", "IN", "DROPPED", "RECONNECTS"], rows));
         Ok(())
     }
 
