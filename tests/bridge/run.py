@@ -29,7 +29,8 @@ Scenarios:
       broker (a standalone node); the catalog lease runs it on one. Under QoS 1 load into the
       cluster, the node running it is killed (-9), later the next one is drained
       (`starling ctl node drain`); each time another node takes the bridge over, and every
-      acknowledged message arrives at the remote subscriber.
+      acknowledged message arrives at the remote subscriber (order is printed, not asserted:
+      what was published while no node ran the bridge arrives once the killed node is back).
 
 Prints lost / duplicates / out-of-order / longest acknowledgement stall per scenario; exit status 0
 only when every assertion held. Everything it creates is removed at the end, also on failure.
@@ -238,9 +239,10 @@ def acked_of(pubs):
     return acked, sent, refused, (stall[0] if stall else None)
 
 
-def check_delivery(fig, label, sub, acked, max_copies=None):
+def check_delivery(fig, label, sub, acked, max_copies=None, ordered=True):
     """Lost, duplicated and out-of-order (first arrivals per publisher) acknowledged messages at one
-    subscriber; adds failures to fig and returns (lost, duplicates, out_of_order, last receive time)."""
+    subscriber; adds failures to fig and returns (lost, duplicates, out_of_order, last receive time).
+    ordered=False: order is counted, not asserted."""
     counts, firsts, last_t = {}, [], None
     for e in sub.events():
         if e["ev"] != "recv" or e.get("id") is None:
@@ -260,7 +262,7 @@ def check_delivery(fig, label, sub, acked, max_copies=None):
         highest[name] = max(highest.get(name, -1), seq)
     if missing:
         fig["failures"].append(f"{label}: {len(missing)} acknowledged messages never arrived: {ranges(missing)}")
-    if disorder:
+    if disorder and ordered:
         fig["failures"].append(f"{label}: {len(disorder)} messages arrived before an earlier one of the same "
                                f"publisher: {ranges(disorder)}")
     if max_copies is not None:
@@ -462,6 +464,8 @@ def scenario_failover(w, fig):
                 fig["failures"].append(f"ctl node drain on {old.name}: {r.stderr.strip()[:200]}")
         took = w.wait(f"bridge on another node after {how}", FAILOVER_TIMEOUT,
                       lambda: one_holder() and holder != old.name, step=0.3)
+        if took is not None:
+            took = time.time() - t0  # from the kill, or from the start of `ctl node drain --wait`
         moves.append(f"{how} {old.name} → {holder} {fmt_s(took)}")
         if took is None:
             fig["failures"].append(f"after {how} of {old.name} no other node ran the bridge within "
@@ -481,7 +485,10 @@ def scenario_failover(w, fig):
     w.wait("acknowledged messages at the remote broker", 60, lambda: delivered(far_sub, acked), step=1.0)
     time.sleep(1)
     far_sub.stop()
-    lost, dups, disorder, _ = check_delivery(fig, "remote", far_sub, acked)
+    # Not in order across the kill: what was published while no node ran the bridge waits in the
+    # publishing nodes' outboxes for the dead node and arrives after it is back (docs/bridge.md,
+    # "In a cluster"), behind what the new holder got directly. Counted and printed.
+    lost, dups, disorder, _ = check_delivery(fig, "remote", far_sub, acked, ordered=False)
     fig.update(lost=lost, dups=dups, disorder=disorder)
 
 
