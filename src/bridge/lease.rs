@@ -127,8 +127,8 @@ impl Lease {
             let free = row.holder.is_none_or(|h| h == me);
             // Only a node that is itself a member judges the membership: a node still joining
             // has an empty view of it.
-            let gone = row.holder.is_some_and(|h| !self.broker.cluster.is_member(h))
-                && self.broker.cluster.is_member(me);
+            let gone =
+                row.holder.is_some_and(|h| !self.broker.cluster.is_member(h)) && self.broker.cluster.is_member(me);
             let expired = now.duration_since(since) >= self.ttl;
             if !self.broker.is_draining() && (free || gone || expired) {
                 let sent = Instant::now();

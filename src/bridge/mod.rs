@@ -373,10 +373,19 @@ impl Task {
         connected_once: &mut bool,
     ) -> Result<(), LinkError> {
         let password = self.password()?;
-        let (stream, addr) = link::dial(&self.name, &self.cfg).await?;
+        // A fenced node must not reach the upstream: dialling and CONNECT end with the fence too
+        // (the run loop below watches it itself).
+        let mut fence = stop.clone();
+        let (stream, addr) = tokio::select! {
+            r = link::dial(&self.name, &self.cfg) => r?,
+            _ = fence.wait_for(|f| *f) => return Err(LinkError::Detached),
+        };
         let status = self.status();
         let mut link = Link::new(&self.name, &self.cfg, &self.broker, session, conn_id, status, stream, addr);
-        let present = link.connect(&self.client_id, password).await?;
+        let present = tokio::select! {
+            r = link.connect(&self.client_id, password) => r?,
+            _ = fence.wait_for(|f| *f) => return Err(LinkError::Detached),
+        };
         if !present {
             // The upstream lost the session: QoS 2 ids it had sent us mean nothing now.
             let ids: Vec<u16> = session.state.lock().incoming_qos2.iter().copied().collect();

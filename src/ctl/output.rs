@@ -238,7 +238,10 @@ impl Output {
                 ]
             })
             .collect();
-        say_raw!("{}", table(&["BRIDGE", "HOLDER", "UPLINK", "BACKLOG", "INFLIGHT", "OUT", "IN", "DROPPED", "RECONNECTS"], rows));
+        say_raw!(
+            "{}",
+            table(&["BRIDGE", "HOLDER", "UPLINK", "BACKLOG", "INFLIGHT", "OUT", "IN", "DROPPED", "RECONNECTS"], rows)
+        );
         Ok(())
     }
 

@@ -27,6 +27,7 @@ mod auth_util;
 mod basic;
 mod bridge_backlog;
 mod bridge_commands;
+mod bridge_lease;
 mod bridge_mapping;
 mod bridge_max_age;
 mod bridge_mosquitto;
