@@ -230,6 +230,7 @@ impl Output {
                     state,
                     s(&x["backlog_messages"]),
                     s(&x["backlog_inflight"]),
+                    s(&x["backlog_bytes"]),
                     s(&x["forwarded_out"]),
                     s(&x["forwarded_in"]),
                     dropped(x),
@@ -237,7 +238,10 @@ impl Output {
                 ]
             })
             .collect();
-        say_raw!("{}", table(&["BRIDGE", "UPLINK", "BACKLOG", "INFLIGHT", "OUT", "IN", "DROPPED", "RECONNECTS"], rows));
+        say_raw!(
+            "{}",
+            table(&["BRIDGE", "UPLINK", "BACKLOG", "INFLIGHT", "BYTES", "OUT", "IN", "DROPPED", "RECONNECTS"], rows)
+        );
         Ok(())
     }
 
