@@ -30,6 +30,7 @@ use crate::mqtt::{Ack, Reason, ack_packet, build_v3, build_v5, publish_props_in}
 use crate::protocol::Message;
 use crate::protocol::message::now_ms;
 
+mod echo;
 mod inbound;
 
 /// A byte stream to the upstream, plain or TLS.
@@ -58,6 +59,8 @@ pub enum LinkError {
     Io { addr: SocketAddr, op: &'static str, source: io::Error },
     #[error("{addr} refused CONNECT: {reason}")]
     Refused { addr: SocketAddr, reason: String },
+    #[error("{addr} does not take the bridge bit (MQTT 3.1.1 protocol level 0x84): connecting as a plain client")]
+    BridgeBitRefused { addr: SocketAddr },
     #[error("{addr} refused the subscription to {filter:?}: {reason}")]
     SubscribeRefused { addr: SocketAddr, filter: String, reason: String },
     #[error("{addr}: {what}")]
@@ -128,6 +131,10 @@ pub struct Link<'a> {
     stream: Box<dyn Io>,
     mqtt: Connection<role::Client>,
     v5: bool,
+    /// 3.1.1: this connection's CONNECT carries the bridge bit.
+    bridge_bit: bool,
+    /// A plain 3.1.1 upstream (no bridge bit) with `in` rules: what it echoes back is dropped.
+    echoes: Option<echo::Echoes>,
     wbuf: Vec<u8>,
     inbox: Vec<Packet>,
     timers: [Option<Instant>; 3],
@@ -191,6 +198,8 @@ impl<'a> Link<'a> {
             stream,
             mqtt,
             v5,
+            bridge_bit: false,
+            echoes: None,
             wbuf: Vec::new(),
             inbox: Vec::new(),
             timers: [None; 3],
@@ -339,6 +348,16 @@ impl<'a> Link<'a> {
         };
         let packet = packet.map_err(|e| LinkError::Local(format!("cannot build CONNECT: {e:?}")))?;
         self.send(packet).map_err(|e| self.proto(e.to_string()))?;
+        let st = self.status;
+        // After an attempt with the bridge bit was closed unanswered, one without it: if that
+        // one is accepted, the upstream does not take the bit.
+        let mut after_unanswered = false;
+        if !self.v5 && !st.bridge_bit_refused.load(Ordering::Relaxed) {
+            after_unanswered = st.bridge_bit_unanswered.swap(false, Ordering::Relaxed);
+            if !after_unanswered {
+                self.bridge_bit = echo::set_bridge_bit(&mut self.wbuf);
+            }
+        }
         self.flush().await?;
         let deadline = Instant::now() + ACK_TIMEOUT;
         let mut buf = vec![0u8; 16 * 1024];
@@ -346,7 +365,12 @@ impl<'a> Link<'a> {
             if Instant::now() >= deadline {
                 return Err(self.proto("no CONNACK"));
             }
-            self.read_some(&mut buf, Some(deadline)).await?;
+            if let Err(e) = self.read_some(&mut buf, Some(deadline)).await {
+                if self.bridge_bit && matches!(e, LinkError::Closed { .. } | LinkError::Io { .. }) {
+                    st.bridge_bit_unanswered.store(true, Ordering::Relaxed);
+                }
+                return Err(e);
+            }
             // The first packet must be the CONNACK; what came after it in the same read (a
             // resumed session's queued PUBLISHes, at once) stays in the inbox for the run loop:
             // dropping it would leave them unacknowledged upstream, filling its in-flight window.
@@ -360,7 +384,19 @@ impl<'a> Link<'a> {
                         return Err(LinkError::Refused { addr: self.addr, reason: a.reason_code().to_string() });
                     }
                     Packet::V3_1_1Connack(a) if a.return_code() == ConnectReturnCode::Accepted => {
+                        if after_unanswered {
+                            st.bridge_bit_refused.store(true, Ordering::Relaxed);
+                        }
+                        if !self.bridge_bit && !self.cfg.inbound.is_empty() {
+                            self.echoes = Some(echo::Echoes::default());
+                        }
                         return Ok(a.session_present());
+                    }
+                    Packet::V3_1_1Connack(a)
+                        if self.bridge_bit && a.return_code() == ConnectReturnCode::UnacceptableProtocolVersion =>
+                    {
+                        st.bridge_bit_refused.store(true, Ordering::Relaxed);
+                        return Err(LinkError::BridgeBitRefused { addr: self.addr });
                     }
                     Packet::V3_1_1Connack(a) => {
                         return Err(LinkError::Refused { addr: self.addr, reason: a.return_code().to_string() });
@@ -582,6 +618,7 @@ impl<'a> Link<'a> {
 
     fn forward_qos0(&mut self, d: &Delivery) -> Result<(), LinkError> {
         let Some(p) = self.outgoing(d, None, false) else { return Ok(()) };
+        self.note_sent(&p);
         match self.send(p) {
             Ok(()) => {
                 self.status.forwarded_out.fetch_add(1, Ordering::Relaxed);
@@ -601,6 +638,7 @@ impl<'a> Link<'a> {
             let _ = self.mqtt.release_packet_id(pid);
             return Ok(());
         };
+        self.note_sent(&p);
         match self.send(p) {
             Ok(()) => {
                 self.sent_at.insert(pid, Instant::now());
@@ -614,6 +652,15 @@ impl<'a> Link<'a> {
                 let _ = self.mqtt.release_packet_id(pid);
                 Ok(())
             }
+        }
+    }
+
+    /// A plain 3.1.1 upstream will send `p` back if one of the `in` subscriptions matches it.
+    fn note_sent(&mut self, p: &Packet) {
+        let (Some(echoes), Packet::V3_1_1Publish(p)) = (&mut self.echoes, p) else { return };
+        let t = p.topic_name();
+        if self.cfg.inbound.iter().any(|r| crate::protocol::topic::matches(&r.remote_filter(), t)) {
+            echoes.sent(t, p.payload().as_slice(), Instant::now());
         }
     }
 

@@ -21,9 +21,13 @@ pub enum Drop {
     Rejected,
     /// A message from the upstream that no `in` rule maps (the upstream sent more than asked).
     NoRule,
+    /// A plain 3.1.1 upstream sent back what this bridge had just forwarded (no bridge bit, so
+    /// no *no local*): not published here a second time.
+    Echo,
 }
 
-pub const DROPS: [Drop; 5] = [Drop::Qos0Offline, Drop::Overflow, Drop::Expired, Drop::Rejected, Drop::NoRule];
+pub const DROPS: [Drop; 6] =
+    [Drop::Qos0Offline, Drop::Overflow, Drop::Expired, Drop::Rejected, Drop::NoRule, Drop::Echo];
 
 impl Drop {
     pub fn as_str(self) -> &'static str {
@@ -33,6 +37,7 @@ impl Drop {
             Drop::Expired => "expired",
             Drop::Rejected => "rejected",
             Drop::NoRule => "no_rule",
+            Drop::Echo => "echo",
         }
     }
 }
@@ -54,7 +59,13 @@ pub struct BridgeStatus {
     /// [`crate::broker::reserved::delivery_bytes`] of the QoS ≥ 1 messages in the backlog
     /// (queued and in flight), against `backlog.max_bytes`.
     pub backlog_bytes: AtomicU64,
-    dropped: [AtomicU64; 5],
+    /// 3.1.1 only: the upstream does not take the bridge bit (it refused it, or closed an
+    /// attempt with it and then accepted one without): connect as a plain client.
+    pub bridge_bit_refused: AtomicBool,
+    /// The last attempt with the bridge bit was closed before any CONNACK: the next goes
+    /// without it.
+    pub bridge_bit_unanswered: AtomicBool,
+    dropped: [AtomicU64; 6],
     /// When the last drop was logged and how many were not logged since.
     log: Mutex<(Option<Instant>, u64)>,
 }
@@ -67,6 +78,9 @@ pub struct BridgeSnapshot {
     pub last_error: Option<String>,
     pub backlog_messages: u64,
     pub backlog_inflight: u64,
+    /// Topic + payload bytes of the QoS 1/2 backlog (queued and in flight), against
+    /// `backlog.max_bytes`.
+    pub backlog_bytes: u64,
     pub forwarded_out: u64,
     pub forwarded_in: u64,
     pub reconnects: u64,
@@ -98,6 +112,8 @@ impl BridgeStatus {
             reconnects: AtomicU64::new(0),
             rtt_us: AtomicU64::new(0),
             backlog_bytes: AtomicU64::new(0),
+            bridge_bit_refused: AtomicBool::new(false),
+            bridge_bit_unanswered: AtomicBool::new(false),
             dropped: Default::default(),
             log: Mutex::new((None, 0)),
         }
@@ -148,6 +164,7 @@ impl BridgeStatus {
             last_error: self.last_error.lock().clone(),
             backlog_messages: backlog.0,
             backlog_inflight: backlog.1,
+            backlog_bytes: self.backlog_bytes.load(Ordering::Relaxed),
             forwarded_out: self.forwarded_out.load(Ordering::Relaxed),
             forwarded_in: self.forwarded_in.load(Ordering::Relaxed),
             reconnects: self.reconnects.load(Ordering::Relaxed),

@@ -231,6 +231,7 @@ impl Output {
                     state,
                     s(&x["backlog_messages"]),
                     s(&x["backlog_inflight"]),
+                    s(&x["backlog_bytes"]),
                     s(&x["forwarded_out"]),
                     s(&x["forwarded_in"]),
                     dropped(x),
@@ -240,7 +241,7 @@ impl Output {
             .collect();
         say_raw!(
             "{}",
-            table(&["BRIDGE", "HOLDER", "UPLINK", "BACKLOG", "INFLIGHT", "OUT", "IN", "DROPPED", "RECONNECTS"], rows)
+            table(&["BRIDGE", "HOLDER", "UPLINK", "BACKLOG", "INFLIGHT", "BYTES", "OUT", "IN", "DROPPED", "RECONNECTS"], rows)
         );
         Ok(())
     }

@@ -33,8 +33,22 @@ impl Driver {
         if let Some(why) = bad_subscribe(s.packet_id(), s.entries().iter().map(|e| e.sub_opts().to_buffer()[0]), 0xFC) {
             return self.protocol_violation(DisconnectReasonCode::MalformedPacket, why);
         }
-        let entries =
-            s.entries().iter().map(|e| (e.topic_filter().to_string(), sub_opts(e.sub_opts(), None))).collect();
+        // A bridge (the bridge bit at CONNECT) gets what an MQTT 5 bridge asks for, as in
+        // Mosquitto: no local, so what it forwarded here is not echoed back over it (no loop),
+        // and retain as published. Not on shared subscriptions, where no local is an error.
+        let bridge = self.mqtt31.bridge;
+        let entries = s
+            .entries()
+            .iter()
+            .map(|e| {
+                let mut o = sub_opts(e.sub_opts(), None);
+                if bridge && !e.topic_filter().starts_with("$share/") {
+                    o.no_local = true;
+                    o.retain_as_published = true;
+                }
+                (e.topic_filter().to_string(), o)
+            })
+            .collect();
         self.on_subscribe(s.packet_id(), entries).await
     }
 

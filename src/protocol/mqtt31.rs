@@ -4,6 +4,11 @@
 //! a 3.1 CONNECT is rewritten into the equivalent 3.1.1 CONNECT before the protocol library
 //! sees it; everything after is 3.1.1. Like Mosquitto, a 3.1 client must send a client id
 //! (empty → CONNACK 2); the old 23-character limit is not enforced (Mosquitto does not either).
+//!
+//! The same place takes the *bridge bit*: a broker bridging over 3.1/3.1.1 may set the top bit
+//! of the protocol level (`0x83`/`0x84`, Mosquitto's `try_private`) to say it is a bridge. The
+//! level is rewritten to the plain one and the bit noted, so the driver can give that client's
+//! subscriptions MQTT 5's *no local* (what it publishes is not sent back to it).
 
 /// Where the stream is: still reading the start of the first packet, or decided.
 #[derive(Debug, Default)]
@@ -15,14 +20,19 @@ pub struct Mqtt31 {
     pub is31: bool,
     /// A 3.1 client sent an empty client id (CONNACK 2, as 3.1 requires an id).
     pub empty_client_id: bool,
+    /// The CONNECT had the bridge bit (protocol level `0x80 | 3` or `0x80 | 4`).
+    pub bridge: bool,
 }
 
 /// Bytes needed to decide: fixed header (at most 5) + name length (2) + "MQIsdp" (6) + level.
 const DECIDE_AT: usize = 5 + 2 + 6 + 1;
 
+/// The bridge bit of a 3.1/3.1.1 protocol level.
+const BRIDGE_BIT: u8 = 0x80;
+
 impl Mqtt31 {
     /// Pass the next bytes of the stream through: unchanged, except a 3.1 CONNECT (rewritten as
-    /// 3.1.1). Until the start of the first packet has arrived, bytes are held back (at most
+    /// 3.1.1) and a bridge's CONNECT (its level without the bridge bit). Until the start of the first packet has arrived, bytes are held back (at most
     /// [`DECIDE_AT`]) and an empty result is returned.
     pub fn input<'a>(&mut self, data: &'a [u8]) -> std::borrow::Cow<'a, [u8]> {
         use std::borrow::Cow;
@@ -44,7 +54,8 @@ impl Mqtt31 {
         }
     }
 
-    /// The pending bytes once there are enough to decide, rewritten if they are a 3.1 CONNECT.
+    /// The pending bytes once there are enough to decide, rewritten if they are a 3.1 CONNECT
+    /// or carry the bridge bit.
     fn rewrite(&mut self) -> Option<Vec<u8>> {
         let p = &self.pending;
         // The remaining length (1-4 bytes after the first).
@@ -71,10 +82,17 @@ impl Mqtt31 {
             // Not enough for name and level yet; a body shorter than that is not a 3.1 CONNECT.
             return (len < 9).then(|| std::mem::take(&mut self.pending));
         }
-        if &p[body..body + 8] != b"\x00\x06MQIsdp" || p[body + 8] != 3 || len < 9 {
+        if &p[body..body + 6] == b"\x00\x04MQTT" && p[body + 6] == BRIDGE_BIT | 4 {
+            self.bridge = true;
+            let mut out = std::mem::take(&mut self.pending);
+            out[body + 6] = 4;
+            return Some(out);
+        }
+        if &p[body..body + 8] != b"\x00\x06MQIsdp" || p[body + 8] & !BRIDGE_BIT != 3 || len < 9 {
             return Some(std::mem::take(&mut self.pending));
         }
         self.is31 = true;
+        self.bridge = p[body + 8] & BRIDGE_BIT != 0;
         // The client id's length follows name (8), level (1), flags (1) and keep alive (2).
         let id_at = body + 8 + 1 + 1 + 2;
         if let (Some(&h), Some(&l)) = (p.get(id_at), p.get(id_at + 1)) {
@@ -139,6 +157,24 @@ mod tests {
                 assert!(!m.is31);
             }
         }
+    }
+
+    #[test]
+    fn the_bridge_bit_is_noted_and_cleared_in_any_split() {
+        for (mut stream, want) in [(connect311(b"gw"), connect311(b"gw")), (connect31(b"gw"), connect311(b"gw"))] {
+            let at = if stream[3] == 4 { 8 } else { 10 };
+            stream[at] |= 0x80;
+            for split in 0..stream.len() {
+                let mut m = Mqtt31::default();
+                let mut out = m.input(&stream[..split]).into_owned();
+                out.extend_from_slice(&m.input(&stream[split..]));
+                assert_eq!(out, want, "split at {split}");
+                assert!(m.bridge);
+            }
+        }
+        let mut m = Mqtt31::default();
+        let _ = m.input(&connect311(b"dev"));
+        assert!(!m.bridge, "a plain 3.1.1 CONNECT is no bridge");
     }
 
     #[test]

@@ -85,3 +85,43 @@ async fn bridge_to_mosquitto_v5_round_trip() {
 async fn bridge_to_mosquitto_v311_round_trip() {
     round_trip(BridgeProtocol::V311).await;
 }
+
+/// Over 3.1.1 with `in` and `out` overlapping (`shared/#` both ways): Mosquitto takes the
+/// bridge bit (protocol level 0x84) and sends nothing back, so the device gets its own message
+/// once and the gateway has no echo to drop.
+#[tokio::test]
+async fn bridge_to_mosquitto_v311_bridge_bit_no_echo() {
+    let mosq = Mosquitto::start().await;
+    let mut b = bridge_to(mosq.addr, BridgeProtocol::V311);
+    b.out = vec![rule("shared/#", 1, "", "")];
+    b.inbound = vec![rule("shared/#", 1, "", "")];
+    let gw = gateway(b).await;
+    wait_connected(&gw, true).await;
+    let (mut cloud, _) = Probe::connect_v5(mosq.addr, "cloud-sub", true, vec![]).await;
+    assert_eq!(cloud.subscribe_v5(1, &[("shared/#", 1)], vec![]).await, vec![1]);
+    let (mut dev, _) = Probe::connect_v5(gw.addr, "dev", true, vec![]).await;
+    assert_eq!(dev.subscribe_v5(1, &[("shared/#", 1)], vec![]).await, vec![1]);
+
+    dev.publish_v5("shared/up", b"from-dev", 1, false, Some(7), vec![]).await;
+    cloud.publish_v5("shared/down", b"from-cloud", 1, false, Some(8), vec![]).await;
+    let mut dev_got = Vec::new();
+    let mut cloud_got = Vec::new();
+    for (p, got) in [(&mut dev, &mut dev_got), (&mut cloud, &mut cloud_got)] {
+        loop {
+            match p.recv_within(Duration::from_secs(1)).await {
+                crate::harness::probe::Read::Packet(Packet::V5_0Publish(m)) => {
+                    got.push(m.topic_name().to_string());
+                    if let Some(pid) = m.packet_id() {
+                        puback_v5(p, pid).await;
+                    }
+                }
+                crate::harness::probe::Read::Packet(_) => {}
+                _ => break,
+            }
+        }
+        got.sort();
+    }
+    assert_eq!(dev_got, ["shared/down", "shared/up"], "the device: each once");
+    assert_eq!(cloud_got, ["shared/down", "shared/up"], "the cloud client: each once");
+    assert_eq!(snapshot(&gw).dropped.get("echo").copied(), Some(0), "Mosquitto sent nothing back");
+}

@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
+use std::time::Instant;
 
 use mqtt_protocol_core::mqtt;
 
@@ -40,9 +41,17 @@ impl Link<'_> {
         {
             return self.send_ack(Ack::Pubrec, pid, Reason::Success);
         }
-        let mapped = map::map(&self.cfg.inbound, Side::Remote, topic);
+        let echo = self.echoes.as_mut().is_some_and(|e| e.take(topic, payload.as_slice(), Instant::now()));
+        let mapped = if echo { None } else { map::map(&self.cfg.inbound, Side::Remote, topic) };
         let mut rc = Reason::Success;
-        if let Some((rule, local)) = mapped {
+        if echo {
+            // Acknowledged upstream like any other, never published here a second time.
+            self.status.dropped(
+                Drop::Echo,
+                self.name,
+                &format!("{topic}: sent back by the upstream (3.1.1, no bridge bit)"),
+            );
+        } else if let Some((rule, local)) = mapped {
             if let Some(rt) = &props.response_topic {
                 props.response_topic = Some(map::carry_prefix(rule, Side::Remote, rt));
             }
