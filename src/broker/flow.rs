@@ -26,10 +26,11 @@ impl Broker {
         mut assign_pid: impl FnMut() -> Option<u16>,
     ) -> Vec<(Option<u16>, Delivery)> {
         let mut out = Vec::new();
-        let mut batch = self.store.batch();
+        // Created on the first row to write: most sessions persist nothing here.
+        let mut batch = None;
         let now = now_ms();
         let mut expired_rows = 0usize;
-        {
+        let backlog = {
             let mut st = session.state.lock();
             if st.conn != Some(conn_id) {
                 return out;
@@ -50,7 +51,8 @@ impl Broker {
                 if front.msg.expired(now) {
                     if let Some(d) = st.pop() {
                         if d.seq > 0 {
-                            batch.remove(&self.store.queue, storage::queue_key(&session.client_id, d.seq));
+                            let b = batch.get_or_insert_with(|| self.store.batch());
+                            b.remove(&self.store.queue, storage::queue_key(&session.client_id, d.seq));
                         }
                         expired_rows += 1;
                     }
@@ -63,7 +65,7 @@ impl Broker {
                     let Some(pid) = assign_pid() else { break };
                     let Some(d) = st.pop() else { break };
                     if persistent && d.seq > 0 {
-                        batch.insert(
+                        batch.get_or_insert_with(|| self.store.batch()).insert(
                             &self.store.inflight,
                             storage::inflight_out_key(&session.client_id, pid),
                             inflight_row(d.seq, Phase::Published),
@@ -75,20 +77,19 @@ impl Broker {
                     out.push((None, d));
                 }
             }
-        }
+            st.queue.len() + st.disk_only
+        };
         for _ in 0..expired_rows {
             self.metrics.dropped(DropReason::Expired);
         }
-        if let Err(e) = self.store.commit(batch) {
+        if let Some(batch) = batch
+            && let Err(e) = self.store.commit(batch)
+        {
             self.metrics.storage_errors.inc();
             tracing::error!(client = %session.client_id, "cannot record in-flight messages: {e}");
         }
         if !out.is_empty() || expired_rows > 0 {
             session.space.notify_waiters();
-            let backlog = {
-                let st = session.state.lock();
-                st.queue.len() + st.disk_only
-            };
             if backlog < (self.settings.queue.max_queued / 4).max(16) {
                 session.congested.store(false, Ordering::Relaxed);
             }

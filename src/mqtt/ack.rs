@@ -2,7 +2,7 @@
 //! other nodes confirmed it), PUBREL/PUBCOMP, and the client's acknowledgements of deliveries.
 
 use mqtt_protocol_core::mqtt::connection::Event;
-use mqtt_protocol_core::mqtt::packet::{Packet, v3_1_1, v5_0};
+use mqtt_protocol_core::mqtt::packet::{GenericPacketTrait, Packet, v3_1_1, v5_0};
 use mqtt_protocol_core::mqtt::result_code::MqttError;
 
 use super::Driver;
@@ -51,6 +51,50 @@ pub(crate) fn ack_packet(v5: bool, kind: Ack, pid: u16, rc: Reason) -> Result<Pa
         (false, Ack::Pubrel) => v3_1_1::Pubrel::builder().packet_id(pid).build().map(Packet::from),
         (false, Ack::Pubcomp) => v3_1_1::Pubcomp::builder().packet_id(pid).build().map(Packet::from),
     }
+}
+
+/// Append `p`'s wire bytes to `out`. The packets of the QoS flows (a PUBLISH and its
+/// acknowledgement for every message at QoS ≥ 1) are written straight into the output buffer:
+/// the library's `to_continuous_buffer` builds a fresh vector per packet (and another for a
+/// PUBLISH's topic), several allocations per message on the busiest path. Byte-for-byte the
+/// library's encoding (unit-tested against it).
+pub(super) fn append_packet(out: &mut Vec<u8>, p: &Packet) {
+    match p {
+        Packet::V3_1_1Publish(p) => {
+            let topic = p.topic_name().as_bytes();
+            let payload = p.payload().as_slice();
+            let pid = p.packet_id();
+            let remaining = 2 + topic.len() + if pid.is_some() { 2 } else { 0 } + payload.len();
+            let flags = (u8::from(p.dup()) << 3) | (super::publish::qos_u8(p.qos()) << 1) | u8::from(p.retain());
+            out.reserve(remaining + 5);
+            out.push(0x30 | flags);
+            crate::protocol::wire::put_varint(out, remaining);
+            // A topic the library holds is an MQTT string: below 64 KiB.
+            out.extend_from_slice(&u16::try_from(topic.len()).unwrap_or(u16::MAX).to_be_bytes());
+            out.extend_from_slice(topic);
+            if let Some(pid) = pid {
+                out.extend_from_slice(&pid.to_be_bytes());
+            }
+            out.extend_from_slice(payload);
+        }
+        Packet::V3_1_1Puback(a) => out.extend_from_slice(&fixed4(0x40, a.packet_id())),
+        Packet::V3_1_1Pubrec(a) => out.extend_from_slice(&fixed4(0x50, a.packet_id())),
+        Packet::V3_1_1Pubrel(a) => out.extend_from_slice(&fixed4(0x62, a.packet_id())),
+        Packet::V3_1_1Pubcomp(a) => out.extend_from_slice(&fixed4(0x70, a.packet_id())),
+        // 5.0 packets carry properties: the library's slices, copied once.
+        Packet::V5_0Publish(_) | Packet::V5_0Puback(_) => {
+            for s in p.to_buffers() {
+                out.extend_from_slice(&s);
+            }
+        }
+        other => out.extend_from_slice(&other.to_continuous_buffer()),
+    }
+}
+
+/// A 3.1.1 acknowledgement: fixed header, remaining length 2, packet id.
+fn fixed4(header: u8, pid: u16) -> [u8; 4] {
+    let [hi, lo] = pid.to_be_bytes();
+    [header, 2, hi, lo]
 }
 
 /// The acknowledgements of the QoS 1 and 2 flows.
@@ -199,5 +243,67 @@ impl Driver {
                 }
             }
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use mqtt_protocol_core::mqtt::packet::{Property, Qos, UserProperty};
+
+    fn lib_bytes(p: &Packet) -> Vec<u8> {
+        p.to_continuous_buffer()
+    }
+
+    fn ours(p: &Packet) -> Vec<u8> {
+        // Appended after bytes already there, as in the output buffer.
+        let mut out = vec![0xAA];
+        append_packet(&mut out, p);
+        out.split_off(1)
+    }
+
+    #[test]
+    fn append_packet_writes_what_the_library_encodes() {
+        let mut packets: Vec<Packet> = Vec::new();
+        for (qos, pid) in [(Qos::AtMostOnce, None), (Qos::AtLeastOnce, Some(1u16)), (Qos::ExactlyOnce, Some(65535))] {
+            for (dup, retain) in [(false, false), (true, false), (false, true), (true, true)] {
+                for (topic, len) in [("a", 0usize), ("bench/7", 64), ("t/x/y", 200), ("long/topic", 20_000)] {
+                    let mut b = v3_1_1::Publish::builder()
+                        .topic_name(topic)
+                        .expect("topic")
+                        .qos(qos)
+                        .retain(retain)
+                        .dup(dup && pid.is_some())
+                        .payload(vec![9u8; len]);
+                    if let Some(pid) = pid {
+                        b = b.packet_id(pid);
+                    }
+                    packets.push(b.build().expect("v3 publish").into());
+                    let mut b = v5_0::Publish::builder()
+                        .topic_name(topic)
+                        .expect("topic")
+                        .qos(qos)
+                        .retain(retain)
+                        .payload(vec![3u8; len])
+                        .props(vec![Property::UserProperty(UserProperty::new("k", "v").expect("prop"))]);
+                    if let Some(pid) = pid {
+                        b = b.packet_id(pid);
+                    }
+                    packets.push(b.build().expect("v5 publish").into());
+                }
+            }
+        }
+        for pid in [1u16, 256, 65535] {
+            for kind in [Ack::Puback, Ack::Pubrec, Ack::Pubrel, Ack::Pubcomp] {
+                for v5 in [false, true] {
+                    for rc in [Reason::Success, Reason::NoMatchingSubscribers, Reason::QuotaExceeded] {
+                        packets.push(ack_packet(v5, kind, pid, rc).expect("ack"));
+                    }
+                }
+            }
+        }
+        for p in &packets {
+            assert_eq!(ours(p), lib_bytes(p), "{p:?}");
+        }
     }
 }

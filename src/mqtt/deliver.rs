@@ -3,8 +3,8 @@
 
 use mqtt_protocol_core::mqtt::connection::Event;
 use mqtt_protocol_core::mqtt::packet::{
-    ContentType, CorrelationData, GenericPacketTrait, MessageExpiryInterval, Packet, PayloadFormat,
-    PayloadFormatIndicator, Property, ResponseTopic, SubscriptionIdentifier, UserProperty, v3_1_1, v5_0,
+    ContentType, CorrelationData, MessageExpiryInterval, Packet, PayloadFormat, PayloadFormatIndicator, Property,
+    ResponseTopic, SubscriptionIdentifier, UserProperty, v3_1_1, v5_0,
 };
 use mqtt_protocol_core::mqtt::result_code::MqttError;
 
@@ -70,7 +70,7 @@ impl Driver {
                 for e in ev {
                     match e {
                         Event::RequestSendPacket { packet, .. } => {
-                            self.wbuf.extend_from_slice(&packet.to_continuous_buffer());
+                            super::ack::append_packet(&mut self.wbuf, &packet);
                         }
                         Event::NotifyError(MqttError::PacketTooLarge) => too_large = true,
                         Event::NotifyError(e) => {

@@ -159,7 +159,11 @@ impl Driver {
             Ok(PublishOutcome { delivered: 0, .. }) => Reason::NoMatchingSubscribers,
             Ok(_) => Reason::Success,
         };
-        events.extend(self.queue_ack(PendingAck::new(pid, qos, rc, confirm)));
+        let ack = self.queue_ack(PendingAck::new(pid, qos, rc, confirm));
+        if events.is_empty() {
+            return ack;
+        }
+        events.extend(ack);
         events
     }
 }
