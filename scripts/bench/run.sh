@@ -3,13 +3,16 @@
 # (`starling-bench`), so that the client's own cost is the same for every broker.
 #
 # Usage: scripts/bench/run.sh [-r REPS] [-d DURATION] [-b "starling mosquitto rumqttd"]
-#                             [-n CONNECTIONS] [-o RESULTS.md] [-s SCENARIOS]
+#                             [-n CONNECTIONS] [-w CONNECTIONS] [-o RESULTS.md] [-s SCENARIOS]
 #   -r  repetitions per scenario (default 3); the table shows the median
 #   -d  load phase per run (default 10s); flood runs add a drain of up to 30 s
 #   -b  brokers to measure (default: all three)
 #   -n  idle connection counts for the memory/connect-rate scenario, one run per count
 #       (default "1000 5000 19000"; per-connection memory should be flat across them)
-#   -s  scenarios (default: "qos0_fanin qos1_fanin fanout latency conn")
+#   -w  idle connection count for the TLS and WebSocket memory scenarios (default 5000; the
+#       clients are scripts/bench/idle_clients.py, one Python process)
+#   -s  scenarios (default: "qos0_fanin qos1_fanin fanout latency conn conn_tls conn_ws");
+#       conn_tls / conn_ws run against starling and mosquitto (rumqttd is not set up for them)
 #   -o  results file (default target/bench-results/results-<time>.md); raw JSON lines go
 #       next to it (<same name>.jsonl)
 #   STARLING_BROKER=/path/to/starling (environment): measure that broker binary instead of
@@ -25,17 +28,19 @@ REPS=3
 DURATION=10s
 BROKERS="starling mosquitto rumqttd"
 CONNS="1000 5000 19000"
-SCENARIOS="qos0_fanin qos1_fanin fanout latency conn"
+WCONNS=5000
+SCENARIOS="qos0_fanin qos1_fanin fanout latency conn conn_tls conn_ws"
 OUT=""
-while getopts "r:d:b:n:o:s:h" opt; do
+while getopts "r:d:b:n:w:o:s:h" opt; do
     case "$opt" in
         r) REPS=$OPTARG ;;
         d) DURATION=$OPTARG ;;
         b) BROKERS=$OPTARG ;;
         n) CONNS=$OPTARG ;;
+        w) WCONNS=$OPTARG ;;
         o) OUT=$OPTARG ;;
         s) SCENARIOS=$OPTARG ;;
-        *) sed -n '2,21p' "$0"; exit 2 ;;
+        *) sed -n '2,24p' "$0"; exit 2 ;;
     esac
 done
 
@@ -60,6 +65,9 @@ STARLING_BROKER=${STARLING_BROKER:-$STARLING}
 # Fixed loopback ports, one per broker, away from the usual 1883 so a broker someone else
 # runs on this machine is never measured by mistake.
 declare -A PORT=([starling]=21883 [mosquitto]=21884 [rumqttd]=21885)
+# The idle-connection scenarios over TLS and WebSocket use these, on the same broker process.
+declare -A TLS_PORT=([starling]=21983 [mosquitto]=21984)
+declare -A WS_PORT=([starling]=22083 [mosquitto]=22084)
 BROKER_PID=""
 BENCH_PID=""
 
@@ -101,14 +109,27 @@ install_tools() {
 # --- brokers --------------------------------------------------------------------------------
 
 write_configs() {
+    # One throwaway ECDSA P-256 certificate for both brokers' TLS listeners (mosquitto drops
+    # to its own user before reading it, so the directory must be readable).
+    chmod 755 "$WORK"
+    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
+        -subj /CN=localhost -keyout "$WORK/key.pem" -out "$WORK/cert.pem" 2>/dev/null
+    chmod 644 "$WORK/key.pem"
     cat > "$WORK/mosquitto.conf" <<EOF
-listener ${PORT[mosquitto]} 127.0.0.1
 allow_anonymous true
-max_connections -1
 persistence false
 log_dest stderr
 log_type error
 log_type warning
+listener ${PORT[mosquitto]} 127.0.0.1
+max_connections -1
+listener ${TLS_PORT[mosquitto]} 127.0.0.1
+max_connections -1
+certfile $WORK/cert.pem
+keyfile $WORK/key.pem
+listener ${WS_PORT[mosquitto]} 127.0.0.1
+max_connections -1
+protocol websockets
 EOF
     # rumqttd's sample config with three changes: loopback listener, room for the idle
     # connections, and no delay between accepted connections (the sample throttles to 1 ms).
@@ -148,6 +169,9 @@ start_broker() {
             # No admin HTTP listener: its fixed default port may be taken by another
             # instance, and the other brokers run without one too.
             STARLING_ADMIN__ENABLED=false \
+                STARLING_LISTENERS__TLS__BIND="127.0.0.1:${TLS_PORT[starling]}" \
+                STARLING_LISTENERS__TLS__CERT="$WORK/cert.pem" STARLING_LISTENERS__TLS__KEY="$WORK/key.pem" \
+                STARLING_LISTENERS__WS__BIND="127.0.0.1:${WS_PORT[starling]}" \
                 env -u STARLING_BROKER "$STARLING_BROKER" serve --bind "127.0.0.1:$port" --data-dir "$WORK/starling-data" \
                 >>"$WORK/starling.log" 2>&1 &
             ;;
@@ -176,6 +200,22 @@ stop_broker() {
 }
 
 rss_kib() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status"; }
+
+# A fresh broker's RSS moves for some seconds after start (start-up work whose memory the
+# allocator returns late, e.g. Starling's dummy password hash): wait until it holds still
+# (under 64 KiB of change over a second, at most 20 s) before taking the baseline.
+settled_rss_kib() {
+    local prev cur
+    sleep 1
+    prev=$(rss_kib "$1" || echo 0)
+    for _ in $(seq 1 20); do
+        sleep 1
+        cur=$(rss_kib "$1" || echo 0)
+        [ $(( cur > prev ? cur - prev : prev - cur )) -lt 64 ] && break
+        prev=$cur
+    done
+    echo "$cur"
+}
 
 # --- scenarios ------------------------------------------------------------------------------
 
@@ -207,28 +247,62 @@ run_pubsub() { # broker scenario rep args...
     record "$broker" "$scenario" "$rep" "$out"
 }
 
-run_conn() { # broker rep count
-    local broker=$1 rep=$2 count=$3 port=${PORT[$1]}
-    local out="$WORK/$broker-conn$count-$rep.json" err="$WORK/$broker-conn$count-$rep.err"
-    sleep 1 # let the fresh broker settle before the baseline
-    local before after established
-    before=$(rss_kib "$BROKER_PID" || echo 0)
+run_conn() { # broker rep count [tcp|tls|ws]
+    local broker=$1 rep=$2 count=$3 kind=${4:-tcp} port
+    case "$kind" in
+        tcp) port=${PORT[$broker]} ;;
+        tls) port=${TLS_PORT[$broker]:-} ;;
+        ws) port=${WS_PORT[$broker]:-} ;;
+    esac
+    local scenario=conn_$count
+    [ "$kind" = tcp ] || scenario=conn_${kind}_$count
+    if [ -z "$port" ]; then
+        log "$broker has no $kind listener here; $scenario not measured"
+        return 0
+    fi
+    local out="$WORK/$broker-$scenario-$rep.json" err="$WORK/$broker-$scenario-$rep.err"
+    local before after established warm_pid
+    # WARM clients stay connected over plain TCP through the measurement: the baseline is then
+    # taken with the broker past its start-up (a fresh Starling returns ~10 MB of start-up
+    # memory only once some hundreds of clients have come and gone, which would hide that
+    # much of the connections' own memory), and the result is the cost of each further one.
+    "$BENCH" conn -p "${PORT[$broker]}" -c "$WARM" --prefix warm -d 300s "${COMMON[@]}" \
+        >/dev/null 2>"$WORK/warm.err" &
+    warm_pid=$!
+    for _ in $(seq 1 600); do
+        grep -q '^connect phase:' "$WORK/warm.err" 2>/dev/null && break
+        kill -0 "$warm_pid" 2>/dev/null || break
+        sleep 0.1
+    done
+    before=$(settled_rss_kib "$BROKER_PID")
     # Hold up to 5 minutes; the script interrupts it as soon as memory has been sampled.
-    "$BENCH" conn -p "$port" -c "$count" --connect-timeout 30s -d 300s "${COMMON[@]}" \
-        >"$out" 2>"$err" &
+    if [ "$kind" = tcp ]; then
+        "$BENCH" conn -p "$port" -c "$count" --connect-timeout 30s -d 300s "${COMMON[@]}" \
+            >"$out" 2>"$err" &
+    else
+        python3 "$ROOT/scripts/bench/idle_clients.py" "$kind" 127.0.0.1 "$port" "$count" --hold 300 \
+            >"$out" 2>"$err" &
+    fi
     BENCH_PID=$!
     for _ in $(seq 1 1800); do
-        grep -q '^connect phase:' "$err" 2>/dev/null && break
+        if [ "$kind" = tcp ]; then
+            grep -q '^connect phase:' "$err" 2>/dev/null && break
+        else
+            [ -s "$out" ] && break
+        fi
         kill -0 "$BENCH_PID" 2>/dev/null || break
         sleep 0.1
     done
     sleep 2 # let allocations settle after the last CONNACK
     after=$(rss_kib "$BROKER_PID" || echo "$before")
     established=$(ss -Htn state established "( sport = :$port )" | wc -l)
+    [ "$kind" = tcp ] && established=$(( established - WARM ))
     kill -INT "$BENCH_PID" 2>/dev/null || true
     wait "$BENCH_PID" 2>/dev/null || log "$broker conn #$rep: bench exited with an error: $(tail -n 1 "$err")"
     BENCH_PID=""
-    record "$broker" "conn_$count" "$rep" "$out" \
+    kill -INT "$warm_pid" 2>/dev/null || true
+    wait "$warm_pid" 2>/dev/null || true
+    record "$broker" "$scenario" "$rep" "$out" \
         "{\"rss_before_kib\": $before, \"rss_after_kib\": $after, \"established\": $established}"
 }
 
@@ -247,6 +321,8 @@ run_scenario() { # broker scenario rep
         latency)
             run_pubsub "$broker" "$scenario" "$rep" --publishers 1 --subscribers 1 -t bench/lat \
                 --sub-topic bench/lat -q 0 -s 64 -r 5000 -d "$DURATION" --drain 5s ;;
+        conn_tls_*) run_conn "$broker" "$rep" "${scenario#conn_tls_}" tls ;;
+        conn_ws_*) run_conn "$broker" "$rep" "${scenario#conn_ws_}" ws ;;
         conn_*) run_conn "$broker" "$rep" "${scenario#conn_}" ;;
         *) log "unknown scenario $scenario"; return 1 ;;
     esac
@@ -255,9 +331,9 @@ run_scenario() { # broker scenario rep
 # --- summary --------------------------------------------------------------------------------
 
 summarise() {
-    python3 - "$RAW" "$BROKERS" "$REPS" "$DURATION" "$CONNS" <<'PY'
+    python3 - "$RAW" "$BROKERS" "$REPS" "$DURATION" "$CONNS" "$WCONNS" <<'PY'
 import json, statistics, sys
-raw, brokers, reps, duration, conns = sys.argv[1], sys.argv[2].split(), sys.argv[3], sys.argv[4], sys.argv[5]
+raw, brokers, reps, duration, conns, wconns = sys.argv[1], sys.argv[2].split(), sys.argv[3], sys.argv[4], sys.argv[5], sys.argv[6]
 rows = [json.loads(l) for l in open(raw) if l.strip()]
 
 def get(row, *path):
@@ -275,6 +351,11 @@ def metric(row, name):
         if n <= 0 or "rss_after_kib" not in row:
             return None
         return (row["rss_after_kib"] - row["rss_before_kib"]) / n
+    if "kind" in r and name in ("connect_rate", "ready"):
+        # idle_clients.py's report (TLS, WebSocket)
+        if name == "ready":
+            return r.get("established")
+        return r["established"] / r["seconds"] if r.get("seconds") else None
     paths = {
         "delivered": ("rates", "recv_overall_per_s"),
         "delivered_median": ("rates", "recv_median_per_s"),
@@ -316,6 +397,11 @@ for c in conns.split():
         ("", f"conn_{c}", "connect_rate", "connects/s", n0),
         ("", f"conn_{c}", "ready", "connections established", n0),
     ]
+for kind, label in (("tls", "TLS"), ("ws", "WebSocket")):
+    table += [
+        (f"{int(wconns):,} idle {label} connections", f"conn_{kind}_{wconns}", "rss_per_conn_kib", "RSS per connection, KiB", f1),
+        ("", f"conn_{kind}_{wconns}", "ready", "connections established", n0),
+    ]
 print(f"| Scenario | Metric | " + " | ".join(brokers) + " |")
 print("|---|---|" + "---|" * len(brokers))
 present = {r["scenario"] for r in rows}
@@ -327,21 +413,27 @@ print()
 print(f"Each cell is the median of {reps} run(s); load phase {duration} per run; MQTT 3.1.1, 64-byte payloads.")
 errors = [r for r in rows if "error" in r["report"] or r["report"].get("errors")]
 for r in errors:
-    e = r["report"].get("error") or "; ".join(f"{k}: {v['count']} × {v['example']}" for k, v in r["report"]["errors"].items())
+    errs = r["report"].get("errors")
+    if isinstance(errs, dict):
+        e = r["report"].get("error") or "; ".join(f"{k}: {v['count']} × {v['example']}" for k, v in errs.items())
+    else:  # idle_clients.py: a count and the first one
+        e = r["report"].get("error") or f"{errs} failed, first: {r['report'].get('first_error')}"
     print(f"- {r['broker']} {r['scenario']} run {r['rep']}: {e}")
 PY
 }
 
 # --- main -----------------------------------------------------------------------------------
 
-# The idle-connection scenario needs one descriptor per client in both processes.
+# The idle-connection scenario needs one descriptor per client in both processes, plus the
+# warm-up clients held beside them.
+WARM=400
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 if [ "$(ulimit -n)" != unlimited ]; then
     fitted=""
     for c in $CONNS; do
-        if [ "$c" -gt $(( $(ulimit -n) - 512 )) ]; then
-            log "open-file limit is $(ulimit -n); measuring $(( $(ulimit -n) - 512 )) idle connections instead of $c"
-            c=$(( $(ulimit -n) - 512 ))
+        if [ "$c" -gt $(( $(ulimit -n) - 512 - WARM )) ]; then
+            log "open-file limit is $(ulimit -n); measuring $(( $(ulimit -n) - 512 - WARM )) idle connections instead of $c"
+            c=$(( $(ulimit -n) - 512 - WARM ))
         fi
         fitted="$fitted $c"
     done
@@ -350,7 +442,11 @@ fi
 MAX_CONNS=$(printf '%s\n' $CONNS | sort -n | tail -n 1)
 # "conn" stands for one idle-connection run per count in -n.
 SCENARIOS=$(for s in $SCENARIOS; do
-    if [ "$s" = conn ]; then for c in $CONNS; do printf 'conn_%s ' "$c"; done; else printf '%s ' "$s"; fi
+    case "$s" in
+        conn) for c in $CONNS; do printf 'conn_%s ' "$c"; done ;;
+        conn_tls | conn_ws) printf '%s_%s ' "$s" "$WCONNS" ;;
+        *) printf '%s ' "$s" ;;
+    esac
 done)
 install_tools
 write_configs

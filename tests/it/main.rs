@@ -84,6 +84,7 @@ mod tls_listener;
 mod tls_reload;
 mod tls_util;
 mod transport_docs;
+mod transport_keepalive;
 mod ws_browser;
 mod ws_origin;
 
