@@ -61,7 +61,20 @@ pub struct BoundListener {
 #[derive(Debug)]
 pub struct Reloaded {
     pub what: &'static str,
-    pub outcome: Result<String, String>,
+    pub outcome: Result<String, ReloadError>,
+}
+
+/// Why one item of a SIGHUP reload failed; its previous state stays in use.
+#[derive(Debug, Error)]
+pub enum ReloadError {
+    #[error("{0}; the previous keys stay in use")]
+    ApiKeys(#[source] crate::admin::KeysError),
+    #[error("{0}; the previous certificate stays in use")]
+    Tls(#[source] TlsError),
+    #[error("{0}; the previous certificate stays in use")]
+    LinkTls(#[source] crate::cluster::link_tls::LinkTlsError),
+    #[error(transparent)]
+    Auth(#[from] crate::auth::ReloadError),
 }
 
 pub struct NodeHandle {
@@ -112,7 +125,7 @@ impl Node {
                 (s.clone(), s, None)
             }
             Some(c) => {
-                let r = RaftCluster::start(
+                let (r, link) = RaftCluster::start(
                     node_id,
                     node_name.clone(),
                     c,
@@ -122,21 +135,26 @@ impl Node {
                 )
                 .await?;
                 tasks.spawn("raft_writer", r.clone().run_writer(shutdown_rx.clone()));
-                tasks.spawn("outbox", r.clone().run_outbox(shutdown_rx.clone()));
                 tasks.spawn("prevote", crate::cluster::prevote::run(r.clone(), shutdown_rx.clone()));
-                (r.clone(), r.clone(), Some(r))
+                (r.clone(), r.clone(), Some((r, link)))
             }
         };
         let settings = Settings::from_config(&cfg);
         // The password and ACL files are read before anything binds: a bad file fails start-up.
         let auth = Arc::new(crate::auth::Auth::new(&cfg, catalog.clone(), metrics.clone())?);
         let broker = Broker::new(settings.clone(), node_name, cluster, catalog, store.clone(), metrics, auth);
+        // The broker holds the cluster; the cluster gets the broker only as what its link and
+        // outbox deliver into, held by their tasks (which end on the stop signal).
+        let raft = raft.map(|(r, link)| {
+            r.serve(link, broker.clone());
+            tasks.spawn("outbox", r.clone().run_outbox(broker.clone(), shutdown_rx.clone()));
+            r
+        });
         if let Some(t) = raft.as_ref().and_then(|r| r.link_tls()) {
             t.record_expiry(&broker.metrics);
             tasks.spawn("link_tls_watch", t.watch(broker.metrics.clone(), LINK_TLS_WATCH, shutdown_rx.clone()));
         }
         if let Some(r) = &raft {
-            r.set_broker(&broker);
             tasks.spawn("membership", r.clone().run_membership(shutdown_rx.clone()));
             tasks.spawn_until("hand_back", shutdown_rx.clone(), broker.hand_back_task(Duration::from_secs(2)));
         }
@@ -225,7 +243,10 @@ impl Node {
                 client_id_prefix: cfg.cluster.as_ref().map_or_else(|| broker.node_name.clone(), |c| c.name.clone()),
                 lease: cfg.cluster.as_ref().map_or(Duration::from_secs(10), |c| c.bridge_lease),
             };
-            let bridges = crate::bridge::Bridges::start(&cfg.bridges, &opts, &broker, &shutdown_rx, &drain_tx);
+            let (bridges, runs) = crate::bridge::Bridges::start(&cfg.bridges, &opts, &broker, &shutdown_rx, &drain_tx);
+            for run in runs {
+                tasks.spawn("bridge", run);
+            }
             let _ = broker.bridges.set(bridges);
         }
         if cfg.storage.sync == SyncPolicy::Interval {
@@ -283,37 +304,35 @@ impl NodeHandle {
     pub fn reload(&self, cfg: &Config) -> Vec<Reloaded> {
         let mut out = Vec::new();
         if let Some(a) = &self.admin {
-            let outcome = a
-                .reload_keys(&cfg.admin)
-                .map(|n| format!("{n} API keys"))
-                .map_err(|e| format!("{e}; the previous keys stay in use"));
+            let outcome = a.reload_keys(&cfg.admin).map(|n| format!("{n} API keys")).map_err(ReloadError::ApiKeys);
             out.push(Reloaded { what: "admin API keys", outcome });
             if let Some(r) = a.reload_tls(&self.broker.metrics) {
-                let outcome = r.map_err(|e| format!("{e}; the previous certificate stays in use"));
+                let outcome = r.map_err(ReloadError::Tls);
                 out.push(Reloaded { what: "admin TLS certificates", outcome });
             }
         }
         if let Some(outcome) = self.broker.auth.reload_passwords() {
-            out.push(Reloaded { what: "password file", outcome });
+            out.push(Reloaded { what: "password file", outcome: outcome.map_err(ReloadError::from) });
         }
         if let Some(outcome) = self.broker.auth.reload_acl() {
+            let outcome = outcome.map_err(ReloadError::from);
             if outcome.is_ok() {
                 // Subscriptions granted under the old rules are checked against the new ones.
                 let broker = self.broker.clone();
                 // One pass over the sessions, started by this reload; it ends by itself.
-                tokio::spawn(async move { broker.revoke_denied_subscriptions().await });
+                self.tasks.spawn("revoke_subscriptions", async move {
+                    broker.revoke_denied_subscriptions().await;
+                });
             }
             out.push(Reloaded { what: "ACL file", outcome });
         }
         if let Some(t) = self.raft.as_ref().and_then(|r| r.link_tls()) {
-            let outcome =
-                t.reload(&self.broker.metrics).map_err(|e| format!("{e}; the previous certificate stays in use"));
+            let outcome = t.reload(&self.broker.metrics).map_err(ReloadError::LinkTls);
             out.push(Reloaded { what: "cluster link TLS certificates", outcome });
         }
         // Each TLS listener's certificate, key, CA bundle and CRL, all or nothing.
         for t in self.tls.values() {
-            let outcome =
-                t.reload(&self.broker.metrics).map_err(|e| format!("{e}; the previous certificate stays in use"));
+            let outcome = t.reload(&self.broker.metrics).map_err(ReloadError::Tls);
             out.push(Reloaded { what: "TLS certificates", outcome });
         }
         out

@@ -51,7 +51,7 @@ use crate::cluster::admin::ClusterAdmin;
 use crate::config::AdminConfig;
 use crate::transport::tls::{TlsError, TlsListener};
 pub use control::ControlSocket;
-pub use keys::ApiKeys;
+pub use keys::{ApiKeys, KeysError};
 
 /// A client that has not finished the TLS handshake by then is dropped.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);

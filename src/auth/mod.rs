@@ -52,6 +52,15 @@ pub enum AuthError {
     Acl(#[from] acl::AclError),
 }
 
+/// A SIGHUP reload that failed: the state in use stays.
+#[derive(Debug, Error)]
+pub enum ReloadError {
+    #[error("{0}; the previous users stay in use")]
+    Passwords(#[source] password::PasswordError),
+    #[error("{0}; the previous rules stay in use")]
+    Acl(#[source] acl::AclError),
+}
+
 /// How often the same refusal (reason + key) is logged.
 const LOG_PERIOD: Duration = Duration::from_secs(60);
 
@@ -425,11 +434,11 @@ impl Auth {
     // ------------------------------------------------------------------ reload
 
     /// SIGHUP: the password file. `None` when none is configured.
-    pub fn reload_passwords(&self) -> Option<Result<String, String>> {
+    pub fn reload_passwords(&self) -> Option<Result<String, ReloadError>> {
         let path = self.file_users_path()?;
         Some(match self.file_users.reload()? {
             Ok(n) => Ok(format!("{n} users from {path}")),
-            Err(e) => Err(format!("{e}; the previous users stay in use")),
+            Err(e) => Err(ReloadError::Passwords(e)),
         })
     }
 
@@ -438,7 +447,7 @@ impl Auth {
     }
 
     /// SIGHUP: the ACL file. Connections pick the new rules up at their next check.
-    pub fn reload_acl(&self) -> Option<Result<String, String>> {
+    pub fn reload_acl(&self) -> Option<Result<String, ReloadError>> {
         let path = self.acl_path.as_ref()?;
         Some(match Acl::load(path) {
             Ok(acl) => {
@@ -447,7 +456,7 @@ impl Auth {
                 self.acl_generation.fetch_add(1, Ordering::AcqRel);
                 Ok(format!("{n} rules from {}", path.display()))
             }
-            Err(e) => Err(format!("{e}; the previous rules stay in use")),
+            Err(e) => Err(ReloadError::Acl(e)),
         })
     }
 

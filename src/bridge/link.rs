@@ -480,12 +480,8 @@ impl<'a> Link<'a> {
     /// Send again what the upstream has not acknowledged (oldest first), as a client must on a
     /// resumed session; also after the upstream lost the session, since nothing was acknowledged.
     pub fn resend_inflight(&mut self) -> Result<(), LinkError> {
-        let mut inflight: Vec<(u16, Delivery, Phase)> = {
-            let st = self.session.state.lock();
-            if st.conn != Some(self.conn_id) {
-                return Err(LinkError::Detached);
-            }
-            st.inflight.iter().map(|(pid, i)| (*pid, i.delivery.clone(), i.phase)).collect()
+        let Some(mut inflight) = self.session.inflight_for(self.conn_id) else {
+            return Err(LinkError::Detached);
         };
         inflight.sort_by_key(|(pid, d, _)| (d.seq, *pid));
         for (pid, d, phase) in inflight {
@@ -513,12 +509,10 @@ impl<'a> Link<'a> {
             if *stop.borrow() {
                 return Err(LinkError::Detached);
             }
-            let notified = self.session.wake.notified();
+            let notified = self.session.woken();
             tokio::pin!(notified);
             notified.as_mut().enable();
-            if self.session.owner.load(Ordering::Acquire) != self.conn_id
-                || self.session.kick.load(Ordering::Acquire) != 0
-            {
+            if !self.session.driven_by(self.conn_id) || self.session.pending_kick().is_some() {
                 return Err(LinkError::Detached);
             }
             if self.pump_ready() {
@@ -557,13 +551,12 @@ impl<'a> Link<'a> {
     fn pump_ready(&self) -> bool {
         // Before taking the lock: `window` takes it too (parking_lot's mutex is not reentrant).
         let window = self.window();
-        let st = self.session.state.lock();
-        st.queue.front().is_some_and(|d| d.is_ready() && (d.qos == 0 || st.inflight.len() < window))
+        self.session.next_ready(window)
     }
 
     fn window(&self) -> usize {
         let vacancy = self.mqtt.get_receive_maximum_vacancy_for_send().map(usize::from);
-        let inflight = self.session.state.lock().inflight.len();
+        let inflight = self.session.inflight_len();
         match vacancy {
             Some(v) => (inflight + v).min(WINDOW),
             None => WINDOW,
@@ -605,13 +598,15 @@ impl<'a> Link<'a> {
             tracing::error!(bridge = self.name, "cannot remove expired backlog messages: {e}");
         }
         self.status.backlog_shrank(bytes);
-        self.session.space.notify_waiters();
+        self.session.notify_space();
         self.status.dropped_n(Drop::Expired, n, self.name, "older than backlog.max_age or their message expiry");
     }
 
     /// The local session is done with in-flight `pid` (acknowledged upstream, or dropped).
     fn complete(&self, pid: u16) {
-        let bytes = self.session.state.lock().inflight.get(&pid).map_or(0, |i| reserved::delivery_bytes(&i.delivery));
+        let bytes = self
+            .session
+            .with_inflight(|inflight, _| inflight.get(&pid).map_or(0, |i| reserved::delivery_bytes(&i.delivery)));
         self.broker.complete(self.session, self.conn_id, pid);
         self.status.backlog_shrank(bytes);
     }

@@ -46,8 +46,8 @@ impl Running {
     fn backlog(&self) -> (u64, u64) {
         match &*self.session.lock() {
             Some(s) => {
-                let st = s.state.lock();
-                ((st.queue.len() + st.disk_only) as u64, st.inflight.len() as u64)
+                let (queued, inflight) = s.backlog_counts();
+                (queued as u64, inflight as u64)
             }
             None => (0, 0),
         }
@@ -81,16 +81,18 @@ pub struct Options {
 }
 
 impl Bridges {
-    /// Start a task per configured bridge.
+    /// Set up each configured bridge: the bridges, and per bridge the task that runs it (until
+    /// `stop`), for the node's supervisor to start.
     pub fn start(
         bridges: &std::collections::BTreeMap<String, BridgeConfig>,
         opts: &Options,
         broker: &Arc<Broker>,
         stop: &watch::Receiver<bool>,
         drain: &tokio::sync::mpsc::Sender<()>,
-    ) -> Arc<Bridges> {
+    ) -> (Arc<Bridges>, Vec<impl Future<Output = ()> + Send + 'static>) {
         let prefix = &opts.client_id_prefix;
         let mut list = Vec::new();
+        let mut tasks = Vec::new();
         for (name, cfg) in bridges {
             let bound = reserved::QueueBound {
                 max_messages: usize::try_from(cfg.backlog.max_messages).unwrap_or(usize::MAX),
@@ -115,9 +117,9 @@ impl Bridges {
                 running: r,
                 _drain: drain.clone(),
             };
-            tokio::spawn(task.run(stop.clone()));
+            tasks.push(task.run(stop.clone()));
         }
-        Arc::new(Bridges { list })
+        (Arc::new(Bridges { list }), tasks)
     }
 
     pub fn snapshots(&self) -> Vec<BridgeSnapshot> {
@@ -244,7 +246,7 @@ impl Task {
         let c = self.broker.connect(client, false, u32::MAX, conn_id, &identity).await?;
         let session = c.session;
         let want: BTreeSet<String> = self.cfg.out.iter().map(|r| r.local_filter()).collect();
-        let have: Vec<String> = session.state.lock().subscriptions.keys().cloned().collect();
+        let have: Vec<String> = session.subscription_filters();
         for f in have.iter().filter(|f| !want.contains(*f)) {
             self.broker.unsubscribe(&session, f).await?;
         }
@@ -388,7 +390,7 @@ impl Task {
         };
         if !present {
             // The upstream lost the session: QoS 2 ids it had sent us mean nothing now.
-            let ids: Vec<u16> = session.state.lock().incoming_qos2.iter().copied().collect();
+            let ids: Vec<u16> = session.incoming_qos2_ids();
             for pid in ids {
                 self.broker.incoming_qos2(session, pid, false);
             }
@@ -415,22 +417,14 @@ impl Task {
     async fn offline(&self, session: &Arc<Session>, wait: Duration, stop: &mut watch::Receiver<bool>) -> bool {
         let until = tokio::time::Instant::now() + wait;
         loop {
-            let notified = session.wake.notified();
+            let notified = session.woken();
             tokio::pin!(notified);
             notified.as_mut().enable();
-            if session.kick.load(std::sync::atomic::Ordering::Acquire) != 0 {
+            if session.pending_kick().is_some() {
                 return true;
             }
-            let shed = {
-                let mut st = session.state.lock();
-                let before = st.queue.len();
-                st.queue.retain(|d| d.qos > 0);
-                let n = before - st.queue.len();
-                st.queued_qos0 = st.queued_qos0.saturating_sub(n);
-                n
-            };
+            let shed = session.shed_qos0();
             if shed > 0 {
-                session.space.notify_waiters();
                 self.status().dropped_n(
                     Drop::Qos0Offline,
                     shed as u64,

@@ -30,6 +30,7 @@ pub mod reserved;
 mod restore;
 mod revoke;
 pub mod session;
+mod session_access;
 pub mod subs;
 mod subscribe;
 mod sys;

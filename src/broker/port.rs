@@ -14,6 +14,7 @@ use std::sync::Arc;
 use thiserror::Error;
 
 use crate::broker::handover::SessionTransfer;
+use crate::broker::{BrokerError, PublishOutcome};
 use crate::catalog::cmd::{CatalogCmd, CatalogResp, NodeId};
 use crate::catalog::routes::RemoteRoutes;
 use crate::protocol::Message;
@@ -82,4 +83,31 @@ pub trait Cluster: Send + Sync + 'static {
     fn give_session(&self, owner: NodeId, t: SessionTransfer) -> BoxFuture<'_, Result<(), ClusterError>>;
     /// Whether `node` is in the membership.
     fn is_member(&self, node: NodeId) -> bool;
+}
+
+/// What other nodes deliver into this one: the broker as the cluster sees it. The cluster is
+/// given it when its link starts serving (once the broker exists) and keeps it in the link's
+/// tasks, never in its own state, so the broker holds the cluster and not the reverse.
+/// Implemented by [`crate::broker::Broker`] (in `broker::remote`).
+pub(crate) trait Inbound: Send + Sync + 'static {
+    /// Deliver a publish another node forwarded to this node's sessions (see
+    /// `Broker::deliver_forwarded`).
+    fn deliver_forwarded(
+        self: &Arc<Self>,
+        msg: Arc<Message>,
+        groups: &[(String, String)],
+        clients: &[String],
+        except: &[String],
+    ) -> impl Future<Output = Result<PublishOutcome, BrokerError>> + Send;
+    /// Route a message by today's routes, as if published here (an outbox kept for a node that
+    /// left the cluster).
+    fn route(self: &Arc<Self>, msg: Arc<Message>) -> impl Future<Output = Result<PublishOutcome, BrokerError>> + Send;
+    /// Give up this node's session of `client` to node `to` (takeover there).
+    fn export_session(
+        self: &Arc<Self>,
+        client: &str,
+        to: NodeId,
+    ) -> impl Future<Output = Result<Option<SessionTransfer>, BrokerError>> + Send;
+    /// Take a session another node gave up, or merge what it held into this node's copy.
+    fn import_session(self: &Arc<Self>, t: SessionTransfer) -> impl Future<Output = Result<(), BrokerError>> + Send;
 }

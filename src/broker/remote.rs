@@ -2,9 +2,12 @@
 //! and the delivery of messages other nodes forwarded here (including relays for sessions that
 //! are moving).
 
+use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::broker::handover::SessionTransfer;
+use crate::catalog::cmd::NodeId;
 use crate::protocol::Message;
 
 use super::plan;
@@ -116,5 +119,33 @@ impl Broker {
         let mut outcome = self.offer_all(&msg, targets, false).await?;
         outcome.delivered += relays.len();
         Ok(outcome)
+    }
+}
+
+impl super::port::Inbound for Broker {
+    fn deliver_forwarded(
+        self: &Arc<Self>,
+        msg: Arc<Message>,
+        groups: &[(String, String)],
+        clients: &[String],
+        except: &[String],
+    ) -> impl Future<Output = Result<PublishOutcome, BrokerError>> + Send {
+        Broker::deliver_forwarded(self, msg, groups, clients, except)
+    }
+
+    fn route(self: &Arc<Self>, msg: Arc<Message>) -> impl Future<Output = Result<PublishOutcome, BrokerError>> + Send {
+        Broker::route(self, msg)
+    }
+
+    fn export_session(
+        self: &Arc<Self>,
+        client: &str,
+        to: NodeId,
+    ) -> impl Future<Output = Result<Option<SessionTransfer>, BrokerError>> + Send {
+        Broker::export_session(self, client, to)
+    }
+
+    fn import_session(self: &Arc<Self>, t: SessionTransfer) -> impl Future<Output = Result<(), BrokerError>> + Send {
+        Broker::import_session(self, t)
     }
 }

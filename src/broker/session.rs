@@ -270,22 +270,22 @@ impl SessionState {
 }
 
 pub struct Session {
-    pub client_id: ClientKey,
-    pub state: Mutex<SessionState>,
+    pub(super) client_id: ClientKey,
+    pub(super) state: Mutex<SessionState>,
     /// The connection that drives the session (0 = none). Mirrors `SessionState::conn`, readable
     /// without the lock so a connection notices at once that it was taken over.
-    pub owner: AtomicU64,
+    pub(super) owner: AtomicU64,
     /// A pending [`Kick`] for the owner (0 = none), see [`Kick::code`].
-    pub kick: AtomicU8,
+    pub(super) kick: AtomicU8,
     /// Wakes the connection task: new deliveries, a commit finished, or a kick. Kicks use
     /// `notify_waiters`, which may wake the old and the new connection alike; each checks
     /// `owner` and `kick` to see whether the wake-up was for it.
-    pub wake: Notify,
+    pub(super) wake: Notify,
     /// Wakes publishers waiting for this session's queue to drain.
-    pub space: Notify,
+    pub(super) space: Notify,
     /// The queue holds more than a quarter of its limit: publishers feeding it yield after
     /// each read so the session's connection gets CPU time (see `PublishOutcome::congested`).
-    pub congested: AtomicBool,
+    pub(super) congested: AtomicBool,
 }
 
 thread_local! {

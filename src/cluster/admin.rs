@@ -95,12 +95,12 @@ pub enum MembershipError {
     #[error("not the leader")]
     NotLeader,
     #[error("join refused: {0}")]
-    JoinRefused(String),
+    JoinRefused(crate::cluster::rpc::RpcError),
     /// The leader's answer to a request forwarded to it, as it came over the link.
     #[error("{0}")]
-    Refused(String),
-    #[error("{0}")]
-    Link(String),
+    Refused(crate::cluster::rpc::RpcError),
+    #[error(transparent)]
+    Link(#[from] crate::cluster::link::LinkError),
     #[error("{0}")]
     Raft(String),
     #[error(transparent)]

@@ -14,6 +14,7 @@ pub(crate) mod prevote;
 pub(crate) mod raft;
 pub(crate) mod replicated;
 pub(crate) mod rpc;
+pub use rpc::RpcError;
 pub(crate) mod standalone;
 
 use std::path::Path;

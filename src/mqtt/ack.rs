@@ -177,7 +177,7 @@ impl Driver {
     pub(super) fn pubrel(&mut self, pid: u16) -> Vec<Event> {
         let known = match &self.session {
             Some(s) => {
-                let known = s.state.lock().incoming_qos2.contains(&pid);
+                let known = s.has_incoming_qos2(pid);
                 self.broker.incoming_qos2(s, pid, false);
                 known
             }

@@ -291,10 +291,10 @@ impl Driver {
     /// Give the protocol library the session's unacknowledged messages, to be resent with DUP
     /// (PUBLISH) or as PUBREL right after CONNACK (MQTT-4.4.0-1), plus the incoming QoS 2 ids.
     fn restore_inflight(&mut self, session: &Session, v5: bool) {
-        let (packets, qos2): (Vec<GenericStorePacket<u16>>, mqtt_protocol_core::mqtt::common::HashSet<u16>) = {
-            let st = session.state.lock();
+        type Restored = (Vec<GenericStorePacket<u16>>, mqtt_protocol_core::mqtt::common::HashSet<u16>);
+        let (packets, qos2): Restored = session.with_inflight(|inflight, incoming_qos2| {
             let mut packets = Vec::new();
-            for (pid, i) in &st.inflight {
+            for (pid, i) in inflight {
                 let p = match i.phase {
                     Phase::Published if v5 => build_v5(&i.delivery, Some(*pid), true).and_then(|p| p.try_into().ok()),
                     Phase::Published => build_v3(&i.delivery, Some(*pid), true).and_then(|p| p.try_into().ok()),
@@ -310,8 +310,8 @@ impl Driver {
                     packets.push(p);
                 }
             }
-            (packets, st.incoming_qos2.iter().copied().collect())
-        };
+            (packets, incoming_qos2.iter().copied().collect())
+        });
         if !packets.is_empty() {
             self.mqtt.restore_packets(packets);
         }

@@ -1,7 +1,5 @@
 //! DISCONNECT both ways, kicks and take-overs, and closing on a protocol violation.
 
-use std::sync::atomic::Ordering;
-
 use mqtt_protocol_core::mqtt::connection::Event;
 use mqtt_protocol_core::mqtt::packet::{Property, ServerReference, v5_0};
 use mqtt_protocol_core::mqtt::result_code::DisconnectReasonCode;
@@ -82,10 +80,10 @@ impl Driver {
 
     fn kick(&self) -> Option<(End, DisconnectReasonCode)> {
         let s = self.session.as_ref()?;
-        if s.owner.load(Ordering::Acquire) != self.conn_id {
+        if !s.driven_by(self.conn_id) {
             return Some((End::TakenOver, DisconnectReasonCode::SessionTakenOver));
         }
-        match Kick::from_code(s.kick.load(Ordering::Acquire))? {
+        match s.pending_kick()? {
             Kick::Administrative => Some((End::Kicked, DisconnectReasonCode::AdministrativeAction)),
             Kick::Shutdown => Some((End::Shutdown, DisconnectReasonCode::ServerShuttingDown)),
             Kick::Drain => Some((End::Shutdown, DisconnectReasonCode::UseAnotherServer)),

@@ -96,7 +96,7 @@ impl Driver {
             if self.wbuf.len() >= WBUF_HIGH || n < PUMP_BATCH {
                 if self.wbuf.len() >= WBUF_HIGH {
                     // Come back after the flush.
-                    session.wake.notify_one();
+                    session.wake_again();
                 }
                 return;
             }

@@ -82,20 +82,13 @@ impl Driver {
                 continue;
             }
             let max = broker.auth().limits.max_subscriptions;
-            if max > 0 {
-                let st = session.state.lock();
-                let over = !st.subscriptions.contains_key(&full) && st.subscriptions.len() >= max;
-                drop(st);
-                if over {
-                    let client = self.client_id.as_deref().unwrap_or("");
-                    broker.auth().refused("subscription_quota", client, || {
-                        format!(
-                            "client {client:?} has {max} subscriptions (limits.max_subscriptions); {full:?} refused"
-                        )
-                    });
-                    codes.push(Err(Reason::QuotaExceeded));
-                    continue;
-                }
+            if session.over_subscription_quota(&full, max) {
+                let client = self.client_id.as_deref().unwrap_or("");
+                broker.auth().refused("subscription_quota", client, || {
+                    format!("client {client:?} has {max} subscriptions (limits.max_subscriptions); {full:?} refused")
+                });
+                codes.push(Err(Reason::QuotaExceeded));
+                continue;
             }
             if parsed.group.is_some() && opts.no_local {
                 // MQTT-3.8.3-4

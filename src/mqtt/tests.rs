@@ -296,7 +296,7 @@ async fn qos2_publish_runs_pubrec_pubrel_pubcomp() {
         }
         other => panic!("expected PUBREC first, got {other:?}"),
     };
-    let incoming = |t: &Pair| t.d.session().map(|s| s.state.lock().incoming_qos2.contains(&pid));
+    let incoming = |t: &Pair| t.d.session().map(|s| s.has_incoming_qos2(pid));
     assert_eq!(incoming(&t), Some(true), "the id is held until PUBREL");
     let got = t.send(v5_0::Pubrel::builder().packet_id(pid).build().expect("pubrel").into()).await;
     assert!(matches!(&got[..], [Packet::V5_0Pubcomp(c)] if c.packet_id() == pid), "{got:?}");

@@ -148,7 +148,7 @@ async fn run<S: MqttIo>(d: &mut Driver, stream: &mut S, mut shutdown: watch::Rec
             }
         }
         let session = d.session().cloned();
-        let notified = session.as_ref().map(|s| s.wake.notified());
+        let notified = session.as_ref().map(|s| s.woken());
         let mut notified = std::pin::pin!(notified);
         // Register for wake-ups before checking for kicks, so none is missed in between.
         if let Some(n) = notified.as_mut().as_pin_mut() {

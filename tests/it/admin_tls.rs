@@ -294,7 +294,7 @@ async fn admin_tls_reloads_changed_files_and_on_sighup() {
     let handle = node.handle.as_ref().expect("running");
     let items = handle.reload(&node.cfg);
     let admin = items.iter().find(|r| r.what == "admin TLS certificates").expect("admin TLS reloaded");
-    let err = admin.outcome.as_ref().expect_err("broken certificate refused");
+    let err = admin.outcome.as_ref().expect_err("broken certificate refused").to_string();
     assert!(err.contains(&pki.path("admin.pem").display().to_string()), "{err}");
     assert_eq!(served_cn(&tls_connect(addr, tls.clone()).await.expect("handshake")), "admin-2");
     wait_for("the failed reload counted", Duration::from_secs(5), || {

@@ -230,7 +230,7 @@ async fn acl_reload_applies_to_connected_clients_and_bad_files_keep_the_old_rule
     std::fs::write(&f, "[[rules]]\npermission = \"allow\"\n").expect("write");
     let r = h.reload(&node.cfg);
     let item = r.iter().find(|r| r.what == "ACL file").expect("reported");
-    let err = item.outcome.as_ref().expect_err("broken file");
+    let err = item.outcome.as_ref().expect_err("broken file").to_string();
     assert!(err.contains("acl.toml") && err.contains("previous rules stay"), "{err}");
     assert_eq!(a.subscribe_v5(9, &[("open/x", 0), ("users/bob/x", 0)], vec![]).await, vec![0, 0x87]);
 }

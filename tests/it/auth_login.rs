@@ -174,13 +174,18 @@ async fn auth_starling_passwd_then_sighup_reload() {
     assert!(out.status.success(), "{}", text(&out.stderr));
     let reloaded = node.handle.as_ref().expect("running").reload(&node.cfg);
     let item = reloaded.iter().find(|r| r.what == "password file").expect("password file reloaded");
-    assert_eq!(item.outcome.as_deref(), Ok("2 users from ".to_string() + f.to_str().expect("utf-8")).as_deref());
+    assert_eq!(
+        item.outcome.as_ref().ok(),
+        Some(&("2 users from ".to_string() + f.to_str().expect("utf-8"))),
+        "{:?}",
+        item.outcome
+    );
     assert_eq!(login5(node.addr, "n2", Some("new"), Some("new-pw"), None).await.1, 0);
     // A broken file is reported and the users in use stay.
     std::fs::write(&f, "garbage without a colon\n").expect("write");
     let reloaded = node.handle.as_ref().expect("running").reload(&node.cfg);
     let item = reloaded.iter().find(|r| r.what == "password file").expect("reported");
-    let err = item.outcome.as_ref().expect_err("broken file");
+    let err = item.outcome.as_ref().expect_err("broken file").to_string();
     assert!(err.contains("line 1") && err.contains("previous users stay"), "{err}");
     assert_eq!(login5(node.addr, "n3", Some("old"), Some("old-pw"), None).await.1, 0);
 }

@@ -194,7 +194,14 @@ async fn tls_sighup_reload_through_node_handle() {
     // A missing key file: reported, the previous material stays.
     std::fs::remove_file(&key).expect("remove");
     let items = h.reload(&node.cfg);
-    let err = items.iter().find(|r| r.what == "TLS certificates").expect("item").outcome.as_ref().expect_err("fails");
+    let err = items
+        .iter()
+        .find(|r| r.what == "TLS certificates")
+        .expect("item")
+        .outcome
+        .as_ref()
+        .expect_err("fails")
+        .to_string();
     assert!(err.contains(key.to_str().expect("utf-8")), "{err}");
     assert_eq!(cn_now(addr, &ca).await, "generation-2");
 }

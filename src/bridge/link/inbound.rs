@@ -37,7 +37,7 @@ impl Link<'_> {
     ) -> Result<(), LinkError> {
         if qos == 2
             && let Some(pid) = pid
-            && self.session.state.lock().incoming_qos2.contains(&pid)
+            && self.session.has_incoming_qos2(pid)
         {
             return self.send_ack(Ack::Pubrec, pid, Reason::Success);
         }
@@ -63,7 +63,7 @@ impl Link<'_> {
                 props,
                 expires_at_ms: expiry.map(|e| now_ms() + u64::from(e) * 1000),
                 // The out side subscribes with no local: this never goes back up this bridge.
-                origin: self.session.client_id.clone(),
+                origin: self.session.client_id().clone(),
                 wire: Default::default(),
                 id: new_message_id(),
             });

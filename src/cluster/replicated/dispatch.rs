@@ -3,12 +3,15 @@
 
 use super::forwarding::decode_forward;
 use super::*;
+use crate::broker::port::Inbound;
+use crate::cluster::rpc::RpcError;
 
 impl RaftCluster {
-    pub(super) async fn handle(&self, from: NodeId, body: Vec<u8>) -> Reply {
+    /// Answer one request; what concerns the broker's sessions goes to `inbound`.
+    pub(super) async fn handle<I: Inbound>(&self, inbound: &Arc<I>, from: NodeId, body: Vec<u8>) -> Reply {
         let rpc: Rpc = match serde_json::from_slice(&body) {
             Ok(r) => r,
-            Err(e) => return Reply::Error(format!("undecodable request: {e}")),
+            Err(e) => return Reply::Error(RpcError::Undecodable(e.to_string())),
         };
         match rpc {
             Rpc::AppendEntries(r) => {
@@ -34,27 +37,21 @@ impl RaftCluster {
             }
             Rpc::Write(w) => Reply::Write(match self.raft.client_write(w).await {
                 Ok(r) => Ok(r.data),
-                Err(RaftError::APIError(ClientWriteError::ForwardToLeader(f))) => {
-                    Err(format!("not the leader (leader: {:?})", f.leader_id))
-                }
-                Err(e) => Err(e.to_string()),
+                Err(RaftError::APIError(ClientWriteError::ForwardToLeader(f))) => Err(RpcError::NotLeader(f.leader_id)),
+                Err(e) => Err(RpcError::failed(e)),
             }),
-            Rpc::Join { id, member } => Reply::Join(self.handle_join(id, member).await.map_err(|e| e.to_string())),
-            Rpc::Remove { id } => Reply::Remove(self.remove_node(id).await.map_err(|e| e.to_string())),
+            Rpc::Join { id, member } => Reply::Join(self.handle_join(id, member).await.map_err(RpcError::failed)),
+            Rpc::Remove { id } => Reply::Remove(self.remove_node(id).await.map_err(RpcError::failed)),
             Rpc::Status => Reply::Status(self.local_status()),
             // Refused close to the deadline too: the answer must arrive while the asker waits.
             Rpc::TakeSession { client, deadline_ms } if crate::protocol::message::now_ms() + 500 > deadline_ms => {
                 tracing::warn!(client, "session hand-over request arrived too late; the session stays here");
-                Reply::TakeSession(Err("the request expired before it arrived".into()))
+                Reply::TakeSession(Err(RpcError::Expired))
             }
-            Rpc::TakeSession { client, .. } => Reply::TakeSession(match self.broker() {
-                Some(b) => b.export_session(&client, from).await.map_err(|e| e.to_string()),
-                None => Err("node is stopping".into()),
-            }),
-            Rpc::GiveSession(t) => Reply::GiveSession(match self.broker() {
-                Some(b) => b.import_session(t).await.map_err(|e| e.to_string()),
-                None => Err("node is stopping".into()),
-            }),
+            Rpc::TakeSession { client, .. } => {
+                Reply::TakeSession(inbound.export_session(&client, from).await.map_err(RpcError::failed))
+            }
+            Rpc::GiveSession(t) => Reply::GiveSession(inbound.import_session(t).await.map_err(RpcError::failed)),
             Rpc::Removed => {
                 self.mark_removed();
                 Reply::Removed
@@ -63,16 +60,22 @@ impl RaftCluster {
     }
 }
 
-/// The link's view of the cluster (held weakly: the link must not keep a stopped node alive).
-pub(super) struct Handler(pub(super) Weak<RaftCluster>);
+/// What the link serves: the cluster (held weakly: the link must not keep a stopped node
+/// alive) and where forwarded publishes and session hand-overs go. Lives in the link's tasks,
+/// which end on the node's stop signal.
+pub(super) struct Handler<I> {
+    pub(super) cluster: Weak<RaftCluster>,
+    pub(super) inbound: Arc<I>,
+}
 
-impl LinkHandler for Handler {
+impl<I: Inbound> LinkHandler for Handler<I> {
     fn request(&self, from: Identity, body: Vec<u8>) -> BoxFuture<'static, Vec<u8>> {
-        let c = self.0.upgrade();
+        let c = self.cluster.upgrade();
+        let inbound = self.inbound.clone();
         Box::pin(async move {
             match c {
-                Some(c) => rpc::encode(&c.handle(from.node_id, body).await),
-                None => rpc::encode(&Reply::Error("node is stopping".into())),
+                Some(c) => rpc::encode(&c.handle(&inbound, from.node_id, body).await),
+                None => rpc::encode(&Reply::Error(RpcError::Stopping)),
             }
         })
     }
@@ -87,11 +90,11 @@ impl LinkHandler for Handler {
             tracing::warn!(peer = %from.name, "undecodable forwarded message");
             return Box::pin(async { Confirm::NotQueued });
         };
-        let cluster = self.0.upgrade();
+        let cluster = self.cluster.upgrade();
+        let broker = self.inbound.clone();
         let from = from.clone();
         Box::pin(async move {
             let Some(cluster) = cluster else { return Confirm::NotQueued };
-            let Some(broker) = cluster.broker() else { return Confirm::NotQueued };
             if target != cluster.me {
                 // Meant for a node that was replaced at this address: the sender re-routes it.
                 return Confirm::WrongNode;

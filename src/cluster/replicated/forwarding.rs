@@ -5,8 +5,9 @@
 use super::*;
 
 impl RaftCluster {
-    /// Send each peer's outbox backlog, oldest first, whenever the peer answers again.
-    pub async fn run_outbox(self: Arc<Self>, mut stop: watch::Receiver<bool>) {
+    /// Send each peer's outbox backlog, oldest first, whenever the peer answers again; what was
+    /// kept for a node that left goes to `inbound` to be routed anew.
+    pub(crate) async fn run_outbox<I: Inbound>(self: Arc<Self>, inbound: Arc<I>, mut stop: watch::Receiver<bool>) {
         loop {
             tokio::select! {
                 _ = tokio::time::sleep(Duration::from_millis(500)) => {}
@@ -16,7 +17,7 @@ impl RaftCluster {
                 let Some(addr) = self.member_addr(node) else {
                     // It left the cluster: its clients' sessions live elsewhere now (restored
                     // from the catalog); route what was kept for it by today's routes.
-                    self.reroute_outbox(node).await;
+                    self.reroute_outbox(&inbound, node).await;
                     continue;
                 };
                 match self.flush_outbox(node, &addr).await {
@@ -30,8 +31,7 @@ impl RaftCluster {
 
     /// Deliver the messages kept for a node that left the membership by the current routes
     /// (duplicates are dropped by the sessions' message-id check).
-    pub(super) async fn reroute_outbox(&self, node: NodeId) {
-        let Some(broker) = self.broker() else { return };
+    pub(super) async fn reroute_outbox<I: Inbound>(&self, broker: &Arc<I>, node: NodeId) {
         let mut rerouted = 0usize;
         loop {
             let batch = match self.outbox.peek(node, 256) {
@@ -229,7 +229,9 @@ impl Cluster for RaftCluster {
         let rpc = Rpc::TakeSession { client: client.to_string(), deadline_ms };
         Box::pin(async move {
             match self.session_rpc(owner, rpc).await? {
-                Reply::TakeSession(r) => r.map_err(|e| ClusterError::Forward { node: owner.to_string(), reason: e }),
+                Reply::TakeSession(r) => {
+                    r.map_err(|e| ClusterError::Forward { node: owner.to_string(), reason: e.to_string() })
+                }
                 other => {
                     Err(ClusterError::Forward { node: owner.to_string(), reason: format!("unexpected {other:?}") })
                 }
@@ -240,7 +242,9 @@ impl Cluster for RaftCluster {
     fn give_session(&self, owner: NodeId, t: SessionTransfer) -> BoxFuture<'_, Result<(), ClusterError>> {
         Box::pin(async move {
             match self.session_rpc(owner, Rpc::GiveSession(t)).await? {
-                Reply::GiveSession(r) => r.map_err(|e| ClusterError::Forward { node: owner.to_string(), reason: e }),
+                Reply::GiveSession(r) => {
+                    r.map_err(|e| ClusterError::Forward { node: owner.to_string(), reason: e.to_string() })
+                }
                 other => {
                     Err(ClusterError::Forward { node: owner.to_string(), reason: format!("unexpected {other:?}") })
                 }

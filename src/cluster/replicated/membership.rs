@@ -111,11 +111,7 @@ impl RaftCluster {
     pub(super) async fn join_via(&self, leader_addr: &str) -> Result<(), MembershipError> {
         tracing::info!(leader = %leader_addr, role = self.member.role.as_str(), "asking the leader to join");
         let body = rpc::encode(&Rpc::Join { id: self.me, member: self.member.clone() });
-        let answer = self
-            .link
-            .request(leader_addr, body, JOIN_TIMEOUT)
-            .await
-            .map_err(|e| MembershipError::Link(e.to_string()))?;
+        let answer = self.link.request(leader_addr, body, JOIN_TIMEOUT).await?;
         match serde_json::from_slice::<Reply>(&answer) {
             Ok(Reply::Join(Ok(()))) => Ok(()),
             Ok(Reply::Join(Err(e))) => Err(MembershipError::JoinRefused(e)),
@@ -251,11 +247,7 @@ impl RaftCluster {
             return self.remove_node(id).await;
         }
         let addr = self.member_addr(leader).ok_or(MembershipError::LeaderWithoutAddress)?;
-        let answer = self
-            .link
-            .request(&addr, rpc::encode(&Rpc::Remove { id }), WRITE_TIMEOUT)
-            .await
-            .map_err(|e| MembershipError::Link(e.to_string()))?;
+        let answer = self.link.request(&addr, rpc::encode(&Rpc::Remove { id }), WRITE_TIMEOUT).await?;
         match serde_json::from_slice::<Reply>(&answer) {
             Ok(Reply::Remove(r)) => r.map_err(MembershipError::Refused),
             other => Err(MembershipError::Unexpected(format!("answer {other:?}"))),

@@ -19,7 +19,7 @@ mod writes;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, OnceLock, Weak};
+use std::sync::{Arc, Weak};
 
 use std::time::{Duration, Instant};
 
@@ -29,9 +29,8 @@ use openraft::error::{ClientWriteError, RaftError};
 use parking_lot::Mutex;
 use tokio::sync::watch;
 
-use crate::broker::Broker;
 use crate::broker::handover::SessionTransfer;
-use crate::broker::port::{BoxFuture, Cluster, ClusterError, Confirmation, ForwardTarget};
+use crate::broker::port::{BoxFuture, Cluster, ClusterError, Confirmation, ForwardTarget, Inbound};
 use crate::catalog::Catalog;
 use crate::catalog::cmd::{CatalogCmd, CatalogResp, NodeId};
 use crate::catalog::routes::RemoteRoutes;
@@ -67,7 +66,6 @@ pub struct RaftCluster {
     log: LogStore,
     applied: Arc<AtomicU64>,
     discovery: Discovery,
-    broker: OnceLock<Weak<Broker>>,
     /// Submitted catalog writes, committed in order by [`RaftCluster::run_writer`].
     queue: tokio::sync::mpsc::UnboundedSender<CatalogCmd>,
     queue_rx: Mutex<Option<tokio::sync::mpsc::UnboundedReceiver<CatalogCmd>>>,
@@ -95,6 +93,9 @@ pub struct RaftCluster {
     moved: Arc<crate::cluster::moved::MovedAway>,
 }
 
+/// The cluster link's bound listener, until [`RaftCluster::serve`] serves it.
+pub struct LinkListener(tokio::net::TcpListener);
+
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
     #[error("cluster: {0}")]
@@ -105,8 +106,12 @@ pub enum StartError {
     LinkTls(#[from] crate::cluster::link_tls::LinkTlsError),
     #[error("cluster: cannot bind the cluster link on {addr}: {source}")]
     Bind { addr: std::net::SocketAddr, source: std::io::Error },
+    #[error("cluster: raft configuration: {0}")]
+    RaftConfig(#[from] openraft::ConfigError),
     #[error("cluster: raft: {0}")]
-    Raft(String),
+    Raft(#[from] openraft::error::Fatal<NodeId>),
+    #[error("cluster: outbox: {0}")]
+    Outbox(#[from] crate::storage::StorageError),
 }
 
 impl RaftCluster {
@@ -115,8 +120,8 @@ impl RaftCluster {
         self.link.tls().cloned()
     }
 
-    /// Open the Raft node on `store`, bind the cluster link and start serving it. Membership
-    /// work starts with [`RaftCluster::run_membership`].
+    /// Open the Raft node on `store` and bind the cluster link; serving it starts with
+    /// [`RaftCluster::serve`], membership work with [`RaftCluster::run_membership`].
     pub async fn start(
         node_id: NodeId,
         name: String,
@@ -124,7 +129,7 @@ impl RaftCluster {
         store: Store,
         catalog: Arc<Catalog>,
         stop: watch::Receiver<bool>,
-    ) -> Result<Arc<RaftCluster>, StartError> {
+    ) -> Result<(Arc<RaftCluster>, LinkListener), StartError> {
         let secret = cfg.load_secret()?;
         let tls = cfg.tls.as_ref().map(crate::cluster::link_tls::LinkTls::load).transpose()?;
         let discovery = Discovery::new(&cfg.discovery)?;
@@ -154,17 +159,14 @@ impl RaftCluster {
             enable_elect: false,
             ..Default::default()
         }
-        .validate()
-        .map_err(|e| StartError::Raft(e.to_string()))?;
+        .validate()?;
         let store_for_outbox = store.clone();
         let log = LogStore::new(store.clone());
         let sm = StateMachine::new(catalog.clone(), store);
         let applied = sm.applied_index();
-        let raft = Raft::new(node_id, Arc::new(raft_cfg), Network { link: link.clone() }, log.clone(), sm)
-            .await
-            .map_err(|e| StartError::Raft(e.to_string()))?;
+        let raft = Raft::new(node_id, Arc::new(raft_cfg), Network { link: link.clone() }, log.clone(), sm).await?;
         let (queue, queue_rx) = tokio::sync::mpsc::unbounded_channel();
-        let outbox = Arc::new(Outbox::open(store_for_outbox).map_err(|e| StartError::Raft(format!("outbox: {e}")))?);
+        let outbox = Arc::new(Outbox::open(store_for_outbox)?);
         let moved: Arc<crate::cluster::moved::MovedAway> = Default::default();
         {
             let (moved, catalog) = (moved.clone(), catalog.clone());
@@ -180,7 +182,6 @@ impl RaftCluster {
             log,
             applied,
             discovery,
-            broker: OnceLock::new(),
             queue,
             queue_rx: Mutex::new(Some(queue_rx)),
             outbox,
@@ -195,21 +196,18 @@ impl RaftCluster {
             elections: crate::cluster::prevote::Elections::new(cfg.election_timeout, cfg.election_timeout * 2),
             moved,
         });
-        link.serve(listener, Arc::new(Handler(Arc::downgrade(&cluster))));
+        Ok((cluster, LinkListener(listener)))
+    }
+
+    /// Serve the cluster link on the listener [`RaftCluster::start`] bound: Raft RPCs and
+    /// membership requests to this cluster, forwarded publishes and session hand-overs to
+    /// `inbound` (the broker, which exists only once the cluster does: it holds the cluster).
+    pub(crate) fn serve<I: Inbound>(self: &Arc<Self>, listener: LinkListener, inbound: Arc<I>) {
+        self.link.serve(listener.0, Arc::new(Handler { cluster: Arc::downgrade(self), inbound }));
         tracing::info!(
-            node = %name, id = node_id, role = cfg.role.as_str(), link = %cfg.bind,
-            discovery = %cluster.discovery.describe(), "cluster link listening"
+            node = %self.member.name, id = self.me, role = self.cfg.role.as_str(), link = %self.cfg.bind,
+            discovery = %self.discovery.describe(), "cluster link listening"
         );
-        Ok(cluster)
-    }
-
-    /// Where forwarded publishes are delivered. Set once by the node wiring.
-    pub fn set_broker(&self, broker: &Arc<Broker>) {
-        let _ = self.broker.set(Arc::downgrade(broker));
-    }
-
-    fn broker(&self) -> Option<Arc<Broker>> {
-        self.broker.get().and_then(Weak::upgrade)
     }
 
     async fn session_rpc(&self, node: NodeId, rpc: Rpc) -> Result<Reply, ClusterError> {

@@ -2,6 +2,28 @@
 //! node does not lead), and the queue of submitted writes committed in order.
 
 use super::*;
+use crate::cluster::link::LinkError;
+use crate::cluster::rpc::RpcError;
+
+/// Why one attempt at committing a catalog write failed (the write is retried until
+/// [`WRITE_TIMEOUT`]).
+#[derive(Debug, thiserror::Error)]
+pub(super) enum WriteError {
+    #[error("no leader elected")]
+    NoLeader,
+    #[error("leader {0} has no address")]
+    LeaderWithoutAddress(NodeId),
+    #[error("raft: {0}")]
+    Raft(#[from] RaftError<NodeId, ClientWriteError<NodeId, Member>>),
+    #[error("link to the leader: {0}")]
+    Link(#[from] LinkError),
+    #[error("the leader refused it: {0}")]
+    Refused(#[from] RpcError),
+    #[error("undecodable answer from the leader: {0}")]
+    Decode(#[from] serde_json::Error),
+    #[error("unexpected answer from the leader: {0:?}")]
+    Unexpected(Box<Reply>),
+}
 
 impl RaftCluster {
     /// Commit catalog commands through the leader, retrying while there is none (an election,
@@ -13,13 +35,13 @@ impl RaftCluster {
             let attempt = match leader {
                 Some(l) if l == self.me => match self.raft.client_write(CatalogWrite(cmds.clone())).await {
                     Ok(r) => Ok(r.data.0),
-                    Err(e) => Err(e.to_string()),
+                    Err(e) => Err(WriteError::from(e)),
                 },
                 Some(l) => match self.member_addr(l) {
                     Some(addr) => self.forward_write(&addr, &cmds).await,
-                    None => Err(format!("leader {l} has no address")),
+                    None => Err(WriteError::LeaderWithoutAddress(l)),
                 },
-                None => Err("no leader elected".to_string()),
+                None => Err(WriteError::NoLeader),
             };
             let err = match attempt {
                 Ok(r) => return Ok(r),
@@ -33,14 +55,12 @@ impl RaftCluster {
         }
     }
 
-    pub(super) async fn forward_write(&self, addr: &str, cmds: &[CatalogCmd]) -> Result<Vec<CatalogResp>, String> {
+    pub(super) async fn forward_write(&self, addr: &str, cmds: &[CatalogCmd]) -> Result<Vec<CatalogResp>, WriteError> {
         let body = rpc::encode(&Rpc::Write(CatalogWrite(cmds.to_vec())));
-        let answer = self.link.request(addr, body, WRITE_TIMEOUT).await.map_err(|e| e.to_string())?;
-        match serde_json::from_slice::<Reply>(&answer) {
-            Ok(Reply::Write(Ok(r))) => Ok(r.0),
-            Ok(Reply::Write(Err(e))) => Err(e),
-            Ok(other) => Err(format!("unexpected answer {other:?}")),
-            Err(e) => Err(e.to_string()),
+        let answer = self.link.request(addr, body, WRITE_TIMEOUT).await?;
+        match serde_json::from_slice::<Reply>(&answer)? {
+            Reply::Write(r) => Ok(r?.0),
+            other => Err(WriteError::Unexpected(Box::new(other))),
         }
     }
 
