@@ -36,6 +36,7 @@ mod cli_config;
 mod cli_serve;
 mod cli_util;
 mod cluster_basic;
+mod cluster_forward_batch;
 mod cluster_discovery;
 mod cluster_drain;
 mod cluster_failover;
