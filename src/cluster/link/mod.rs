@@ -792,10 +792,13 @@ mod tests {
             Box::pin(async move { body })
         }
         fn publish(&self, _from: &Arc<Identity>, message: &[u8]) -> Delivered {
-            let ok = if message.starts_with(b"ok") { Confirm::Queued } else { Confirm::NotQueued };
-            // "later…" takes the delivering task's path.
+            let ok = if message.ends_with(b"ok") { Confirm::Queued } else { Confirm::NotQueued };
+            // "later…" waits once, so it and what follows take the delivering task's path.
             if message.starts_with(b"later") {
-                Delivered::Later(Box::pin(async move { ok }))
+                Delivered::Later(Box::pin(async move {
+                    tokio::task::yield_now().await;
+                    ok
+                }))
             } else {
                 Delivered::Now(ok)
             }
