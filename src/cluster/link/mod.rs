@@ -44,9 +44,7 @@ use crate::config::Role;
 mod handshake;
 mod wire;
 
-use wire::{
-    READ_BUF, batch_entries, entry_len, fits_batch, next_frame, read_frame, split_id, write_batch, write_frame,
-};
+use wire::{READ_BUF, batch_entries, entry_len, fits_batch, next_frame, read_frame, split_id, write_frame, write_run};
 
 /// Link protocol version spoken by this build (2: `PUBLISHES` batch frames).
 pub const VERSION: u16 = 2;
