@@ -26,6 +26,7 @@ pub mod plan;
 pub mod port;
 mod publish;
 mod remote;
+pub use remote::ForwardedDelivery;
 pub mod reserved;
 mod restore;
 mod revoke;

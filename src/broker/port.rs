@@ -90,15 +90,15 @@ pub trait Cluster: Send + Sync + 'static {
 /// tasks, never in its own state, so the broker holds the cluster and not the reverse.
 /// Implemented by [`crate::broker::Broker`] (in `broker::remote`).
 pub(crate) trait Inbound: Send + Sync + 'static {
-    /// Deliver a publish another node forwarded to this node's sessions (see
-    /// `Broker::deliver_forwarded`).
-    fn deliver_forwarded(
+    /// Begin delivering a forwarded publish: done at once when nothing has to wait, else the
+    /// future that finishes it (see `Broker::start_forwarded`).
+    fn start_forwarded(
         self: &Arc<Self>,
         msg: Arc<Message>,
-        groups: &[(String, String)],
-        clients: &[String],
-        except: &[String],
-    ) -> impl Future<Output = Result<PublishOutcome, BrokerError>> + Send;
+        groups: Vec<(String, String)>,
+        clients: Vec<String>,
+        except: Vec<String>,
+    ) -> super::ForwardedDelivery;
     /// Route a message by today's routes, as if published here (an outbox kept for a node that
     /// left the cluster).
     fn route(self: &Arc<Self>, msg: Arc<Message>) -> impl Future<Output = Result<PublishOutcome, BrokerError>> + Send;

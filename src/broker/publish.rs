@@ -20,6 +20,22 @@ use super::subs::{ClientKey, SharedGroup, SubOptions};
 use super::{Broker, BrokerError, PublishOutcome, Routed, Target};
 use crate::catalog::cmd::CatalogCmd;
 
+/// What [`Broker::offer_now`] queued, and what still has to wait.
+pub(super) struct Offered {
+    pub(super) outcome: PublishOutcome,
+    /// Targets whose queue was full, with the delivery they wait to queue.
+    full: Vec<(Target, Delivery)>,
+    /// Sessions handed over to another node meanwhile.
+    gone: Vec<String>,
+}
+
+impl Offered {
+    /// Nothing left to wait for.
+    pub(super) fn settled(&self) -> bool {
+        self.full.is_empty() && self.gone.is_empty()
+    }
+}
+
 impl Broker {
     // ---------------------------------------------------------------- publish
 
@@ -150,6 +166,19 @@ impl Broker {
         targets: Vec<Target>,
         local: bool,
     ) -> Result<PublishOutcome, BrokerError> {
+        let offered = self.offer_now(msg, targets, local)?;
+        self.offer_rest(msg, offered).await
+    }
+
+    /// The part of [`Broker::offer_all`] that never waits: queue where there is room and commit.
+    /// What has to wait (full queues, sessions handed over meanwhile) comes back in [`Offered`]
+    /// for [`Broker::offer_rest`].
+    pub(super) fn offer_now(
+        &self,
+        msg: &Arc<Message>,
+        targets: Vec<Target>,
+        local: bool,
+    ) -> Result<Offered, BrokerError> {
         let limits = self.settings.queue;
         let mut gate = OfferGate::new(&self.store);
         let mut outcome = PublishOutcome::default();
@@ -183,6 +212,15 @@ impl Broker {
             self.metrics.storage_errors.inc();
             return Err(e.into());
         }
+        Ok(Offered { outcome, full, gone })
+    }
+
+    /// Finish what [`Broker::offer_now`] left: follow handed-over sessions, wait for full queues.
+    pub(super) async fn offer_rest(
+        self: &Arc<Self>,
+        msg: &Arc<Message>,
+        Offered { mut outcome, full, gone }: Offered,
+    ) -> Result<PublishOutcome, BrokerError> {
         // Sessions handed over while this publish was on its way: follow them.
         for client in gone {
             match self.moved_to(&client) {

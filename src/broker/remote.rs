@@ -11,8 +11,15 @@ use crate::catalog::cmd::NodeId;
 use crate::protocol::Message;
 
 use super::plan;
-use super::port::ForwardTarget;
+use super::port::{BoxFuture, ForwardTarget};
 use super::{Broker, BrokerError, PublishOutcome};
+
+/// A forwarded publish whose delivery [`Broker::start_forwarded`] began: done there and then
+/// (the usual case), or still waiting for something.
+pub enum ForwardedDelivery {
+    Done(Result<PublishOutcome, BrokerError>),
+    Waiting(BoxFuture<'static, Result<PublishOutcome, BrokerError>>),
+}
 
 impl Broker {
     /// Some node's messages wait in the outbox: a publisher's new forwards must queue behind
@@ -61,6 +68,43 @@ impl Broker {
         // A wait long over is forgotten: a later hand-over gets a wait of its own.
         waits.retain(|_, d| *d + wait > now);
         clients.iter().map(|c| *waits.entry(c.clone()).or_insert(now + wait)).min().unwrap_or(now + wait)
+    }
+
+    /// Start [`Broker::deliver_forwarded`] without a future where nothing has to wait: no
+    /// relay for moving sessions and every queue with room. The link reader delivers a whole
+    /// read of forwarded publishes this way in one synchronous pass; only what has to wait
+    /// becomes a task.
+    pub fn start_forwarded(
+        self: &Arc<Self>,
+        msg: Arc<Message>,
+        groups: Vec<(String, String)>,
+        clients: Vec<String>,
+        except: Vec<String>,
+    ) -> ForwardedDelivery {
+        if clients.is_empty() {
+            let mut targets = self.targets(&msg, |g, f| groups.iter().any(|(a, b)| a == g && b == f), None);
+            targets.retain(|t| t.shared.is_some() || !except.iter().any(|c| **c == *t.session.client_id));
+            // Relays (rare: a hand-over under way) take the general path below.
+            let relayed = self.relays(&msg.topic).iter().any(|r| r.clients.iter().any(|c| !except.contains(c)));
+            if !relayed {
+                if targets.is_empty() {
+                    return ForwardedDelivery::Done(Ok(PublishOutcome::default()));
+                }
+                let offered = match self.offer_now(&msg, targets, false) {
+                    Ok(o) => o,
+                    Err(e) => return ForwardedDelivery::Done(Err(e)),
+                };
+                if offered.settled() {
+                    return ForwardedDelivery::Done(Ok(offered.outcome));
+                }
+                let broker = self.clone();
+                return ForwardedDelivery::Waiting(Box::pin(async move { broker.offer_rest(&msg, offered).await }));
+            }
+        }
+        let broker = self.clone();
+        ForwardedDelivery::Waiting(Box::pin(
+            async move { broker.deliver_forwarded(msg, &groups, &clients, &except).await },
+        ))
     }
 
     /// Deliver a publish forwarded by another node to this node's sessions only (it is never
@@ -123,14 +167,14 @@ impl Broker {
 }
 
 impl super::port::Inbound for Broker {
-    fn deliver_forwarded(
+    fn start_forwarded(
         self: &Arc<Self>,
         msg: Arc<Message>,
-        groups: &[(String, String)],
-        clients: &[String],
-        except: &[String],
-    ) -> impl Future<Output = Result<PublishOutcome, BrokerError>> + Send {
-        Broker::deliver_forwarded(self, msg, groups, clients, except)
+        groups: Vec<(String, String)>,
+        clients: Vec<String>,
+        except: Vec<String>,
+    ) -> ForwardedDelivery {
+        Broker::start_forwarded(self, msg, groups, clients, except)
     }
 
     fn route(self: &Arc<Self>, msg: Arc<Message>) -> impl Future<Output = Result<PublishOutcome, BrokerError>> + Send {

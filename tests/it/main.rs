@@ -42,6 +42,7 @@ mod cluster_basic;
 mod cluster_discovery;
 mod cluster_drain;
 mod cluster_failover;
+mod cluster_forward_batch;
 mod cluster_handover_routes;
 mod cluster_link_preauth;
 mod cluster_ops;

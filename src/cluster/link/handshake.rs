@@ -35,8 +35,9 @@ struct Proof {
 }
 
 impl Link {
-    /// Connect to `addr` and run the dialer's half of the handshake.
-    pub(super) async fn dial(&self, addr: &str) -> Result<(Stream, Identity), LinkError> {
+    /// Connect to `addr` and run the dialer's half of the handshake: the stream, the peer and
+    /// the link version the pair speaks.
+    pub(super) async fn dial(&self, addr: &str) -> Result<(Stream, Identity, u16), LinkError> {
         let fut = async {
             let tcp =
                 TcpStream::connect(addr).await.map_err(|source| LinkError::Connect { addr: addr.into(), source })?;
@@ -82,7 +83,11 @@ impl Link {
                 tracing::error!(peer = %addr, name = %ch.who.name, "cluster peer failed authentication: its proof does not match our cluster secret");
                 return Err(LinkError::BadPeer { addr: addr.into() });
             }
-            Ok((s, ch.who))
+            // The listener picks the lower of the two versions; anything else is not ours to speak.
+            if !(MIN_VERSION..=VERSION).contains(&ch.version) {
+                return Err(LinkError::Protocol(format!("peer chose link version {}", ch.version)));
+            }
+            Ok((s, ch.who, ch.version))
         };
         match tokio::time::timeout(HANDSHAKE_TIMEOUT, fut).await {
             Ok(r) => r,

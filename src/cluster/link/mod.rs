@@ -6,7 +6,9 @@
 //!
 //! Frame: `u32` big-endian length, then a kind byte, then the body. After the handshake:
 //! `REQUEST id body` → `RESPONSE id body` (bodies are opaque here, see `cluster::rpc`),
-//! `PUBLISH id message` → `PUBLISH_ACK id ok` (id 0: no acknowledgement wanted).
+//! `PUBLISH id message` → `PUBLISH_ACK id ok` (id 0: no acknowledgement wanted). From version 2,
+//! publishes queued together for a peer go in one `PUBLISHES {id, len, message}*` frame
+//! (bounded by count and bytes, see `wire`): each is acknowledged as if sent on its own.
 //!
 //! Handshake (mutual, the secret never crosses the wire):
 //! ```text
@@ -42,10 +44,10 @@ use crate::config::Role;
 mod handshake;
 mod wire;
 
-use wire::{READ_BUF, next_frame, read_frame, split_id, write_frame};
+use wire::{READ_BUF, batch_entries, entry_len, fits_batch, next_frame, read_frame, split_id, write_frame, write_run};
 
-/// Link protocol version spoken by this build.
-pub const VERSION: u16 = 1;
+/// Link protocol version spoken by this build (2: `PUBLISHES` batch frames).
+pub const VERSION: u16 = 2;
 /// Oldest peer version accepted (the compatibility window is N-1).
 pub const MIN_VERSION: u16 = 1;
 /// Largest frame accepted (snapshot chunks are the big ones).
@@ -66,6 +68,10 @@ const REQUEST: u8 = 10;
 const RESPONSE: u8 = 11;
 const PUBLISH: u8 = 12;
 const PUBLISH_ACK: u8 = 13;
+/// Several publishes in one frame (link version 2 and later).
+const PUBLISHES: u8 = 14;
+/// The first link version with `PUBLISHES` frames.
+const BATCH_VERSION: u16 = 2;
 
 #[derive(Debug, Error)]
 pub enum LinkError {
@@ -126,13 +132,20 @@ impl Confirm {
     }
 }
 
+/// A forwarded publish handed to the [`LinkHandler`]: answered at once, or later.
+pub enum Delivered {
+    Now(Confirm),
+    Later(BoxFuture<'static, Confirm>),
+}
+
 /// What the rest of the cluster layer does with what arrives on the link.
 pub trait LinkHandler: Send + Sync + 'static {
     /// Answer a request (an encoded `cluster::rpc::Rpc`).
     fn request(&self, from: Identity, body: Vec<u8>) -> BoxFuture<'static, Vec<u8>>;
-    /// Deliver a forwarded publish to local sessions; resolves once it is queued (persisted
-    /// where the subscriber's QoS needs it). `message` is read before this returns.
-    fn publish(&self, from: &Arc<Identity>, message: &[u8]) -> BoxFuture<'static, Confirm>;
+    /// Deliver a forwarded publish to local sessions: the answer once it is queued (persisted
+    /// where the subscriber's QoS needs it), at once when nothing had to wait. `message` is read
+    /// before this returns.
+    fn publish(&self, from: &Arc<Identity>, message: &[u8]) -> Delivered;
     /// Run `f`, which starts the deliveries of many publishes synchronously: the handler may
     /// hold back what those deliveries would each set in motion (waking the subscribers'
     /// connections) and do it once, when `f` returns.
@@ -365,7 +378,7 @@ impl Link {
                     _ = stop.changed() => return,
                 };
             }
-            let (stream, who) = match self.dial(&addr).await {
+            let (stream, who, version) = match self.dial(&addr).await {
                 Ok(x) => x,
                 Err(e) => {
                     self.inner.stats.errors.fetch_add(1, Ordering::Relaxed);
@@ -415,9 +428,31 @@ impl Link {
                     }
                 }
                 let written = async {
+                    // Consecutive publishes go out in `PUBLISHES` frames when the peer reads
+                    // them; the batch is what the queue held, so a lone message is not delayed.
+                    let mut run: Vec<(u64, Bytes)> = Vec::new();
+                    let mut run_bytes = 0;
                     for o in batch {
                         let r = match o {
+                            Out::Publish { id, message, ack } if version >= BATCH_VERSION => {
+                                if let Some(a) = ack {
+                                    pending.lock().publishes.insert(id, a);
+                                }
+                                if !fits_batch(run.len(), run_bytes, message.len()) {
+                                    if write_run(&mut w, &mut run).await.is_err() {
+                                        return false;
+                                    }
+                                    run_bytes = 0;
+                                }
+                                run_bytes += entry_len(message.len());
+                                run.push((id, message));
+                                continue;
+                            }
                             Out::Request { id, body, reply } => {
+                                if write_run(&mut w, &mut run).await.is_err() {
+                                    return false;
+                                }
+                                run_bytes = 0;
                                 {
                                     let mut p = pending.lock();
                                     p.requests.insert(id, reply);
@@ -437,6 +472,9 @@ impl Link {
                         if r.is_err() {
                             return false;
                         }
+                    }
+                    if write_run(&mut w, &mut run).await.is_err() {
+                        return false;
                     }
                     w.flush().await.is_ok()
                 };
@@ -558,10 +596,10 @@ impl Link {
                 while let Some(d) = pub_rx.recv().await {
                     let (id, confirm) = match d {
                         Delivering::Started(id, confirm) => (id, confirm),
-                        Delivering::Frame(frame) => {
-                            let Some((id, msg)) = split_id(&frame) else { continue };
-                            (id, handler.publish(&who, msg))
-                        }
+                        Delivering::Frame(id, message) => match handler.publish(&who, &message) {
+                            Delivered::Now(ok) => (id, Box::pin(std::future::ready(ok)) as BoxFuture<'static, Confirm>),
+                            Delivered::Later(confirm) => (id, confirm),
+                        },
                     };
                     let ok = confirm.await;
                     backlog.fetch_sub(1, Ordering::AcqRel);
@@ -597,6 +635,23 @@ impl Link {
             }
             let mut bad = None;
             let mut used = 0;
+            // Each publish, in arrival order: delivered now if nothing waits before it.
+            let mut deliver = |id: u64, message: &[u8]| {
+                self.inner.stats.received_messages.fetch_add(1, Ordering::Relaxed);
+                if !queued.is_empty() || backlog.load(Ordering::Acquire) > 0 {
+                    queued.push(Delivering::Frame(id, message.to_vec()));
+                    return;
+                }
+                match handler.publish(&who, message) {
+                    Delivered::Now(ok) if id != 0 => acks.push(Answer::Ack(id, ok)),
+                    Delivered::Now(_) => {}
+                    Delivered::Later(mut confirm) => match futures_util::FutureExt::now_or_never(confirm.as_mut()) {
+                        Some(ok) if id != 0 => acks.push(Answer::Ack(id, ok)),
+                        Some(_) => {}
+                        None => queued.push(Delivering::Started(id, confirm)),
+                    },
+                }
+            };
             handler.batch(&mut || {
                 loop {
                     let (kind, body, len) = match next_frame(&buf[used..]) {
@@ -608,25 +663,28 @@ impl Link {
                         }
                     };
                     used += len;
+                    if kind == PUBLISHES {
+                        for entry in batch_entries(body) {
+                            match entry {
+                                Ok((id, message)) => deliver(id, message),
+                                Err(e) => {
+                                    bad = Some(e);
+                                    break;
+                                }
+                            }
+                        }
+                        if bad.is_some() {
+                            break;
+                        }
+                        continue;
+                    }
                     let Some((id, rest)) = split_id(body) else {
                         bad = Some(LinkError::Protocol("frame without id".into()));
                         break;
                     };
                     match kind {
                         REQUEST => requests.push((id, rest.to_vec())),
-                        PUBLISH => {
-                            self.inner.stats.received_messages.fetch_add(1, Ordering::Relaxed);
-                            if !queued.is_empty() || backlog.load(Ordering::Acquire) > 0 {
-                                queued.push(Delivering::Frame(body.to_vec()));
-                                continue;
-                            }
-                            let mut confirm = handler.publish(&who, rest);
-                            match futures_util::FutureExt::now_or_never(confirm.as_mut()) {
-                                Some(ok) if id != 0 => acks.push(Answer::Ack(id, ok)),
-                                Some(_) => {}
-                                None => queued.push(Delivering::Started(id, confirm)),
-                            }
-                        }
+                        PUBLISH => deliver(id, rest),
                         k => {
                             bad = Some(LinkError::Protocol(format!("unexpected frame kind {k}")));
                             break;
@@ -673,10 +731,10 @@ impl Link {
 }
 
 /// A forwarded publish for the delivering task: one whose delivery started and has to wait,
-/// or a frame queued behind such a one.
+/// or one (id and message) queued behind such a one.
 enum Delivering {
     Started(u64, BoxFuture<'static, Confirm>),
-    Frame(Vec<u8>),
+    Frame(u64, Vec<u8>),
 }
 
 /// What the listener's side sends back.
@@ -731,9 +789,17 @@ mod tests {
             body.reverse();
             Box::pin(async move { body })
         }
-        fn publish(&self, _from: &Arc<Identity>, message: &[u8]) -> BoxFuture<'static, Confirm> {
-            let ok = message == b"ok";
-            Box::pin(async move { if ok { Confirm::Queued } else { Confirm::NotQueued } })
+        fn publish(&self, _from: &Arc<Identity>, message: &[u8]) -> Delivered {
+            let ok = if message.ends_with(b"ok") { Confirm::Queued } else { Confirm::NotQueued };
+            // "later…" waits once, so it and what follows take the delivering task's path.
+            if message.starts_with(b"later") {
+                Delivered::Later(Box::pin(async move {
+                    tokio::task::yield_now().await;
+                    ok
+                }))
+            } else {
+                Delivered::Now(ok)
+            }
         }
     }
 
@@ -762,6 +828,34 @@ mod tests {
         let bad = client.publish(&addr, Bytes::from_static(b"no"), true).await.expect("ack wanted");
         assert_eq!(bad.await.expect("acked"), Confirm::NotQueued);
         assert!(client.publish(&addr, Bytes::from_static(b"fire"), false).await.is_none());
+    }
+
+    #[tokio::test]
+    async fn publishes_queued_together_are_each_answered() {
+        let (addr, _stop) = server("0123456789abcdef", "c").await;
+        let (_t, rx) = watch::channel(false);
+        let client = Link::new(id(2), "c".into(), Some("0123456789abcdef"), None, rx);
+        // Connected first, so the next publishes queue up behind each other and go out in
+        // batch frames (more than one frame's count of them).
+        client.request(&addr, b"x".to_vec(), Duration::from_secs(5)).await.expect("request");
+        let kinds: [&[u8]; 4] = [b"ok", b"no", b"later-ok", b"later-no"];
+        let mut waits = Vec::new();
+        for i in 0..1000usize {
+            let m = kinds[i % 4];
+            // Some without an acknowledgement, as QoS 0 forwards are.
+            let ack = i % 5 != 0;
+            let rx = client.publish(&addr, Bytes::from_static(m), ack).await;
+            assert_eq!(rx.is_some(), ack);
+            if let Some(rx) = rx {
+                waits.push((m, rx));
+            }
+        }
+        for (m, rx) in waits {
+            let want = if m.ends_with(b"ok") { Confirm::Queued } else { Confirm::NotQueued };
+            let got = tokio::time::timeout(Duration::from_secs(10), rx).await.expect("in time").expect("acked");
+            assert_eq!(got, want, "{}", String::from_utf8_lossy(m));
+        }
+        assert_eq!(client.stats().forwarded().iter().map(|f| f.1).sum::<u64>(), 1000);
     }
 
     #[tokio::test]

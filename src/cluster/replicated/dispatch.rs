@@ -3,7 +3,9 @@
 
 use super::forwarding::decode_forward;
 use super::*;
+use crate::broker::ForwardedDelivery;
 use crate::broker::port::Inbound;
+use crate::cluster::link::Delivered;
 use crate::cluster::rpc::RpcError;
 
 impl RaftCluster {
@@ -84,37 +86,43 @@ impl<I: Inbound> LinkHandler for Handler<I> {
         crate::broker::session::hold_wakes(f)
     }
 
-    fn publish(&self, from: &Arc<Identity>, message: &[u8]) -> BoxFuture<'static, Confirm> {
+    fn publish(&self, from: &Arc<Identity>, message: &[u8]) -> Delivered {
         let decoded = decode_forward(message).and_then(|(t, g, c, m)| Message::decode(m).ok().map(|m| (t, g, c, m)));
         let Some((target, groups, clients, msg)) = decoded else {
             tracing::warn!(peer = %from.name, "undecodable forwarded message");
-            return Box::pin(async { Confirm::NotQueued });
+            return Delivered::Now(Confirm::NotQueued);
         };
-        let cluster = self.cluster.upgrade();
-        let broker = self.inbound.clone();
+        let Some(cluster) = self.cluster.upgrade() else { return Delivered::Now(Confirm::NotQueued) };
+        let broker = &self.inbound;
+        if target != cluster.me {
+            // Meant for a node that was replaced at this address: the sender re-routes it.
+            return Delivered::Now(Confirm::WrongNode);
+        }
+        let (groups, except) = crate::cluster::moved::split_exclusions(groups);
         let from = from.clone();
-        Box::pin(async move {
-            let Some(cluster) = cluster else { return Confirm::NotQueued };
-            if target != cluster.me {
-                // Meant for a node that was replaced at this address: the sender re-routes it.
-                return Confirm::WrongNode;
+        let answer = move |r: Result<crate::broker::PublishOutcome, crate::broker::BrokerError>| match r {
+            Ok(o) if o.refused == 0 => Confirm::Queued,
+            Ok(_) => Confirm::NotQueued,
+            Err(e) => {
+                tracing::warn!(peer = %from.name, "forwarded message not delivered: {e}");
+                Confirm::NotQueued
             }
-            let (groups, except) = crate::cluster::moved::split_exclusions(groups);
-            match broker.deliver_forwarded(Arc::new(msg), &groups, &clients, &except).await {
-                Ok(o) => {
-                    if o.congested {
-                        // A subscriber here has a backlog: let its connection run before the
-                        // next forwarded message, as a local publisher would (see
-                        // `PublishOutcome::congested`).
-                        tokio::task::yield_now().await;
-                    }
-                    if o.refused == 0 { Confirm::Queued } else { Confirm::NotQueued }
+        };
+        match broker.start_forwarded(Arc::new(msg), groups, clients, except) {
+            // A subscriber here has a backlog: let its connection run before the next forwarded
+            // message, as a local publisher would (see `PublishOutcome::congested`).
+            ForwardedDelivery::Done(Ok(o)) if o.congested => Delivered::Later(Box::pin(async move {
+                tokio::task::yield_now().await;
+                answer(Ok(o))
+            })),
+            ForwardedDelivery::Done(r) => Delivered::Now(answer(r)),
+            ForwardedDelivery::Waiting(f) => Delivered::Later(Box::pin(async move {
+                let r = f.await;
+                if matches!(&r, Ok(o) if o.congested) {
+                    tokio::task::yield_now().await;
                 }
-                Err(e) => {
-                    tracing::warn!(peer = %from.name, "forwarded message not delivered: {e}");
-                    Confirm::NotQueued
-                }
-            }
-        })
+                answer(r)
+            })),
+        }
     }
 }

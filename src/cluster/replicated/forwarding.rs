@@ -133,7 +133,7 @@ impl Cluster for RaftCluster {
     ) -> BoxFuture<'static, Result<Option<Confirmation>, ClusterError>> {
         // A message kept for a peer with a backlog names the clients that peer must skip: they
         // moved to a node that gets this message directly (see `cluster::moved`).
-        let direct: Vec<NodeId> = targets.iter().map(|t| t.node).filter(|n| !self.outbox.has(*n)).collect();
+        let direct = || -> Vec<NodeId> { targets.iter().map(|t| t.node).filter(|n| !self.outbox.has(*n)).collect() };
         let targets: Vec<(NodeId, Option<Arc<str>>, Bytes)> = targets
             .iter()
             .map(|t| {
@@ -143,7 +143,7 @@ impl Cluster for RaftCluster {
                         &self.catalog,
                         t.node,
                         &msg.topic,
-                        &direct,
+                        &direct(),
                         &t.groups,
                     );
                     encode_forward(t.node, &groups, &t.clients, msg)
