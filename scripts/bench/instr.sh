@@ -57,8 +57,11 @@ BENCH=$TARGET_DIR/release/starling-bench
 OUTDIR=${OUTDIR:-$TARGET_DIR/bench-results/instr-$(date -u +%Y%m%d-%H%M%S)}
 mkdir -p "$OUTDIR"
 WORK=$(mktemp -d /tmp/starling-instr.XXXXXX)
-# A port of its own, away from run.sh's, so a broker someone else runs is never measured.
+# A port of its own, away from run.sh's, so a broker someone else runs is never measured; one
+# instr.sh at a time on it.
 PORT=22891
+exec 9>/tmp/starling-instr.lock
+flock -n 9 || { echo "another instr.sh is running (/tmp/starling-instr.lock)" >&2; exit 1; }
 BROKER_PID=""
 
 log() { printf '[instr %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
