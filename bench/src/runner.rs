@@ -299,7 +299,7 @@ async fn publish_loop(
             return Ok(());
         }
         let exhausted = job.limit.is_some_and(|l| seq >= l);
-        if exhausted && inflight == 0 {
+        if exhausted && inflight == 0 && client.pending_output() == 0 {
             return Ok(());
         }
         let now = Instant::now();
@@ -340,7 +340,9 @@ async fn publish_loop(
         }
         out.sent += produced;
         Counters::add(&ctx.counters.sent, produced);
-        if more_now {
+        // Done (-L reached, nothing unacknowledged): flush and return, rather than wait for
+        // input a QoS 0 publisher never gets.
+        if more_now || (job.limit.is_some_and(|l| seq >= l) && inflight == 0) {
             wake_at = Some(now);
         }
         let wake = client.turn(wake_at, Some(stop)).await?;

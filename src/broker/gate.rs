@@ -19,7 +19,13 @@ pub struct OfferGate<'a> {
 
 impl<'a> OfferGate<'a> {
     pub fn new(store: &'a Store) -> Self {
-        OfferGate { store, batch: store.batch(), committed: Arc::new(AtomicBool::new(false)), woken: Vec::new() }
+        Self::with_capacity(store, 0)
+    }
+
+    /// A gate for about `n` offers (one publish's targets), so recording whom to wake does not
+    /// grow a vector delivery by delivery.
+    pub fn with_capacity(store: &'a Store, n: usize) -> Self {
+        OfferGate { store, batch: store.batch(), committed: Arc::new(AtomicBool::new(false)), woken: Vec::with_capacity(n) }
     }
 
     /// Queue `d` for `session` under `limits`; a QoS ≥ 1 delivery is held until [`Self::commit`].

@@ -180,6 +180,10 @@ pub enum CloseKind {
     WithWill,
 }
 
+/// The local sessions by client id. Looked up once per delivery, so hashed with foldhash
+/// (seeded per process) rather than SipHash.
+pub(crate) type Registry = HashMap<ClientKey, Arc<Session>, foldhash::fast::RandomState>;
+
 pub struct Broker {
     pub settings: Settings,
     pub node_name: String,
@@ -190,7 +194,7 @@ pub struct Broker {
     pub metrics: Arc<Metrics>,
     /// Authentication, ACL, bans and limits (the connection task asks it).
     pub auth: Arc<crate::auth::Auth>,
-    sessions: Mutex<HashMap<ClientKey, Arc<Session>>>,
+    sessions: Mutex<Registry>,
     subs: RwLock<SubIndex>,
     /// Local subscriber count per plain filter; the cluster route changes on 0↔1.
     local_filters: Mutex<HashMap<String, usize>>,
@@ -252,7 +256,7 @@ impl Broker {
             store,
             metrics,
             auth,
-            sessions: Mutex::new(HashMap::new()),
+            sessions: Mutex::new(Registry::default()),
             subs: RwLock::new(SubIndex::new()),
             local_filters: Mutex::new(HashMap::new()),
             sys_retained: RwLock::new(BTreeMap::new()),

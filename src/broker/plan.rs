@@ -30,6 +30,10 @@ pub fn pick(strategy: SharedStrategy, n: usize, origin: &str, cursor: impl FnOnc
     })
 }
 
+/// Per client: the highest granted QoS, Retain As Published, the subscription identifiers.
+/// (Built once per publish with one entry per subscriber: foldhash, not SipHash.)
+pub type Merged = HashMap<ClientKey, (u8, bool, Vec<u32>), foldhash::fast::RandomState>;
+
 /// One delivery per session for the direct subscriptions a topic matched: the highest granted
 /// QoS, Retain As Published if any subscription asks for it, every subscription identifier.
 /// No Local subscriptions of the publisher `origin` are skipped; with `only`, so is every client
@@ -38,8 +42,8 @@ pub fn merge_direct(
     direct: Vec<(ClientKey, SubOptions)>,
     origin: &str,
     only: Option<&[String]>,
-) -> HashMap<ClientKey, (u8, bool, Vec<u32>)> {
-    let mut merged: HashMap<ClientKey, (u8, bool, Vec<u32>)> = HashMap::with_capacity(direct.len());
+) -> Merged {
+    let mut merged = Merged::with_capacity_and_hasher(direct.len(), Default::default());
     for (client, o) in direct {
         if o.no_local && *client == *origin {
             continue;

@@ -2,7 +2,6 @@
 //! subscriptions, pick shared-group members, queue for each session (the commit gate) and hold
 //! the publisher while a queue is full.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
@@ -16,7 +15,7 @@ use super::port::ForwardTarget;
 use super::reserved;
 use super::restore::parse_inflight_row;
 use super::session::{Delivery, Offer, QueueLimits, Session};
-use super::subs::{ClientKey, SharedGroup, SubOptions};
+use super::subs::{SharedGroup, SubOptions};
 use super::{Broker, BrokerError, PublishOutcome, Routed, Target};
 use crate::catalog::cmd::CatalogCmd;
 
@@ -137,7 +136,7 @@ impl Broker {
         &self,
         g: &SharedGroup,
         msg: &Message,
-        reg: &HashMap<ClientKey, Arc<Session>>,
+        reg: &super::Registry,
         exclude: Option<&str>,
     ) -> Option<(Arc<Session>, SubOptions)> {
         let cands: Vec<(Arc<Session>, SubOptions, bool)> = g
@@ -180,15 +179,19 @@ impl Broker {
         local: bool,
     ) -> Result<Offered, BrokerError> {
         let limits = self.settings.queue;
-        let mut gate = OfferGate::new(&self.store);
+        let mut gate = OfferGate::with_capacity(&self.store, targets.len());
         let mut outcome = PublishOutcome::default();
         let mut full = Vec::new();
         let mut gone: Vec<String> = Vec::new();
         for t in targets {
-            let d = make_delivery(msg, &t);
             let (limits, bound) = self.bridge_bound(&t.session).unwrap_or((limits, None));
-            let d = bridge_copy(d, bound);
-            match self.offer_bounded(&mut gate, &t.session, d.clone(), limits, bound) {
+            let d = match bound {
+                Some(b) => bridge_copy(make_delivery(msg, &t), b),
+                None => make_delivery(msg, &t),
+            };
+            // Only a QoS ≥ 1 delivery can find the queue full and wait: QoS 0 needs no copy.
+            let keep = (d.qos > 0).then(|| d.clone());
+            match self.offer_bounded(&mut gate, &t.session, d, limits, bound) {
                 Offer::Queued => {
                     outcome.delivered += 1;
                     outcome.congested |= t.session.congested.load(Ordering::Relaxed);
@@ -204,7 +207,10 @@ impl Broker {
                     self.metrics.dropped(DropReason::QueueFull);
                     tracing::debug!(client = %t.session.client_id, topic = %msg.topic, "queue full, client away: QoS>=1 message refused");
                 }
-                Offer::Full => full.push((t, d)),
+                Offer::Full => match keep {
+                    Some(d) => full.push((t, d)),
+                    None => self.metrics.dropped(DropReason::QueueFull),
+                },
                 Offer::Gone => gone.push(t.session.client_id.to_string()),
             }
         }
@@ -372,8 +378,10 @@ impl Broker {
 
 /// A bridge's copy of a delivery carries the backlog's `max_age` as its expiry (if that is
 /// sooner than its own), so it is persisted with it and dropped, not sent, once it is older.
-fn bridge_copy(mut d: Delivery, bound: Option<reserved::QueueBound>) -> Delivery {
-    let Some(b) = bound.filter(|_| d.qos > 0) else { return d };
+fn bridge_copy(mut d: Delivery, b: reserved::QueueBound) -> Delivery {
+    if d.qos == 0 {
+        return d;
+    }
     let deadline = crate::protocol::message::now_ms().saturating_add(b.max_age_ms);
     if d.msg.expires_at_ms.is_none_or(|e| e > deadline) {
         let mut m = (*d.msg).clone();

@@ -13,6 +13,7 @@ use super::publish::qos_of;
 use crate::broker::session::Delivery;
 use crate::metrics::DropReason;
 use crate::protocol::message::now_ms;
+use crate::protocol::wire::Shape;
 
 /// Deliveries taken from the session per pump step.
 const PUMP_BATCH: usize = 256;
@@ -39,10 +40,18 @@ impl Driver {
                 return;
             }
             let n = items.len();
+            let now = now_ms();
             for (pid, d) in items {
-                if pid.is_none() && !self.aliases_out && crate::protocol::wire::shareable(&d.msg, d.qos, &d.sub_ids) {
-                    // Fast path: bytes encoded once per message, shared by its subscribers.
-                    let bytes = d.msg.wire.qos0(&d.msg, v5, d.retain);
+                if pid.is_none() && !self.aliases_out {
+                    // QoS 0 without topic aliases: no per-connection state in the packet, so its
+                    // bytes are encoded once per message and shape and shared by its subscribers.
+                    let shape = Shape {
+                        v5,
+                        retain: d.retain,
+                        sub_ids: &d.sub_ids,
+                        expiry: if v5 { d.msg.remaining_expiry(now) } else { None },
+                    };
+                    let bytes = d.msg.wire.shaped(&d.msg, &shape);
                     if bytes.len() > self.max_out {
                         metrics.dropped(DropReason::PacketTooLarge);
                     } else {

@@ -64,6 +64,7 @@ mod proto_alias;
 mod proto_conformance;
 mod proto_connect;
 mod proto_expiry;
+mod proto_fanout_shapes;
 mod proto_flow;
 mod proto_malformed;
 mod proto_offline_full;
