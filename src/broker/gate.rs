@@ -25,7 +25,12 @@ impl<'a> OfferGate<'a> {
     /// A gate for about `n` offers (one publish's targets), so recording whom to wake does not
     /// grow a vector delivery by delivery.
     pub fn with_capacity(store: &'a Store, n: usize) -> Self {
-        OfferGate { store, batch: store.batch(), committed: Arc::new(AtomicBool::new(false)), woken: Vec::with_capacity(n) }
+        OfferGate {
+            store,
+            batch: store.batch(),
+            committed: Arc::new(AtomicBool::new(false)),
+            woken: Vec::with_capacity(n),
+        }
     }
 
     /// Queue `d` for `session` under `limits`; a QoS ≥ 1 delivery is held until [`Self::commit`].

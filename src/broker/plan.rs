@@ -38,11 +38,7 @@ pub type Merged = HashMap<ClientKey, (u8, bool, Vec<u32>), foldhash::fast::Rando
 /// QoS, Retain As Published if any subscription asks for it, every subscription identifier.
 /// No Local subscriptions of the publisher `origin` are skipped; with `only`, so is every client
 /// not in it.
-pub fn merge_direct(
-    direct: Vec<(ClientKey, SubOptions)>,
-    origin: &str,
-    only: Option<&[String]>,
-) -> Merged {
+pub fn merge_direct(direct: Vec<(ClientKey, SubOptions)>, origin: &str, only: Option<&[String]>) -> Merged {
     let mut merged = Merged::with_capacity_and_hasher(direct.len(), Default::default());
     for (client, o) in direct {
         if o.no_local && *client == *origin {

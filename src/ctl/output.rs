@@ -241,7 +241,10 @@ impl Output {
             .collect();
         say_raw!(
             "{}",
-            table(&["BRIDGE", "HOLDER", "UPLINK", "BACKLOG", "INFLIGHT", "BYTES", "OUT", "IN", "DROPPED", "RECONNECTS"], rows)
+            table(
+                &["BRIDGE", "HOLDER", "UPLINK", "BACKLOG", "INFLIGHT", "BYTES", "OUT", "IN", "DROPPED", "RECONNECTS"],
+                rows
+            )
         );
         Ok(())
     }

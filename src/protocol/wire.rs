@@ -55,8 +55,7 @@ impl WireCache {
         if !shape.v5 || (shape.sub_ids.is_empty() && shape.expiry.is_none()) {
             return self.qos0(msg, shape.v5, shape.retain);
         }
-        let same =
-            |k: &ShapeKey| k.retain == shape.retain && k.expiry == shape.expiry && *k.sub_ids == *shape.sub_ids;
+        let same = |k: &ShapeKey| k.retain == shape.retain && k.expiry == shape.expiry && *k.sub_ids == *shape.sub_ids;
         if let Some((_, b)) = self.shaped.lock().iter().find(|(k, _)| same(k)) {
             return b.clone();
         }

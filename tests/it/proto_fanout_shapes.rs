@@ -81,7 +81,15 @@ async fn mixed_shapes_in_one_fan_out_each_get_their_own_bytes() {
 
     let expect = |i: usize, retain: bool, ids: &[u32]| -> Got {
         let users = if i % 2 == 1 { vec![("k".to_string(), "v".to_string())] } else { vec![] };
-        (topic.to_string(), format!("m{i}").into_bytes(), Qos::AtMostOnce, retain, ids.iter().copied().collect(), i % 2 == 1, users)
+        (
+            topic.to_string(),
+            format!("m{i}").into_bytes(),
+            Qos::AtMostOnce,
+            retain,
+            ids.iter().copied().collect(),
+            i % 2 == 1,
+            users,
+        )
     };
     for (probe, retain, ids) in [
         (&mut plain, false, &[][..]),
@@ -106,7 +114,8 @@ async fn mixed_shapes_in_one_fan_out_each_get_their_own_bytes() {
         assert!(m.topic_name() == topic || (m.topic_name().is_empty() && alias_of(m.props()).is_some()));
     }
     // 20 bytes hold a plain message (16), not one with expiry and a user property (28).
-    let got: Vec<Vec<u8>> = take5(&mut small, N.div_ceil(2)).await.iter().map(|m| m.payload().as_slice().to_vec()).collect();
+    let got: Vec<Vec<u8>> =
+        take5(&mut small, N.div_ceil(2)).await.iter().map(|m| m.payload().as_slice().to_vec()).collect();
     assert_eq!(got, (0..N).step_by(2).map(|i| format!("m{i}").into_bytes()).collect::<Vec<_>>());
     assert!(sync5(&mut small).await.is_empty());
     for i in 0..N {
