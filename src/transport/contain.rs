@@ -48,8 +48,11 @@ pub struct Panicked(pub String);
 /// `AssertUnwindSafe`: after a panic the caller only reads plain fields of its connection
 /// (version, client id) and then drops it; no invariant that the panic could have broken is
 /// relied on, and shared state (sessions, routes) is owned by the broker behind its own locks.
-pub async fn catch<F: Future>(fut: F) -> Result<F::Output, Panicked> {
-    AssertUnwindSafe(fut).catch_unwind().await.map_err(|p| Panicked(panic_message(p.as_ref())))
+///
+/// Not an `async fn`: one would hold `fut` twice (as its argument and inside the
+/// `CatchUnwind`), and a connection's whole loop is `fut`.
+pub fn catch<F: Future>(fut: F) -> impl Future<Output = Result<F::Output, Panicked>> {
+    AssertUnwindSafe(fut).catch_unwind().map(|r| r.map_err(|p| Panicked(panic_message(p.as_ref()))))
 }
 
 /// The text of a panic payload.

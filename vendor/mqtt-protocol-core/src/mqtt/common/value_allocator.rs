@@ -184,6 +184,14 @@ where
         }
     }
 
+    /// STARLING PATCH: every value of the range is free (nothing handed out).
+    pub fn all_free(&self) -> bool {
+        match (self.pool.len(), self.pool.iter().next()) {
+            (1, Some(iv)) => iv.low() == self.lowest && iv.high() == self.highest,
+            _ => self.lowest > self.highest,
+        }
+    }
+
     pub fn interval_count(&self) -> usize {
         self.pool.len()
     }

@@ -143,9 +143,11 @@ where
     // Auto replace topic alias for sending
     auto_replace_topic_alias_send: bool,
     // Topic alias management for receiving
-    topic_alias_recv: Option<TopicAliasRecv>,
+    // STARLING PATCH: boxed (both tables): about 200 bytes inline in every connection,
+    // MQTT 3.1.1 ones and 5.0 ones without aliases included.
+    topic_alias_recv: Option<Box<TopicAliasRecv>>,
     // Topic alias management for sending
-    topic_alias_send: Option<TopicAliasSend>,
+    topic_alias_send: Option<Box<TopicAliasSend>>,
 
     publish_send_max: Option<u16>,
     // Maximum number of concurrent PUBLISH packets for receiving (currently effective)
@@ -1458,7 +1460,7 @@ where
         for prop in packet.props() {
             match prop {
                 Property::TopicAliasMaximum(val) if val.val() != 0 => {
-                    self.topic_alias_recv = Some(TopicAliasRecv::new(val.val()));
+                    self.topic_alias_recv = Some(Box::new(TopicAliasRecv::new(val.val())));
                 }
                 Property::ReceiveMaximum(val) => {
                     debug_assert!(val.val() != 0, "ReceiveMaximum must not be 0");
@@ -1541,7 +1543,7 @@ where
                 match prop {
                     Property::TopicAliasMaximum(val) => {
                         if val.val() != 0 {
-                            self.topic_alias_recv = Some(TopicAliasRecv::new(val.val()));
+                            self.topic_alias_recv = Some(Box::new(TopicAliasRecv::new(val.val())));
                         }
                     }
                     Property::ReceiveMaximum(val) => {
@@ -2705,7 +2707,7 @@ where
                     // 0.7.9 built an allocator over 1..=0 and panicked.
                     Property::TopicAliasMaximum(p) => {
                         self.topic_alias_send = if p.val() > 0 {
-                            Some(TopicAliasSend::new(p.val()))
+                            Some(Box::new(TopicAliasSend::new(p.val())))
                         } else {
                             None
                         };
@@ -2801,7 +2803,7 @@ where
                         match prop {
                             Property::TopicAliasMaximum(val) => {
                                 if val.val() > 0 {
-                                    self.topic_alias_send = Some(TopicAliasSend::new(val.val()));
+                                    self.topic_alias_send = Some(Box::new(TopicAliasSend::new(val.val())));
                                 }
                             }
                             // STARLING PATCH: the property parser already refuses 0.
@@ -3937,7 +3939,7 @@ mod tests {
 
         // Set up topic alias send with max 10
         let topic_alias_send = TopicAliasSend::new(10);
-        connection.topic_alias_send = Some(topic_alias_send);
+        connection.topic_alias_send = Some(Box::new(topic_alias_send));
 
         // Should return false for alias 0
         let result = connection.validate_topic_alias_range(0);
@@ -3950,7 +3952,7 @@ mod tests {
 
         // Set up topic alias send with max 5
         let topic_alias_send = TopicAliasSend::new(5);
-        connection.topic_alias_send = Some(topic_alias_send);
+        connection.topic_alias_send = Some(Box::new(topic_alias_send));
 
         // Should return false for alias > max
         let result = connection.validate_topic_alias_range(6);
@@ -3963,7 +3965,7 @@ mod tests {
 
         // Set up topic alias send with max 10
         let topic_alias_send = TopicAliasSend::new(10);
-        connection.topic_alias_send = Some(topic_alias_send);
+        connection.topic_alias_send = Some(Box::new(topic_alias_send));
 
         // Should return true for valid aliases
         assert!(connection.validate_topic_alias_range(1));
@@ -3978,7 +3980,7 @@ mod tests {
         // Set up topic alias send with max 10
         let mut topic_alias_send = TopicAliasSend::new(10);
         topic_alias_send.insert_or_update("test/topic", 5);
-        connection.topic_alias_send = Some(topic_alias_send);
+        connection.topic_alias_send = Some(Box::new(topic_alias_send));
 
         // Should return the topic name for registered alias
         let result = connection.validate_topic_alias(Some(5));
@@ -3991,7 +3993,7 @@ mod tests {
 
         // Set up topic alias send with max 10 but don't register any aliases
         let topic_alias_send = TopicAliasSend::new(10);
-        connection.topic_alias_send = Some(topic_alias_send);
+        connection.topic_alias_send = Some(Box::new(topic_alias_send));
 
         // Should return None for unregistered alias
         let result = connection.validate_topic_alias(Some(5));

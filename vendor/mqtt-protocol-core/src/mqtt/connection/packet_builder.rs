@@ -113,7 +113,10 @@ pub struct PacketBuilder {
     /// Current read state
     state: ReadState,
     /// Buffer for header and remaining length
-    header_buf: Vec<u8>,
+    // STARLING PATCH: inline (at most 5 bytes) instead of a `Vec`, a heap allocation per
+    // connection.
+    header_buf: [u8; 5],
+    header_len: u8,
     /// Remaining length
     remaining_length: usize,
     /// Multiplier for variable-length integer decoding
@@ -152,7 +155,8 @@ impl PacketBuilder {
     pub fn with_maximum_packet_size(maximum_packet_size: u32) -> Self {
         Self {
             state: ReadState::FixedHeader,
-            header_buf: Vec::with_capacity(5),
+            header_buf: [0; 5],
+            header_len: 0,
             remaining_length: 0,
             multiplier: 1,
             raw_buf: None,
@@ -177,7 +181,7 @@ impl PacketBuilder {
     /// Reset builder for reuse
     pub fn reset(&mut self) {
         self.state = ReadState::FixedHeader;
-        self.header_buf.clear();
+        self.header_len = 0;
         self.remaining_length = 0;
         self.multiplier = 1;
         self.raw_buf = None;
@@ -186,7 +190,7 @@ impl PacketBuilder {
 
     /// Get packet type (first byte of fixed header)
     fn get_packet_type(&self) -> u8 {
-        if !self.header_buf.is_empty() {
+        if self.header_len > 0 {
             self.header_buf[0]
         } else {
             0
@@ -214,7 +218,8 @@ impl PacketBuilder {
                         return PacketBuildResult::Incomplete;
                     }
 
-                    self.header_buf.push(byte[0]);
+                    self.header_buf[0] = byte[0];
+                    self.header_len = 1;
                     self.state = ReadState::RemainingLength;
                 }
 
@@ -223,7 +228,9 @@ impl PacketBuilder {
                         return PacketBuildResult::Incomplete;
                     }
 
-                    self.header_buf.push(byte[0]);
+                    // At most 4 length bytes: the check below stops at the fourth.
+                    self.header_buf[usize::from(self.header_len)] = byte[0];
+                    self.header_len += 1;
                     let encoded_byte = byte[0];
 
                     // Variable-length integer limit check
@@ -241,7 +248,7 @@ impl PacketBuilder {
                         // This MUST happen before allocating the body buffer, otherwise a
                         // peer could force a huge allocation just by sending a large
                         // Remaining Length (DoS).
-                        let total_size = self.header_buf.len() + self.remaining_length;
+                        let total_size = usize::from(self.header_len) + self.remaining_length;
                         if total_size > self.maximum_packet_size as usize {
                             self.reset();
                             return PacketBuildResult::Error(MqttError::PacketTooLarge);
