@@ -302,8 +302,7 @@ mod tls_ws_size_tests {
         let tls = TlsListener::load("tls", &l).expect("tls material");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().expect("addr");
-        let mut cfg = crate::config::Config::default();
-        cfg.data_dir = dir.path().join("data");
+        let mut cfg = crate::config::Config { data_dir: dir.path().join("data"), ..Default::default() };
         cfg.listeners.clear();
         cfg.admin.enabled = false;
         let node = crate::node::Node::start(cfg).await.expect("node");

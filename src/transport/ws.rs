@@ -523,11 +523,7 @@ impl<S> WsIo<S> {
     fn frame_done(&mut self, f: InFrame) {
         let body = std::mem::take(&mut self.control);
         match f.opcode {
-            OP_PING => {
-                if !self.close_sent {
-                    self.queue_frame(OP_PONG, &body);
-                }
-            }
+            OP_PING if !self.close_sent => self.queue_frame(OP_PONG, &body),
             OP_CLOSE => {
                 self.closed = true;
                 match body.len() {
