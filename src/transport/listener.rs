@@ -17,7 +17,7 @@ use tokio::sync::{Semaphore, mpsc, watch};
 use tokio::time::Instant;
 
 use crate::broker::Broker;
-use crate::transport::connection::{self, ListenerInfo, Plain};
+use crate::transport::connection::{self, ListenerInfo};
 use crate::transport::proxy::{self, ProxyError};
 use crate::transport::tls::{self, TlsListener};
 use crate::transport::ws::{self, WsOptions};
@@ -167,8 +167,9 @@ async fn serve_tls(
         return;
     };
     match ws {
-        None => connection::serve_as(Plain(stream), peer, broker, info, identity, shutdown).await,
-        Some(ws) => serve_ws(stream, peer, ws, deadline, identity, broker, info, shutdown).await,
+        None => connection::serve_as(tls::TlsIo(stream), peer, broker, info, identity, shutdown).await,
+        // Boxed: a `tls` connection's future must not reserve room for a WebSocket one.
+        Some(ws) => Box::pin(serve_ws(stream, peer, ws, deadline, identity, broker, info, shutdown)).await,
     }
 }
 
@@ -182,8 +183,10 @@ async fn handshake(
     info: &ListenerInfo,
 ) -> Option<(tokio_rustls::server::TlsStream<TcpStream>, Option<String>)> {
     // The acceptor is taken per connection, so a reloaded certificate is used from the next
-    // handshake on.
-    let stream = match tokio::time::timeout_at(deadline, tls.acceptor().accept(stream)).await {
+    // handshake on. Boxed: the handshake's state is needed only until it completes, and the
+    // connection's future would otherwise keep room for it (a second rustls connection) for
+    // the client's whole life.
+    let stream = match tokio::time::timeout_at(deadline, Box::pin(tls.acceptor().accept(stream))).await {
         Ok(Ok(s)) => s,
         Ok(Err(e)) => {
             broker.metrics().tls_handshake_failures.inc();
@@ -223,7 +226,9 @@ async fn serve_ws<S>(
 ) where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send,
 {
-    let ws = match tokio::time::timeout_at(deadline, ws::upgrade(stream, opts)).await {
+    // Boxed, as the TLS handshake: the upgrade's buffers and header table are needed only
+    // until it completes.
+    let ws = match tokio::time::timeout_at(deadline, Box::pin(ws::upgrade(stream, opts))).await {
         Ok(Ok(ws)) => ws,
         Ok(Err(e)) => {
             broker.metrics().websocket_upgrade_failure(&info.name, e.reason());
@@ -266,5 +271,71 @@ mod size_tests {
         // in a debug build once they were boxed, 4.1 KiB with panic containment, the MQTT 3.1
         // rewrite and the owner check. The bound catches anything inlined here again.
         assert!(std::mem::size_of_val(&fut) < 4608);
+    }
+}
+
+#[cfg(test)]
+mod tls_ws_size_tests {
+    use super::*;
+    use crate::config::{ListenerConfig, ListenerKind};
+
+    /// What an idle TLS or WebSocket connection holds beyond the task: the boxed future of its
+    /// path. The handshake and the upgrade are boxed on their own, so it is the MQTT connection
+    /// over the stream and little else.
+    #[tokio::test]
+    async fn tls_and_ws_connection_footprint() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let key = rcgen::KeyPair::generate().expect("key");
+        let cert = rcgen::CertificateParams::new(vec!["localhost".to_string()])
+            .expect("params")
+            .self_signed(&key)
+            .expect("cert");
+        let (cert_path, key_path) = (dir.path().join("c.pem"), dir.path().join("k.pem"));
+        std::fs::write(&cert_path, cert.pem()).expect("write");
+        std::fs::write(&key_path, key.serialize_pem()).expect("write");
+        let l = ListenerConfig {
+            kind: Some(ListenerKind::Tls),
+            cert: Some(cert_path),
+            key: Some(key_path),
+            ..ListenerConfig::default()
+        };
+        let tls = TlsListener::load("tls", &l).expect("tls material");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let mut cfg = crate::config::Config { data_dir: dir.path().join("data"), ..Default::default() };
+        cfg.listeners.clear();
+        cfg.admin.enabled = false;
+        let node = crate::node::Node::start(cfg).await.expect("node");
+        let (_tx, rx) = watch::channel(false);
+        let info = Arc::new(ListenerInfo { name: "t".into(), allow_anonymous: true, anonymous_implicit: false });
+        let ws = WsOptions::new("/mqtt", 1024 * 1024);
+        let deadline = Instant::now();
+        let b = node.broker.clone();
+        let tcp = || TcpStream::connect(addr);
+        let tls_fut =
+            serve_tls(tcp().await.expect("c"), addr, &tls, None, deadline, b.clone(), info.clone(), rx.clone());
+        let wss_fut =
+            serve_tls(tcp().await.expect("c"), addr, &tls, Some(&ws), deadline, b.clone(), info.clone(), rx.clone());
+        let ws_fut = serve_ws(tcp().await.expect("c"), addr, &ws, deadline, None, b.clone(), info.clone(), rx.clone());
+        let plain = connection::serve(tcp().await.expect("c"), addr, b, info, rx);
+        eprintln!(
+            "boxed futures: tls {} bytes, wss {} (+ the ws box), ws {}; plain connection {}; TLS stream {}, \
+             WebSocket stream {}",
+            std::mem::size_of_val(&tls_fut),
+            std::mem::size_of_val(&wss_fut),
+            std::mem::size_of_val(&ws_fut),
+            std::mem::size_of_val(&plain),
+            std::mem::size_of::<tokio_rustls::server::TlsStream<TcpStream>>(),
+            std::mem::size_of::<ws::WsIo<TcpStream>>(),
+        );
+        // Debug build when this was set: tls 5,088, ws 3,712, plain 2,920, TLS stream 1,224,
+        // WebSocket stream 240 (the path's own arguments and the stream account for the rest).
+        // Before the handshake and the upgrade were boxed on their own, the TLS box also held
+        // a second rustls connection and the whole wss path (11,952 bytes in release builds).
+        let tls_stream = std::mem::size_of::<tokio_rustls::server::TlsStream<TcpStream>>();
+        assert!(std::mem::size_of_val(&ws_fut) < std::mem::size_of_val(&plain) + 1024);
+        assert!(std::mem::size_of_val(&tls_fut) < std::mem::size_of_val(&plain) + tls_stream + 1280);
+        drop((tls_fut, wss_fut, ws_fut, plain));
+        drop(listener);
     }
 }

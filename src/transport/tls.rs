@@ -15,7 +15,9 @@
 //! `stat` calls every `reload_interval`; no inotify, which would miss the symlink swap.
 
 use std::path::{Path, PathBuf};
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
 use parking_lot::{Mutex, RwLock};
@@ -24,11 +26,13 @@ use rustls::pki_types::{CertificateDer, CertificateRevocationListDer, PrivateKey
 use rustls::server::WebPkiClientVerifier;
 use rustls::{RootCertStore, ServerConfig};
 use thiserror::Error;
+use tokio::io::{AsyncBufRead, AsyncWrite};
 use tokio::sync::watch;
 use tokio_rustls::TlsAcceptor;
 
 use crate::config::{AdminConfig, CertIdentity, ListenerConfig, TlsVerify};
 use crate::metrics::Metrics;
+use crate::transport::connection::MqttIo;
 
 /// The ALPN protocol id offered for MQTT over TLS.
 pub const ALPN_MQTT: &[u8] = b"mqtt";
@@ -350,6 +354,38 @@ impl TlsListener {
         crate::poll::poll(what, every, shutdown, move || {
             self.reload_if_changed(&metrics);
         })
+    }
+}
+
+/// A TLS connection carrying MQTT. Reads take the decrypted bytes straight from rustls'
+/// plaintext buffer ([`AsyncBufRead`]), so no read buffer of the connection's own is reserved
+/// while the client is idle (a plain `read_buf` would hold 16 KiB through every wait).
+pub struct TlsIo(pub tokio_rustls::server::TlsStream<tokio::net::TcpStream>);
+
+impl MqttIo for TlsIo {
+    /// Cancel-safe: the bytes are appended in the poll that takes them from rustls.
+    async fn read_some(&mut self, buf: &mut Vec<u8>) -> std::io::Result<usize> {
+        std::future::poll_fn(|cx| {
+            let mut tls = Pin::new(&mut self.0);
+            let data = ready!(tls.as_mut().poll_fill_buf(cx))?;
+            let n = data.len();
+            buf.extend_from_slice(data);
+            tls.consume(n);
+            Poll::Ready(Ok(n))
+        })
+        .await
+    }
+}
+
+impl AsyncWrite for TlsIo {
+    fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, data: &[u8]) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.0).poll_write(cx, data)
+    }
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.0).poll_flush(cx)
+    }
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.0).poll_shutdown(cx)
     }
 }
 

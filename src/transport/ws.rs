@@ -12,20 +12,17 @@
 //!
 //! The upgrade request is parsed here rather than by tungstenite's handshake, so that every
 //! refusal gets a clear HTTP answer (404 for another path, 400 with the reason for a request
-//! that is not an MQTT WebSocket upgrade) instead of a closed socket.
+//! that is not an MQTT WebSocket upgrade) instead of a closed socket. The frames are read and
+//! written here too (RFC 6455, server side, no extensions), so that an idle connection holds
+//! no buffer: see [`WsIo`].
 
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
-use futures_util::{Sink, StreamExt};
 use thiserror::Error;
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
-use tokio_tungstenite::WebSocketStream;
-use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
-use tokio_tungstenite::tungstenite::protocol::{CloseFrame, Role, WebSocketConfig};
-use tokio_tungstenite::tungstenite::{Bytes, Message};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 
 use crate::transport::connection::MqttIo;
 
@@ -34,9 +31,6 @@ pub const SUBPROTOCOLS: [&str; 2] = ["mqtt", "mqttv3.1"];
 /// The upgrade request (request line and headers) must fit in this.
 const MAX_REQUEST: usize = 8 * 1024;
 const MAX_HEADERS: usize = 64;
-/// tungstenite allocates its read buffer up front for every connection; its default (128 KiB)
-/// would make idle WebSocket clients cost far more than TCP ones.
-const READ_BUFFER: usize = 8 * 1024;
 
 /// What a WebSocket listener needs to upgrade a connection.
 #[derive(Debug, Clone)]
@@ -245,16 +239,8 @@ where
     );
     stream.write_all(response.as_bytes()).await?;
     stream.flush().await?;
-    let config = WebSocketConfig::default()
-        .read_buffer_size(READ_BUFFER)
-        // Written as soon as sent: the connection task writes one batch per loop turn and
-        // flushes it, so there is nothing to gain from buffering here.
-        .write_buffer_size(0)
-        .max_message_size(Some(opts.max_message))
-        .max_frame_size(Some(opts.max_message));
     // A client may pipeline its first frames behind the request.
-    let ws = WebSocketStream::from_partially_read(stream, tail.to_vec(), Role::Server, Some(config)).await;
-    Ok(WsIo { ws, subprotocol: accept.subprotocol })
+    Ok(WsIo::new(stream, tail.to_vec(), opts.max_message, accept.subprotocol))
 }
 
 async fn refuse<S: AsyncWrite + Unpin>(stream: &mut S, r: Refusal) -> UpgradeError {
@@ -272,80 +258,400 @@ async fn refuse<S: AsyncWrite + Unpin>(stream: &mut S, r: Refusal) -> UpgradeErr
 }
 
 /// A WebSocket carrying MQTT: binary frame payloads in, one binary frame per write out.
+///
+/// The framing (RFC 6455) is done here rather than by tungstenite, which keeps a read buffer
+/// (8 KiB here) for the life of every connection. This one holds no heap memory while the
+/// client is idle: a read goes through a stack buffer, a frame's payload is unmasked straight
+/// into the connection's read buffer, and only a frame header cut by the end of a read (at most
+/// 14 bytes) is kept between reads. Control frames are collected in a small `Vec` that exists
+/// only while one arrives; outgoing frames live in `out` until written.
 pub struct WsIo<S> {
-    ws: WebSocketStream<S>,
+    stream: S,
     subprotocol: &'static str,
+    max_message: usize,
+    /// A frame header received in part.
+    head: [u8; MAX_HEADER],
+    head_len: u8,
+    /// The frame whose payload is arriving.
+    frame: Option<InFrame>,
+    /// A fragmented binary message is in progress: its size so far.
+    message: Option<u64>,
+    /// The payload of the control frame arriving (at most 125 bytes).
+    control: Vec<u8>,
+    /// Bytes the client sent behind the upgrade request, read before the socket.
+    early: Vec<u8>,
+    /// Framed bytes to write, `out[out_pos..]` not yet written.
+    out: Vec<u8>,
+    out_pos: usize,
+    close_sent: bool,
+    /// A close frame or end of stream was received: reads return 0 from now on.
+    closed: bool,
+    /// A protocol violation found after some payload was already returned; reported next.
+    failed: Option<Failure>,
+}
+
+/// The largest frame header: 2 bytes, a 64-bit length, the mask.
+const MAX_HEADER: usize = 14;
+/// Bytes read from the socket per step; on the stack, so an idle connection holds none.
+const READ_STEP: usize = 8 * 1024;
+/// Unwritten frames (pong replies) beyond which reading waits for the client to read.
+const MAX_QUEUED: usize = 16 * 1024;
+const OP_CONTINUATION: u8 = 0x0;
+const OP_TEXT: u8 = 0x1;
+const OP_BINARY: u8 = 0x2;
+const OP_CLOSE: u8 = 0x8;
+const OP_PING: u8 = 0x9;
+const OP_PONG: u8 = 0xA;
+
+#[derive(Debug, Clone, Copy)]
+struct InFrame {
+    opcode: u8,
+    remaining: u64,
+    mask: [u8; 4],
+    /// Payload bytes unmasked so far (selects the mask byte).
+    offset: u64,
+}
+
+/// Why the connection is being closed: the close code sent, and the error returned.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Failure {
+    code: u16,
+    reason: &'static str,
+}
+
+impl Failure {
+    fn protocol(reason: &'static str) -> Failure {
+        Failure { code: 1002, reason }
+    }
+}
+
+/// What one read step found.
+enum Step {
+    Data(usize),
+    /// A close frame, or the end of the stream.
+    Closed,
+    Failed(Failure),
+}
+
+/// Whether a received close code may be echoed (RFC 6455 7.4).
+fn valid_close_code(code: u16) -> bool {
+    matches!(code, 1000..=1003 | 1007..=1011 | 3000..=4999)
 }
 
 impl<S> WsIo<S> {
+    fn new(stream: S, early: Vec<u8>, max_message: usize, subprotocol: &'static str) -> WsIo<S> {
+        WsIo {
+            stream,
+            subprotocol,
+            max_message,
+            head: [0; MAX_HEADER],
+            head_len: 0,
+            frame: None,
+            message: None,
+            control: Vec::new(),
+            early,
+            out: Vec::new(),
+            out_pos: 0,
+            close_sent: false,
+            closed: false,
+            failed: None,
+        }
+    }
+
     /// The subprotocol agreed in the upgrade.
     pub fn subprotocol(&self) -> &'static str {
         self.subprotocol
     }
+
+    /// Queue one unmasked frame (servers do not mask).
+    fn queue_frame(&mut self, opcode: u8, payload: &[u8]) {
+        let len = payload.len();
+        self.out.reserve(MAX_HEADER + len);
+        self.out.push(0x80 | opcode);
+        if len < 126 {
+            self.out.push(len as u8);
+        } else if let Ok(l) = u16::try_from(len) {
+            self.out.push(126);
+            self.out.extend_from_slice(&l.to_be_bytes());
+        } else {
+            self.out.push(127);
+            self.out.extend_from_slice(&(len as u64).to_be_bytes());
+        }
+        self.out.extend_from_slice(payload);
+    }
+
+    fn queue_close(&mut self, code: Option<u16>, reason: &str) {
+        if self.close_sent {
+            return;
+        }
+        self.close_sent = true;
+        let mut body = Vec::with_capacity(2 + reason.len());
+        if let Some(code) = code {
+            body.extend_from_slice(&code.to_be_bytes());
+            body.extend_from_slice(reason.as_bytes());
+        }
+        self.queue_frame(OP_CLOSE, &body);
+    }
+
+    /// Parse `data` from the client: payloads of binary frames are appended to `buf`, control
+    /// frames answered. Returns the payload bytes appended, and stops at a close frame or a
+    /// protocol violation (recorded in `closed` / `failed`).
+    fn process(&mut self, mut data: &[u8], buf: &mut Vec<u8>) -> usize {
+        let mut appended = 0;
+        while !data.is_empty() && !self.closed && self.failed.is_none() {
+            let Some(mut f) = self.frame else {
+                let taken = self.take_header(data);
+                data = &data[taken..];
+                continue;
+            };
+            let n = usize::try_from(f.remaining).unwrap_or(usize::MAX).min(data.len());
+            let (payload, rest) = data.split_at(n);
+            data = rest;
+            let target = if f.opcode >= OP_CLOSE { &mut self.control } else { &mut *buf };
+            let start = target.len();
+            target.extend_from_slice(payload);
+            for (i, b) in target[start..].iter_mut().enumerate() {
+                *b ^= f.mask[((f.offset as usize) + i) % 4];
+            }
+            if f.opcode < OP_CLOSE {
+                appended += n;
+            }
+            f.offset += n as u64;
+            f.remaining -= n as u64;
+            self.frame = Some(f);
+            if f.remaining == 0 {
+                self.frame = None;
+                self.frame_done(f);
+            }
+        }
+        appended
+    }
+
+    /// Take header bytes from `data` into `head`; parse the header once complete. Returns the
+    /// bytes taken.
+    fn take_header(&mut self, data: &[u8]) -> usize {
+        let have = self.head_len as usize;
+        // How long this header is, once its first two bytes are known.
+        let need = |h: &[u8]| {
+            if h.len() < 2 {
+                return 2;
+            }
+            let ext = match h[1] & 0x7f {
+                126 => 2,
+                127 => 8,
+                _ => 0,
+            };
+            2 + ext + if h[1] & 0x80 != 0 { 4 } else { 0 }
+        };
+        let mut taken = 0;
+        let mut len = have;
+        loop {
+            let want = need(&self.head[..len]);
+            if len >= want {
+                break;
+            }
+            let Some(&b) = data.get(taken) else {
+                self.head_len = len as u8;
+                return taken;
+            };
+            self.head[len] = b;
+            len += 1;
+            taken += 1;
+        }
+        self.head_len = 0;
+        let h = self.head;
+        match self.start_frame(&h[..len]) {
+            Ok(()) => {}
+            Err(e) => self.failed = Some(e),
+        }
+        taken
+    }
+
+    /// Check a complete frame header against RFC 6455 and MQTT's rules, and start the frame.
+    fn start_frame(&mut self, h: &[u8]) -> Result<(), Failure> {
+        let fin = h[0] & 0x80 != 0;
+        let opcode = h[0] & 0x0f;
+        if h[0] & 0x70 != 0 {
+            return Err(Failure::protocol("reserved bits set"));
+        }
+        if h[1] & 0x80 == 0 {
+            return Err(Failure::protocol("client frames must be masked"));
+        }
+        let (len, mask_at) = match h[1] & 0x7f {
+            126 => (u64::from(u16::from_be_bytes([h[2], h[3]])), 4),
+            127 => {
+                let mut b = [0u8; 8];
+                b.copy_from_slice(&h[2..10]);
+                (u64::from_be_bytes(b), 10)
+            }
+            l => (u64::from(l), 2),
+        };
+        let mut mask = [0u8; 4];
+        mask.copy_from_slice(&h[mask_at..mask_at + 4]);
+        match opcode {
+            OP_CLOSE | OP_PING | OP_PONG => {
+                if !fin || len > 125 {
+                    return Err(Failure::protocol("control frames must be final and at most 125 bytes"));
+                }
+            }
+            OP_TEXT => return Err(Failure { code: 1003, reason: "MQTT needs binary frames" }),
+            OP_BINARY | OP_CONTINUATION => {
+                let so_far = match (opcode, self.message) {
+                    (OP_BINARY, None) => 0,
+                    (OP_CONTINUATION, Some(n)) => n,
+                    (OP_BINARY, Some(_)) => return Err(Failure::protocol("new message inside a fragmented one")),
+                    _ => return Err(Failure::protocol("continuation frame without a message")),
+                };
+                let total = so_far.saturating_add(len);
+                if total > self.max_message as u64 {
+                    return Err(Failure { code: 1009, reason: "message too large" });
+                }
+                self.message = if fin { None } else { Some(total) };
+            }
+            _ => return Err(Failure::protocol("reserved opcode")),
+        }
+        let f = InFrame { opcode, remaining: len, mask, offset: 0 };
+        if len == 0 {
+            self.frame_done(f);
+        } else {
+            self.frame = Some(f);
+        }
+        Ok(())
+    }
+
+    /// A frame's payload is complete: answer control frames.
+    fn frame_done(&mut self, f: InFrame) {
+        let body = std::mem::take(&mut self.control);
+        match f.opcode {
+            OP_PING if !self.close_sent => self.queue_frame(OP_PONG, &body),
+            OP_CLOSE => {
+                self.closed = true;
+                match body.len() {
+                    0 => self.queue_close(None, ""),
+                    1 => self.failed = Some(Failure::protocol("close frame with a 1-byte body")),
+                    _ => {
+                        let code = u16::from_be_bytes([body[0], body[1]]);
+                        if !valid_close_code(code) {
+                            self.failed = Some(Failure::protocol("invalid close code"));
+                        } else if std::str::from_utf8(&body[2..]).is_err() {
+                            self.failed = Some(Failure { code: 1007, reason: "close reason is not UTF-8" });
+                        } else {
+                            // Echoed, as RFC 6455 5.5.1 suggests.
+                            self.queue_close(Some(code), "");
+                        }
+                    }
+                }
+            }
+            // Pongs carry nothing; binary payloads went to the caller as they arrived.
+            _ => {}
+        }
+    }
 }
 
-fn ws_error(e: tokio_tungstenite::tungstenite::Error) -> std::io::Error {
-    use tokio_tungstenite::tungstenite::Error as E;
-    match e {
-        E::Io(e) => e,
-        E::ConnectionClosed | E::AlreadyClosed => std::io::ErrorKind::ConnectionAborted.into(),
-        other => std::io::Error::new(std::io::ErrorKind::InvalidData, other.to_string()),
+impl<S: AsyncRead + AsyncWrite + Unpin> WsIo<S> {
+    /// Write `out` to the stream; frees it once written, so an idle connection holds none.
+    fn poll_write_out(&mut self, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        while self.out_pos < self.out.len() {
+            let n = ready!(Pin::new(&mut self.stream).poll_write(cx, &self.out[self.out_pos..]))?;
+            if n == 0 {
+                return Poll::Ready(Err(std::io::ErrorKind::WriteZero.into()));
+            }
+            self.out_pos += n;
+        }
+        self.out = Vec::new();
+        self.out_pos = 0;
+        Poll::Ready(Ok(()))
+    }
+
+    /// One read step. Everything it takes from the stream is processed in the same poll, so
+    /// dropping the future between polls loses nothing.
+    fn poll_step(&mut self, cx: &mut Context<'_>, buf: &mut Vec<u8>) -> Poll<std::io::Result<Step>> {
+        loop {
+            if let Some(f) = self.failed.take() {
+                return Poll::Ready(Ok(Step::Failed(f)));
+            }
+            if self.closed {
+                return Poll::Ready(Ok(Step::Closed));
+            }
+            // Pong replies queued earlier go out as soon as the socket takes them; a client that
+            // pings without reading is not read from until they are (the queue stays bounded).
+            match self.poll_write_out(cx) {
+                Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+                Poll::Pending if self.out.len() - self.out_pos > MAX_QUEUED => return Poll::Pending,
+                _ => {}
+            }
+            let n = if !self.early.is_empty() {
+                let early = std::mem::take(&mut self.early);
+                self.process(&early, buf)
+            } else {
+                let mut step = [0u8; READ_STEP];
+                let mut rb = ReadBuf::new(&mut step);
+                ready!(Pin::new(&mut self.stream).poll_read(cx, &mut rb))?;
+                if rb.filled().is_empty() {
+                    self.closed = true;
+                    return Poll::Ready(Ok(Step::Closed));
+                }
+                self.process(rb.filled(), buf)
+            };
+            if n > 0 {
+                return Poll::Ready(Ok(Step::Data(n)));
+            }
+        }
+    }
+
+    /// Send what is queued (a close frame), bounded: a peer that does not read must not hold
+    /// the task.
+    async fn flush_bounded(&mut self) {
+        let flush = std::future::poll_fn(|cx| {
+            ready!(self.poll_write_out(cx))?;
+            Pin::new(&mut self.stream).poll_flush(cx)
+        });
+        let _ = tokio::time::timeout(Duration::from_secs(1), flush).await;
     }
 }
 
 impl<S: AsyncRead + AsyncWrite + Unpin + Send> MqttIo for WsIo<S> {
-    /// Cancel-safe (the connection task polls it in a `select!`): a frame's payload is
-    /// appended in the same poll that takes it from the WebSocket.
+    /// Cancel-safe (the connection task polls it in a `select!`): see [`WsIo::poll_step`].
     async fn read_some(&mut self, buf: &mut Vec<u8>) -> std::io::Result<usize> {
-        loop {
-            match self.ws.next().await {
-                None | Some(Err(tokio_tungstenite::tungstenite::Error::ConnectionClosed)) => return Ok(0),
-                Some(Err(e)) => return Err(ws_error(e)),
-                Some(Ok(Message::Binary(b))) if b.is_empty() => continue,
-                Some(Ok(Message::Binary(b))) => {
-                    let n = b.len();
-                    if buf.is_empty() {
-                        // Takes the frame's allocation when it is not shared.
-                        *buf = Vec::from(b);
-                    } else {
-                        buf.extend_from_slice(&b);
-                    }
-                    return Ok(n);
-                }
-                Some(Ok(Message::Text(_))) => {
-                    let frame = CloseFrame { code: CloseCode::Unsupported, reason: "MQTT needs binary frames".into() };
-                    // Bounded: a peer that does not read must not hold the task here.
-                    let _ = tokio::time::timeout(Duration::from_secs(1), self.ws.close(Some(frame))).await;
-                    return Err(std::io::Error::new(std::io::ErrorKind::InvalidData, "text WebSocket frame"));
-                }
-                Some(Ok(Message::Close(_))) => {
-                    // tungstenite queued the close reply; send it (bounded) so the client sees
-                    // a clean close rather than a dropped connection.
-                    let _ =
-                        tokio::time::timeout(Duration::from_secs(1), futures_util::SinkExt::flush(&mut self.ws)).await;
-                    return Ok(0);
-                }
-                // Pings are answered by tungstenite itself; pongs and raw frames carry nothing.
-                Some(Ok(Message::Ping(_) | Message::Pong(_) | Message::Frame(_))) => continue,
+        match std::future::poll_fn(|cx| self.poll_step(cx, buf)).await? {
+            Step::Data(n) => Ok(n),
+            Step::Closed => {
+                // The close reply is queued: send it so the client sees a clean close.
+                self.flush_bounded().await;
+                Ok(0)
+            }
+            Step::Failed(f) => {
+                self.queue_close(Some(f.code), f.reason);
+                self.flush_bounded().await;
+                // Later reads see the end of the stream.
+                self.closed = true;
+                Err(std::io::Error::new(std::io::ErrorKind::InvalidData, f.reason))
             }
         }
     }
 }
 
 impl<S: AsyncRead + AsyncWrite + Unpin> AsyncWrite for WsIo<S> {
+    /// One binary frame per call, queued once the previous one is written.
     fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, data: &[u8]) -> Poll<std::io::Result<usize>> {
-        let mut ws = Pin::new(&mut self.ws);
-        ready!(ws.as_mut().poll_ready(cx)).map_err(ws_error)?;
-        ws.start_send(Message::Binary(Bytes::copy_from_slice(data))).map_err(ws_error)?;
+        ready!(self.poll_write_out(cx))?;
+        if self.close_sent {
+            return Poll::Ready(Err(std::io::ErrorKind::BrokenPipe.into()));
+        }
+        self.queue_frame(OP_BINARY, data);
         Poll::Ready(Ok(data.len()))
     }
 
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.ws).poll_flush(cx).map_err(ws_error)
+        ready!(self.poll_write_out(cx))?;
+        Pin::new(&mut self.stream).poll_flush(cx)
     }
 
+    /// A close frame (1000, normal closure), then the stream's own shutdown.
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.ws).poll_close(cx).map_err(ws_error)
+        self.queue_close(Some(1000), "");
+        ready!(self.poll_write_out(cx))?;
+        Pin::new(&mut self.stream).poll_shutdown(cx)
     }
 }
 
@@ -401,6 +707,97 @@ mod tests {
         assert!(matches!(decide_raw(&v8), Err(UpgradeError::NotUpgrade(_))));
         let nokey = request("/mqtt", "mqtt").replace("dGhlIHNhbXBsZSBub25jZQ==", "short");
         assert!(matches!(decide_raw(&nokey), Err(UpgradeError::NotUpgrade(_))));
+    }
+
+    fn masked(fin: bool, opcode: u8, payload: &[u8]) -> Vec<u8> {
+        let mask = [9, 200, 33, 71];
+        let mut f = vec![if fin { 0x80 } else { 0 } | opcode];
+        match payload.len() {
+            l if l < 126 => f.push(0x80 | l as u8),
+            l => {
+                f.push(0x80 | 126);
+                f.extend((l as u16).to_be_bytes());
+            }
+        }
+        f.extend(mask);
+        f.extend(payload.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
+        f
+    }
+
+    fn ws_io() -> WsIo<tokio::io::DuplexStream> {
+        let (_client, server) = tokio::io::duplex(64);
+        WsIo::new(server, Vec::new(), 1 << 20, "mqtt")
+    }
+
+    /// Every cut of the input, wherever it falls (header, extended length, mask, payload,
+    /// between frames), gives the same bytes and leaves no buffer behind.
+    #[test]
+    fn frames_cut_anywhere_give_the_same_bytes() {
+        let big: Vec<u8> = (0..300u32).map(|i| i as u8).collect();
+        let mut wire = masked(false, OP_BINARY, &big);
+        wire.extend(masked(true, OP_PONG, b"p"));
+        wire.extend(masked(true, OP_CONTINUATION, b"tail"));
+        wire.extend(masked(true, OP_BINARY, b""));
+        let mut want = big.clone();
+        want.extend(b"tail");
+        for cut in 0..=wire.len() {
+            let mut io = ws_io();
+            let mut buf = Vec::new();
+            let n = io.process(&wire[..cut], &mut buf) + io.process(&wire[cut..], &mut buf);
+            assert_eq!(n, want.len(), "cut at {cut}");
+            assert_eq!(buf, want, "cut at {cut}");
+            assert!(io.failed.is_none() && !io.closed && io.frame.is_none() && io.message.is_none());
+            assert_eq!((io.control.capacity(), io.out.capacity(), io.head_len), (0, 0, 0), "cut at {cut}");
+        }
+    }
+
+    #[test]
+    fn pings_are_answered_and_close_is_echoed() {
+        let mut io = ws_io();
+        let mut buf = Vec::new();
+        let mut wire = masked(true, OP_PING, b"abc");
+        wire.extend(masked(true, OP_CLOSE, &[0x0f, 0xa0, b'b', b'y', b'e']));
+        // Nothing after a close frame is read.
+        wire.extend(masked(true, OP_BINARY, b"ignored"));
+        assert_eq!(io.process(&wire, &mut buf), 0);
+        assert!(io.closed && io.close_sent && buf.is_empty());
+        assert_eq!(io.out, [0x8a, 3, b'a', b'b', b'c', 0x88, 2, 0x0f, 0xa0]);
+    }
+
+    #[test]
+    fn violations_are_refused_with_their_code() {
+        let cases: [(Vec<u8>, u16); 7] = [
+            (vec![0x82, 0x01, b'x'], 1002),
+            (masked(true, OP_TEXT, b"hi"), 1003),
+            (masked(true, OP_CONTINUATION, b"x"), 1002),
+            ([masked(false, OP_BINARY, b"x"), masked(true, OP_BINARY, b"y")].concat(), 1002),
+            (masked(true, OP_CLOSE, &[3]), 1002),
+            (masked(true, OP_CLOSE, &[0x03, 0xe8, 0xff]), 1007),
+            (vec![0xc2, 0x80, 0, 0, 0, 0], 1002),
+        ];
+        for (wire, code) in cases {
+            let mut io = ws_io();
+            io.process(&wire, &mut Vec::new());
+            assert_eq!(io.failed.map(|f| f.code), Some(code), "{wire:?}");
+        }
+        // A message over the limit, counted over its fragments.
+        let mut io = ws_io();
+        io.max_message = 10;
+        let wire = [masked(false, OP_BINARY, b"123456"), masked(true, OP_CONTINUATION, b"789012")].concat();
+        io.process(&wire, &mut Vec::new());
+        assert_eq!(io.failed.map(|f| f.code), Some(1009));
+    }
+
+    #[tokio::test]
+    async fn shutdown_sends_a_normal_close() {
+        let (mut client, server) = tokio::io::duplex(64);
+        let mut io = WsIo::new(server, Vec::new(), 1 << 20, "mqtt");
+        io.write_all(b"\x20\x02\x00\x00").await.expect("write");
+        io.shutdown().await.expect("shutdown");
+        drop(io);
+        let mut out = Vec::new();
+        client.read_to_end(&mut out).await.expect("read");
+        assert_eq!(out, [0x82, 4, 0x20, 2, 0, 0, 0x88, 2, 0x03, 0xe8]);
     }
 
     #[tokio::test]

@@ -297,3 +297,40 @@ fn tls_config_validation_names_the_key() {
         startup_cfg(&p, data.path(), |l| l.kind = Some(ListenerKind::Tcp)).validate().expect_err("tls key on tcp");
     assert!(err.to_string().contains("listeners.secure.cert"), "{err}");
 }
+
+#[tokio::test]
+async fn tls_large_message_after_idle_and_key_updates() {
+    use mqtt_protocol_core::mqtt::packet::{GenericPacketTrait, Packet, SubEntry, SubOpts, v3_1_1};
+    let p = pki();
+    let ca = p.ca.clone();
+    let (_node, addr) = start_tls(&p, |l| {
+        l.ca = Some(ca);
+        l.verify = TlsVerify::Required;
+        l.cert_identity = CertIdentity::Cn;
+    })
+    .await;
+    let mut s = tls_connect(addr, client_config(&p, true, true)).await.expect("handshake with a client certificate");
+    assert_eq!(crate::tls_util::connack_over(&mut s, "big-tls").await, Some(0));
+    let entry = SubEntry::new("tls/big", SubOpts::new()).expect("entry");
+    let sub = v3_1_1::Subscribe::builder().packet_id(1).entries(vec![entry]).build().expect("subscribe");
+    s.write_all(&Packet::from(sub).to_continuous_buffer()).await.expect("write");
+    s.flush().await.expect("flush");
+    let mut suback = [0u8; 5];
+    tokio::time::timeout(T, s.read_exact(&mut suback)).await.expect("SUBACK in time").expect("read");
+    assert_eq!(suback, [0x90, 0x03, 0x00, 0x01, 0x00]);
+    for round in 0..2u32 {
+        // Idle (the broker holds no read buffer of its own now), then new traffic keys, then a
+        // message spanning many TLS records and larger than any read buffer it used to keep.
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        s.get_mut().1.refresh_traffic_keys().expect("key update");
+        let payload: Vec<u8> = (0..150_000u32).map(|i| ((i + round) % 253) as u8).collect();
+        let publish =
+            v3_1_1::Publish::builder().topic_name("tls/big").expect("topic").payload(payload).build().expect("publish");
+        let bytes = Packet::from(publish).to_continuous_buffer();
+        s.write_all(&bytes).await.expect("write");
+        s.flush().await.expect("flush");
+        let mut got = vec![0u8; bytes.len()];
+        tokio::time::timeout(T, s.read_exact(&mut got)).await.expect("message in time").expect("read");
+        assert!(got == bytes, "round {round}: the message comes back intact");
+    }
+}

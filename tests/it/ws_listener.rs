@@ -339,3 +339,156 @@ async fn ws_client_close_gets_a_close_reply() {
     let b = node.broker().clone();
     wait_for("the connection to end", T, || b.metrics.connections.get() == 0).await;
 }
+
+/// A client frame, masked as RFC 6455 requires of clients.
+fn client_frame(fin: bool, opcode: u8, payload: &[u8]) -> Vec<u8> {
+    let mask = [0x37, 0xfa, 0x21, 0x3d];
+    let mut f = vec![if fin { 0x80 } else { 0 } | opcode];
+    let len = payload.len();
+    if len < 126 {
+        f.push(0x80 | len as u8);
+    } else if let Ok(l) = u16::try_from(len) {
+        f.push(0x80 | 126);
+        f.extend(l.to_be_bytes());
+    } else {
+        f.push(0x80 | 127);
+        f.extend((len as u64).to_be_bytes());
+    }
+    f.extend(mask);
+    f.extend(payload.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
+    f
+}
+
+/// One server frame (servers do not mask): its opcode and payload, or None at end of stream.
+async fn server_frame(s: &mut TcpStream) -> Option<(u8, Vec<u8>)> {
+    let mut h = [0u8; 2];
+    tokio::time::timeout(T, s.read_exact(&mut h)).await.expect("a frame in time").ok()?;
+    assert_eq!(h[0] & 0x80, 0x80, "the broker sends final frames");
+    assert_eq!(h[1] & 0x80, 0, "server frames are not masked");
+    let len = match h[1] & 0x7f {
+        126 => {
+            let mut l = [0u8; 2];
+            s.read_exact(&mut l).await.ok()?;
+            u64::from(u16::from_be_bytes(l))
+        }
+        127 => {
+            let mut l = [0u8; 8];
+            s.read_exact(&mut l).await.ok()?;
+            u64::from_be_bytes(l)
+        }
+        l => u64::from(l),
+    };
+    let mut payload = vec![0u8; usize::try_from(len).expect("length")];
+    tokio::time::timeout(T, s.read_exact(&mut payload)).await.expect("payload in time").ok()?;
+    Some((h[0] & 0x0f, payload))
+}
+
+/// A raw WebSocket connection: the upgrade done by hand, frames written and read as bytes.
+async fn raw_ws(addr: SocketAddr) -> TcpStream {
+    let mut s = TcpStream::connect(addr).await.expect("connect");
+    s.write_all(upgrade_request("/mqtt", Some("mqtt")).as_bytes()).await.expect("write");
+    let mut head = Vec::new();
+    while !head.ends_with(b"\r\n\r\n") {
+        head.push(tokio::time::timeout(T, s.read_u8()).await.expect("answer in time").expect("read"));
+    }
+    assert!(head.starts_with(b"HTTP/1.1 101 "), "{}", String::from_utf8_lossy(&head));
+    s
+}
+
+/// Binary payloads until `want` bytes arrived; pongs are returned separately, in order seen.
+async fn raw_binary(s: &mut TcpStream, want: usize) -> (Vec<u8>, Vec<Vec<u8>>) {
+    let (mut got, mut pongs) = (Vec::new(), Vec::new());
+    while got.len() < want {
+        match server_frame(s).await.expect("a frame, not the end") {
+            (0x2, p) => got.extend(p),
+            (0xA, p) => pongs.push(p),
+            (op, p) => panic!("unexpected frame {op:#x} {p:?}"),
+        }
+    }
+    (got, pongs)
+}
+
+#[tokio::test]
+async fn ws_split_fragmented_and_large_frames_after_idle() {
+    let (_node, addr) = start_ws(ws_listener(ListenerKind::Ws)).await;
+    let mut s = raw_ws(addr).await;
+    // The CONNECT frame a byte at a time: its header, mask and payload each cut across reads.
+    for b in client_frame(true, 0x2, &connect_bytes("raw-frames")) {
+        s.write_all(&[b]).await.expect("write");
+        s.flush().await.expect("flush");
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    assert_eq!(raw_binary(&mut s, 4).await.0, vec![0x20, 0x02, 0x00, 0x00], "CONNACK");
+    let entry = SubEntry::new("ws/big", SubOpts::new()).expect("entry");
+    let sub = v3_1_1::Subscribe::builder().packet_id(1).entries(vec![entry]).build().expect("subscribe");
+    s.write_all(&client_frame(true, 0x2, &Packet::from(sub).to_continuous_buffer())).await.expect("write");
+    assert_eq!(raw_binary(&mut s, 5).await.0, vec![0x90, 0x03, 0x00, 0x01, 0x00], "SUBACK");
+    // Idle: the broker holds no read buffer now. Then a message far larger than any buffer it
+    // kept before (8 KiB), as a fragmented message with a ping between its fragments, written
+    // in pieces that do not line up with the frames.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let payload: Vec<u8> = (0..200_000u32).map(|i| (i % 251) as u8).collect();
+    let publish =
+        v3_1_1::Publish::builder().topic_name("ws/big").expect("topic").payload(payload).build().expect("publish");
+    let bytes = Packet::from(publish).to_continuous_buffer();
+    let mut wire = client_frame(false, 0x2, &bytes[..10]);
+    wire.extend(client_frame(true, 0x9, b"mid-message"));
+    wire.extend(client_frame(false, 0x0, &bytes[10..70_000]));
+    wire.extend(client_frame(true, 0x0, &bytes[70_000..]));
+    for piece in wire.chunks(7_777) {
+        s.write_all(piece).await.expect("write");
+    }
+    let (got, pongs) = raw_binary(&mut s, bytes.len()).await;
+    assert_eq!(pongs, vec![b"mid-message".to_vec()], "the ping inside the message is answered");
+    assert_eq!(got.len(), bytes.len());
+    assert!(got == bytes, "the 200 KB message comes back intact");
+    // A ping while idle, then the closing handshake: the close code is echoed.
+    s.write_all(&client_frame(true, 0x9, b"idle")).await.expect("write");
+    assert_eq!(server_frame(&mut s).await, Some((0xA, b"idle".to_vec())));
+    s.write_all(&client_frame(true, 0x8, &1000u16.to_be_bytes())).await.expect("write");
+    assert_eq!(server_frame(&mut s).await, Some((0x8, 1000u16.to_be_bytes().to_vec())), "close echoed");
+    assert_eq!(server_frame(&mut s).await, None, "then the broker closes");
+}
+
+#[tokio::test]
+async fn ws_protocol_violations_close_with_their_code() {
+    let (node, addr) = start_ws(ws_listener(ListenerKind::Ws)).await;
+    let unmasked = {
+        let mut f = vec![0x82, 0x02];
+        f.extend([0x00, 0x00]);
+        f
+    };
+    let cases: [(&str, Vec<u8>, u16); 4] = [
+        ("unmasked", unmasked, 1002),
+        ("continuation without a message", client_frame(true, 0x0, b"x"), 1002),
+        ("fragmented ping", client_frame(false, 0x9, b"x"), 1002),
+        ("reserved opcode", client_frame(true, 0x3, b"x"), 1002),
+    ];
+    for (what, frame, code) in cases {
+        let mut s = raw_ws(addr).await;
+        s.write_all(&client_frame(true, 0x2, &connect_bytes("violator"))).await.expect("write");
+        assert_eq!(raw_binary(&mut s, 4).await.0[..2], [0x20, 0x02], "{what}: CONNACK");
+        s.write_all(&frame).await.expect("write");
+        let close = server_frame(&mut s).await.expect("a close frame");
+        assert_eq!(close.0, 0x8, "{what}");
+        assert_eq!(close.1[..2], code.to_be_bytes(), "{what}");
+        assert_eq!(server_frame(&mut s).await, None, "{what}: then the broker closes");
+    }
+    let b = node.broker().clone();
+    wait_for("the connections to end", T, || b.metrics.connections.get() == 0).await;
+}
+
+#[tokio::test]
+async fn ws_message_over_the_limit_is_refused_with_1009() {
+    let (_node, addr) = start_ws(ws_listener(ListenerKind::Ws)).await;
+    let mut s = raw_ws(addr).await;
+    s.write_all(&client_frame(true, 0x2, &connect_bytes("too-big"))).await.expect("write");
+    assert_eq!(raw_binary(&mut s, 4).await.0[..2], [0x20, 0x02]);
+    // Announce a frame far over the limit: refused from its header, before any payload.
+    let mut head = vec![0x82, 0x80 | 127];
+    head.extend((1u64 << 40).to_be_bytes());
+    head.extend([1, 2, 3, 4]);
+    s.write_all(&head).await.expect("write");
+    let close = server_frame(&mut s).await.expect("a close frame");
+    assert_eq!((close.0, &close.1[..2]), (0x8, &1009u16.to_be_bytes()[..]));
+}
