@@ -164,7 +164,7 @@ impl Driver {
         if auth.count_connect(own, self.username.as_deref(), self.peer.ip()).is_err() {
             return self.refuse(Refusal::Flapping, &format!("client {client_id:?}: connects too often (flapping)"));
         }
-        self.acl = Some(auth.conn_acl(self.username.as_deref(), &client_id));
+        self.acl = Some(Box::new(auth.conn_acl(self.username.as_deref(), &client_id)));
         let connected = match self.attach(&client_id, req.clean, req.expiry).await {
             Ok(x) => x,
             Err(BrokerError::NotOwner(owner)) => {

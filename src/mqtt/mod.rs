@@ -155,8 +155,9 @@ pub struct Driver {
     cert_user: Option<String>,
     /// The authenticated username (`None` for an anonymous client).
     username: Option<String>,
-    /// The ACL rules that apply to this client; set at CONNECT.
-    acl: Option<ConnAcl>,
+    /// The ACL rules that apply to this client; set at CONNECT. (Boxed: 72 bytes that every
+    /// connection would otherwise carry inline, and a lookup reads it through one pointer.)
+    acl: Option<Box<ConnAcl>>,
     /// Per-client rate limits (`[limits]`), `None` when off.
     /// (Boxed, like `held`: most connections never have one, and every idle one carries the field.)
     msg_bucket: Option<Box<TokenBucket>>,
