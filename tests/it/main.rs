@@ -87,6 +87,7 @@ mod tls_reload;
 mod tls_util;
 mod transport_docs;
 mod transport_keepalive;
+mod transport_park;
 mod ws_browser;
 mod ws_origin;
 
