@@ -303,9 +303,15 @@ impl Metrics {
     }
 
     pub fn packet_out(&self, ty: &'static str) {
+        self.packets_out_n(ty, 1);
+    }
+
+    /// `n` packets of type `ty` sent (a batch counted once: the counters are shared by every
+    /// connection's thread).
+    pub fn packets_out_n(&self, ty: &'static str, n: u64) {
         match PACKET_TYPES.iter().position(|t| *t == ty).and_then(|i| self.packets_out.get(i)) {
-            Some(c) => c.inc(),
-            None => self.packets_sent.get_or_create(&TypeLabel { r#type: ty.into() }).inc(),
+            Some(c) => c.inc_by(n),
+            None => self.packets_sent.get_or_create(&TypeLabel { r#type: ty.into() }).inc_by(n),
         };
     }
 

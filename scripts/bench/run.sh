@@ -46,6 +46,8 @@ done
 
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$ROOT"
+# shellcheck source=scripts/bench/rumqttd.sh
+. "$ROOT/scripts/bench/rumqttd.sh"
 STAMP=$(date -u +%Y%m%d-%H%M%S)
 OUT=${OUT:-$ROOT/target/bench-results/results-$STAMP.md}
 mkdir -p "$(dirname "$OUT")"
@@ -91,13 +93,8 @@ install_tools() {
         as_root apt-get update -qq
         as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq mosquitto >/dev/null
     fi
-    if [[ " $BROKERS " == *" rumqttd "* ]] && ! command -v rumqttd >/dev/null \
-        && [ ! -x "$HOME/.cargo/bin/rumqttd" ]; then
-        log "installing rumqttd (cargo install, compiles for a few minutes)"
-        # rumqttd 0.20.0's lock file pins metrics 0.22.1, which newer compilers reject; fall
-        # back to fresh semver-compatible dependencies when the locked build fails.
-        cargo install rumqttd --locked --root "$HOME/.cargo" \
-            || cargo install rumqttd --root "$HOME/.cargo"
+    if [[ " $BROKERS " == *" rumqttd "* ]]; then
+        install_rumqttd
     fi
     export PATH="$HOME/.cargo/bin:$PATH"
     command -v python3 >/dev/null || { log "python3 is needed for the JSON summaries"; exit 1; }
@@ -131,28 +128,7 @@ listener ${WS_PORT[mosquitto]} 127.0.0.1
 max_connections -1
 protocol websockets
 EOF
-    # rumqttd's sample config with three changes: loopback listener, room for the idle
-    # connections, and no delay between accepted connections (the sample throttles to 1 ms).
-    cat > "$WORK/rumqttd.toml" <<EOF
-id = 0
-
-[router]
-id = 0
-max_connections = $((MAX_CONNS + 1000))
-max_outgoing_packet_count = 200
-max_segment_size = 104857600
-max_segment_count = 10
-
-[v4.1]
-name = "v4-1"
-listen = "127.0.0.1:${PORT[rumqttd]}"
-next_connection_delay_ms = 0
-    [v4.1.connections]
-    connection_timeout_ms = 60000
-    max_payload_size = 20480
-    max_inflight_count = 100
-    dynamic_filters = true
-EOF
+    write_rumqttd_config "$WORK/rumqttd.toml" "${PORT[rumqttd]}" $((MAX_CONNS + 1000))
 }
 
 port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }

@@ -36,6 +36,8 @@ impl Broker {
                 return out;
             }
             let persistent = st.persistent();
+            // Sized once: grown push by push, the vector's copies cost more than the deliveries.
+            out.reserve_exact(max.min(st.queue.len() + st.disk_only));
             while out.len() < max {
                 if st.queue.is_empty()
                     && st.disk_only > 0

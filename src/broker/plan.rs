@@ -30,21 +30,39 @@ pub fn pick(strategy: SharedStrategy, n: usize, origin: &str, cursor: impl FnOnc
     })
 }
 
-/// Per client: the highest granted QoS, Retain As Published, the subscription identifiers.
-/// (Built once per publish with one entry per subscriber: foldhash, not SipHash.)
-pub type Merged = HashMap<ClientKey, (u8, bool, Vec<u32>), foldhash::fast::RandomState>;
+/// Per client, once: the highest granted QoS, Retain As Published, the subscription identifiers.
+pub type Merged = Vec<(ClientKey, (u8, bool, Vec<u32>))>;
 
 /// One delivery per session for the direct subscriptions a topic matched: the highest granted
 /// QoS, Retain As Published if any subscription asks for it, every subscription identifier.
 /// No Local subscriptions of the publisher `origin` are skipped; with `only`, so is every client
-/// not in it.
-pub fn merge_direct(direct: Vec<(ClientKey, SubOptions)>, origin: &str, only: Option<&[String]>) -> Merged {
-    let mut merged = Merged::with_capacity_and_hasher(direct.len(), Default::default());
+/// not in it. `distinct`: `direct` names each client at most once (it came from one filter,
+/// whose subscribers are keyed by client), so there is nothing to merge and no map is built.
+pub fn merge_direct(
+    direct: Vec<(ClientKey, SubOptions)>,
+    origin: &str,
+    only: Option<&[String]>,
+    distinct: bool,
+) -> Merged {
+    let keep = |client: &ClientKey, o: &SubOptions| {
+        !(o.no_local && **client == *origin) && only.is_none_or(|only| only.iter().any(|c| **c == **client))
+    };
+    if distinct {
+        // Sized up front: a filtered iterator's size hint would grow the vector step by step.
+        let mut out = Vec::with_capacity(direct.len());
+        out.extend(
+            direct
+                .into_iter()
+                .filter(|(c, o)| keep(c, o))
+                .map(|(c, o)| (c, (o.qos, o.retain_as_published, o.sub_id.into_iter().collect()))),
+        );
+        return out;
+    }
+    // Built once per publish with one entry per subscriber: foldhash, not SipHash.
+    let mut merged: HashMap<ClientKey, (u8, bool, Vec<u32>), foldhash::fast::RandomState> =
+        HashMap::with_capacity_and_hasher(direct.len(), Default::default());
     for (client, o) in direct {
-        if o.no_local && *client == *origin {
-            continue;
-        }
-        if only.is_some_and(|only| !only.iter().any(|c| **c == *client)) {
+        if !keep(&client, &o) {
             continue;
         }
         let e = merged.entry(client).or_insert((0, false, Vec::new()));
@@ -54,7 +72,7 @@ pub fn merge_direct(direct: Vec<(ClientKey, SubOptions)>, origin: &str, only: Op
             e.2.push(id);
         }
     }
-    merged
+    merged.into_iter().collect()
 }
 
 /// Which other nodes get a publish, and the shared groups (group, filter) another node serves
@@ -165,7 +183,7 @@ mod tests {
                     (Arc::from(format!("c{c}").as_str()), o)
                 })
                 .collect();
-            let merged = merge_direct(direct.clone(), "c0", None);
+            let merged = merge_direct(direct.clone(), "c0", None, false);
             for (client, (qos, rap, ids)) in &merged {
                 let mine: Vec<&SubOptions> =
                     direct.iter().filter(|(c, o)| c == client && !(o.no_local && &**c == "c0")).map(|(_, o)| o).collect();
@@ -179,7 +197,17 @@ mod tests {
                 .filter(|(c, o)| !(o.no_local && &**c == "c0"))
                 .map(|(c, _)| &**c)
                 .collect();
-            prop_assert_eq!(merged.keys().map(|c| &**c).collect::<std::collections::BTreeSet<_>>(), expected);
+            prop_assert_eq!(merged.iter().map(|(c, _)| &**c).collect::<std::collections::BTreeSet<_>>(), expected.clone());
+            prop_assert_eq!(merged.len(), expected.len(), "one entry per client");
+            // Each client once (as one filter's subscribers are): the map-free path agrees.
+            let mut once = direct.clone();
+            let mut seen = std::collections::HashSet::new();
+            once.retain(|(c, _)| seen.insert(c.clone()));
+            let mut slow = merge_direct(once.clone(), "c0", None, false);
+            let mut fast = merge_direct(once, "c0", None, true);
+            slow.sort_by(|a, b| a.0.cmp(&b.0));
+            fast.sort_by(|a, b| a.0.cmp(&b.0));
+            prop_assert_eq!(fast, slow);
         }
     }
 
@@ -199,7 +227,9 @@ mod tests {
         let o = SubOptions { qos: 1, ..Default::default() };
         let direct = vec![(Arc::from("a"), o), (Arc::from("b"), o)];
         let only = ["b".to_string()];
-        let merged = merge_direct(direct, "x", Some(&only));
-        assert_eq!(merged.keys().map(|c| &**c).collect::<Vec<_>>(), ["b"]);
+        for distinct in [false, true] {
+            let merged = merge_direct(direct.clone(), "x", Some(&only), distinct);
+            assert_eq!(merged.iter().map(|(c, _)| &**c).collect::<Vec<_>>(), ["b"]);
+        }
     }
 }

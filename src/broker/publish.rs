@@ -103,7 +103,7 @@ impl Broker {
         if m.direct.is_empty() && m.shared.is_empty() {
             return Vec::new();
         }
-        let merged = plan::merge_direct(m.direct, &msg.origin, only);
+        let merged = plan::merge_direct(m.direct, &msg.origin, only, m.direct_filters <= 1);
         let reg = self.sessions.lock();
         let mut out = Vec::with_capacity(merged.len() + m.shared.len());
         for (client, (qos, rap, sub_ids)) in merged {

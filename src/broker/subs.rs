@@ -63,6 +63,8 @@ impl Slot for Subscribers {
 pub struct Matches {
     pub direct: Vec<(ClientKey, SubOptions)>,
     pub shared: Vec<Arc<SharedGroup>>,
+    /// How many filters `direct` came from: with one, each client is in it at most once.
+    pub direct_filters: usize,
 }
 
 /// The filter trie. Not thread-safe by itself; the broker wraps it in a lock.
@@ -146,6 +148,7 @@ impl SubIndex {
 }
 
 fn collect(s: &Subscribers, out: &mut Matches) {
+    out.direct_filters += usize::from(!s.direct.is_empty());
     out.direct.extend(s.direct.iter().map(|(c, o)| (c.clone(), *o)));
     out.shared.extend(s.shared.values().cloned());
 }

@@ -17,8 +17,12 @@ use crate::protocol::wire::Shape;
 
 /// Deliveries taken from the session per pump step.
 const PUMP_BATCH: usize = 256;
-/// Stop pumping once this much is buffered; the transport flushes and comes back.
-const WBUF_HIGH: usize = 1 << 20;
+/// Stop pumping once about this much is buffered; the transport flushes and comes back. A
+/// buffer this size is reserved at once when a full batch shows a backlog, so it never grows
+/// by copying; a write this size still carries hundreds of small messages.
+const WBUF_HIGH: usize = 64 * 1024;
+/// A PUBLISH's bytes besides its topic and payload, about: fixed header, topic length, packet id.
+const PACKET_SLACK: usize = 8;
 
 impl Driver {
     /// Move ready deliveries from the session to the output buffer.
@@ -41,6 +45,18 @@ impl Driver {
             }
             let n = items.len();
             let now = now_ms();
+            // Room for the batch at once (about: properties may add a few bytes): growing the
+            // buffer packet by packet copies it over and over. A full batch has more behind it.
+            let want: usize = items.iter().map(|(_, d)| d.msg.topic.len() + d.msg.payload.len() + PACKET_SLACK).sum();
+            let need = if n == PUMP_BATCH { want.max(WBUF_HIGH) } else { want };
+            if self.wbuf.is_empty() && self.wbuf.capacity() < need {
+                // A fresh buffer: growing the kept small one would copy its stale bytes too.
+                self.wbuf = Vec::with_capacity(need);
+            } else {
+                self.wbuf.reserve(need);
+            }
+            // Counted once per batch: the counters are shared by every connection's thread.
+            let mut sent = [0u64; 3];
             for (pid, d) in items {
                 if pid.is_none() && !self.aliases_out {
                     // QoS 0 without topic aliases: no per-connection state in the packet, so its
@@ -51,13 +67,18 @@ impl Driver {
                         sub_ids: &d.sub_ids,
                         expiry: if v5 { d.msg.remaining_expiry(now) } else { None },
                     };
-                    let bytes = d.msg.wire.shaped(&d.msg, &shape);
-                    if bytes.len() > self.max_out {
-                        metrics.dropped(DropReason::PacketTooLarge);
+                    let (wbuf, max_out) = (&mut self.wbuf, self.max_out);
+                    let fits = d.msg.wire.with_shaped(&d.msg, &shape, |bytes| {
+                        let fits = bytes.len() <= max_out;
+                        if fits {
+                            wbuf.extend_from_slice(bytes);
+                        }
+                        fits
+                    });
+                    if fits {
+                        sent[0] += 1;
                     } else {
-                        self.wbuf.extend_from_slice(&bytes);
-                        metrics.messages_sent[0].inc();
-                        metrics.packet_out("publish");
+                        metrics.dropped(DropReason::PacketTooLarge);
                     }
                     continue;
                 }
@@ -95,15 +116,23 @@ impl Driver {
                         let _ = self.mqtt.release_packet_id(pid);
                         broker.complete(&session, self.conn_id, pid);
                     }
-                } else {
-                    if let Some(c) = metrics.messages_sent.get(usize::from(d.qos)) {
-                        c.inc();
-                    }
-                    metrics.packet_out("publish");
+                } else if let Some(c) = sent.get_mut(usize::from(d.qos)) {
+                    *c += 1;
                 }
             }
-            if self.wbuf.len() >= WBUF_HIGH || n < PUMP_BATCH {
-                if self.wbuf.len() >= WBUF_HIGH {
+            for (c, k) in metrics.messages_sent.iter().zip(sent) {
+                if k > 0 {
+                    c.inc_by(k);
+                }
+            }
+            let total: u64 = sent.iter().sum();
+            if total > 0 {
+                metrics.packets_out_n("publish", total);
+            }
+            // Stop before a batch like this one would outgrow the buffer.
+            let full = self.wbuf.len() + want > WBUF_HIGH;
+            if full || n < PUMP_BATCH {
+                if full {
                     // Come back after the flush.
                     session.wake_again();
                 }

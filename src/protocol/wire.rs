@@ -49,6 +49,18 @@ impl WireCache {
         self.plain[i].get_or_init(|| encode_qos0(msg, v5, None, retain).into()).clone()
     }
 
+    /// `f` applied to the encoded packet for a QoS 0 delivery of shape `shape` (see
+    /// [`Self::shaped`]), borrowed where it can be: a shape without per-subscriber content then
+    /// costs no reference-count traffic on the shared bytes, which every subscriber's thread
+    /// would otherwise contend on.
+    pub fn with_shaped<R>(&self, msg: &Message, shape: &Shape<'_>, f: impl FnOnce(&[u8]) -> R) -> R {
+        if !shape.v5 || (shape.sub_ids.is_empty() && shape.expiry.is_none()) {
+            let i = usize::from(shape.v5) * 2 + usize::from(shape.retain);
+            return f(self.plain[i].get_or_init(|| encode_qos0(msg, shape.v5, None, shape.retain).into()));
+        }
+        f(&self.shaped(msg, shape))
+    }
+
     /// The encoded packet for a QoS 0 delivery of shape `shape`, shared with every other
     /// delivery of the same shape.
     pub fn shaped(&self, msg: &Message, shape: &Shape<'_>) -> Arc<[u8]> {
@@ -258,7 +270,9 @@ mod tests {
                 });
                 assert_eq!(got_expiry, expiry);
                 assert!(p.props().iter().any(|x| matches!(x, Property::UserProperty(_))));
+                m.wire.with_shaped(&m, &shape, |b| assert_eq!(b, &*m.wire.shaped(&m, &shape)));
                 let v3 = m.wire.shaped(&m, &Shape { v5: false, ..shape });
+                m.wire.with_shaped(&m, &Shape { v5: false, ..shape }, |b| assert_eq!(b, &*v3));
                 assert!(Arc::ptr_eq(&v3, &m.wire.qos0(&m, false, retain)), "3.1.1 has no properties");
             }
         }
