@@ -197,18 +197,21 @@ async fn park<S: MqttIo>(d: &mut Driver, stream: &S, shutdown: &mut watch::Recei
         return Wake::Session;
     }
     let due = d.deadline(connect);
-    let timer = async {
-        match due {
-            Some(t) => tokio::time::sleep_until(t).await,
-            None => std::future::pending().await,
-        }
-    };
+    let timer = sleep_until(due);
     let readable = d.readable();
     tokio::select! {
         () = stream.ready(), if readable => Wake::Readable,
         () = notified => Wake::Session,
         () = timer => Wake::Timer,
         _ = shutdown.changed() => Wake::Shutdown,
+    }
+}
+
+/// Sleep until `t`; forever without one.
+async fn sleep_until(t: Option<Instant>) {
+    match t {
+        Some(t) => tokio::time::sleep_until(t).await,
+        None => std::future::pending().await,
     }
 }
 
@@ -268,12 +271,7 @@ async fn run<S: MqttIo>(
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         };
-        let timer = async {
-            match first {
-                Some(t) => tokio::time::sleep_until(t).await,
-                None => std::future::pending().await,
-            }
-        };
+        let timer = sleep_until(first);
         let (readable, waiting) = (d.readable(), d.awaiting_confirmation());
         tokio::select! {
             r = d.confirmation(), if waiting => Box::pin(d.confirmed(r)).await,
