@@ -310,6 +310,7 @@ async fn run<S: MqttIo>(
                         return Step::End(end);
                     }
                 } else if d.session().is_some() && !waiting && d.output().is_empty() && d.end().is_none() {
+                    d.release_buffers();
                     return Step::Park;
                 } else {
                     park_at = Some(Instant::now() + PARK_AFTER);
