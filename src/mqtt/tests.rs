@@ -393,3 +393,17 @@ async fn a_subscription_identifier_from_the_client_is_a_protocol_error() {
     let got = t.feed(&[0x30, 0x08, 0x00, 0x03, b'i', b'/', b'x', 0x02, 0x0B, 0x07]).await;
     assert_eq!(disconnect(&got), DisconnectReasonCode::ProtocolError);
 }
+
+#[tokio::test]
+async fn going_idle_gives_back_the_write_buffer() {
+    let mut p = Pair::new(Version::V5_0, |_, _| {}).await;
+    assert_eq!(connack5(&p.connect5("idle-buffer", vec![]).await), ConnectReasonCode::Success);
+    // A written burst under the 8 KiB that `written` lets a busy connection keep.
+    p.subscribe5(&["b/#"]).await;
+    for _ in 0..20 {
+        p.publish5("b/x", Qos::AtMostOnce, vec![]).await;
+    }
+    assert!(p.d.wbuf.capacity() > 0, "a busy connection keeps its buffer between writes");
+    p.d.release_buffers();
+    assert_eq!(p.d.wbuf.capacity(), 0);
+}
