@@ -22,6 +22,7 @@ pub mod handover;
 pub mod inspect;
 mod lifecycle;
 mod ownership;
+pub mod park;
 pub mod plan;
 pub mod port;
 mod publish;
@@ -211,6 +212,8 @@ pub struct Broker {
     /// Set by [`Broker::drain`]: listeners refuse new connections.
     draining: std::sync::atomic::AtomicBool,
     next_conn_id: AtomicU64,
+    /// Deadlines of parked connections (one shared timer).
+    park_timers: Arc<park::ParkTimers>,
     pub connections: AtomicU64,
     /// The node's bridges, for the admin API and `/metrics` (none: not set).
     pub bridges: std::sync::OnceLock<Arc<dyn reserved::BridgeReport>>,
@@ -266,6 +269,7 @@ impl Broker {
             group_cursors: Mutex::new(HashMap::new()),
             relay_waits: Mutex::new(HashMap::new()),
             next_conn_id: AtomicU64::new(1),
+            park_timers: park::ParkTimers::new(),
             connections: AtomicU64::new(0),
             bridges: std::sync::OnceLock::new(),
         })
@@ -299,6 +303,17 @@ impl Broker {
 
     pub fn is_draining(&self) -> bool {
         self.draining.load(Ordering::Acquire)
+    }
+
+    /// The connection driving `s` parks: wake it through the session once `deadline` has passed
+    /// (at most [`park::TICK`] late).
+    pub fn park_until(&self, s: &Arc<Session>, deadline: tokio::time::Instant) {
+        self.park_timers.park(s, deadline);
+    }
+
+    /// The connection driving `s` is no longer parked.
+    pub fn unpark(&self, s: &Session) {
+        self.park_timers.unpark(s);
     }
 
     pub fn kick_all(&self, why: Kick) {

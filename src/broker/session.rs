@@ -286,6 +286,8 @@ pub struct Session {
     /// The queue holds more than a quarter of its limit: publishers feeding it yield after
     /// each read so the session's connection gets CPU time (see `PublishOutcome::congested`).
     pub(super) congested: AtomicBool,
+    /// The parked connection's deadline in the broker's shared timer (see `park`).
+    pub(super) park: super::park::ParkSlot,
 }
 
 thread_local! {
@@ -366,6 +368,7 @@ impl Session {
             wake: Notify::new(),
             space: Notify::new(),
             congested: AtomicBool::new(false),
+            park: Default::default(),
         }
     }
 
@@ -473,7 +476,7 @@ mod tests {
     #[test]
     fn session_stays_small() {
         let size = std::mem::size_of::<super::Session>();
-        assert!(size <= 352, "Session is {size} bytes");
+        assert!(size <= 360, "Session is {size} bytes");
     }
 
     use super::*;
