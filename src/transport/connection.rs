@@ -4,6 +4,7 @@
 //! is flushed once. The MQTT decisions are the driver's (`crate::mqtt`); this file only moves
 //! bytes and waits.
 
+use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -26,22 +27,23 @@ pub trait MqttIo: AsyncWrite + Unpin + Send {
     fn read_some(&mut self, buf: &mut Vec<u8>) -> impl std::future::Future<Output = std::io::Result<usize>> + Send;
 
     /// Whether an idle connection on this stream may park (see [`park`]): the stream holds no
-    /// bytes of its own that [`MqttIo::ready`] would not see.
+    /// bytes of its own that [`MqttIo::poll_ready`] would not see.
     const PARKS: bool = false;
 
-    /// Wait until a read would not block (data, end of stream or an error). Only called when
-    /// [`MqttIo::PARKS`].
-    fn ready(&self) -> impl std::future::Future<Output = ()> + Send {
-        std::future::pending()
+    /// Ready once a read would not block (data, end of stream or an error). Only called when
+    /// [`MqttIo::PARKS`]; holds no state of its own, so a parked connection stores nothing for it.
+    fn poll_ready(&self, _cx: &mut std::task::Context<'_>) -> std::task::Poll<()> {
+        std::task::Poll::Pending
     }
 }
 
 impl MqttIo for tokio::net::TcpStream {
     const PARKS: bool = true;
 
-    async fn ready(&self) {
-        // An error is the read's to report: the connection wakes and reads it.
-        let _ = self.readable().await;
+    fn poll_ready(&self, cx: &mut std::task::Context<'_>) -> std::task::Poll<()> {
+        // An error is the read's to report: the connection wakes and reads it. (The stream's
+        // own waker slot, unlike `readable()`, whose future is ≈ 100 bytes.)
+        self.poll_read_ready(cx).map(|_| ())
     }
 
     async fn read_some(&mut self, buf: &mut Vec<u8>) -> std::io::Result<usize> {
@@ -100,59 +102,84 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Plain<S> {
 }
 
 /// Serve one client connection until it ends. Never panics on input; every way out is counted.
-pub async fn serve<S>(
+pub fn serve<S>(
     stream: S,
     peer: SocketAddr,
     broker: Arc<Broker>,
     info: Arc<ListenerInfo>,
     shutdown: watch::Receiver<bool>,
-) where
-    S: MqttIo,
+) -> impl Future<Output = ()> + Send + 'static
+where
+    S: MqttIo + 'static,
 {
-    serve_as(stream, peer, broker, info, None, shutdown).await
+    serve_as(stream, peer, broker, info, None, shutdown, ())
 }
 
 /// [`serve`] for a client already identified by its transport (a verified TLS client
 /// certificate): `identity` is its username, whatever CONNECT carries, and counts as
-/// credentials for the listener's anonymous-access check.
-pub async fn serve_as<S>(
+/// credentials for the listener's anonymous-access check. `held` (the listener's permit) is
+/// dropped when the connection ends.
+///
+/// Not an `async fn`: the future it returns holds only the driver, the stream and the
+/// shutdown signal, not also the arguments the driver was made from (the future of an idle
+/// connection lives as long as the client).
+pub fn serve_as<S, H>(
     stream: S,
     peer: SocketAddr,
     broker: Arc<Broker>,
     info: Arc<ListenerInfo>,
     identity: Option<String>,
     shutdown: watch::Receiver<bool>,
-) where
-    S: MqttIo,
+    held: H,
+) -> impl Future<Output = ()> + Send + 'static
+where
+    S: MqttIo + 'static,
+    H: Send + 'static,
 {
-    let mut d = Driver::new(broker, info, peer, identity);
-    let mut stream = stream;
-    let mut shutdown = shutdown;
-    let connect_deadline = Instant::now() + d.broker().settings().connect_timeout;
-    let mut woke = None;
-    let end = loop {
-        // Boxed: the loop's state (kilobytes) is held only while the connection is active,
-        // not while it is parked.
-        let active = Box::pin(super::contain::catch(run(&mut d, &mut stream, &mut shutdown, connect_deadline, woke)));
-        match active.await {
-            Ok(Step::End(end)) => break end,
-            Ok(Step::Park) => woke = Some(park(&mut d, &stream, &mut shutdown, connect_deadline).await),
-            Err(what) => {
-                // Owned: the driver is not `Sync`, so no reference to it is held across the write.
-                let (stage, broker, id) = (d.stage(), d.broker().clone(), d.client_id().map(str::to_string));
-                let (m, t) = (broker.metrics(), broker.settings().write_timeout);
-                Box::pin(super::contain::answer_panic(&mut stream, m, id.as_deref(), peer, stage, &what.0, t)).await;
-                break End::Panic;
+    drive(Driver::new(broker, info, peer, identity), stream, shutdown, held)
+}
+
+/// The connection's task. Not an `async fn`: one with `mut` parameters stores each of them
+/// twice (the argument and the binding), and this future lives as long as the client; an
+/// `async move` block mutates the captured bindings in place.
+fn drive<S: MqttIo, H: Send>(
+    d: Driver,
+    stream: S,
+    shutdown: watch::Receiver<bool>,
+    held: H,
+) -> impl Future<Output = ()> + Send {
+    let (mut d, mut stream, mut shutdown) = (d, stream, shutdown);
+    async move {
+        let connect_deadline = Instant::now() + d.broker().settings().connect_timeout;
+        let mut woke = None;
+        let end = loop {
+            // Boxed: the loop's state (kilobytes) is held only while the connection is active,
+            // not while it is parked.
+            let active =
+                Box::pin(super::contain::catch(run(&mut d, &mut stream, &mut shutdown, connect_deadline, woke)));
+            match active.await {
+                Ok(Step::End(end)) => break end,
+                Ok(Step::Park) => woke = Some(park(&mut d, &mut stream, &mut shutdown, connect_deadline).await),
+                Err(what) => {
+                    // Owned: the driver is not `Sync`, so no reference to it is held across the write.
+                    let (stage, broker, id) = (d.stage(), d.broker().clone(), d.client_id().map(str::to_string));
+                    let (m, t, peer) = (broker.metrics(), broker.settings().write_timeout, d.peer());
+                    Box::pin(super::contain::answer_panic(&mut stream, m, id.as_deref(), peer, stage, &what.0, t))
+                        .await;
+                    break End::Panic;
+                }
             }
+        };
+        if let Err(what) = super::contain::catch(Box::pin(d.finish(end))).await {
+            d.broker().metrics().connection_panics.inc();
+            tracing::error!(client = ?d.client_id(), peer = %d.peer(), panic = what.0, "connection clean-up panicked");
         }
-    };
-    if let Err(what) = super::contain::catch(Box::pin(d.finish(end))).await {
-        d.broker().metrics().connection_panics.inc();
-        tracing::error!(client = ?d.client_id(), peer = %peer, panic = what.0, "connection clean-up panicked");
-    }
-    if end.server_closed() {
-        // Boxed: only a closing connection needs its state, not every idle one.
-        Box::pin(super::contain::linger(&mut stream, super::contain::LINGER_TIME, super::contain::LINGER_BYTES)).await;
+        if end.server_closed() {
+            // Boxed: only a closing connection needs its state, not every idle one.
+            Box::pin(super::contain::linger(&mut stream, super::contain::LINGER_TIME, super::contain::LINGER_BYTES))
+                .await;
+        }
+        drop(held);
     }
 }
 
@@ -169,42 +196,55 @@ enum Step {
 }
 
 /// What woke a parked connection; [`run`] handles it first, since the wake-up itself (the
-/// session's notification, the shutdown signal) is consumed.
+/// session's notification, the shutdown signal) is consumed. A passed deadline wakes the
+/// session too (the broker's shared timer), and the active spell's timer sees it due.
 #[derive(Clone, Copy, Debug)]
 enum Wake {
     Readable,
     Session,
-    Timer,
     Shutdown,
 }
 
-/// Wait, holding nothing but the futures waited on, until the socket is readable, the
-/// session has work or a kick, a deadline (keep-alive, throttle) passes or the node shuts
-/// down. The connection is parked only when it owes nothing: connected, output written, no
-/// acknowledgement waiting for other nodes.
+/// Wait, holding nothing but the session's wake-up, until the socket is readable or the
+/// session is woken: work, a kick (shutdown kicks every connection), or the deadline
+/// (keep-alive) handed to the broker's shared timer. The connection is parked only when it
+/// owes nothing: connected, output written, readable (not throttled), no acknowledgement
+/// waiting for other nodes.
 ///
-/// `d` is `&mut` only because the driver is not `Sync`: a shared reference held across an
+/// `d` and `stream` are `&mut` only because they need not be `Sync`: a shared reference held across an
 /// await would make the task not `Send`.
-async fn park<S: MqttIo>(d: &mut Driver, stream: &S, shutdown: &mut watch::Receiver<bool>, connect: Instant) -> Wake {
+async fn park<S: MqttIo>(
+    d: &mut Driver,
+    stream: &mut S,
+    shutdown: &mut watch::Receiver<bool>,
+    connect: Instant,
+) -> Wake {
     let Some(session) = d.session().cloned() else {
         return Wake::Readable;
     };
     let notified = session.woken();
     let mut notified = std::pin::pin!(notified);
-    // Registered before the kick check, so a kick in between is not missed.
+    // Registered before the kick and shutdown checks, so neither is missed in between.
     notified.as_mut().enable();
     if d.kicked() {
         return Wake::Session;
     }
-    let due = d.deadline(connect);
-    let timer = sleep_until(due);
-    let readable = d.readable();
-    tokio::select! {
-        () = stream.ready(), if readable => Wake::Readable,
-        () = notified => Wake::Session,
-        () = timer => Wake::Timer,
-        _ = shutdown.changed() => Wake::Shutdown,
+    if shutdown.has_changed().unwrap_or(false) {
+        shutdown.borrow_and_update();
+        return Wake::Shutdown;
     }
+    if let Some(due) = d.deadline(connect) {
+        d.broker().park_until(&session, due);
+    }
+    let wake = std::future::poll_fn(move |cx| {
+        if notified.as_mut().poll(cx).is_ready() {
+            return std::task::Poll::Ready(Wake::Session);
+        }
+        stream.poll_ready(cx).map(|()| Wake::Readable)
+    })
+    .await;
+    d.broker().unpark(&session);
+    wake
 }
 
 /// Sleep until `t`; forever without one.
@@ -224,11 +264,6 @@ async fn run<S: MqttIo>(
 ) -> Step {
     match woke {
         Some(Wake::Session) => d.pump(),
-        Some(Wake::Timer) => {
-            if let Some(end) = Box::pin(d.timer()).await {
-                return Step::End(end);
-            }
-        }
         Some(Wake::Shutdown) => Box::pin(d.shutdown()).await,
         Some(Wake::Readable) | None => {}
     }
@@ -309,7 +344,7 @@ async fn run<S: MqttIo>(
                     if let Some(end) = Box::pin(d.timer()).await {
                         return Step::End(end);
                     }
-                } else if d.session().is_some() && !waiting && d.output().is_empty() && d.end().is_none() {
+                } else if d.session().is_some() && !waiting && readable && d.output().is_empty() && d.end().is_none() {
                     d.release_buffers();
                     return Step::Park;
                 } else {
@@ -443,11 +478,17 @@ mod size_tests {
         let (_tx2, mut rx2) = watch::channel(false);
         let mut d = Driver::new(node.broker.clone(), info.clone(), addr, None);
         let mut c2 = tokio::net::TcpStream::connect(addr).await.expect("connect");
-        let parked = std::mem::size_of_val(&park(&mut d, &c2, &mut rx2, Instant::now()));
+        let parked = std::mem::size_of_val(&park(&mut d, &mut c2, &mut rx2, Instant::now()));
+        let drive = std::mem::size_of_val(&drive(
+            Driver::new(node.broker.clone(), info.clone(), addr, None),
+            tokio::net::TcpStream::connect(addr).await.expect("connect"),
+            rx2.clone(),
+            (),
+        ));
         let active = std::mem::size_of_val(&run(&mut d, &mut c2, &mut rx2, Instant::now(), None));
         let fut = serve(c, addr, node.broker.clone(), info, rx);
         eprintln!(
-            "serve future: {} bytes (parked: {parked}, active spell, boxed: {active}), Driver: {} bytes, protocol connection: {} bytes",
+            "serve future: {} bytes (drive: {drive}, parked: {parked}, active spell, boxed: {active}), Driver: {} bytes, protocol connection: {} bytes",
             std::mem::size_of_val(&fut),
             std::mem::size_of::<Driver>(),
             std::mem::size_of::<Connection<role::Server>>()

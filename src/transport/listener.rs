@@ -92,34 +92,49 @@ pub async fn run(
         };
         refused_logged = false;
         let _ = stream.set_nodelay(true);
-        let broker = broker.clone();
-        let setup = setup.clone();
-        let shutdown = shutdown.clone();
-        let drain = drain.clone();
-        // Per connection: holds a `permit` of the listener and `drain`, which shutdown waits for.
-        tokio::spawn(async move {
-            serve(stream, peer, &setup, broker, shutdown).await;
-            drop(permit);
-            drop(drain);
-        });
+        // Held by the connection for its whole life: a `permit` of the listener and `drain`,
+        // which shutdown waits for.
+        let held = (permit, drain.clone());
+        if setup.tls.is_none() && setup.ws.is_none() && !setup.proxy_protocol {
+            // Banned networks and the per-address connection rate (see `prepare`).
+            if broker.auth().admit_peer(&name, peer.ip()).is_err() {
+                continue;
+            }
+            // The task is the MQTT connection itself: nothing else in it, for the client's life.
+            tokio::spawn(connection::serve_as(
+                stream,
+                peer,
+                broker.clone(),
+                setup.info.clone(),
+                None,
+                shutdown.clone(),
+                held,
+            ));
+        } else {
+            tokio::spawn(prepare(stream, peer, setup.clone(), broker.clone(), shutdown.clone(), held));
+        }
     }
 }
 
-/// One connection: PROXY header, TLS, WebSocket as configured, then MQTT.
-async fn serve(
+/// What a connection holds until it ends (see [`run`]).
+type Held = (tokio::sync::OwnedSemaphorePermit, mpsc::Sender<()>);
+
+/// PROXY header, TLS, WebSocket as configured, then the MQTT connection in a task of its own:
+/// this task's state (the arguments, the handshake's bookkeeping) ends with the preparation
+/// instead of being carried by every long-lived connection.
+async fn prepare(
     mut stream: TcpStream,
     tcp_peer: SocketAddr,
-    setup: &Setup,
+    setup: Arc<Setup>,
     broker: Arc<Broker>,
     shutdown: watch::Receiver<bool>,
+    held: Held,
 ) {
     let timeout = broker.settings().connect_timeout;
     let deadline = Instant::now() + timeout;
     let info = setup.info.clone();
     let peer = if setup.proxy_protocol {
-        // Boxed, like the TLS and WebSocket paths below: a future is as large as its largest
-        // state, and a plain connection's task lives as long as the client.
-        let header = match tokio::time::timeout_at(deadline, Box::pin(proxy::read_header(&mut stream))).await {
+        let header = match tokio::time::timeout_at(deadline, proxy::read_header(&mut stream)).await {
             Ok(r) => r,
             Err(_) => Err(ProxyError::Timeout),
         };
@@ -143,33 +158,46 @@ async fn serve(
     if broker.auth().admit_peer(&info.name, peer.ip()).is_err() {
         return;
     }
+    let accepted = Accepted { peer, broker, info, shutdown, held };
     match (&setup.tls, &setup.ws) {
-        (None, None) => connection::serve(stream, peer, broker, info, shutdown).await,
-        (None, Some(ws)) => Box::pin(serve_ws(stream, peer, ws, deadline, None, broker, info, shutdown)).await,
-        (Some(tls), ws) => Box::pin(serve_tls(stream, peer, tls, ws.as_ref(), deadline, broker, info, shutdown)).await,
+        (None, None) => accepted.serve(stream, None),
+        (None, Some(ws)) => Box::pin(serve_ws(stream, ws, deadline, None, accepted)).await,
+        (Some(tls), ws) => Box::pin(serve_tls(stream, tls, ws.as_ref(), deadline, accepted)).await,
     }
 }
 
-/// TLS, then MQTT or WebSocket over it. Called boxed: the TLS session is kilobytes, which a
-/// plain TCP connection's task must not reserve.
-#[allow(clippy::too_many_arguments)]
-async fn serve_tls(
-    stream: TcpStream,
+/// A connection past the listener's checks, to be served over the stream its preparation ends with.
+struct Accepted {
     peer: SocketAddr,
-    tls: &TlsListener,
-    ws: Option<&WsOptions>,
-    deadline: Instant,
     broker: Arc<Broker>,
     info: Arc<ListenerInfo>,
     shutdown: watch::Receiver<bool>,
+    held: Held,
+}
+
+impl Accepted {
+    /// Serve MQTT over `io` in a new task; `identity` as for [`connection::serve_as`].
+    fn serve<S: connection::MqttIo + 'static>(self, io: S, identity: Option<String>) {
+        tokio::spawn(connection::serve_as(io, self.peer, self.broker, self.info, identity, self.shutdown, self.held));
+    }
+}
+
+/// TLS, then MQTT or WebSocket over it.
+async fn serve_tls(
+    stream: TcpStream,
+    tls: &TlsListener,
+    ws: Option<&WsOptions>,
+    deadline: Instant,
+    accepted: Accepted,
 ) {
-    let Some((stream, identity)) = handshake(stream, peer, tls, deadline, &broker, &info).await else {
+    let Some((stream, identity)) =
+        handshake(stream, accepted.peer, tls, deadline, &accepted.broker, &accepted.info).await
+    else {
         return;
     };
     match ws {
-        None => connection::serve_as(tls::TlsIo(stream), peer, broker, info, identity, shutdown).await,
-        // Boxed: a `tls` connection's future must not reserve room for a WebSocket one.
-        Some(ws) => Box::pin(serve_ws(stream, peer, ws, deadline, identity, broker, info, shutdown)).await,
+        None => accepted.serve(tls::TlsIo(stream), identity),
+        Some(ws) => Box::pin(serve_ws(stream, ws, deadline, identity, accepted)).await,
     }
 }
 
@@ -213,129 +241,80 @@ async fn handshake(
 }
 
 /// Upgrade to WebSocket by `deadline`, then serve MQTT over it.
-#[allow(clippy::too_many_arguments)]
-async fn serve_ws<S>(
-    stream: S,
-    peer: SocketAddr,
-    opts: &WsOptions,
-    deadline: Instant,
-    identity: Option<String>,
-    broker: Arc<Broker>,
-    info: Arc<ListenerInfo>,
-    shutdown: watch::Receiver<bool>,
-) where
-    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send,
+async fn serve_ws<S>(stream: S, opts: &WsOptions, deadline: Instant, identity: Option<String>, accepted: Accepted)
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
-    // Boxed, as the TLS handshake: the upgrade's buffers and header table are needed only
-    // until it completes.
+    let (peer, info) = (accepted.peer, &accepted.info);
+    // Boxed: the upgrade's buffers and header table are needed only until it completes.
     let ws = match tokio::time::timeout_at(deadline, Box::pin(ws::upgrade(stream, opts))).await {
         Ok(Ok(ws)) => ws,
         Ok(Err(e)) => {
-            broker.metrics().websocket_upgrade_failure(&info.name, e.reason());
+            accepted.broker.metrics().websocket_upgrade_failure(&info.name, e.reason());
             ws::describe_refusal(&info.name, peer, &e);
             return;
         }
         Err(_) => {
-            broker.metrics().websocket_upgrade_failure(&info.name, "timeout");
+            accepted.broker.metrics().websocket_upgrade_failure(&info.name, "timeout");
             tracing::info!(listener = %info.name, %peer, "WebSocket upgrade not completed within the connect timeout");
             return;
         }
     };
     tracing::trace!(listener = %info.name, %peer, subprotocol = ws.subprotocol(), "WebSocket established");
-    connection::serve_as(ws, peer, broker, info, identity, shutdown).await;
+    accepted.serve(ws, identity);
 }
 
 #[cfg(test)]
 mod size_tests {
     use super::*;
+    use crate::transport::ws::WsIo;
 
-    /// What an idle plain-TCP connection's task holds inline; the TLS and WebSocket paths are
-    /// boxed so that it does not reserve room for them.
-    #[tokio::test]
-    async fn plain_connection_task_footprint() {
-        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
-        let addr = l.local_addr().expect("addr");
-        let c = TcpStream::connect(addr).await.expect("connect");
-        let dir = tempfile::tempdir().expect("tempdir");
-        let mut cfg = crate::config::Config::default();
-        cfg.data_dir = dir.path().into();
-        cfg.listeners.clear();
-        cfg.admin.enabled = false;
-        let node = crate::node::Node::start(cfg).await.expect("node");
-        let (_tx, rx) = watch::channel(false);
-        let info = Arc::new(ListenerInfo { name: "t".into(), allow_anonymous: true, anonymous_implicit: false });
-        let setup = Setup { info, tls: None, ws: None, proxy_protocol: false, max_connections: 1 };
-        let fut = serve(c, addr, &setup, node.broker.clone(), rx);
-        eprintln!("listener serve future: {} bytes", std::mem::size_of_val(&fut));
-        // It was 12 KiB in release builds while the TLS and WebSocket paths were inline; 3.4 KiB
-        // in a debug build once they were boxed, 4.1 KiB with panic containment, the MQTT 3.1
-        // rewrite and the owner check. The bound catches anything inlined here again.
-        assert!(std::mem::size_of_val(&fut) < 4608);
+    /// The size of the future `f` would return, without calling it: the long-lived task of a
+    /// connection over a stream the test cannot easily make (TLS, WebSocket).
+    fn returned_size<A, F: std::future::Future>(_f: impl FnOnce(A) -> F) -> usize {
+        std::mem::size_of::<F>()
     }
-}
 
-#[cfg(test)]
-mod tls_ws_size_tests {
-    use super::*;
-    use crate::config::{ListenerConfig, ListenerKind};
-
-    /// What an idle TLS or WebSocket connection holds beyond the task: the boxed future of its
-    /// path. The handshake and the upgrade are boxed on their own, so it is the MQTT connection
-    /// over the stream and little else.
+    /// What a connection's task holds for the client's whole life, per listener kind: only the
+    /// MQTT connection over its stream. The PROXY header, the TLS handshake and the WebSocket
+    /// upgrade run in a task of their own that ends with them.
     #[tokio::test]
-    async fn tls_and_ws_connection_footprint() {
+    async fn connection_task_footprint() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let key = rcgen::KeyPair::generate().expect("key");
-        let cert = rcgen::CertificateParams::new(vec!["localhost".to_string()])
-            .expect("params")
-            .self_signed(&key)
-            .expect("cert");
-        let (cert_path, key_path) = (dir.path().join("c.pem"), dir.path().join("k.pem"));
-        std::fs::write(&cert_path, cert.pem()).expect("write");
-        std::fs::write(&key_path, key.serialize_pem()).expect("write");
-        let l = ListenerConfig {
-            kind: Some(ListenerKind::Tls),
-            cert: Some(cert_path),
-            key: Some(key_path),
-            ..ListenerConfig::default()
-        };
-        let tls = TlsListener::load("tls", &l).expect("tls material");
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
-        let addr = listener.local_addr().expect("addr");
         let mut cfg = crate::config::Config { data_dir: dir.path().join("data"), ..Default::default() };
         cfg.listeners.clear();
         cfg.admin.enabled = false;
         let node = crate::node::Node::start(cfg).await.expect("node");
         let (_tx, rx) = watch::channel(false);
         let info = Arc::new(ListenerInfo { name: "t".into(), allow_anonymous: true, anonymous_implicit: false });
-        let ws = WsOptions::new("/mqtt", 1024 * 1024);
-        let deadline = Instant::now();
+        let addr: SocketAddr = "127.0.0.1:1".parse().expect("addr");
         let b = node.broker.clone();
-        let tcp = || TcpStream::connect(addr);
-        let tls_fut =
-            serve_tls(tcp().await.expect("c"), addr, &tls, None, deadline, b.clone(), info.clone(), rx.clone());
-        let wss_fut =
-            serve_tls(tcp().await.expect("c"), addr, &tls, Some(&ws), deadline, b.clone(), info.clone(), rx.clone());
-        let ws_fut = serve_ws(tcp().await.expect("c"), addr, &ws, deadline, None, b.clone(), info.clone(), rx.clone());
-        let plain = connection::serve(tcp().await.expect("c"), addr, b, info, rx);
+        let task = |io| {
+            let held: Option<Held> = None;
+            connection::serve_as(io, addr, b.clone(), info.clone(), None, rx.clone(), held)
+        };
+        let plain = returned_size(|io: TcpStream| task(io));
+        let tls = returned_size(|io: tls::TlsIo| {
+            connection::serve_as(io, addr, b.clone(), info.clone(), None, rx.clone(), None::<Held>)
+        });
+        let ws = returned_size(|io: WsIo<TcpStream>| {
+            connection::serve_as(io, addr, b.clone(), info.clone(), None, rx.clone(), None::<Held>)
+        });
+        let wss = returned_size(|io: WsIo<tokio_rustls::server::TlsStream<TcpStream>>| {
+            connection::serve_as(io, addr, b.clone(), info.clone(), None, rx.clone(), None::<Held>)
+        });
+        let tls_stream = std::mem::size_of::<tls::TlsIo>();
+        let ws_stream = std::mem::size_of::<WsIo<TcpStream>>();
         eprintln!(
-            "boxed futures: tls {} bytes, wss {} (+ the ws box), ws {}; plain connection {}; TLS stream {}, \
-             WebSocket stream {}",
-            std::mem::size_of_val(&tls_fut),
-            std::mem::size_of_val(&wss_fut),
-            std::mem::size_of_val(&ws_fut),
-            std::mem::size_of_val(&plain),
-            std::mem::size_of::<tokio_rustls::server::TlsStream<TcpStream>>(),
-            std::mem::size_of::<ws::WsIo<TcpStream>>(),
+            "connection task futures: plain {plain} bytes, tls {tls}, ws {ws}, wss {wss}; streams: TLS {tls_stream}, \
+             WebSocket {ws_stream}"
         );
-        // Debug build when this was set: tls 5,088, ws 3,712, plain 2,920, TLS stream 1,224,
-        // WebSocket stream 240 (the path's own arguments and the stream account for the rest).
-        // Before the handshake and the upgrade were boxed on their own, the TLS box also held
-        // a second rustls connection and the whole wss path (11,952 bytes in release builds).
-        let tls_stream = std::mem::size_of::<tokio_rustls::server::TlsStream<TcpStream>>();
-        assert!(std::mem::size_of_val(&ws_fut) < std::mem::size_of_val(&plain) + 1024);
-        assert!(std::mem::size_of_val(&tls_fut) < std::mem::size_of_val(&plain) + tls_stream + 1280);
-        drop((tls_fut, wss_fut, ws_fut, plain));
-        drop(listener);
+        // The plain connection's bound is `transport::connection`'s; here: the other kinds add
+        // their stream and nothing else (a TLS connection's task once held the whole wss path
+        // and a second rustls connection: 11,952 bytes in release builds).
+        assert!(plain < 2048);
+        assert!(tls <= plain + tls_stream);
+        assert!(ws <= plain + ws_stream);
+        assert!(wss <= plain + ws_stream + tls_stream);
     }
 }
