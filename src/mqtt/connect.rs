@@ -96,12 +96,15 @@ impl Driver {
             return self
                 .refuse(Refusal::ClientIdNotValid, "client ids starting with $bridge/ belong to the broker's bridges");
         }
-        if let Some(user) = &self.cert_user {
+        // Taken: a connection has one CONNECT.
+        let cert_user = self.pre.as_mut().and_then(|p| p.cert_user.take());
+        let peer_gone = self.pre.as_ref().and_then(|p| p.peer_gone.clone());
+        if let Some(user) = &cert_user {
             tracing::debug!(client = %client_id, peer = %self.peer, username = %user, "username from client certificate");
         }
         // Bans first: a banned client costs no password hash.
         let auth = broker.auth();
-        let presented = self.cert_user.as_deref().or(req.username.as_deref());
+        let presented = cert_user.as_deref().or(req.username.as_deref());
         if let Err(b) = auth.check_connect(&client_id, presented) {
             let (r, what) = match b {
                 ConnectBan::ClientId => (Refusal::BannedClientId, "client id is banned"),
@@ -115,10 +118,10 @@ impl Driver {
             .authenticate(
                 req.username.as_deref(),
                 req.password.as_deref(),
-                self.cert_user.as_deref(),
+                cert_user.as_deref(),
                 anonymous,
                 self.peer.ip(),
-                self.peer_gone.clone(),
+                peer_gone,
             )
             .await;
         match outcome {

@@ -47,10 +47,14 @@ impl Driver {
             if cur.position() == before {
                 break;
             }
-            if std::mem::take(&mut self.hold) && self.end.is_none() {
+            let ending = self.end.is_some();
+            if let Some(l) = &mut self.limits
+                && std::mem::take(&mut l.hold)
+                && !ending
+            {
                 let rest = good.get(cur.position() as usize..).unwrap_or(&[]);
                 if !rest.is_empty() || bad.is_some() {
-                    self.held = Some(Box::new((rest.to_vec(), bad)));
+                    l.held = Some((rest.to_vec(), bad));
                     return;
                 }
             }

@@ -151,32 +151,52 @@ pub struct Driver {
     frames: crate::protocol::frame::FrameCheck,
     /// MQTT 3.1 clients: their CONNECT is rewritten as 3.1.1.
     mqtt31: crate::protocol::mqtt31::Mqtt31,
-    /// The username from the transport (a verified client certificate); overrides CONNECT's.
-    cert_user: Option<String>,
+    /// What only the CONNECT uses (out of line; gone once it is handled).
+    pre: Option<Box<PreConnect>>,
     /// The authenticated username (`None` for an anonymous client).
     username: Option<String>,
     /// The ACL rules that apply to this client; set at CONNECT. (Boxed: 72 bytes that every
     /// connection would otherwise carry inline, and a lookup reads it through one pointer.)
     acl: Option<Box<ConnAcl>>,
-    /// Per-client rate limits (`[limits]`), `None` when off.
-    /// (Boxed, like `held`: most connections never have one, and every idle one carries the field.)
-    msg_bucket: Option<Box<TokenBucket>>,
-    byte_bucket: Option<Box<TokenBucket>>,
-    /// Over a rate limit: the socket is not read until then (back-pressure, not a disconnect).
-    throttle_until: Option<Instant>,
-    /// Set when a PUBLISH went over the message rate: the rest of the bytes already read are
-    /// held back (in `held`, frame-checked, with any frame error after them) until the
-    /// throttle ends, so one large read cannot carry a burst past the limit.
-    hold: bool,
-    held: Option<Box<(Vec<u8>, Option<crate::protocol::frame::FrameError>)>>,
+    /// Per-client rate limits (`[limits]`) and their throttle; `None` when none is configured
+    /// (out of line: every idle connection would carry them).
+    limits: Option<Box<Limits>>,
     /// QoS 1/2 publishes forwarded to other nodes whose acknowledgement waits for their
     /// confirmations, oldest first: they are acknowledged in this order (MQTT-4.6.0-2/3), and
     /// everything after the first unconfirmed one waits with it. At most `receive_maximum`.
     acks: VecDeque<PendingAck>,
+    end: Option<End>,
+}
+
+/// What the CONNECT is checked with, beyond the packet.
+#[derive(Default)]
+struct PreConnect {
+    /// The username from the transport (a verified client certificate); overrides CONNECT's.
+    cert_user: Option<String>,
     /// While a CONNECT is handled: turns true when the client closes its socket, so a
     /// password check still waiting for its turn is not made (the transport watches the socket).
     peer_gone: Option<tokio::sync::watch::Receiver<bool>>,
-    end: Option<End>,
+}
+
+/// A client's rate limits and what they hold back.
+struct Limits {
+    msg: Option<TokenBucket>,
+    bytes: Option<TokenBucket>,
+    /// Over a rate limit: the socket is not read until then (back-pressure, not a disconnect).
+    until: Option<Instant>,
+    /// Set when a PUBLISH went over the message rate: the rest of the bytes already read are
+    /// held back (in `held`, frame-checked, with any frame error after them) until the
+    /// throttle ends, so one large read cannot carry a burst past the limit.
+    hold: bool,
+    held: Option<(Vec<u8>, Option<crate::protocol::frame::FrameError>)>,
+}
+
+impl Limits {
+    fn of(auth: &crate::auth::Auth) -> Option<Box<Limits>> {
+        let (msg, bytes) = (auth.message_bucket(), auth.byte_bucket());
+        (msg.is_some() || bytes.is_some())
+            .then(|| Box::new(Limits { msg, bytes, until: None, hold: false, held: None }))
+    }
 }
 
 impl Driver {
@@ -208,16 +228,11 @@ impl Driver {
             keepalive_deadline: None,
             frames: crate::protocol::frame::FrameCheck::server(),
             mqtt31: Default::default(),
-            cert_user: identity,
+            pre: identity.map(|u| Box::new(PreConnect { cert_user: Some(u), peer_gone: None })),
             username: None,
             acl: None,
-            msg_bucket: broker.auth().message_bucket().map(Box::new),
-            byte_bucket: broker.auth().byte_bucket().map(Box::new),
-            throttle_until: None,
-            hold: false,
-            held: None,
+            limits: Limits::of(broker.auth()),
             acks: VecDeque::new(),
-            peer_gone: None,
             end: None,
             broker,
         }
@@ -243,7 +258,17 @@ impl Driver {
     /// While the transport feeds bytes that may hold the CONNECT, it watches the socket and
     /// passes the flag here: a password check still waiting when the client closes is skipped.
     pub fn watch_peer(&mut self, gone: Option<tokio::sync::watch::Receiver<bool>>) {
-        self.peer_gone = gone;
+        match gone {
+            Some(rx) => self.pre.get_or_insert_default().peer_gone = Some(rx),
+            None => {
+                if let Some(p) = &mut self.pre {
+                    p.peer_gone = None;
+                    if p.cert_user.is_none() {
+                        self.pre = None;
+                    }
+                }
+            }
+        }
     }
 
     /// The session, once CONNECT was accepted (the transport waits on its wake-ups).
@@ -278,7 +303,7 @@ impl Driver {
     /// deadline or the end of a rate-limit throttle, whichever is first.
     pub fn deadline(&self, connect: Instant) -> Option<Instant> {
         let deadline = if self.session.is_none() { Some(connect) } else { self.keepalive_deadline };
-        match (deadline, self.throttle_until) {
+        match (deadline, self.throttle_until()) {
             (Some(d), Some(t)) => Some(d.min(t)),
             (d, t) => d.or(t),
         }
@@ -288,13 +313,13 @@ impl Driver {
     /// waiting for other nodes (back-pressure for a 3.1.1 client, which has no receive maximum
     /// of its own).
     pub fn readable(&self) -> bool {
-        self.throttle_until.is_none() && self.acks.len() < usize::from(self.broker.settings().receive_maximum)
+        self.throttle_until().is_none() && self.acks.len() < usize::from(self.broker.settings().receive_maximum)
     }
 
     /// `n` bytes arrived: count them against the byte rate.
     pub fn received(&mut self, n: usize) {
         self.broker.metrics().bytes_received.inc_by(n as u64);
-        if let Some(b) = &mut self.byte_bucket {
+        if let Some(b) = self.limits.as_mut().and_then(|l| l.bytes.as_mut()) {
             let wait = b.take_with_debt(n as f64, Instant::now().into_std());
             self.throttle(wait, "bytes");
         }
@@ -308,9 +333,11 @@ impl Driver {
 
     /// A timer set by [`Driver::deadline`] fired. `Some` ends the connection at once.
     pub async fn timer(&mut self) -> Option<End> {
-        if self.throttle_until.is_some_and(|t| t <= Instant::now()) {
-            self.throttle_until = None;
-            if let Some((bytes, bad)) = self.held.take().map(|h| *h) {
+        if let Some(l) = &mut self.limits
+            && l.until.is_some_and(|t| t <= Instant::now())
+        {
+            l.until = None;
+            if let Some((bytes, bad)) = l.held.take() {
                 self.feed_checked(&bytes, bad).await;
                 self.pump();
             }
@@ -341,16 +368,22 @@ impl Driver {
         if wait.is_zero() {
             return;
         }
+        let Some(l) = &mut self.limits else { return };
         let until = Instant::now() + wait;
-        if self.throttle_until.is_none_or(|t| t < until) {
-            if self.throttle_until.is_none() {
+        if l.until.is_none_or(|t| t < until) {
+            if l.until.is_none() {
                 self.broker.metrics().throttled(limit);
             }
-            self.throttle_until = Some(until);
+            l.until = Some(until);
         }
         if let Some(d) = &mut self.keepalive_deadline {
             *d += wait;
         }
+    }
+
+    /// The end of the current rate-limit throttle, if reading is throttled.
+    fn throttle_until(&self) -> Option<Instant> {
+        self.limits.as_ref().and_then(|l| l.until)
     }
 
     /// Acknowledgements wait for other nodes ([`Driver::confirmation`]).

@@ -89,9 +89,11 @@ impl Driver {
         if let Some(c) = broker.metrics().messages_received.get(usize::from(qos)) {
             c.inc();
         }
-        if let Some(b) = &mut self.msg_bucket {
+        if let Some(l) = &mut self.limits
+            && let Some(b) = &mut l.msg
+        {
             let wait = b.take_with_debt(1.0, Instant::now().into_std());
-            self.hold |= !wait.is_zero();
+            l.hold |= !wait.is_zero();
             self.throttle(wait, "messages");
         }
         if let Some(acl) = &mut self.acl
