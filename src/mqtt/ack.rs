@@ -10,6 +10,50 @@ use super::reason::Reason;
 use crate::broker::port::{ClusterError, Confirmation};
 
 /// A PUBACK or PUBREC to send once the other nodes have confirmed the message.
+/// The acknowledgements waiting for other nodes, oldest first; out of line, since only a
+/// client publishing QoS ≥ 1 to subscribers on other nodes has any. The queue is kept between
+/// messages and given back when the connection goes idle ([`Acks::shrink`]).
+#[derive(Default)]
+pub(super) struct Acks(Option<Box<std::collections::VecDeque<PendingAck>>>);
+
+impl Acks {
+    pub(super) fn is_empty(&self) -> bool {
+        self.0.as_ref().is_none_or(|q| q.is_empty())
+    }
+
+    pub(super) fn len(&self) -> usize {
+        self.0.as_ref().map_or(0, |q| q.len())
+    }
+
+    pub(super) fn push_back(&mut self, a: PendingAck) {
+        self.0.get_or_insert_default().push_back(a);
+    }
+
+    pub(super) fn pop_front(&mut self) -> Option<PendingAck> {
+        self.0.as_mut()?.pop_front()
+    }
+
+    pub(super) fn front_mut(&mut self) -> Option<&mut PendingAck> {
+        self.0.as_mut()?.front_mut()
+    }
+
+    /// Free the queue if it is empty.
+    pub(super) fn shrink(&mut self) {
+        if self.is_empty() {
+            self.0 = None;
+        }
+    }
+}
+
+impl IntoIterator for Acks {
+    type Item = PendingAck;
+    type IntoIter = std::iter::Flatten<std::option::IntoIter<std::collections::VecDeque<PendingAck>>>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.0.map(|q| *q).into_iter().flatten()
+    }
+}
+
 pub(super) struct PendingAck {
     pid: u16,
     qos: u8,

@@ -127,7 +127,7 @@ impl Driver {
         match outcome {
             AuthOutcome::Accepted { username, method } => {
                 tracing::debug!(client = %client_id, peer = %self.peer, username = ?username, method, "authenticated");
-                self.username = username;
+                self.username = username.map(String::into_boxed_str);
             }
             AuthOutcome::BadCredentials => {
                 broker.metrics().auth_failed("bad_credentials");

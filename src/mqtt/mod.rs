@@ -23,7 +23,6 @@ mod subscribe;
 #[cfg(test)]
 mod tests;
 
-use std::collections::VecDeque;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
@@ -39,7 +38,6 @@ use crate::broker::port::ClusterError;
 use crate::broker::session::Session;
 use crate::broker::{Broker, Will};
 
-use ack::PendingAck;
 // What a bridge's upstream client shares with the driver: the same packets, built one way.
 pub(crate) use ack::{Ack, ack_packet};
 pub(crate) use deliver::{build_v3, build_v5};
@@ -154,7 +152,7 @@ pub struct Driver {
     /// What only the CONNECT uses (out of line; gone once it is handled).
     pre: Option<Box<PreConnect>>,
     /// The authenticated username (`None` for an anonymous client).
-    username: Option<String>,
+    username: Option<Box<str>>,
     /// The ACL rules that apply to this client; set at CONNECT. (Boxed: 72 bytes that every
     /// connection would otherwise carry inline, and a lookup reads it through one pointer.)
     acl: Option<Box<ConnAcl>>,
@@ -164,7 +162,7 @@ pub struct Driver {
     /// QoS 1/2 publishes forwarded to other nodes whose acknowledgement waits for their
     /// confirmations, oldest first: they are acknowledged in this order (MQTT-4.6.0-2/3), and
     /// everything after the first unconfirmed one waits with it. At most `receive_maximum`.
-    acks: VecDeque<PendingAck>,
+    acks: ack::Acks,
     end: Option<End>,
 }
 
@@ -232,7 +230,7 @@ impl Driver {
             username: None,
             acl: None,
             limits: Limits::of(broker.auth()),
-            acks: VecDeque::new(),
+            acks: ack::Acks::default(),
             end: None,
             broker,
         }
@@ -297,6 +295,7 @@ impl Driver {
         if self.wbuf.is_empty() {
             self.wbuf = Vec::new();
         }
+        self.acks.shrink();
     }
 
     /// The next time [`Driver::timer`] must run: the keep-alive (or, before CONNECT, `connect`)
@@ -307,6 +306,11 @@ impl Driver {
             (Some(d), Some(t)) => Some(d.min(t)),
             (d, t) => d.or(t),
         }
+    }
+
+    /// When the keep-alive expires without a packet from the client, if it has one.
+    pub fn keepalive_deadline(&self) -> Option<Instant> {
+        self.keepalive_deadline
     }
 
     /// Whether the transport may read: not throttled, and not `receive_maximum` publishes

@@ -13,8 +13,9 @@
 /// Where the stream is: still reading the start of the first packet, or decided.
 #[derive(Debug, Default)]
 pub struct Mqtt31 {
-    /// Bytes held while the first packet's header and protocol name are incomplete.
-    pending: Vec<u8>,
+    /// Bytes held while the first packet's header and protocol name are incomplete (boxed:
+    /// every connection carries this struct, and only a few split first packets use it).
+    pending: Option<Box<Vec<u8>>>,
     decided: bool,
     /// The client speaks MQTT 3.1.
     pub is31: bool,
@@ -39,32 +40,36 @@ impl Mqtt31 {
         if self.decided {
             return Cow::Borrowed(data);
         }
-        if self.pending.is_empty() && data.first().is_some_and(|b| *b != 0x10) {
+        if self.pending.is_none() && data.first().is_some_and(|b| *b != 0x10) {
             self.decided = true;
             return Cow::Borrowed(data);
         }
-        self.pending.extend_from_slice(data);
+        self.pending.get_or_insert_default().extend_from_slice(data);
         match self.rewrite() {
             None => Cow::Owned(Vec::new()),
             Some(out) => {
                 self.decided = true;
-                self.pending = Vec::new();
+                self.pending = None;
                 Cow::Owned(out)
             }
         }
     }
 
+    fn take_pending(&mut self) -> Vec<u8> {
+        self.pending.take().map(|b| *b).unwrap_or_default()
+    }
+
     /// The pending bytes once there are enough to decide, rewritten if they are a 3.1 CONNECT
     /// or carry the bridge bit.
     fn rewrite(&mut self) -> Option<Vec<u8>> {
-        let p = &self.pending;
+        let p: &[u8] = self.pending.as_deref().map_or(&[], |v| v);
         // The remaining length (1-4 bytes after the first).
         let mut len = 0usize;
         let mut mult = 1usize;
         let mut i = 1;
         loop {
             let Some(&b) = p.get(i) else {
-                return (p.len() >= DECIDE_AT).then(|| std::mem::take(&mut self.pending));
+                return (p.len() >= DECIDE_AT).then(|| self.take_pending());
             };
             len += usize::from(b & 0x7f) * mult;
             mult *= 128;
@@ -74,22 +79,22 @@ impl Mqtt31 {
             }
             if i > 4 {
                 // Malformed length: not ours to judge.
-                return Some(std::mem::take(&mut self.pending));
+                return Some(self.take_pending());
             }
         }
         let body = i;
         if p.len() < body + 9 {
             // Not enough for name and level yet; a body shorter than that is not a 3.1 CONNECT.
-            return (len < 9).then(|| std::mem::take(&mut self.pending));
+            return (len < 9).then(|| self.take_pending());
         }
         if &p[body..body + 6] == b"\x00\x04MQTT" && p[body + 6] == BRIDGE_BIT | 4 {
             self.bridge = true;
-            let mut out = std::mem::take(&mut self.pending);
+            let mut out = self.take_pending();
             out[body + 6] = 4;
             return Some(out);
         }
         if &p[body..body + 8] != b"\x00\x06MQIsdp" || p[body + 8] & !BRIDGE_BIT != 3 || len < 9 {
-            return Some(std::mem::take(&mut self.pending));
+            return Some(self.take_pending());
         }
         self.is31 = true;
         self.bridge = p[body + 8] & BRIDGE_BIT != 0;

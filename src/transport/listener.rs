@@ -312,7 +312,7 @@ mod size_tests {
         // The plain connection's bound is `transport::connection`'s; here: the other kinds add
         // their stream and nothing else (a TLS connection's task once held the whole wss path
         // and a second rustls connection: 11,952 bytes in release builds).
-        assert!(plain < 2048);
+        assert!(plain < 1024);
         assert!(tls <= plain + tls_stream);
         assert!(ws <= plain + ws_stream);
         assert!(wss <= plain + ws_stream + tls_stream);

@@ -26,12 +26,13 @@ use crate::mqtt::ValueAllocator;
 
 // STARLING PATCH: the allocator is created on first use and dropped when every id is free
 // again. Its B-tree node is a heap allocation per connection, and most connections (idle
-// ones, QoS 0 ones) never hold a packet id.
+// ones, QoS 0 ones) never hold a packet id. Boxed: 40 bytes inline in every connection
+// otherwise, for the few that hold ids.
 pub struct PacketIdManager<T>
 where
     T: IsPacketId,
 {
-    allocator: Option<ValueAllocator<T>>,
+    allocator: Option<Box<ValueAllocator<T>>>,
 }
 
 impl<T> PacketIdManager<T>
@@ -45,7 +46,7 @@ where
 
     fn allocator(&mut self) -> &mut ValueAllocator<T> {
         self.allocator
-            .get_or_insert_with(|| ValueAllocator::new(T::one(), T::max_value()))
+            .get_or_insert_with(|| Box::new(ValueAllocator::new(T::one(), T::max_value())))
     }
 
     /// Acquire a new unique packet ID.
