@@ -28,6 +28,8 @@
 #       cores, so a cross-node run does the work of two nodes on the CPU of one.
 #   -o  results file (default target/bench-results/cluster-<time>.md); raw JSON lines go
 #       next to it (<same name>.jsonl)
+# Environment: PBIN=path/to/starling (and PBENCH=path/to/starling-bench) measure those binaries
+# instead of building this tree, e.g. a copy of the build before a change.
 #
 # The cluster: 3 cores (127.A.B.1-3) and 1 replicant (.4), each with its own data dir, MQTT
 # listener (:1883), admin listener (:18083) and cluster link (:4370), static seeds, a shared
@@ -57,7 +59,7 @@ while getopts "r:d:p:w:n:S:a:o:s:c:h" opt; do
         o) OUT=$OPTARG ;;
         s) PARTS=$OPTARG ;;
         c) CPU_LIMIT=$OPTARG ;;
-        *) sed -n '2,36p' "$0"; exit 2 ;;
+        *) sed -n '2,38p' "$0"; exit 2 ;;
     esac
 done
 
@@ -69,8 +71,10 @@ mkdir -p "$(dirname "$OUT")"
 RAW=${OUT%.md}.jsonl
 : > "$RAW"
 WORK=$(mktemp -d /tmp/starling-cluster-bench.XXXXXX)
-BIN=$ROOT/target/release/starling
-BENCH=$ROOT/target/release/starling-bench
+# PBIN / PBENCH: measure another build (a copy of an earlier commit's binaries) instead of
+# building this tree.
+BIN=${PBIN:-$ROOT/target/release/starling}
+BENCH=${PBENCH:-$ROOT/target/release/starling-bench}
 SECRET=bench-cluster-secret-0123456789
 KEY=bench-api-key-0123456789
 CORES=3
@@ -581,8 +585,12 @@ PY
 for tool in curl python3 mosquitto_pub mosquitto_sub; do
     command -v "$tool" >/dev/null || { log "$tool is needed (apt-get install curl python3 mosquitto-clients)"; exit 1; }
 done
-log "building starling (release)"
-cargo build --release --quiet -p starling -p starling-bench
+if [ -z "${PBIN:-}" ]; then
+    log "building starling (release)"
+    cargo build --release --quiet -p starling -p starling-bench
+else
+    log "measuring $BIN (PBIN), load generator $BENCH"
+fi
 # 10,000 subscribers need one descriptor each in the bench and in the replicant.
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 if [ "$(ulimit -n)" != unlimited ] && [ "$(ulimit -n)" -lt $((WRITERS + 512)) ]; then
@@ -612,7 +620,7 @@ LOAD_AFTER=$(cut -d' ' -f1-3 /proc/loadavg)
     echo "# Cluster benchmark, $(date -u '+%Y-%m-%d %H:%M UTC')"
     echo
     echo "Machine: $(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)), kernel $(uname -r);" \
-        "load average before: $LOAD_BEFORE, after: $LOAD_AFTER. Starling $(git -C "$ROOT" describe --always --dirty 2>/dev/null || echo '?')."
+        "load average before: $LOAD_BEFORE, after: $LOAD_AFTER. Starling ${PBIN:+$PBIN, not this tree: }$(git -C "$ROOT" describe --always --dirty 2>/dev/null || echo '?')."
     echo
     summarise
 } | tee "$OUT"
