@@ -142,6 +142,26 @@ fn cluster_metrics(s: &mut Registry, c: &crate::cluster::admin::ClusterMetrics) 
         ConstCounter::new(c.received_messages),
     );
     s.register(
+        "cluster_link_publish_frames_sent",
+        "Cluster link frames sent that carried forwarded publishes (one or a batch)",
+        ConstCounter::new(c.publish_frames_sent),
+    );
+    s.register(
+        "cluster_link_writes",
+        "Socket writes (flushes) of the cluster link's outgoing connections",
+        ConstCounter::new(c.link_writes),
+    );
+    s.register(
+        "cluster_link_publish_frames_received",
+        "Cluster link frames received that carried forwarded publishes (one or a batch)",
+        ConstCounter::new(c.publish_frames_received),
+    );
+    s.register(
+        "cluster_link_reads",
+        "Socket reads of the cluster link's incoming connections",
+        ConstCounter::new(c.link_reads),
+    );
+    s.register(
         "cluster_link_errors",
         "Cluster link connections that failed or broke",
         ConstCounter::new(c.link_errors),

@@ -41,6 +41,13 @@ pub struct ClusterMetrics {
     /// Per peer (node name): publishes forwarded to it and their bytes.
     pub forwarded: Vec<(String, u64, u64)>,
     pub received_messages: u64,
+    /// Link frames that carried forwarded publishes and the socket writes of them (sending
+    /// side), and on the receiving side those frames and the socket reads they came in: how
+    /// many messages share a frame, a write and a read.
+    pub publish_frames_sent: u64,
+    pub link_writes: u64,
+    pub publish_frames_received: u64,
+    pub link_reads: u64,
     pub link_errors: u64,
     pub refused_peers: u64,
     /// Catalog writes submitted and not yet committed.

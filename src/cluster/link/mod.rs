@@ -44,7 +44,10 @@ use crate::config::Role;
 mod handshake;
 mod wire;
 
-use wire::{READ_BUF, batch_entries, entry_len, fits_batch, next_frame, read_frame, split_id, write_frame, write_run};
+use wire::{
+    BATCH_MAX_COUNT, READ_BUF, batch_entries, entry_len, fits_batch, next_frame, read_frame, split_id, write_frame,
+    write_run,
+};
 
 /// Link protocol version spoken by this build (2: `PUBLISHES` batch frames).
 pub const VERSION: u16 = 2;
@@ -72,7 +75,6 @@ const PUBLISH_ACK: u8 = 13;
 const PUBLISHES: u8 = 14;
 /// The first link version with `PUBLISHES` frames.
 const BATCH_VERSION: u16 = 2;
-
 #[derive(Debug, Error)]
 pub enum LinkError {
     #[error("cannot reach {addr}: {source}")]
@@ -161,6 +163,14 @@ pub struct LinkStats {
     /// replaced, so the counters never go back).
     forwarded: Mutex<HashMap<String, Arc<PeerCounters>>>,
     pub received_messages: AtomicU64,
+    /// Frames carrying publishes (`PUBLISH` or `PUBLISHES`) written to peers, and the flushes
+    /// that wrote them: messages per frame and per write.
+    pub publish_frames_sent: AtomicU64,
+    pub writes: AtomicU64,
+    /// Frames carrying publishes received from peers, and the socket reads of the incoming
+    /// connections: messages per frame and per read.
+    pub publish_frames_received: AtomicU64,
+    pub reads: AtomicU64,
     pub errors: AtomicU64,
     pub refused_peers: AtomicU64,
 }
@@ -408,6 +418,7 @@ impl Link {
             let mut silent = false;
             let mut w = BufWriter::with_capacity(64 * 1024, wr);
             let mut broken = false;
+            let stats = &self.inner.stats;
             'conn: loop {
                 let item = match first.take() {
                     Some(o) => o,
@@ -421,12 +432,13 @@ impl Link {
                     },
                 };
                 let mut batch = vec![item];
-                while batch.len() < 256 {
+                while batch.len() < BATCH_MAX_COUNT {
                     match rx.try_recv() {
                         Ok(o) => batch.push(o),
                         Err(_) => break,
                     }
                 }
+                let mut frames = 0;
                 let written = async {
                     // Consecutive publishes go out in `PUBLISHES` frames when the peer reads
                     // them; the batch is what the queue held, so a lone message is not delayed.
@@ -439,8 +451,9 @@ impl Link {
                                     pending.lock().publishes.insert(id, a);
                                 }
                                 if !fits_batch(run.len(), run_bytes, message.len()) {
-                                    if write_run(&mut w, &mut run).await.is_err() {
-                                        return false;
+                                    match write_run(&mut w, &mut run).await {
+                                        Ok(n) => frames += n,
+                                        Err(_) => return false,
                                     }
                                     run_bytes = 0;
                                 }
@@ -449,8 +462,9 @@ impl Link {
                                 continue;
                             }
                             Out::Request { id, body, reply } => {
-                                if write_run(&mut w, &mut run).await.is_err() {
-                                    return false;
+                                match write_run(&mut w, &mut run).await {
+                                    Ok(n) => frames += n,
+                                    Err(_) => return false,
                                 }
                                 run_bytes = 0;
                                 {
@@ -466,6 +480,7 @@ impl Link {
                                 if let Some(a) = ack {
                                     pending.lock().publishes.insert(id, a);
                                 }
+                                frames += 1;
                                 write_frame(&mut w, PUBLISH, &[&id.to_be_bytes(), &message]).await
                             }
                         };
@@ -473,8 +488,9 @@ impl Link {
                             return false;
                         }
                     }
-                    if write_run(&mut w, &mut run).await.is_err() {
-                        return false;
+                    match write_run(&mut w, &mut run).await {
+                        Ok(n) => frames += n,
+                        Err(_) => return false,
                     }
                     w.flush().await.is_ok()
                 };
@@ -487,6 +503,8 @@ impl Link {
                         false
                     }
                 };
+                stats.publish_frames_sent.fetch_add(frames, Ordering::Relaxed);
+                stats.writes.fetch_add(1, Ordering::Relaxed);
                 if !ok {
                     broken = true;
                     break 'conn;
@@ -633,6 +651,7 @@ impl Link {
             if n == 0 {
                 break Err(LinkError::Closed { addr: addr.to_string() });
             }
+            self.inner.stats.reads.fetch_add(1, Ordering::Relaxed);
             let mut bad = None;
             let mut used = 0;
             // Each publish, in arrival order: delivered now if nothing waits before it.
@@ -663,6 +682,9 @@ impl Link {
                         }
                     };
                     used += len;
+                    if kind == PUBLISHES || kind == PUBLISH {
+                        self.inner.stats.publish_frames_received.fetch_add(1, Ordering::Relaxed);
+                    }
                     if kind == PUBLISHES {
                         for entry in batch_entries(body) {
                             match entry {

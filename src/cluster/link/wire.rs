@@ -91,15 +91,18 @@ pub(super) fn batch_entries(body: &[u8]) -> impl Iterator<Item = Result<(u64, &[
 }
 
 /// Write the publishes collected in `run`: one `PUBLISHES` frame, or a `PUBLISH` frame when
-/// there is just one (or one too large for any batch).
-pub(super) async fn write_run<W: AsyncWriteExt + Unpin>(w: &mut W, run: &mut Vec<(u64, Bytes)>) -> std::io::Result<()> {
+/// there is just one (or one too large for any batch). The frames written: 0 or 1.
+pub(super) async fn write_run<W: AsyncWriteExt + Unpin>(
+    w: &mut W,
+    run: &mut Vec<(u64, Bytes)>,
+) -> std::io::Result<u64> {
     let r = match run.as_slice() {
-        [] => Ok(()),
+        [] => return Ok(0),
         [(id, message)] => write_frame(w, PUBLISH, &[&id.to_be_bytes(), message]).await,
         entries => write_batch(w, entries).await,
     };
     run.clear();
-    r
+    r.map(|()| 1)
 }
 
 pub(super) async fn write_frame<W: AsyncWriteExt + Unpin>(w: &mut W, kind: u8, parts: &[&[u8]]) -> std::io::Result<()> {

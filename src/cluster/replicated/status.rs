@@ -121,6 +121,10 @@ impl ClusterAdmin for RaftCluster {
                 })
                 .collect(),
             received_messages: st.received_messages.load(Ordering::Relaxed),
+            publish_frames_sent: st.publish_frames_sent.load(Ordering::Relaxed),
+            link_writes: st.writes.load(Ordering::Relaxed),
+            publish_frames_received: st.publish_frames_received.load(Ordering::Relaxed),
+            link_reads: st.reads.load(Ordering::Relaxed),
             link_errors: st.errors.load(Ordering::Relaxed),
             refused_peers: st.refused_peers.load(Ordering::Relaxed),
             pending_writes: self.pending_writes.load(Ordering::Relaxed),
