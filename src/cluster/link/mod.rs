@@ -207,7 +207,8 @@ struct Inner {
     /// The shared secret peers prove they know; `None` when mutual TLS alone authenticates.
     secret: Option<Vec<u8>>,
     tls: Option<LinkTls>,
-    peers: Mutex<HashMap<String, Arc<Peer>>>,
+    /// Looked up for every forwarded publish: foldhash, not SipHash.
+    peers: Mutex<HashMap<String, Arc<Peer>, foldhash::fast::RandomState>>,
     next_id: AtomicU64,
     stats: Arc<LinkStats>,
     stop: watch::Receiver<bool>,
@@ -251,7 +252,7 @@ impl Link {
                 cluster,
                 secret: secret.map(|s| s.as_bytes().to_vec()),
                 tls,
-                peers: Mutex::new(HashMap::new()),
+                peers: Mutex::new(HashMap::default()),
                 next_id: AtomicU64::new(1),
                 stats: Arc::new(LinkStats::default()),
                 stop,

@@ -71,10 +71,10 @@ pub struct RaftCluster {
     queue_rx: Mutex<Option<tokio::sync::mpsc::UnboundedReceiver<CatalogCmd>>>,
     /// QoS ≥ 1 messages for peers that did not confirm them.
     outbox: Arc<Outbox>,
-    /// The members' cluster-link addresses: read for every forwarded publish, so kept apart
+    /// The members' cluster-link addresses: read for every forwarded publish (hence foldhash), so kept apart
     /// from Raft's metrics. Rebuilt by the membership upkeep; a node missing here is looked
     /// up there (see [`RaftCluster::forward_addr`]).
-    addrs: parking_lot::RwLock<HashMap<NodeId, Arc<str>>>,
+    addrs: parking_lot::RwLock<HashMap<NodeId, Arc<str>, foldhash::fast::RandomState>>,
     /// Submitted writes not yet committed (metric, readiness).
     pub pending_writes: AtomicU64,
     /// Last time each member answered (replicant expiry).
