@@ -436,7 +436,7 @@ impl Auth {
         let acl = self.acl.read().clone();
         let generation = self.acl_generation.load(Ordering::Acquire);
         let rules = acl.applicable(Who { username, client_id });
-        ConnAcl { generation, acl, rules, username: username.map(Into::into), client_id: client_id.into() }
+        ConnAcl { generation, acl, rules }
     }
 
     /// A will, before the session is attached (no [`ConnAcl`] yet).
@@ -509,27 +509,31 @@ impl Drop for Queued<'_> {
 }
 
 /// A connection's view of the ACL: the rules that can apply to it, refreshed when the file
-/// is reloaded.
+/// is reloaded. The client's names are the caller's (the connection holds them already).
 pub struct ConnAcl {
     generation: u64,
     acl: Arc<Acl>,
     rules: Vec<u32>,
-    username: Option<Box<str>>,
-    client_id: Box<str>,
 }
 
 impl ConnAcl {
-    /// Whether the client may publish to `topic` or subscribe to the plain filter `topic`.
-    pub fn allows(&mut self, auth: &Auth, action: Action, topic: &str) -> bool {
+    /// Whether the client (the `username` and `client_id` this view was made for) may publish
+    /// to `topic` or subscribe to the plain filter `topic`.
+    pub fn allows(
+        &mut self,
+        auth: &Auth,
+        username: Option<&str>,
+        client_id: &str,
+        action: Action,
+        topic: &str,
+    ) -> bool {
         let current = auth.acl_generation.load(Ordering::Acquire);
         if current != self.generation {
-            let fresh = auth.conn_acl(self.username.as_deref(), &self.client_id);
-            *self = fresh;
+            *self = auth.conn_acl(username, client_id);
         }
         if self.acl.allows_everything() && !acl::server_topic(action, topic) {
             return true;
         }
-        let who = Who { username: self.username.as_deref(), client_id: &self.client_id };
-        self.acl.allows(&self.rules, who, action, topic)
+        self.acl.allows(&self.rules, Who { username, client_id }, action, topic)
     }
 }

@@ -44,7 +44,7 @@ impl Broker {
         let mut removed = 0;
         for full in filters {
             let Ok(p) = topic::parse_filter(&full, self.settings.topic_limits) else { continue };
-            if acl.allows(&self.auth, Action::Subscribe, p.filter) {
+            if acl.allows(&self.auth, username, client, Action::Subscribe, p.filter) {
                 continue;
             }
             match self.unsubscribe(session, &full).await {

@@ -97,7 +97,7 @@ impl Driver {
             self.throttle(wait, "messages");
         }
         if let Some(acl) = &mut self.acl
-            && !acl.allows(broker.auth(), Action::Publish, topic_name)
+            && !acl.allows(broker.auth(), self.username.as_deref(), &client, Action::Publish, topic_name)
         {
             // 5.0: PUBACK/PUBREC "not authorized". 3.1.1 has no way to say no: acknowledged
             // and dropped.

@@ -71,7 +71,13 @@ impl Driver {
                 }
             };
             if let Some(acl) = &mut self.acl
-                && !acl.allows(broker.auth(), Action::Subscribe, parsed.filter)
+                && !acl.allows(
+                    broker.auth(),
+                    self.username.as_deref(),
+                    self.client_id.as_deref().unwrap_or(""),
+                    Action::Subscribe,
+                    parsed.filter,
+                )
             {
                 let client = self.client_id.as_deref().unwrap_or("");
                 let user = self.username.as_deref().unwrap_or("");
