@@ -173,6 +173,9 @@ pub struct Driver {
     /// confirmations, oldest first: they are acknowledged in this order (MQTT-4.6.0-2/3), and
     /// everything after the first unconfirmed one waits with it. At most `receive_maximum`.
     acks: VecDeque<PendingAck>,
+    /// PUBACK / PUBCOMP ids of the bytes being fed, completed together once they are all
+    /// handled ([`Driver::complete_acked`]).
+    acked: Vec<u16>,
     /// While a CONNECT is handled: turns true when the client closes its socket, so a
     /// password check still waiting for its turn is not made (the transport watches the socket).
     peer_gone: Option<tokio::sync::watch::Receiver<bool>>,
@@ -217,6 +220,7 @@ impl Driver {
             hold: false,
             held: None,
             acks: VecDeque::new(),
+            acked: Vec::new(),
             peer_gone: None,
             end: None,
             broker,
@@ -271,6 +275,9 @@ impl Driver {
     pub fn release_buffers(&mut self) {
         if self.wbuf.is_empty() {
             self.wbuf = Vec::new();
+        }
+        if self.acked.is_empty() {
+            self.acked = Vec::new();
         }
     }
 
@@ -387,6 +394,8 @@ impl Driver {
     /// The connection is over: count it, hand the session back to the broker (with the will,
     /// unless the client disconnected normally).
     pub async fn finish(&mut self, end: End) {
+        // Acknowledged by the client: not to be sent again (a feed cut short by a panic).
+        self.complete_acked();
         self.release_acks();
         self.broker.metrics().disconnected(end.label());
         let Some(session) = self.session.take() else {
