@@ -33,14 +33,16 @@
 #   qos1_fanin  8 publishers → 1 subscriber on `#`, QoS 1 (64 unacknowledged per publisher)
 # A QoS 0 message the broker drops costs instructions and delivers nothing: the "lost" column says
 # how many were dropped, and a run with losses is not comparable with one without.
-# rumqttd runs with the configuration run.sh gives it (scripts/bench/rumqttd.sh).
+# rumqttd runs with the configuration run.sh gives it (scripts/bench/rumqttd.sh), and Starling
+# with the same in-flight window as there (BENCH_INFLIGHT, rumqttd's fixed 100), unless
+# STARLING_SESSION__MAX_INFLIGHT is set in the environment.
 set -euo pipefail
 
 SCENARIOS="fanout qos0_fanin qos1_fanin"
 N=4000
 OUTDIR=""
 SYSCALLS=1
-usage() { sed -n '2,36p' "$0"; exit 2; }
+usage() { sed -n '2,38p' "$0"; exit 2; }
 while getopts "s:n:o:Ch" opt; do
     case "$opt" in
         s) SCENARIOS=$OPTARG ;;
@@ -128,7 +130,7 @@ broker_cmd() { # index
     case "${KINDS[$i]}" in
         starling)
             rm -rf "$WORK/data"
-            BROKER_ENV=(STARLING_ADMIN__ENABLED=false)
+            BROKER_ENV=(STARLING_ADMIN__ENABLED=false "STARLING_SESSION__MAX_INFLIGHT=${STARLING_SESSION__MAX_INFLIGHT:-$BENCH_INFLIGHT}")
             BROKER_CMD=("${BINARIES[$i]}" serve --bind "127.0.0.1:$PORT" --data-dir "$WORK/data")
             ;;
         rumqttd)

@@ -18,6 +18,10 @@
 #   STARLING_BROKER=/path/to/starling (environment): measure that broker binary instead of
 #       this tree's release build (which stays the load generator)
 #
+# Every broker gets the same in-flight window towards a subscriber (BENCH_INFLIGHT in
+# scripts/bench/rumqttd.sh: 100, rumqttd's fixed one; BENCH_INFLIGHT=N in the environment sets
+# Starling's and Mosquitto's to N).
+#
 # Installs what it needs when missing: mosquitto (apt), rumqttd (`cargo install`, a few
 # minutes of compiling), and builds starling in release. Every broker listens on 127.0.0.1
 # only, every run is bounded by -d / --drain / timeouts, and each run gets a freshly started
@@ -40,7 +44,7 @@ while getopts "r:d:b:n:w:o:s:h" opt; do
         w) WCONNS=$OPTARG ;;
         o) OUT=$OPTARG ;;
         s) SCENARIOS=$OPTARG ;;
-        *) sed -n '2,24p' "$0"; exit 2 ;;
+        *) sed -n '2,28p' "$0"; exit 2 ;;
     esac
 done
 
@@ -118,6 +122,7 @@ persistence false
 log_dest stderr
 log_type error
 log_type warning
+max_inflight_messages $BENCH_INFLIGHT
 listener ${PORT[mosquitto]} 127.0.0.1
 max_connections -1
 listener ${TLS_PORT[mosquitto]} 127.0.0.1
@@ -144,7 +149,7 @@ start_broker() {
             rm -rf "$WORK/starling-data"
             # No admin HTTP listener: its fixed default port may be taken by another
             # instance, and the other brokers run without one too.
-            STARLING_ADMIN__ENABLED=false \
+            STARLING_ADMIN__ENABLED=false STARLING_SESSION__MAX_INFLIGHT=$BENCH_INFLIGHT \
                 STARLING_LISTENERS__TLS__BIND="127.0.0.1:${TLS_PORT[starling]}" \
                 STARLING_LISTENERS__TLS__CERT="$WORK/cert.pem" STARLING_LISTENERS__TLS__KEY="$WORK/key.pem" \
                 STARLING_LISTENERS__WS__BIND="127.0.0.1:${WS_PORT[starling]}" \

@@ -101,20 +101,40 @@ impl Broker {
 
     /// PUBACK, PUBCOMP, a failed PUBREC or a message dropped as too large: the delivery is done.
     pub fn complete(&self, session: &Session, conn_id: u64, pid: u16) {
-        let seq = {
+        self.complete_all(session, conn_id, &[pid]);
+    }
+
+    /// [`Broker::complete`] for every id of `pids` (the acknowledgements of one read): one
+    /// session lock, one storage commit and one wake-up of waiting publishers for all of them.
+    /// The subscriber's connection and the publishers feeding it share the lock; taken once per
+    /// acknowledgement, it changes hands between the cores for every message.
+    pub fn complete_all(&self, session: &Session, conn_id: u64, pids: &[u16]) {
+        // (packet id, queue sequence) of the persisted deliveries among them.
+        let mut rows: Vec<(u16, u64)> = Vec::new();
+        let mut done = 0usize;
+        {
             let mut st = session.state.lock();
             if st.conn != Some(conn_id) {
                 return;
             }
-            match st.inflight.remove(&pid) {
-                Some(i) => i.delivery.seq,
-                None => return,
+            for &pid in pids {
+                if let Some(i) = st.inflight.remove(&pid) {
+                    done += 1;
+                    if i.delivery.seq > 0 {
+                        rows.push((pid, i.delivery.seq));
+                    }
+                }
             }
-        };
-        if seq > 0 {
+        }
+        if done == 0 {
+            return;
+        }
+        if !rows.is_empty() {
             let mut b = self.store.batch();
-            b.remove(&self.store.queue, storage::queue_key(&session.client_id, seq));
-            b.remove(&self.store.inflight, storage::inflight_out_key(&session.client_id, pid));
+            for (pid, seq) in rows {
+                b.remove(&self.store.queue, storage::queue_key(&session.client_id, seq));
+                b.remove(&self.store.inflight, storage::inflight_out_key(&session.client_id, pid));
+            }
             if let Err(e) = self.store.commit(b) {
                 self.metrics.storage_errors.inc();
                 tracing::error!(client = %session.client_id, "cannot record acknowledgement: {e}");

@@ -245,12 +245,25 @@ impl Driver {
         }
     }
 
-    /// PUBACK or PUBCOMP from the client: the delivery is done.
+    /// PUBACK or PUBCOMP from the client: the delivery is done. Recorded with the others of
+    /// this read by [`Driver::complete_acked`] once the read is handled, before anything is sent
+    /// again (the packet id is not reused before: only `pump` takes new ones).
     pub(super) fn acked(&mut self, pid: u16) -> Vec<Event> {
-        if let Some(s) = &self.session {
-            self.broker.complete(s, self.conn_id, pid);
+        if self.session.is_some() {
+            self.acked.get_or_insert_default().push(pid);
         }
         Vec::new()
+    }
+
+    /// Complete the deliveries acknowledged since the last call, all at once.
+    pub(super) fn complete_acked(&mut self) {
+        let Some(acked) = self.acked.as_mut().filter(|a| !a.is_empty()) else {
+            return;
+        };
+        if let Some(s) = &self.session {
+            self.broker.complete_all(s, self.conn_id, acked);
+        }
+        acked.clear();
     }
 
     pub(super) fn pubrec(&mut self, pid: u16, failed: bool) -> Vec<Event> {

@@ -25,8 +25,14 @@ impl Driver {
         self.feed_checked(good, bad).await;
     }
 
-    /// Feed frame-checked bytes; `bad` is the frame error right after them, if any.
+    /// Feed frame-checked bytes; `bad` is the frame error right after them, if any. The
+    /// deliveries the client acknowledged in them are completed at the end, together.
     pub(super) async fn feed_checked(&mut self, good: &[u8], bad: Option<crate::protocol::frame::FrameError>) {
+        self.feed_packets(good, bad).await;
+        self.complete_acked();
+    }
+
+    async fn feed_packets(&mut self, good: &[u8], bad: Option<crate::protocol::frame::FrameError>) {
         let mut cur = Cursor::new(good);
         while (cur.position() as usize) < good.len() && self.end.is_none() {
             let before = cur.position();

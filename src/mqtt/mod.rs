@@ -163,6 +163,11 @@ pub struct Driver {
     /// confirmations, oldest first: they are acknowledged in this order (MQTT-4.6.0-2/3), and
     /// everything after the first unconfirmed one waits with it. At most `receive_maximum`.
     acks: ack::Acks,
+    /// PUBACK / PUBCOMP ids of the bytes being fed, completed together once they are all
+    /// handled ([`Driver::complete_acked`]). Out of line: only subscribers with QoS ≥ 1
+    /// deliveries use it, and it is kept between reads while the connection is active.
+    #[allow(clippy::box_collection)] // 8 bytes inline instead of 24
+    acked: Option<Box<Vec<u16>>>,
     end: Option<End>,
 }
 
@@ -231,6 +236,7 @@ impl Driver {
             acl: None,
             limits: Limits::of(broker.auth()),
             acks: ack::Acks::default(),
+            acked: None,
             end: None,
             broker,
         }
@@ -296,6 +302,9 @@ impl Driver {
             self.wbuf = Vec::new();
         }
         self.acks.shrink();
+        if self.acked.as_ref().is_some_and(|a| a.is_empty()) {
+            self.acked = None;
+        }
     }
 
     /// The next time [`Driver::timer`] must run: the keep-alive (or, before CONNECT, `connect`)
@@ -424,6 +433,8 @@ impl Driver {
     /// The connection is over: count it, hand the session back to the broker (with the will,
     /// unless the client disconnected normally).
     pub async fn finish(&mut self, end: End) {
+        // Acknowledged by the client: not to be sent again (a feed cut short by a panic).
+        self.complete_acked();
         self.release_acks();
         self.broker.metrics().disconnected(end.label());
         let Some(session) = self.session.take() else {

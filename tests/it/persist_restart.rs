@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use mqtt_protocol_core::mqtt::packet::{Packet, Qos, v5_0};
+use mqtt_protocol_core::mqtt::packet::{GenericPacketTrait, Packet, Qos, v3_1_1, v5_0};
 use mqtt_protocol_core::mqtt::result_code::{DisconnectReasonCode, PubrecReasonCode};
 
 use crate::harness::Probe;
@@ -139,6 +139,45 @@ async fn mqtt_4_4_0_1_v311_unacked_qos1_resent_with_dup_after_restart() {
         let m = sub.expect_publish_v3().await;
         assert_eq!(m.payload().as_slice(), &msg(i)[..]);
         assert_eq!(m.packet_id(), Some(*pid), "original packet id");
+        assert!(m.dup(), "DUP=1 on re-delivery");
+        puback_v3(&mut sub, *pid).await;
+    }
+    sub.expect_silence(SILENCE).await;
+}
+
+/// PUBACKs that arrive in one read are recorded together (one storage commit for the read):
+/// every one of them counts, so none of those messages comes back after a restart, and the
+/// unacknowledged rest does, once, in order.
+#[tokio::test]
+async fn acknowledgements_in_one_read_are_all_recorded() {
+    let mut node = TestNode::start().await;
+    let (mut sub, _) = Probe::connect_v3(node.addr, "batchack", false).await;
+    assert_eq!(sub.subscribe_v3(1, &[("ba/t", 1)]).await, vec![1]);
+    publish_qos1_v5(node.addr, "ba/t", 10).await;
+    let mut pids = Vec::new();
+    for i in 0..10 {
+        let m = sub.expect_publish_v3().await;
+        assert_eq!(m.payload().as_slice(), &msg(i)[..]);
+        pids.push(m.packet_id().expect("pid"));
+    }
+    // The first six acknowledgements in one write.
+    let mut bytes = Vec::new();
+    for pid in &pids[..6] {
+        bytes.extend(
+            Packet::from(v3_1_1::Puback::builder().packet_id(*pid).build().expect("puback")).to_continuous_buffer(),
+        );
+    }
+    sub.send_raw(&bytes).await;
+    barrier_v3(&mut sub).await;
+    bye_v3(sub).await;
+    wait_idle(&node).await;
+    node.restart().await;
+
+    let (mut sub, ack) = Probe::connect_v3(node.addr, "batchack", false).await;
+    assert!(ack.session_present());
+    for (i, pid) in pids.iter().enumerate().skip(6) {
+        let m = sub.expect_publish_v3().await;
+        assert_eq!(m.payload().as_slice(), &msg(i)[..]);
         assert!(m.dup(), "DUP=1 on re-delivery");
         puback_v3(&mut sub, *pid).await;
     }

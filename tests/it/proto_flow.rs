@@ -1,7 +1,7 @@
 //! Flow control (Receive Maximum both ways, `session.max_inflight`) and Maximum Packet Size
 //! both ways.
 
-use mqtt_protocol_core::mqtt::packet::{GenericPacketTrait, Packet};
+use mqtt_protocol_core::mqtt::packet::{GenericPacketTrait, Packet, v3_1_1};
 
 use crate::harness::TestNode;
 use crate::harness::probe::Read;
@@ -45,6 +45,62 @@ async fn v311_inflight_bounded_by_session_max_inflight() {
     s.expect_silence(QUIET).await;
     puback3(&mut s, a.packet_id().expect("pid")).await;
     assert_eq!(s.expect_publish_v3().await.payload().as_slice(), &[3]);
+}
+
+/// A full window acknowledged in one write (the acknowledgements of one read are completed
+/// together) frees the whole window: the next messages follow, in order.
+#[tokio::test]
+async fn v311_window_acked_in_one_write_is_refilled_in_order() {
+    let node = TestNode::start_with(|c| c.session.max_inflight = 3).await;
+    let mut s = client3(node.addr, "wa3", true).await;
+    s.subscribe_v3(1, &[("wa", 1)]).await;
+    let mut p = client3(node.addr, "wa3p", true).await;
+    for i in 1..=7u16 {
+        p.publish_v3("wa", &[i as u8], 1, false, Some(i)).await;
+        assert!(matches!(p.expect().await, Packet::V3_1_1Puback(_)));
+    }
+    let mut got = Vec::new();
+    for _ in 0..2 {
+        let mut acks = Vec::new();
+        for _ in 0..3 {
+            let m = s.expect_publish_v3().await;
+            got.push(m.payload().as_slice()[0]);
+            let ack = v3_1_1::Puback::builder().packet_id(m.packet_id().expect("pid")).build().expect("puback");
+            acks.extend(Packet::from(ack).to_continuous_buffer());
+        }
+        s.expect_silence(QUIET).await;
+        s.send_raw(&acks).await;
+    }
+    got.push(s.expect_publish_v3().await.payload().as_slice()[0]);
+    assert_eq!(got, vec![1, 2, 3, 4, 5, 6, 7]);
+}
+
+/// A full in-flight window holds back QoS 1 messages until an acknowledgement comes, but not a
+/// QoS 0 one, which goes out at once.
+#[tokio::test]
+async fn v311_qos0_is_sent_while_the_window_is_full() {
+    let node = TestNode::start_with(|c| c.session.max_inflight = 1).await;
+    let mut s = client3(node.addr, "wq3", true).await;
+    s.subscribe_v3(1, &[("wq/#", 1)]).await;
+    let mut p = client3(node.addr, "wq3p", true).await;
+    p.publish_v3("wq/1", &[1], 1, false, Some(1)).await;
+    assert!(matches!(p.expect().await, Packet::V3_1_1Puback(_)));
+    let first = s.expect_publish_v3().await;
+    assert_eq!(first.payload().as_slice(), &[1]);
+    // The window (1) is full: the next QoS 1 message waits for the acknowledgement.
+    p.publish_v3("wq/2", &[2], 1, false, Some(2)).await;
+    assert!(matches!(p.expect().await, Packet::V3_1_1Puback(_)));
+    s.expect_silence(QUIET).await;
+    puback3(&mut s, first.packet_id().expect("pid")).await;
+    let second = s.expect_publish_v3().await;
+    assert_eq!(second.payload().as_slice(), &[2]);
+    // Window full again; a QoS 0 message is delivered without waiting for it.
+    p.publish_v3("wq/3", &[3], 0, false, None).await;
+    let third = s.expect_publish_v3().await;
+    assert_eq!(third.payload().as_slice(), &[3]);
+    assert_eq!(third.packet_id(), None);
+    puback3(&mut s, second.packet_id().expect("pid")).await;
+    s.expect_silence(QUIET).await;
 }
 
 #[tokio::test]

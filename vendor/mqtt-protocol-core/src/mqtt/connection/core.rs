@@ -593,7 +593,8 @@ where
 
         match self.packet_builder.feed(data) {
             PacketBuildResult::Complete(raw_packet) => {
-                events.extend(self.process_recv_packet(raw_packet));
+                // STARLING PATCH: moved, not copied into an empty vector.
+                events = self.process_recv_packet(raw_packet);
             }
             PacketBuildResult::Incomplete => {}
             PacketBuildResult::Error(MqttError::PacketTooLarge) => {
@@ -2449,6 +2450,8 @@ where
     }
 
     fn process_recv_packet(&mut self, raw_packet: RawPacket) -> Vec<GenericEvent<PacketIdType>> {
+        // STARLING PATCH: the handler's vector is returned as it is (`events = …` below, where
+        // 0.7.9 extended an empty one: an allocation and a copy of every event per packet).
         let mut events = Vec::new();
 
         let packet_type = raw_packet.packet_type();
@@ -2463,59 +2466,59 @@ where
                 match packet_type {
                     1 => {
                         // CONNECT
-                        events.extend(self.process_recv_v3_1_1_connect(raw_packet));
+                        events = self.process_recv_v3_1_1_connect(raw_packet);
                     }
                     2 => {
                         // CONNACK
-                        events.extend(self.process_recv_v3_1_1_connack(raw_packet));
+                        events = self.process_recv_v3_1_1_connack(raw_packet);
                     }
                     3 => {
                         // PUBLISH
-                        events.extend(self.process_recv_v3_1_1_publish(raw_packet));
+                        events = self.process_recv_v3_1_1_publish(raw_packet);
                     }
                     4 => {
                         // PUBACK
-                        events.extend(self.process_recv_v3_1_1_puback(raw_packet));
+                        events = self.process_recv_v3_1_1_puback(raw_packet);
                     }
                     5 => {
                         // PUBREC
-                        events.extend(self.process_recv_v3_1_1_pubrec(raw_packet));
+                        events = self.process_recv_v3_1_1_pubrec(raw_packet);
                     }
                     6 => {
                         // PUBREL
-                        events.extend(self.process_recv_v3_1_1_pubrel(raw_packet));
+                        events = self.process_recv_v3_1_1_pubrel(raw_packet);
                     }
                     7 => {
                         // PUBCOMP
-                        events.extend(self.process_recv_v3_1_1_pubcomp(raw_packet));
+                        events = self.process_recv_v3_1_1_pubcomp(raw_packet);
                     }
                     8 => {
                         // SUBSCRIBE
-                        events.extend(self.process_recv_v3_1_1_subscribe(raw_packet));
+                        events = self.process_recv_v3_1_1_subscribe(raw_packet);
                     }
                     9 => {
                         // SUBACK
-                        events.extend(self.process_recv_v3_1_1_suback(raw_packet));
+                        events = self.process_recv_v3_1_1_suback(raw_packet);
                     }
                     10 => {
                         // UNSUBSCRIBE
-                        events.extend(self.process_recv_v3_1_1_unsubscribe(raw_packet));
+                        events = self.process_recv_v3_1_1_unsubscribe(raw_packet);
                     }
                     11 => {
                         // UNSUBACK
-                        events.extend(self.process_recv_v3_1_1_unsuback(raw_packet));
+                        events = self.process_recv_v3_1_1_unsuback(raw_packet);
                     }
                     12 => {
                         // PINGREQ
-                        events.extend(self.process_recv_v3_1_1_pingreq(raw_packet));
+                        events = self.process_recv_v3_1_1_pingreq(raw_packet);
                     }
                     13 => {
                         // PINGRESP
-                        events.extend(self.process_recv_v3_1_1_pingresp(raw_packet));
+                        events = self.process_recv_v3_1_1_pingresp(raw_packet);
                     }
                     14 => {
                         // DISCONNECT
-                        events.extend(self.process_recv_v3_1_1_disconnect(raw_packet));
+                        events = self.process_recv_v3_1_1_disconnect(raw_packet);
                     }
                     // invalid packet type
                     _ => {
@@ -2527,63 +2530,63 @@ where
                 match packet_type {
                     1 => {
                         // CONNECT
-                        events.extend(self.process_recv_v5_0_connect(raw_packet));
+                        events = self.process_recv_v5_0_connect(raw_packet);
                     }
                     2 => {
                         // CONNACK
-                        events.extend(self.process_recv_v5_0_connack(raw_packet));
+                        events = self.process_recv_v5_0_connack(raw_packet);
                     }
                     3 => {
                         // PUBLISH
-                        events.extend(self.process_recv_v5_0_publish(raw_packet));
+                        events = self.process_recv_v5_0_publish(raw_packet);
                     }
                     4 => {
                         // PUBACK
-                        events.extend(self.process_recv_v5_0_puback(raw_packet));
+                        events = self.process_recv_v5_0_puback(raw_packet);
                     }
                     5 => {
                         // PUBREC
-                        events.extend(self.process_recv_v5_0_pubrec(raw_packet));
+                        events = self.process_recv_v5_0_pubrec(raw_packet);
                     }
                     6 => {
                         // PUBREL
-                        events.extend(self.process_recv_v5_0_pubrel(raw_packet));
+                        events = self.process_recv_v5_0_pubrel(raw_packet);
                     }
                     7 => {
                         // PUBCOMP
-                        events.extend(self.process_recv_v5_0_pubcomp(raw_packet));
+                        events = self.process_recv_v5_0_pubcomp(raw_packet);
                     }
                     8 => {
                         // SUBSCRIBE
-                        events.extend(self.process_recv_v5_0_subscribe(raw_packet));
+                        events = self.process_recv_v5_0_subscribe(raw_packet);
                     }
                     9 => {
                         // SUBACK
-                        events.extend(self.process_recv_v5_0_suback(raw_packet));
+                        events = self.process_recv_v5_0_suback(raw_packet);
                     }
                     10 => {
                         // UNSUBSCRIBE
-                        events.extend(self.process_recv_v5_0_unsubscribe(raw_packet));
+                        events = self.process_recv_v5_0_unsubscribe(raw_packet);
                     }
                     11 => {
                         // UNSUBACK
-                        events.extend(self.process_recv_v5_0_unsuback(raw_packet));
+                        events = self.process_recv_v5_0_unsuback(raw_packet);
                     }
                     12 => {
                         // PINGREQ
-                        events.extend(self.process_recv_v5_0_pingreq(raw_packet));
+                        events = self.process_recv_v5_0_pingreq(raw_packet);
                     }
                     13 => {
                         // PINGRESP
-                        events.extend(self.process_recv_v5_0_pingresp(raw_packet));
+                        events = self.process_recv_v5_0_pingresp(raw_packet);
                     }
                     14 => {
                         // DISCONNECT
-                        events.extend(self.process_recv_v5_0_disconnect(raw_packet));
+                        events = self.process_recv_v5_0_disconnect(raw_packet);
                     }
                     15 => {
                         // AUTH
-                        events.extend(self.process_recv_v5_0_auth(raw_packet));
+                        events = self.process_recv_v5_0_auth(raw_packet);
                     }
                     // invalid packet type
                     _ => {
@@ -2603,11 +2606,11 @@ where
                             // Protocol Version
                             4 => {
                                 self.protocol_version = Version::V3_1_1;
-                                events.extend(self.process_recv_v3_1_1_connect(raw_packet));
+                                events = self.process_recv_v3_1_1_connect(raw_packet);
                             }
                             5 => {
                                 self.protocol_version = Version::V5_0;
-                                events.extend(self.process_recv_v5_0_connect(raw_packet));
+                                events = self.process_recv_v5_0_connect(raw_packet);
                             }
                             _ => {
                                 events.push(GenericEvent::NotifyError(
@@ -2874,7 +2877,9 @@ where
         &mut self,
         raw_packet: RawPacket,
     ) -> Vec<GenericEvent<PacketIdType>> {
-        let mut events = Vec::new();
+        // STARLING PATCH: room for the events of a PUBLISH at once, and the keep-alive timer
+        // pushed in place (`refresh_pingreq_recv_into`).
+        let mut events = Vec::with_capacity(4);
 
         let flags = raw_packet.flags();
         match &raw_packet.data {
@@ -2904,7 +2909,7 @@ where
                         }
                         match packet.qos() {
                             Qos::AtMostOnce => {
-                                events.extend(self.refresh_pingreq_recv());
+                                self.refresh_pingreq_recv_into(&mut events);
                                 events.push(GenericEvent::NotifyPacketReceived(packet.into()));
                             }
                             Qos::AtLeastOnce => {
@@ -2927,7 +2932,7 @@ where
  };
                                     events.extend(self.process_send_v3_1_1_puback(puback));
                                 }
-                                events.extend(self.refresh_pingreq_recv());
+                                self.refresh_pingreq_recv_into(&mut events);
                                 events.push(GenericEvent::NotifyPacketReceived(packet.into()));
                             }
                             Qos::ExactlyOnce => {
@@ -2951,7 +2956,7 @@ where
  };
                                     events.extend(self.process_send_v3_1_1_pubrec(pubrec));
                                 }
-                                events.extend(self.refresh_pingreq_recv());
+                                self.refresh_pingreq_recv_into(&mut events);
                                 if !already_handled {
                                     events.push(GenericEvent::NotifyPacketReceived(packet.into()));
                                 }
@@ -2975,7 +2980,9 @@ where
         &mut self,
         raw_packet: RawPacket,
     ) -> Vec<GenericEvent<PacketIdType>> {
-        let mut events = Vec::new();
+        // STARLING PATCH: room for the events of a PUBLISH at once, and the keep-alive timer
+        // pushed in place (`refresh_pingreq_recv_into`).
+        let mut events = Vec::with_capacity(4);
 
         let flags = raw_packet.flags();
         match &raw_packet.data {
@@ -3149,7 +3156,7 @@ where
                         }
 
                         // Refresh PINGREQ receive timer
-                        events.extend(self.refresh_pingreq_recv());
+                        self.refresh_pingreq_recv_into(&mut events);
 
                         // Notify packet received (only if not already handled)
                         if !already_handled {
@@ -3177,7 +3184,8 @@ where
         &mut self,
         raw_packet: RawPacket,
     ) -> Vec<GenericEvent<PacketIdType>> {
-        let mut events = Vec::new();
+        // STARLING PATCH: room for the three events of an expected PUBACK at once.
+        let mut events = Vec::with_capacity(3);
 
         match raw_packet.parse_exact(v3_1_1::GenericPuback::<PacketIdType>::parse) {
             Ok(packet) => {
@@ -3188,7 +3196,7 @@ where
                         self.pid_man.release_id(packet_id);
                         events.push(GenericEvent::NotifyPacketIdReleased(packet_id));
                     }
-                    events.extend(self.refresh_pingreq_recv());
+                    self.refresh_pingreq_recv_into(&mut events);
                     events.push(GenericEvent::NotifyPacketReceived(packet.into()));
                 } else {
                     Self::handle_v3_1_1_error(MqttError::ProtocolError, &mut events);
@@ -3206,7 +3214,8 @@ where
         &mut self,
         raw_packet: RawPacket,
     ) -> Vec<GenericEvent<PacketIdType>> {
-        let mut events = Vec::new();
+        // STARLING PATCH: room for the three events of an expected PUBACK at once.
+        let mut events = Vec::with_capacity(3);
 
         match raw_packet.parse_exact(v5_0::GenericPuback::<PacketIdType>::parse) {
             Ok(packet) => {
@@ -3220,7 +3229,7 @@ where
                     if self.publish_send_max.is_some() {
                         self.publish_send_count -= 1;
                     }
-                    events.extend(self.refresh_pingreq_recv());
+                    self.refresh_pingreq_recv_into(&mut events);
                     events.push(GenericEvent::NotifyPacketReceived(packet.into()));
                 } else {
                     self.handle_v5_0_error(MqttError::ProtocolError, &mut events);
@@ -3829,6 +3838,13 @@ where
 
     fn refresh_pingreq_recv(&mut self) -> Vec<GenericEvent<PacketIdType>> {
         let mut events = Vec::new();
+        self.refresh_pingreq_recv_into(&mut events);
+        events
+    }
+
+    // STARLING PATCH: `refresh_pingreq_recv` into the caller's vector, for the packets every
+    // message brings (PUBLISH, PUBACK): no vector of its own to allocate and copy from.
+    fn refresh_pingreq_recv_into(&mut self, events: &mut Vec<GenericEvent<PacketIdType>>) {
         if self.pingreq_recv_timeout_ms != 0 {
             self.pingreq_recv_set = true;
             events.push(GenericEvent::RequestTimerReset {
@@ -3836,8 +3852,6 @@ where
                 duration_ms: self.pingreq_recv_timeout_ms,
             });
         }
-
-        events
     }
 
     /// Cancel timers and collect events instead of calling handlers
