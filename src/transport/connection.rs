@@ -326,6 +326,13 @@ async fn run<S: MqttIo>(
                             return Step::End(end);
                         }
                         d.pump();
+                        if d.session().is_some() && S::PARKS {
+                            // Just connected: park as soon as there is nothing to do. In a
+                            // connect storm (a restart, a network coming back) every client is
+                            // otherwise active for a second at once, and the allocator keeps
+                            // the peak of their loops' memory after they go idle.
+                            park_at = Some(Instant::now());
+                        }
                         continue;
                     }
                     // Boxed: packet handling is a large future, and an idle connection's task
