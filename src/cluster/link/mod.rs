@@ -42,7 +42,11 @@ use crate::cluster::link_tls::LinkTls;
 use crate::config::Role;
 
 mod handshake;
+mod stats;
 mod wire;
+
+pub use stats::LinkStats;
+use stats::PeerCounters;
 
 use wire::{
     BATCH_MAX_COUNT, READ_BUF, batch_entries, entry_len, fits_batch, next_frame, read_frame, split_id, write_frame,
@@ -153,46 +157,6 @@ pub trait LinkHandler: Send + Sync + 'static {
     /// connections) and do it once, when `f` returns.
     fn batch(&self, f: &mut dyn FnMut()) {
         f()
-    }
-}
-
-/// Counters of the link, exported as metrics.
-#[derive(Debug, Default)]
-pub struct LinkStats {
-    /// Forwarded publishes and their bytes, per peer address (kept when a connection is
-    /// replaced, so the counters never go back).
-    forwarded: Mutex<HashMap<String, Arc<PeerCounters>>>,
-    pub received_messages: AtomicU64,
-    /// Frames carrying publishes (`PUBLISH` or `PUBLISHES`) written to peers, and the flushes
-    /// that wrote them: messages per frame and per write.
-    pub publish_frames_sent: AtomicU64,
-    pub writes: AtomicU64,
-    /// Frames carrying publishes received from peers, and the socket reads of the incoming
-    /// connections: messages per frame and per read.
-    pub publish_frames_received: AtomicU64,
-    pub reads: AtomicU64,
-    pub errors: AtomicU64,
-    pub refused_peers: AtomicU64,
-}
-
-/// Publishes forwarded to one peer address and their bytes.
-#[derive(Debug, Default)]
-struct PeerCounters {
-    messages: AtomicU64,
-    bytes: AtomicU64,
-}
-
-impl LinkStats {
-    /// (peer address, publishes, bytes) for every peer forwarded to.
-    pub fn forwarded(&self) -> Vec<(String, u64, u64)> {
-        let f = self.forwarded.lock();
-        f.iter()
-            .map(|(a, c)| (a.clone(), c.messages.load(Ordering::Relaxed), c.bytes.load(Ordering::Relaxed)))
-            .collect()
-    }
-
-    fn counters(&self, addr: &str) -> Arc<PeerCounters> {
-        self.forwarded.lock().entry(addr.to_string()).or_default().clone()
     }
 }
 
