@@ -50,6 +50,16 @@ def per(small, large, rx_small, rx_large):
     return (large - small) / (rx_large - rx_small) if rx_large > rx_small else float("nan")
 
 
+def ratios_to_first(rows, value):
+    """Each row's value (`value(p)`) over the first broker's (index 0) in the same scenario."""
+    base, out = {}, []
+    for scen, i, p, *_ in rows:
+        if i == 0:
+            base[scen] = value(p)
+        out.append(value(p) / base[scen] if base.get(scen) else float("nan"))
+    return out
+
+
 def main():
     path, outdir, names = sys.argv[1], sys.argv[2], sys.argv[3:]
     instr, sysc = [], []
@@ -69,11 +79,7 @@ def main():
     print("| Scenario | Broker | instructions / delivered message | ratio to the first "
           "| deliveries (small, large run) | lost (small, large) |")
     print("|---|---|---:|---:|---|---|")
-    base = {}
-    for scen, i, p, rx1, rx2, lost1, lost2 in instr:
-        if i == 0:
-            base[scen] = p
-        ratio = p / base[scen] if base.get(scen) else float("nan")
+    for (scen, i, p, rx1, rx2, lost1, lost2), ratio in zip(instr, ratios_to_first(instr, lambda p: p)):
         print(f"| {scen} | {names[i]} | {p:,.0f} | {ratio:.3f} | {rx1:,}, {rx2:,} | {lost1}, {lost2} |")
     if not sysc:
         return
@@ -81,11 +87,7 @@ def main():
     print("| Scenario | Broker | system calls / delivered message | ratio to the first | reads | writes "
           "| futex | epoll | other | deliveries (small, large run) | lost (small, large) |")
     print("|---|---|---:|---:|---:|---:|---:|---:|---:|---|---|")
-    base = {}
-    for scen, i, p, rx1, rx2, lost1, lost2 in sysc:
-        if i == 0:
-            base[scen] = p["all"]
-        ratio = p["all"] / base[scen] if base.get(scen) else float("nan")
+    for (scen, i, p, rx1, rx2, lost1, lost2), ratio in zip(sysc, ratios_to_first(sysc, lambda p: p["all"])):
         cells = " | ".join(f"{p[k]:.3f}" for k in ("read", "write", "futex", "epoll", "other"))
         print(f"| {scen} | {names[i]} | {p['all']:.3f} | {ratio:.3f} | {cells} | {rx1:,}, {rx2:,} | {lost1}, {lost2} |")
 
