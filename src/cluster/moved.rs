@@ -30,6 +30,17 @@ const REFRESH: Duration = Duration::from_millis(200);
 /// does not know the mark matches nothing with it and delivers as before.
 pub const EXCLUDE_MARK: &str = "";
 
+/// A client of a cut-off peer that is registered at another node now.
+pub struct MovedClient {
+    pub client: String,
+    /// Its new owner.
+    pub owner: NodeId,
+    /// Its durable subscriptions' plain filters.
+    pub filters: Vec<String>,
+    /// The outbox key up to which the messages kept for the peer were passed on to it.
+    pub followed: Option<Vec<u8>>,
+}
+
 #[derive(Default)]
 pub struct MovedAway {
     per_node: Mutex<HashMap<NodeId, Outage>>,
@@ -42,6 +53,9 @@ struct Outage {
     moved: Vec<(String, NodeId, Vec<String>)>,
     /// When `moved` was last looked up (`None`: not yet).
     looked: Option<Instant>,
+    /// Per moved client, the outbox key up to which the messages kept for the peer were passed
+    /// on to its new owner (see `RaftCluster::follow_moved`).
+    followed: HashMap<String, Vec<u8>>,
 }
 
 impl MovedAway {
@@ -54,30 +68,15 @@ impl MovedAway {
     /// Clients `node` must not deliver `topic` to, because they moved to one of `direct` (nodes
     /// that get this message directly) with a matching durable subscription.
     pub fn exclusions(&self, catalog: &Catalog, node: NodeId, topic_name: &str, direct: &[NodeId]) -> Vec<String> {
-        let mut per = self.per_node.lock();
-        // Normally taken by `begin` (the first message kept); a backlog kept from before a
-        // restart has none yet.
-        let o = per.entry(node).or_insert_with(|| Outage::of(catalog, node));
         if direct.is_empty() {
+            // Normally taken by `begin` (the first message kept); a backlog kept from before a
+            // restart has none yet.
+            self.begin(catalog, node);
             return Vec::new();
         }
-        if o.looked.is_none_or(|t| t.elapsed() >= REFRESH) {
-            o.looked = Some(Instant::now());
-            o.moved = o
-                .owned
-                .iter()
-                .filter_map(|c| {
-                    let owner = catalog.owner_of(c).filter(|n| *n != node)?;
-                    let filters = catalog
-                        .durable_subscriptions(c)
-                        .into_iter()
-                        .map(|(f, _)| f)
-                        .filter(|f| !f.starts_with("$share/") && !f.starts_with("$queue/"))
-                        .collect();
-                    Some((c.clone(), owner, filters))
-                })
-                .collect();
-        }
+        let mut per = self.per_node.lock();
+        let o = per.entry(node).or_insert_with(|| Outage::of(catalog, node));
+        o.refresh(catalog, node);
         o.moved
             .iter()
             .filter(|(_, owner, filters)| {
@@ -85,6 +84,29 @@ impl MovedAway {
             })
             .map(|(c, _, _)| c.clone())
             .collect()
+    }
+
+    /// The clients of `node`'s outage registered at another node now.
+    pub fn moved(&self, catalog: &Catalog, node: NodeId) -> Vec<MovedClient> {
+        let mut per = self.per_node.lock();
+        let o = per.entry(node).or_insert_with(|| Outage::of(catalog, node));
+        o.refresh(catalog, node);
+        o.moved
+            .iter()
+            .map(|(c, n, f)| MovedClient {
+                client: c.clone(),
+                owner: *n,
+                filters: f.clone(),
+                followed: o.followed.get(c).cloned(),
+            })
+            .collect()
+    }
+
+    /// The messages kept for `node` up to outbox key `key` were passed on to `client`.
+    pub fn followed(&self, node: NodeId, client: &str, key: Vec<u8>) {
+        if let Some(o) = self.per_node.lock().get_mut(&node) {
+            o.followed.insert(client.to_string(), key);
+        }
     }
 
     /// The peer's backlog is gone: the next outage takes a fresh look at what it owns.
@@ -99,7 +121,30 @@ impl Outage {
             owned: catalog.durable_clients().into_iter().filter(|c| catalog.owner_of(c) == Some(node)).collect(),
             moved: Vec::new(),
             looked: None,
+            followed: HashMap::new(),
         }
+    }
+
+    /// Look up again, at most every [`REFRESH`], which of the clients moved.
+    fn refresh(&mut self, catalog: &Catalog, node: NodeId) {
+        if self.looked.is_some_and(|t| t.elapsed() < REFRESH) {
+            return;
+        }
+        self.looked = Some(Instant::now());
+        self.moved = self
+            .owned
+            .iter()
+            .filter_map(|c| {
+                let owner = catalog.owner_of(c).filter(|n| *n != node)?;
+                let filters = catalog
+                    .durable_subscriptions(c)
+                    .into_iter()
+                    .map(|(f, _)| f)
+                    .filter(|f| !f.starts_with("$share/") && !f.starts_with("$queue/"))
+                    .collect();
+                Some((c.clone(), owner, filters))
+            })
+            .collect();
     }
 }
 
@@ -156,6 +201,16 @@ mod tests {
         assert!(m.exclusions(&cat, 1, "a/x", &[3]).is_empty());
         // Not matching its subscriptions: nothing to exclude.
         assert!(m.exclusions(&cat, 1, "c/x", &[2]).is_empty());
+        // Both moved clients are listed with their new owner, for the kept messages to follow.
+        let mut listed: Vec<(String, NodeId, Vec<String>)> =
+            m.moved(&cat, 1).into_iter().map(|c| (c.client, c.owner, c.filters)).collect();
+        listed.sort();
+        assert_eq!(listed, vec![("moves".into(), 2, vec!["a/#".into()]), ("other".into(), 2, vec!["b/#".into()])]);
+        m.followed(1, "moves", vec![7]);
+        let mut followed: Vec<(String, Option<Vec<u8>>)> =
+            m.moved(&cat, 1).into_iter().map(|c| (c.client, c.followed)).collect();
+        followed.sort();
+        assert_eq!(followed, vec![("moves".into(), Some(vec![7])), ("other".into(), None)]);
         m.forget(1);
         // A new outage: "moves" is no longer node 1's, so it is no candidate.
         assert!(m.exclusions(&cat, 1, "a/x", &[2]).is_empty());

@@ -3,7 +3,9 @@
 //! message is durable, just not yet where it is going. A flusher sends each peer's backlog in
 //! order once the peer answers again; while a peer has a backlog, newer messages for it queue
 //! behind it, so per-publisher order holds. The receiving node then delivers to its sessions, or
-//! hands the messages on with the session if its client moved elsewhere meanwhile.
+//! hands the messages on with the session if its client moved elsewhere meanwhile; while the
+//! peer does not answer, what is kept for its clients that resumed elsewhere follows them
+//! (`replicated/follow.rs`).
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -111,6 +113,38 @@ impl Outbox {
         Ok(out)
     }
 
+    /// Up to `max` messages for `node` after the one with key `after` (from the oldest without).
+    pub fn after(&self, node: NodeId, after: Option<&[u8]>, max: usize) -> Result<Vec<Entry>, StorageError> {
+        let Some(after) = after else { return self.peek(node, max) };
+        let prefix = node.to_be_bytes();
+        let mut out = Vec::new();
+        for item in self.store.outbox.range(after.to_vec()..) {
+            let (k, v) = item.into_inner().map_err(StorageError::Read)?;
+            if !k.starts_with(&prefix) {
+                break;
+            }
+            if *k == *after {
+                continue;
+            }
+            out.push((k.to_vec(), v.to_vec()));
+            if out.len() >= max {
+                break;
+            }
+        }
+        Ok(out)
+    }
+
+    /// Replace a kept message (it travels with a changed list of clients to skip). A message
+    /// delivered and removed meanwhile stays removed.
+    pub fn replace(&self, key: &[u8], message: &[u8]) -> Result<(), StorageError> {
+        if self.store.outbox.get(key).map_err(StorageError::Read)?.is_none() {
+            return Ok(());
+        }
+        let mut b = self.store.batch();
+        b.insert(&self.store.outbox, key.to_vec(), message.to_vec());
+        self.store.commit(b)
+    }
+
     /// Forget messages the peer confirmed.
     pub fn remove(&self, node: NodeId, keys: &[Vec<u8>]) -> Result<(), StorageError> {
         let mut b = self.store.batch();
@@ -124,5 +158,37 @@ impl Outbox {
             self.held.fetch_sub(gone, Ordering::Release);
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn outbox() -> (tempfile::TempDir, Outbox) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Store::open(dir.path(), &crate::config::StorageConfig::default()).expect("store");
+        (dir, Outbox::open(store).expect("outbox"))
+    }
+
+    #[test]
+    fn after_reads_one_nodes_messages_past_a_key_and_replace_keeps_removed_ones_removed() {
+        let (_d, o) = outbox();
+        for (node, m) in [(1, "a"), (2, "x"), (1, "b"), (1, "c"), (3, "y")] {
+            o.push(node, m.as_bytes()).expect("push");
+        }
+        let all = o.after(1, None, 10).expect("read");
+        let vals: Vec<&[u8]> = all.iter().map(|(_, v)| v.as_slice()).collect();
+        assert_eq!(vals, [b"a", b"b", b"c"]);
+        let rest = o.after(1, Some(&all[0].0), 10).expect("read");
+        assert_eq!(rest.iter().map(|(_, v)| v.as_slice()).collect::<Vec<_>>(), [b"b", b"c"]);
+        assert_eq!(o.after(1, Some(&all[1].0), 1).expect("read").len(), 1);
+        assert!(o.after(1, Some(&all[2].0), 10).expect("read").is_empty(), "nothing of node 2 or 3");
+        o.replace(&all[1].0, b"B").expect("replace");
+        o.remove(1, &[all[2].0.clone()]).expect("remove");
+        o.replace(&all[2].0, b"C").expect("replace");
+        let now: Vec<Vec<u8>> = o.peek(1, 10).expect("read").into_iter().map(|(_, v)| v).collect();
+        assert_eq!(now, [b"a".to_vec(), b"B".to_vec()]);
+        assert_eq!(o.total(), 4);
     }
 }

@@ -46,6 +46,7 @@ mod cluster_forward_batch;
 mod cluster_handover_routes;
 mod cluster_link_preauth;
 mod cluster_ops;
+mod cluster_outbox_follow;
 mod cluster_partition;
 mod cluster_tls;
 mod cluster_tls_reload;

@@ -23,7 +23,10 @@ impl RaftCluster {
                 match self.flush_outbox(node, &addr).await {
                     Ok(()) if !self.outbox.has(node) => self.moved.forget(node),
                     Ok(()) => {}
-                    Err(e) => tracing::debug!(node, "outbox not flushed yet: {e}"),
+                    Err(e) => {
+                        tracing::debug!(node, "outbox not flushed yet: {e}");
+                        self.follow_moved(&inbound, node).await;
+                    }
                 }
             }
         }

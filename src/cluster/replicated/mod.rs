@@ -12,6 +12,7 @@
 //!   restart never changes the membership.
 
 mod dispatch;
+mod follow;
 mod forwarding;
 mod membership;
 mod status;
