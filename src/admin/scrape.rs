@@ -162,6 +162,16 @@ fn cluster_metrics(s: &mut Registry, c: &crate::cluster::admin::ClusterMetrics) 
         ConstCounter::new(c.link_reads),
     );
     s.register(
+        "cluster_link_congested_reads",
+        "Cluster link reads after which the reader yielded because a subscriber it fed has a backlog",
+        ConstCounter::new(c.link_congested_reads),
+    );
+    s.register(
+        "cluster_link_deferred_messages",
+        "Forwarded publishes delivered by the link's delivering task, behind one that had to wait",
+        ConstCounter::new(c.link_deferred_messages),
+    );
+    s.register(
         "cluster_link_errors",
         "Cluster link connections that failed or broke",
         ConstCounter::new(c.link_errors),

@@ -48,6 +48,10 @@ pub struct ClusterMetrics {
     pub link_writes: u64,
     pub publish_frames_received: u64,
     pub link_reads: u64,
+    /// Receiving side: reads after which the reader yielded to a backlogged subscriber, and
+    /// publishes that took the delivering task's slow path.
+    pub link_congested_reads: u64,
+    pub link_deferred_messages: u64,
     pub link_errors: u64,
     pub refused_peers: u64,
     /// Catalog writes submitted and not yet committed.

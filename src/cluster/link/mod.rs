@@ -141,6 +141,11 @@ impl Confirm {
 /// A forwarded publish handed to the [`LinkHandler`]: answered at once, or later.
 pub enum Delivered {
     Now(Confirm),
+    /// Delivered now, to a subscriber with a backlog: the reader yields once the rest of this
+    /// read is delivered, so that subscriber's connection gets to run (a local publisher
+    /// yields after each read the same way). The rest of the read still takes the fast path:
+    /// waiting here would send it, message by message, through the delivering task.
+    Congested(Confirm),
     Later(BoxFuture<'static, Confirm>),
 }
 
@@ -581,6 +586,14 @@ impl Link {
                         Delivering::Started(id, confirm) => (id, confirm),
                         Delivering::Frame(id, message) => match handler.publish(&who, &message) {
                             Delivered::Now(ok) => (id, Box::pin(std::future::ready(ok)) as BoxFuture<'static, Confirm>),
+                            // Let the backlogged subscriber's connection run before the next.
+                            Delivered::Congested(ok) => (
+                                id,
+                                Box::pin(async move {
+                                    tokio::task::yield_now().await;
+                                    ok
+                                }) as BoxFuture<'static, Confirm>,
+                            ),
                             Delivered::Later(confirm) => (id, confirm),
                         },
                     };
@@ -619,16 +632,24 @@ impl Link {
             self.inner.stats.reads.fetch_add(1, Ordering::Relaxed);
             let mut bad = None;
             let mut used = 0;
+            let mut congested = false;
             // Each publish, in arrival order: delivered now if nothing waits before it.
             let mut deliver = |id: u64, message: &[u8]| {
                 self.inner.stats.received_messages.fetch_add(1, Ordering::Relaxed);
                 if !queued.is_empty() || backlog.load(Ordering::Acquire) > 0 {
+                    self.inner.stats.deferred_messages.fetch_add(1, Ordering::Relaxed);
                     queued.push(Delivering::Frame(id, message.to_vec()));
                     return;
                 }
                 match handler.publish(&who, message) {
                     Delivered::Now(ok) if id != 0 => acks.push(Answer::Ack(id, ok)),
                     Delivered::Now(_) => {}
+                    Delivered::Congested(ok) => {
+                        congested = true;
+                        if id != 0 {
+                            acks.push(Answer::Ack(id, ok));
+                        }
+                    }
                     Delivered::Later(mut confirm) => match futures_util::FutureExt::now_or_never(confirm.as_mut()) {
                         Some(ok) if id != 0 => acks.push(Answer::Ack(id, ok)),
                         Some(_) => {}
@@ -708,6 +729,10 @@ impl Link {
             if let Some(e) = bad {
                 break Err(e);
             }
+            if congested {
+                self.inner.stats.congested_reads.fetch_add(1, Ordering::Relaxed);
+                tokio::task::yield_now().await;
+            }
         };
         drop(pub_tx);
         let _ = publisher.await;
@@ -784,6 +809,8 @@ mod tests {
                     tokio::task::yield_now().await;
                     ok
                 }))
+            } else if message.starts_with(b"busy") {
+                Delivered::Congested(ok)
             } else {
                 Delivered::Now(ok)
             }
@@ -843,6 +870,34 @@ mod tests {
             assert_eq!(got, want, "{}", String::from_utf8_lossy(m));
         }
         assert_eq!(client.stats().forwarded().iter().map(|f| f.1).sum::<u64>(), 1000);
+    }
+
+    /// A publish to a subscriber with a backlog makes the reader yield after the read, and
+    /// does not send the rest of the read through the delivering task (a copy and a hand-off
+    /// per message, each waking its subscriber on its own).
+    #[tokio::test]
+    async fn a_congested_subscriber_leaves_the_rest_of_the_read_on_the_fast_path() {
+        let l = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = l.local_addr().expect("addr").to_string();
+        let (_stop, srx) = watch::channel(false);
+        let srv = Link::new(id(1), "c".into(), Some("0123456789abcdef"), None, srx);
+        srv.serve(l, Arc::new(Echo));
+        let (_t, rx) = watch::channel(false);
+        let client = Link::new(id(2), "c".into(), Some("0123456789abcdef"), None, rx);
+        client.request(&addr, b"x".to_vec(), Duration::from_secs(5)).await.expect("request");
+        let mut waits = Vec::new();
+        for i in 0..1000usize {
+            let m: &'static [u8] = if i % 10 == 0 { b"busy-ok" } else { b"ok" };
+            waits.push(client.publish(&addr, Bytes::from_static(m), true).await.expect("ack wanted"));
+        }
+        for rx in waits {
+            let got = tokio::time::timeout(Duration::from_secs(10), rx).await.expect("in time").expect("acked");
+            assert_eq!(got, Confirm::Queued);
+        }
+        let st = srv.stats();
+        assert!(st.congested_reads.load(Ordering::Relaxed) > 0, "the reader yielded after congested reads");
+        assert_eq!(st.deferred_messages.load(Ordering::Relaxed), 0, "nothing took the slow path");
+        assert_eq!(st.received_messages.load(Ordering::Relaxed), 1000);
     }
 
     #[tokio::test]

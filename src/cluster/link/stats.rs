@@ -21,6 +21,11 @@ pub struct LinkStats {
     /// connections: messages per frame and per read.
     pub publish_frames_received: AtomicU64,
     pub reads: AtomicU64,
+    /// Reads after which the reader yielded because a subscriber it fed has a backlog.
+    pub congested_reads: AtomicU64,
+    /// Forwarded publishes delivered by the link's delivering task instead of the reader: they
+    /// arrived behind one whose delivery had to wait (the slow path, a copy and a hand-off each).
+    pub deferred_messages: AtomicU64,
     pub errors: AtomicU64,
     pub refused_peers: AtomicU64,
 }

@@ -111,10 +111,7 @@ impl<I: Inbound> LinkHandler for Handler<I> {
         match broker.start_forwarded(Arc::new(msg), groups, clients, except) {
             // A subscriber here has a backlog: let its connection run before the next forwarded
             // message, as a local publisher would (see `PublishOutcome::congested`).
-            ForwardedDelivery::Done(Ok(o)) if o.congested => Delivered::Later(Box::pin(async move {
-                tokio::task::yield_now().await;
-                answer(Ok(o))
-            })),
+            ForwardedDelivery::Done(Ok(o)) if o.congested => Delivered::Congested(answer(Ok(o))),
             ForwardedDelivery::Done(r) => Delivered::Now(answer(r)),
             ForwardedDelivery::Waiting(f) => Delivered::Later(Box::pin(async move {
                 let r = f.await;

@@ -125,6 +125,8 @@ impl ClusterAdmin for RaftCluster {
             link_writes: st.writes.load(Ordering::Relaxed),
             publish_frames_received: st.publish_frames_received.load(Ordering::Relaxed),
             link_reads: st.reads.load(Ordering::Relaxed),
+            link_congested_reads: st.congested_reads.load(Ordering::Relaxed),
+            link_deferred_messages: st.deferred_messages.load(Ordering::Relaxed),
             link_errors: st.errors.load(Ordering::Relaxed),
             refused_peers: st.refused_peers.load(Ordering::Relaxed),
             pending_writes: self.pending_writes.load(Ordering::Relaxed),
