@@ -11,7 +11,8 @@
 #       (default "1000 5000 19000"; per-connection memory should be flat across them)
 #   -w  idle connection count for the TLS and WebSocket memory scenarios (default 5000; the
 #       clients are scripts/bench/idle_clients.py, one Python process)
-#   -s  scenarios (default: "qos0_fanin qos1_fanin fanout latency conn conn_tls conn_ws");
+#   -s  scenarios (default: "qos0_fanin qos1_fanin fanout latency conn conn_steps conn_tls
+#       conn_ws"); conn_steps adds the -n counts in steps to one broker process;
 #       conn_tls / conn_ws run against starling and mosquitto (rumqttd is not set up for them)
 #   -o  results file (default target/bench-results/results-<time>.md); raw JSON lines go
 #       next to it (<same name>.jsonl)
@@ -33,7 +34,7 @@ DURATION=10s
 BROKERS="starling mosquitto rumqttd"
 CONNS="1000 5000 19000"
 WCONNS=5000
-SCENARIOS="qos0_fanin qos1_fanin fanout latency conn conn_tls conn_ws"
+SCENARIOS="qos0_fanin qos1_fanin fanout latency conn conn_steps conn_tls conn_ws"
 OUT=""
 while getopts "r:d:b:n:w:o:s:h" opt; do
     case "$opt" in
@@ -44,7 +45,7 @@ while getopts "r:d:b:n:w:o:s:h" opt; do
         w) WCONNS=$OPTARG ;;
         o) OUT=$OPTARG ;;
         s) SCENARIOS=$OPTARG ;;
-        *) sed -n '2,28p' "$0"; exit 2 ;;
+        *) sed -n '2,29p' "$0"; exit 2 ;;
     esac
 done
 
@@ -287,6 +288,47 @@ run_conn() { # broker rep count [tcp|tls|ws]
         "{\"rss_before_kib\": $before, \"rss_after_kib\": $after, \"established\": $established}"
 }
 
+# Idle connections added in steps to one broker process (the counts of -n, cumulative): the
+# RSS per connection at each count and the cost of each step's connections alone. The first
+# shows the allocator's fixed steps (mimalloc commits memory in MiB-sized pieces, noise of a
+# few KiB per connection at 1,000); the second is the per-connection cost, which is flat when
+# each further connection costs the same.
+run_conn_steps() { # broker rep
+    local broker=$1 rep=$2 port=${PORT[$1]} warm_pid before prev=0 n pids=() rss=() est=() step=0
+    "$BENCH" conn -p "$port" -c "$WARM" --prefix warm -d 600s "${COMMON[@]}" >/dev/null 2>"$WORK/warm.err" &
+    warm_pid=$!
+    for _ in $(seq 1 600); do
+        grep -q '^connect phase:' "$WORK/warm.err" 2>/dev/null && break
+        kill -0 "$warm_pid" 2>/dev/null || break
+        sleep 0.1
+    done
+    before=$(settled_rss_kib "$BROKER_PID")
+    for n in $(printf '%s\n' $CONNS | sort -n); do
+        step=$((step + 1))
+        local err="$WORK/$broker-steps-$rep-$step.err"
+        "$BENCH" conn -p "$port" -c $((n - prev)) --prefix "step$step-" --connect-timeout 30s -d 600s \
+            "${COMMON[@]}" >/dev/null 2>"$err" &
+        pids+=($!)
+        for _ in $(seq 1 1800); do
+            grep -q '^connect phase:' "$err" 2>/dev/null && break
+            kill -0 "${pids[-1]}" 2>/dev/null || break
+            sleep 0.1
+        done
+        sleep 2 # let allocations settle after the last CONNACK
+        rss+=("$(rss_kib "$BROKER_PID" || echo "$before")")
+        est+=("$(( $(ss -Htn state established "( sport = :$port )" | wc -l) - WARM ))")
+        prev=$n
+    done
+    for p in "${pids[@]}" "$warm_pid"; do
+        kill -INT "$p" 2>/dev/null || true
+        wait "$p" 2>/dev/null || true
+    done
+    local out="$WORK/$broker-steps-$rep.json"
+    echo '{}' >"$out"
+    record "$broker" conn_steps "$rep" "$out" \
+        "{\"rss_before_kib\": $before, \"step_rss_kib\": [$(IFS=,; echo "${rss[*]}")], \"step_conns\": [$(IFS=,; echo "${est[*]}")]}"
+}
+
 run_scenario() { # broker scenario rep
     local broker=$1 scenario=$2 rep=$3
     case "$scenario" in
@@ -302,6 +344,7 @@ run_scenario() { # broker scenario rep
         latency)
             run_pubsub "$broker" "$scenario" "$rep" --publishers 1 --subscribers 1 -t bench/lat \
                 --sub-topic bench/lat -q 0 -s 64 -r 5000 -d "$DURATION" --drain 5s ;;
+        conn_steps) run_conn_steps "$broker" "$rep" ;;
         conn_tls_*) run_conn "$broker" "$rep" "${scenario#conn_tls_}" tls ;;
         conn_ws_*) run_conn "$broker" "$rep" "${scenario#conn_ws_}" ws ;;
         conn_*) run_conn "$broker" "$rep" "${scenario#conn_}" ;;
@@ -327,6 +370,15 @@ def get(row, *path):
 
 def metric(row, name):
     r = row["report"]
+    if isinstance(name, tuple):  # conn_steps: (what, step index)
+        what, i = name
+        rss, n = row.get("step_rss_kib") or [], row.get("step_conns") or []
+        if i >= len(rss) or i >= len(n) or n[i] <= 0:
+            return None
+        if what == "step_total":
+            return (rss[i] - row["rss_before_kib"]) / n[i]
+        base_rss, base_n = (rss[i - 1], n[i - 1]) if i else (row["rss_before_kib"], 0)
+        return (rss[i] - base_rss) / (n[i] - base_n) if n[i] > base_n else None
     if name == "rss_per_conn_kib":
         n = row.get("established") or 0
         if n <= 0 or "rss_after_kib" not in row:
@@ -377,6 +429,14 @@ for c in conns.split():
         (f"{int(c):,} idle connections", f"conn_{c}", "rss_per_conn_kib", "RSS per connection, KiB", f1),
         ("", f"conn_{c}", "connect_rate", "connects/s", n0),
         ("", f"conn_{c}", "ready", "connections established", n0),
+    ]
+steps = sorted(int(c) for c in conns.split())
+for i, c in enumerate(steps):
+    prev = steps[i - 1] if i else 0
+    table += [
+        (f"{c:,} idle, added in steps to one process", "conn_steps", ("step_total", i),
+         "RSS per connection since the baseline, KiB", f1),
+        ("", "conn_steps", ("step_marginal", i), f"KiB per connection of the {c - prev:,} added last", f1),
     ]
 for kind, label in (("tls", "TLS"), ("ws", "WebSocket")):
     table += [
