@@ -7,25 +7,11 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use mqtt_protocol_core::mqtt::packet::v5_0;
-use mqtt_protocol_core::mqtt::packet::{Packet, Property, SessionExpiryInterval};
+use mqtt_protocol_core::mqtt::packet::{Packet, Property};
 use mqtt_protocol_core::mqtt::result_code::DisconnectReasonCode;
 
-use crate::harness::cluster::TestCluster;
+use crate::harness::cluster::{TestCluster, persistent, publish_acked};
 use crate::harness::{Probe, wait_for};
-
-fn persistent() -> Vec<Property> {
-    vec![Property::SessionExpiryInterval(SessionExpiryInterval::new(300).expect("expiry"))]
-}
-
-async fn publish_acked(p: &mut Probe, topic: &str, payload: &str, pid: u16) {
-    p.publish_v5(topic, payload.as_bytes(), 1, false, Some(pid), vec![]).await;
-    match p.expect().await {
-        Packet::V5_0Puback(a) => {
-            assert!(a.reason_code().is_none_or(|c| (c as u8) < 0x80), "publish {payload} refused: {a:?}")
-        }
-        other => panic!("expected PUBACK, got {other:?}"),
-    }
-}
 
 /// Receive QoS 1 publishes (acknowledging each) until `want` distinct payloads arrived.
 async fn receive_all(p: &mut Probe, want: &BTreeSet<String>, wait: Duration) -> BTreeSet<String> {

@@ -7,16 +7,12 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use mqtt_protocol_core::mqtt::packet::Packet;
 use mqtt_protocol_core::mqtt::packet::v5_0;
-use mqtt_protocol_core::mqtt::packet::{Packet, Property, SessionExpiryInterval};
 use mqtt_protocol_core::mqtt::result_code::DisconnectReasonCode;
 
-use crate::harness::cluster::TestCluster;
+use crate::harness::cluster::{TestCluster, persistent};
 use crate::harness::{Probe, wait_for};
-
-fn persistent() -> Vec<Property> {
-    vec![Property::SessionExpiryInterval(SessionExpiryInterval::new(300).expect("expiry"))]
-}
 
 fn term(c: &TestCluster, i: usize) -> u64 {
     c.nodes[i].cluster().metrics().term

@@ -145,3 +145,22 @@ async fn futures_join_all<F: std::future::Future>(fs: Vec<F>) -> Vec<F::Output> 
     }
     out
 }
+
+/// Session properties of a persistent MQTT 5 session (expiry 300 s), for clients that move
+/// between nodes.
+pub fn persistent() -> Vec<mqtt_protocol_core::mqtt::packet::Property> {
+    use mqtt_protocol_core::mqtt::packet::{Property, SessionExpiryInterval};
+    vec![Property::SessionExpiryInterval(SessionExpiryInterval::new(300).expect("expiry"))]
+}
+
+/// Publish at QoS 1 (MQTT 5) and wait for a PUBACK that accepts it.
+pub async fn publish_acked(p: &mut super::Probe, topic: &str, payload: &str, pid: u16) {
+    use mqtt_protocol_core::mqtt::packet::Packet;
+    p.publish_v5(topic, payload.as_bytes(), 1, false, Some(pid), vec![]).await;
+    match p.expect().await {
+        Packet::V5_0Puback(a) => {
+            assert!(a.reason_code().is_none_or(|c| (c as u8) < 0x80), "publish {payload} refused: {a:?}")
+        }
+        other => panic!("expected PUBACK, got {other:?}"),
+    }
+}
