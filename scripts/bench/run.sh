@@ -181,6 +181,16 @@ stop_broker() {
     BROKER_PID=""
 }
 
+# Wait until a `starling-bench conn` writing its log to $1 (process $2) has connected all its
+# clients, it exited, or $3 tenths of a second passed.
+wait_connected() {
+    for _ in $(seq 1 "$3"); do
+        grep -q '^connect phase:' "$1" 2>/dev/null && return 0
+        kill -0 "$2" 2>/dev/null || return 0
+        sleep 0.1
+    done
+}
+
 rss_kib() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status"; }
 
 # A fresh broker's RSS moves for some seconds after start (start-up work whose memory the
@@ -251,11 +261,7 @@ run_conn() { # broker rep count [tcp|tls|ws]
     "$BENCH" conn -p "${PORT[$broker]}" -c "$WARM" --prefix warm -d 300s "${COMMON[@]}" \
         >/dev/null 2>"$WORK/warm.err" &
     warm_pid=$!
-    for _ in $(seq 1 600); do
-        grep -q '^connect phase:' "$WORK/warm.err" 2>/dev/null && break
-        kill -0 "$warm_pid" 2>/dev/null || break
-        sleep 0.1
-    done
+    wait_connected "$WORK/warm.err" "$warm_pid" 600
     before=$(settled_rss_kib "$BROKER_PID")
     # Hold up to 5 minutes; the script interrupts it as soon as memory has been sampled.
     if [ "$kind" = tcp ]; then
@@ -297,11 +303,7 @@ run_conn_steps() { # broker rep
     local broker=$1 rep=$2 port=${PORT[$1]} warm_pid before prev=0 n pids=() rss=() est=() step=0
     "$BENCH" conn -p "$port" -c "$WARM" --prefix warm -d 600s "${COMMON[@]}" >/dev/null 2>"$WORK/warm.err" &
     warm_pid=$!
-    for _ in $(seq 1 600); do
-        grep -q '^connect phase:' "$WORK/warm.err" 2>/dev/null && break
-        kill -0 "$warm_pid" 2>/dev/null || break
-        sleep 0.1
-    done
+    wait_connected "$WORK/warm.err" "$warm_pid" 600
     before=$(settled_rss_kib "$BROKER_PID")
     for n in $(printf '%s\n' $CONNS | sort -n); do
         step=$((step + 1))
@@ -309,11 +311,7 @@ run_conn_steps() { # broker rep
         "$BENCH" conn -p "$port" -c $((n - prev)) --prefix "step$step-" --connect-timeout 30s -d 600s \
             "${COMMON[@]}" >/dev/null 2>"$err" &
         pids+=($!)
-        for _ in $(seq 1 1800); do
-            grep -q '^connect phase:' "$err" 2>/dev/null && break
-            kill -0 "${pids[-1]}" 2>/dev/null || break
-            sleep 0.1
-        done
+        wait_connected "$err" "${pids[-1]}" 1800
         sleep 2 # let allocations settle after the last CONNACK
         rss+=("$(rss_kib "$BROKER_PID" || echo "$before")")
         est+=("$(( $(ss -Htn state established "( sport = :$port )" | wc -l) - WARM ))")
