@@ -73,13 +73,7 @@ async fn session_moves_to_another_node_with_its_queue() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn nothing_acknowledged_is_lost_while_the_owner_is_down() {
-    let mut c = TestCluster::start_with(3, 0, |_, cfg| {
-        if let Some(k) = cfg.cluster.as_mut() {
-            k.takeover_timeout = Duration::from_secs(1);
-            k.forward_timeout = Duration::from_secs(1);
-        }
-    })
-    .await;
+    let mut c = TestCluster::start_fast_failover(3, 0).await;
     // Node 2 (index 2) will go down; make sure it is not the leader so writes keep flowing.
     let down = (0..3).find(|i| Some(*i) != c.leader()).expect("a follower");
     let publ_node = (0..3).find(|i| *i != down).expect("another");
@@ -181,13 +175,7 @@ async fn drain_sends_clients_elsewhere_and_keeps_the_membership() {
 /// acknowledged message arrives, and the membership never changes.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rolling_restart_loses_nothing() {
-    let mut c = TestCluster::start_with(3, 0, |_, cfg| {
-        if let Some(k) = cfg.cluster.as_mut() {
-            k.takeover_timeout = Duration::from_secs(1);
-            k.forward_timeout = Duration::from_secs(1);
-        }
-    })
-    .await;
+    let mut c = TestCluster::start_fast_failover(3, 0).await;
     let mut pid = 1u16;
     for round in 0..3usize {
         let mut acked = BTreeSet::new();

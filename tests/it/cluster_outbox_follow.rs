@@ -42,13 +42,7 @@ async fn receive_counts(p: &mut Probe, until: &BTreeSet<String>, wait: Duration)
 /// `to_publisher`: the client resumes on the publishing node itself (the kept messages are
 /// delivered there), else on a third node (they are forwarded to it).
 async fn kept_messages_follow(to_publisher: bool) {
-    let mut c = TestCluster::start_with(3, 0, |_, cfg| {
-        if let Some(k) = cfg.cluster.as_mut() {
-            k.takeover_timeout = Duration::from_secs(1);
-            k.forward_timeout = Duration::from_secs(1);
-        }
-    })
-    .await;
+    let mut c = TestCluster::start_fast_failover(3, 0).await;
     let down = (0..3).find(|i| Some(*i) != c.leader()).expect("a follower");
     let publ_node = (0..3).find(|i| *i != down).expect("another");
     let third = (0..3).find(|i| *i != down && *i != publ_node).expect("a third");

@@ -70,13 +70,7 @@ async fn publish_many(p: &mut Probe, topic: &str, prefix: &str, n: usize) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_session_that_moved_while_its_owner_was_away_gets_each_message_once() {
-    let mut c = TestCluster::start_with(3, 0, |_, cfg| {
-        if let Some(k) = cfg.cluster.as_mut() {
-            k.takeover_timeout = Duration::from_secs(1);
-            k.forward_timeout = Duration::from_secs(1);
-        }
-    })
-    .await;
+    let mut c = TestCluster::start_fast_failover(3, 0).await;
     let down = (0..3).find(|i| Some(*i) != c.leader()).expect("a follower");
     let publ_node = (0..3).find(|i| *i != down).expect("another");
     let move_to = (0..3).find(|i| *i != down && *i != publ_node).expect("a third");
